@@ -1,1 +1,166 @@
-fn main() {}
+//! `ygor`: the service (`serve`), its storage maintenance (`migrate`, `rebuild`) and the partner
+//! tooling (`keys generate`, `sign`). The library crates do the work; this file parses arguments.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ygor_api::setup::{self, Config};
+use ygor_crypto::SignedKind;
+
+#[derive(Parser)]
+#[command(name = "ygor", version, about = "Registre de jetons citoyens — event-sourced citizen token ledger")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Storage {
+    /// Directory for the SQLite file, the territory key and the admin token.
+    #[arg(long, env = "YGOR_DATA_DIR", default_value = "./ygor-data")]
+    data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; without it, SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl Storage {
+    fn config(&self) -> Config {
+        Config {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            admin_token: std::env::var("YGOR_ADMIN_TOKEN").ok().filter(|token| !token.is_empty()),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP service.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "YGOR_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[command(flatten)]
+        storage: Storage,
+    },
+    /// Runs the database migrations and exits.
+    Migrate {
+        #[command(flatten)]
+        storage: Storage,
+    },
+    /// Replays the whole log into fresh read models, checking conservation at every event.
+    Rebuild {
+        #[command(flatten)]
+        storage: Storage,
+    },
+    /// Partner keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Signs a JSON object read from standard input and prints it with its `signature`.
+    Sign {
+        kind: SignKind,
+        /// Key file written by `ygor keys generate`.
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Writes a new ed25519 key pair to FILE (mode 0600) and prints the public key to register.
+    Generate {
+        #[arg(long, default_value = "ygor-key.json")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SignKind {
+    Certification,
+    Redemption,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Keys { command: KeysCommand::Generate { out } } => {
+            let key = ygor_crypto::SecretKey::generate();
+            ygor_crypto::write_key_file(&out, &key).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{}", key.public_key());
+            eprintln!(
+                "Clé écrite dans {} — key written to {}; register the public key above.",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Sign { kind, key } => {
+            let key = ygor_crypto::read_key_file(&key)?;
+            let mut input = String::new();
+            std::io::stdin()
+                .take(ygor_crypto::MAX_DOCUMENT_BYTES as u64 + 1)
+                .read_to_string(&mut input)
+                .context("cannot read standard input")?;
+            let kind = match kind {
+                SignKind::Certification => SignedKind::Certification,
+                SignKind::Redemption => SignedKind::Redemption,
+            };
+            println!("{}", ygor_crypto::sign_document(kind, &input, &key)?);
+            Ok(())
+        }
+        other => tokio::runtime::Runtime::new()?.block_on(run(other)),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { listen, storage } => {
+            let config = storage.config();
+            let service = setup::start(&config).await?;
+            if let Some(token) = &service.new_admin_token {
+                println!("Jeton administrateur (affiché une seule fois) / admin token (shown once): {token}");
+                println!("It is also in {}", config.data_dir.join(setup::ADMIN_TOKEN_FILE).display());
+            }
+            let listener =
+                tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(address = %listener.local_addr()?, "ygor is serving");
+            tokio::select! {
+                served = setup::serve(listener, service.state) => served.context("server failed")?,
+                stopped = service.projection_task => {
+                    anyhow::bail!("the projections stopped: {stopped:?}");
+                }
+            }
+            Ok(())
+        }
+        Command::Migrate { storage } => {
+            setup::open_log(&storage.config()).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Rebuild { storage } => {
+            let log = setup::open_log(&storage.config()).await?;
+            let started = std::time::Instant::now();
+            let models = ygor_projections::rebuild(&log).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "replayed up to position {} in {seconds:.3} s; circulation: {}",
+                models.position,
+                serde_json::to_string(&models.circulation())?
+            );
+            Ok(())
+        }
+        Command::Keys { .. } | Command::Sign { .. } => unreachable!("handled without a runtime"),
+    }
+}

@@ -1,1 +1,78 @@
-//! placeholder
+//! The HTTP face of Ygor: the axum application (routes per resource, one error mapping, bearer
+//! authentication, signature checks at the edge), the command engine behind it, and the start-up
+//! that opens storage, keys and projections. `main` stays thin; tests build the same app.
+
+pub mod auth;
+pub mod engine;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod setup;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use ygor_crypto::{PublicKey, SecretKey};
+use ygor_projections::Projections;
+use ygor_store::EventLog;
+
+use crate::engine::Engine;
+
+/// Largest request body accepted, in bytes (a rules file is at most 64 KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    engine: Engine,
+    projections: Projections,
+    territory_key: SecretKey,
+    territory_public_key: PublicKey,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, projections: Projections, territory_key: SecretKey) -> Self {
+        let territory_public_key = territory_key.public_key();
+        Self { inner: Arc::new(StateInner { engine, projections, territory_key, territory_public_key }) }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn log(&self) -> &EventLog {
+        self.inner.engine.log()
+    }
+
+    pub fn projections(&self) -> &Projections {
+        &self.inner.projections
+    }
+
+    pub fn territory_key(&self) -> &SecretKey {
+        &self.inner.territory_key
+    }
+
+    pub fn territory_public_key(&self) -> &PublicKey {
+        &self.inner.territory_public_key
+    }
+}
+
+/// The whole application: every route, the body limit, and the OpenAPI document and docs page.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::system::router())
+        .merge(routes::collectivity::router())
+        .merge(routes::association::router())
+        .merge(routes::venue::router())
+        .merge(routes::citizen::router())
+        .merge(openapi::router())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .fallback(routes::system::not_found)
+        .with_state(state)
+}

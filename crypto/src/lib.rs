@@ -1,1 +1,33 @@
-//! placeholder
+//! Cryptography for Ygor: everything that makes the ledger checkable by someone who does not
+//! trust the server.
+//!
+//! Associations sign their certifications and venues their redemptions with ed25519 keys; the
+//! territory signs vouchers and the audit log's checkpoints. All of them sign JSON objects the
+//! same way, `context + "\n" + RFC 8785 canonical JSON of the object without its signature`, so a
+//! third-party auditor can re-verify every signature in any language from the exported events.
+//! The crate also generates and hashes bearer tokens and reads and writes partner key files.
+//!
+//! It is pure on purpose: no clock (callers pass times, and expiry is theirs to check), no
+//! network, and file access only in [`write_key_file`] and [`read_key_file`], which the CLI
+//! needs. Randomness is drawn only to generate keys and tokens.
+
+#![forbid(unsafe_code)]
+
+mod canonical;
+mod error;
+mod key_file;
+mod keys;
+mod signing;
+mod tokens;
+mod voucher;
+
+pub use canonical::{MAX_SAFE_INTEGER, canonical_json};
+pub use error::CryptoError;
+pub use key_file::{MAX_DOCUMENT_BYTES, read_key_file, sign_document, write_key_file};
+pub use keys::{PublicKey, SecretKey, Signature};
+pub use signing::{
+    PUBLIC_KEY_FIELD, SIGNATURE_FIELD, SignedKind, invalid_signature_indexes, sign_object, signing_message,
+    verify_batch, verify_object,
+};
+pub use tokens::{TOKEN_RANDOM_BYTES, generate_token, hash_token, sha256, sha256_hex};
+pub use voucher::{MAX_VOUCHER_BYTES, VOUCHER_PREFIX, VoucherClaims, issue_voucher, open_voucher};

@@ -1,1 +1,219 @@
-//! placeholder
+//! Read models, rebuilt from the event log and kept up to date by tailing it in position order.
+//!
+//! Every read model is a pure function of the log: the runner applies each event exactly once, in
+//! position order, and readers can wait until a given position is applied (read-your-writes).
+//! This first version keeps the read models in memory and replays the log at start; the books
+//! check conservation after every event and stop the runner loudly if it ever fails.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+use ygor_ledger::books::{AnyEvent, Books, Circulation};
+use ygor_ledger::partner::PartnerEvent;
+use ygor_ledger::wallet::WalletEvent;
+use ygor_ledger::{CitizenId, PartnerId, RedemptionId, Tokens, Wallet};
+use ygor_store::{EventLog, Position, StoreError};
+
+/// How many events one read of the log returns.
+const PAGE: usize = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event at position {position} does not decode: {message}")]
+    Decode { position: Position, message: String },
+    #[error("conservation violated at position {position}: {message}")]
+    Conservation { position: Position, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RedemptionView {
+    pub redemption_id: RedemptionId,
+    pub citizen_id: CitizenId,
+    pub amount: Tokens,
+    pub redeemed_at: DateTime<Utc>,
+    pub settled: bool,
+}
+
+/// All read models, as of `position`.
+#[derive(Debug, Default, Clone)]
+pub struct ReadModels {
+    pub position: Position,
+    pub books: Books,
+    /// Wallets as the citizen sees them: the same state the `Wallet` aggregate folds to.
+    pub wallets: HashMap<CitizenId, Wallet>,
+    /// Per venue, its redemptions in the order they were recorded.
+    pub redemptions: HashMap<PartnerId, Vec<RedemptionView>>,
+    /// (expiry, citizen) of every lot not yet swept: where the expiry sweep looks.
+    pub expiries: BTreeSet<(DateTime<Utc>, CitizenId)>,
+}
+
+impl ReadModels {
+    pub fn circulation(&self) -> Circulation {
+        self.books.circulation()
+    }
+
+    /// Applies one event; fails (and the runner stops) if conservation breaks.
+    pub fn apply(&mut self, position: Position, event: AnyEvent) -> Result<(), ProjectionError> {
+        self.books
+            .post(&event)
+            .map_err(|error| ProjectionError::Conservation { position, message: error.to_string() })?;
+        match event {
+            AnyEvent::Territory(_) => {}
+            AnyEvent::Partner(venue_id, PartnerEvent::RedemptionRecorded { record, redeemed_at }) => {
+                self.redemptions.entry(venue_id).or_default().push(RedemptionView {
+                    redemption_id: record.redemption_id,
+                    citizen_id: record.citizen_id,
+                    amount: record.amount,
+                    redeemed_at,
+                    settled: false,
+                });
+            }
+            AnyEvent::Partner(venue_id, PartnerEvent::VenueSettled { redemption_ids, .. }) => {
+                if let Some(list) = self.redemptions.get_mut(&venue_id) {
+                    let settled: std::collections::HashSet<_> = redemption_ids.into_iter().collect();
+                    for view in list.iter_mut().filter(|view| settled.contains(&view.redemption_id)) {
+                        view.settled = true;
+                    }
+                }
+            }
+            AnyEvent::Partner(..) => {}
+            AnyEvent::Wallet(citizen_id, event) => {
+                if let WalletEvent::ActionCertified { lot: Some(lot), .. } = &event {
+                    self.expiries.insert((lot.expires_at, citizen_id));
+                }
+                let wallet = self.wallets.entry(citizen_id).or_default();
+                wallet.apply_event(event);
+            }
+        }
+        self.position = position;
+        Ok(())
+    }
+
+    /// Citizens holding a lot that expired at or before `now` and was not swept yet.
+    pub fn wallets_with_expired_lots(&self, now: DateTime<Utc>) -> Vec<CitizenId> {
+        let mut found: Vec<CitizenId> = self
+            .expiries
+            .iter()
+            .take_while(|(expires_at, _)| *expires_at <= now)
+            .map(|(_, citizen)| *citizen)
+            .filter(|citizen| self.wallets.get(citizen).is_some_and(|wallet| !wallet.expired_unswept(now).is_empty()))
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+}
+
+/// A handle on the live read models, shared by the HTTP handlers.
+#[derive(Clone)]
+pub struct Projections {
+    models: Arc<RwLock<ReadModels>>,
+    applied: watch::Receiver<Position>,
+}
+
+impl Projections {
+    /// Reads the read models under a short read lock.
+    pub fn read<T>(&self, reader: impl FnOnce(&ReadModels) -> T) -> T {
+        let models = self.models.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        reader(&models)
+    }
+
+    pub fn applied(&self) -> Position {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the projections have applied `position`, at most `timeout`; false on timeout.
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
+        let mut applied = self.applied.clone();
+        tokio::time::timeout(timeout, applied.wait_for(|applied| *applied >= position))
+            .await
+            .is_ok_and(|result| result.is_ok())
+    }
+}
+
+/// Replays the whole log into fresh read models.
+pub async fn rebuild(log: &EventLog) -> Result<ReadModels, ProjectionError> {
+    let mut models = ReadModels::default();
+    catch_up(log, &mut models).await?;
+    Ok(models)
+}
+
+async fn catch_up(log: &EventLog, models: &mut ReadModels) -> Result<usize, ProjectionError> {
+    let mut total = 0;
+    loop {
+        let page = log.read_after(models.position, PAGE).await?;
+        let count = page.len();
+        for recorded in page {
+            let event = AnyEvent::decode(&recorded.event)
+                .map_err(|error| ProjectionError::Decode { position: recorded.position, message: error.to_string() })?;
+            models.apply(recorded.position, event)?;
+        }
+        total += count;
+        if count < PAGE {
+            return Ok(total);
+        }
+    }
+}
+
+/// Starts the runner: replays the log, then follows it, woken by `wake` (the engine's commits)
+/// and, as a safety net for writers in other processes, every `idle_poll`.
+pub async fn start(
+    log: EventLog,
+    mut wake: watch::Receiver<Position>,
+    idle_poll: Duration,
+) -> Result<(Projections, tokio::task::JoinHandle<Result<(), ProjectionError>>), ProjectionError> {
+    let models = rebuild(&log).await?;
+    let (applied_sender, applied) = watch::channel(models.position);
+    let shared = Arc::new(RwLock::new(models));
+    let projections = Projections { models: shared.clone(), applied };
+    let task = tokio::spawn(async move {
+        loop {
+            // Work on a page outside the lock, then swap it in: readers never wait on the database.
+            let position = shared.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position;
+            let page = log.read_after(position, PAGE).await?;
+            if !page.is_empty() {
+                let mut models = shared.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                for recorded in page.iter() {
+                    let event = AnyEvent::decode(&recorded.event).map_err(|error| ProjectionError::Decode {
+                        position: recorded.position,
+                        message: error.to_string(),
+                    })?;
+                    if let Err(error) = models.apply(recorded.position, event) {
+                        tracing::error!(%error, "projection stopped: the log breaks an invariant");
+                        return Err(error);
+                    }
+                }
+                let _ = applied_sender.send(models.position);
+                if page.len() == PAGE {
+                    continue;
+                }
+            }
+            let target = *wake.borrow_and_update();
+            if target > projections_position(&shared) {
+                // A commit we know of is not readable yet (an older transaction is still in
+                // flight on PostgreSQL): look again very soon.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            tokio::select! {
+                changed = wake.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = tokio::time::sleep(idle_poll) => {}
+            }
+        }
+    });
+    Ok((projections, task))
+}
+
+fn projections_position(shared: &Arc<RwLock<ReadModels>>) -> Position {
+    shared.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position
+}

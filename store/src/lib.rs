@@ -1,1 +1,492 @@
-//! placeholder
+//! The storage layer of Ygor's event log: one API over an embedded SQLite file (the default, no
+//! server needed) and PostgreSQL (production).
+//!
+//! Two kinds of clients use it:
+//! * the **command engine** loads an aggregate's stream ([`EventLog::load_stream`], through the
+//!   stock postgres-es / sqlite-es repositories, so cqrs-es upcasting and types apply unchanged),
+//!   decides events for one or several aggregates, and appends them with the credentials and
+//!   personal data that go with them in **one transaction** ([`EventLog::append`]). A sequence
+//!   already taken is an optimistic-concurrency [`StoreError::Conflict`], and nothing is written.
+//! * **projection runners** tail the log in global position order ([`EventLog::read_after`]).
+//!   Reads are gap-safe: an event is returned only once no event with a lower position can still
+//!   commit, so a runner that checkpoints the last position it applied never skips one. On SQLite
+//!   this is free (writes are serialised); on PostgreSQL positions commit out of order, and
+//!   `postgres.rs` explains the watermark that restores the guarantee without a global lock.
+//!
+//! Appends do not go through cqrs-es' `persist`: it writes one aggregate per transaction, returns
+//! no position, and on PostgreSQL would draw positions before the transaction id the watermark
+//! relies on. The schema (in `migrations/`) keeps the stock repositories' columns and refuses
+//! inserts that bypass [`EventLog::append`].
+//!
+//! Personal data ([`CitizenDetails`]) lives in its own table, outside the append-only log, so that
+//! erasing a person never rewrites history.
+//!
+//! [`testing`] gives every crate's tests a fresh SQLite directory or PostgreSQL database.
+
+mod error;
+mod postgres;
+mod sqlite;
+pub mod testing;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Timelike, Utc};
+pub use cqrs_es::persist::SerializedEvent;
+
+pub use crate::error::StoreError;
+use crate::postgres::PostgresLog;
+use crate::sqlite::SqliteLog;
+
+/// A global position in the log: > 0, strictly increasing in the order readers are given events;
+/// it may have gaps (positions drawn by rolled-back transactions).
+pub type Position = i64;
+
+/// The most items in one list of an [`AppendBatch`]: a bulk certification fits, a runaway loop
+/// does not hold the write lock (SQLite) or a transaction (PostgreSQL) for long.
+pub const MAX_BATCH_LEN: usize = 10_000;
+
+/// The most events one [`EventLog::read_after`] call returns, whatever limit it is given.
+pub const MAX_READ_LIMIT: usize = 10_000;
+
+/// The roles a credential may carry.
+pub const CREDENTIAL_ROLES: [&str; 4] = ["admin", "association", "venue", "citizen"];
+
+/// The SQLite file used when no database URL is given.
+pub const DEFAULT_SQLITE_FILE: &str = "ygor.db";
+
+/// Which database holds the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// An event to append, and when it was recorded (the clock is read by the caller, at the edge).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// The event as cqrs-es serialises it; its `aggregate_type` is stored as given, so one batch
+    /// may hold several aggregate types.
+    pub event: SerializedEvent,
+    /// Stored with microsecond precision (PostgreSQL's), on both backends.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An event read back in position order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedEvent {
+    /// Its global position.
+    pub position: Position,
+    /// When it was appended, to the microsecond.
+    pub recorded_at: DateTime<Utc>,
+    /// The event.
+    pub event: SerializedEvent,
+}
+
+/// An API credential to store with the events that create it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCredential {
+    /// SHA-256 of the bearer token; the token itself is never stored.
+    pub token_hash: [u8; 32],
+    /// One of [`CREDENTIAL_ROLES`].
+    pub role: String,
+    /// The partner or citizen id (or the admin's name) the credential acts for.
+    pub subject_id: String,
+}
+
+/// A stored credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// One of [`CREDENTIAL_ROLES`].
+    pub role: String,
+    /// The id the credential acts for.
+    pub subject_id: String,
+}
+
+/// Personal data of a citizen, kept out of the event log so that it can be erased. Writing it
+/// again for the same citizen replaces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CitizenDetails {
+    /// The pseudonymous citizen id used in events.
+    pub citizen_id: String,
+    /// The neighbourhood, for participation dashboards.
+    pub neighbourhood: Option<String>,
+    /// The birth year, for age bands.
+    pub birth_year: Option<i32>,
+}
+
+/// Everything one command writes, committed atomically.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AppendBatch {
+    /// Events of any number of aggregates and aggregate types, in the order their positions are
+    /// drawn.
+    pub events: Vec<NewEvent>,
+    /// Credentials to create.
+    pub credentials: Vec<NewCredential>,
+    /// Citizen details to create or replace.
+    pub citizen_details: Vec<CitizenDetails>,
+}
+
+/// The event log. Cheap to clone: the clones share the connection pool (and, on PostgreSQL, the
+/// gap-safe watermark).
+#[derive(Clone)]
+pub struct EventLog {
+    store: Store,
+}
+
+#[derive(Clone)]
+enum Store {
+    Sqlite(Arc<SqliteLog>),
+    Postgres(Arc<PostgresLog>),
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("EventLog").field("backend", &self.backend()).finish_non_exhaustive()
+    }
+}
+
+impl EventLog {
+    /// Opens (creating it and its directory if needed) the SQLite file at `path`, in WAL mode with
+    /// durable commits. Run [`EventLog::migrate`] before use.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        let log = SqliteLog::open(path).await?;
+        Ok(Self { store: Store::Sqlite(Arc::new(log)) })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (a pool of 16 connections). Run
+    /// [`EventLog::migrate`] before use.
+    pub async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let log = PostgresLog::open(url).await?;
+        Ok(Self { store: Store::Postgres(Arc::new(log)) })
+    }
+
+    /// Opens the log a configuration names: no URL (or a blank one) is the SQLite file
+    /// `data_dir/ygor.db`; `sqlite:<path>` or `sqlite://<path>` another SQLite file;
+    /// `postgres://…` or `postgresql://…` a PostgreSQL database. Anything else is
+    /// [`StoreError::InvalidDatabaseUrl`].
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+        match parse_database_url(database_url, data_dir)? {
+            DatabaseLocation::Sqlite(path) => Self::open_sqlite(&path).await,
+            DatabaseLocation::Postgres(url) => Self::open_postgres(url).await,
+        }
+    }
+
+    /// Which database holds the log.
+    pub fn backend(&self) -> Backend {
+        match self.store {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The SQLite pool, for read models kept in the same file. Never write to `events` with it.
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.store {
+            Store::Sqlite(log) => Some(log.pool()),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for read models kept in the same database. Never write to `events`
+    /// with it: only [`EventLog::append`] keeps reads gap-safe.
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.store {
+            Store::Sqlite(_) => None,
+            Store::Postgres(log) => Some(log.pool()),
+        }
+    }
+
+    /// Applies the migrations of `migrations/sqlite` or `migrations/postgres`, embedded in the
+    /// binary at compile time. Idempotent; concurrent runs are serialised by sqlx.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.migrate().await,
+            Store::Postgres(log) => log.migrate().await,
+        }
+    }
+
+    /// Appends the batch in one transaction and returns the position of each event, in order.
+    ///
+    /// A sequence already taken (by another writer or earlier in the batch) is
+    /// [`StoreError::Conflict`] naming the first such event, and a token hash already taken is
+    /// [`StoreError::DuplicateCredential`]; in both cases nothing of the batch is written. The
+    /// batch is checked before the database is touched (lengths, sequences, roles).
+    pub async fn append(&self, batch: &AppendBatch) -> Result<Vec<Position>, StoreError> {
+        validate(batch)?;
+        let positions = match &self.store {
+            Store::Sqlite(log) => log.append(batch).await?,
+            Store::Postgres(log) => log.append(batch).await?,
+        };
+        debug_assert_eq!(positions.len(), batch.events.len());
+        debug_assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
+        Ok(positions)
+    }
+
+    /// The events of aggregate `aggregate_id` of type `A` with a sequence above `after_sequence`
+    /// (0 for all), in sequence order, loaded by the stock cqrs-es repository of the backend.
+    pub async fn load_stream<A: cqrs_es::Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.load_stream::<A>(aggregate_id, after_sequence).await,
+            Store::Postgres(log) => log.load_stream::<A>(aggregate_id, after_sequence).await,
+        }
+    }
+
+    /// Up to `limit` events (at most [`MAX_READ_LIMIT`]) with a position above `after`, in
+    /// position order, all at or below [`EventLog::safe_position`]: an event not returned because
+    /// it is not yet safe will be returned by a later call, never skipped.
+    pub async fn read_after(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let limit = limit.min(MAX_READ_LIMIT);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // MAX_READ_LIMIT fits an i64, so the conversion cannot fail.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let events = match &self.store {
+            Store::Sqlite(log) => log.read_after(after, limit).await?,
+            Store::Postgres(log) => log.read_after(after, limit).await?,
+        };
+        debug_assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position));
+        debug_assert!(events.iter().all(|event| event.position > after));
+        Ok(events)
+    }
+
+    /// The highest position `P` such that no event at or below `P` can still appear. It never
+    /// decreases. On PostgreSQL it trails [`EventLog::last_position`] while appends are in flight
+    /// (and while any long transaction runs on the server); a reader polls again later.
+    pub async fn safe_position(&self) -> Result<Position, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.last_position().await,
+            Store::Postgres(log) => log.safe_position().await,
+        }
+    }
+
+    /// The highest committed position visible now, 0 if the log is empty: for status and lag
+    /// figures, not for reading (see [`EventLog::safe_position`]).
+    pub async fn last_position(&self) -> Result<Position, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.last_position().await,
+            Store::Postgres(log) => log.last_position().await,
+        }
+    }
+
+    /// The credential whose token hashes to `token_hash`, if any.
+    pub async fn find_credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.find_credential(token_hash).await,
+            Store::Postgres(log) => log.find_credential(token_hash).await,
+        }
+    }
+
+    /// The personal data of a citizen, if any was stored (and not erased).
+    pub async fn citizen_details(&self, citizen_id: &str) -> Result<Option<CitizenDetails>, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.citizen_details(citizen_id).await,
+            Store::Postgres(log) => log.citizen_details(citizen_id).await,
+        }
+    }
+
+    /// How many events the log holds.
+    /// The global position of one stored event, if it exists: how a retried request is answered
+    /// with the position of the event its first attempt wrote.
+    pub async fn position_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<Position>, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.position_of(aggregate_type, aggregate_id, sequence).await,
+            Store::Postgres(log) => log.position_of(aggregate_type, aggregate_id, sequence).await,
+        }
+    }
+
+    pub async fn event_count(&self) -> Result<i64, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.event_count().await,
+            Store::Postgres(log) => log.event_count().await,
+        }
+    }
+}
+
+/// Where [`EventLog::open`] finds the log.
+#[derive(Debug, PartialEq, Eq)]
+enum DatabaseLocation<'a> {
+    Sqlite(PathBuf),
+    Postgres(&'a str),
+}
+
+fn parse_database_url<'a>(database_url: Option<&'a str>, data_dir: &Path) -> Result<DatabaseLocation<'a>, StoreError> {
+    let Some(url) = database_url.map(str::trim).filter(|url| !url.is_empty()) else {
+        // An empty variable (`YGOR_DATABASE_URL=`) means "not configured", as in most tools.
+        return Ok(DatabaseLocation::Sqlite(data_dir.join(DEFAULT_SQLITE_FILE)));
+    };
+    let invalid = |reason: String| StoreError::InvalidDatabaseUrl { reason };
+    if starts_with_ignore_case(url, "postgres://") || starts_with_ignore_case(url, "postgresql://") {
+        return Ok(DatabaseLocation::Postgres(url));
+    }
+    let sqlite_path = if starts_with_ignore_case(url, "sqlite://") {
+        &url["sqlite://".len()..]
+    } else if starts_with_ignore_case(url, "sqlite:") {
+        &url["sqlite:".len()..]
+    } else {
+        // Name only the scheme: the rest may hold a password.
+        let scheme: String = url.split(':').next().unwrap_or_default().chars().take(20).collect();
+        return Err(invalid(format!("unsupported scheme `{scheme}`")));
+    };
+    if sqlite_path.is_empty() {
+        return Err(invalid("the SQLite URL names no file".to_owned()));
+    }
+    if sqlite_path.contains(":memory:") || sqlite_path.contains('?') {
+        // Each pooled connection would open its own empty in-memory database, and the store sets
+        // its own connection options (WAL, synchronous=FULL) for durability.
+        return Err(invalid("in-memory SQLite and SQLite URL options are not supported".to_owned()));
+    }
+    Ok(DatabaseLocation::Sqlite(PathBuf::from(sqlite_path)))
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+/// Refuses a batch that no database would accept, before a transaction is opened.
+fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
+    for (list, len) in [
+        ("events", batch.events.len()),
+        ("credentials", batch.credentials.len()),
+        ("citizen details", batch.citizen_details.len()),
+    ] {
+        if len > MAX_BATCH_LEN {
+            return Err(StoreError::BatchTooLarge { list, len, limit: MAX_BATCH_LEN });
+        }
+    }
+    for new_event in &batch.events {
+        sequence_to_i64(&new_event.event)?;
+    }
+    if let Some(credential) =
+        batch.credentials.iter().find(|credential| !CREDENTIAL_ROLES.contains(&credential.role.as_str()))
+    {
+        return Err(StoreError::InvalidRole { role: credential.role.clone() });
+    }
+    Ok(())
+}
+
+/// cqrs-es sequences start at 1; both databases store them as 64-bit integers.
+fn sequence_to_i64(event: &SerializedEvent) -> Result<i64, StoreError> {
+    i64::try_from(event.sequence).ok().filter(|sequence| *sequence >= 1).ok_or_else(|| StoreError::InvalidSequence {
+        aggregate_type: event.aggregate_type.clone(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence: event.sequence,
+    })
+}
+
+fn sequence_from_i64(sequence: i64) -> Result<usize, StoreError> {
+    usize::try_from(sequence).map_err(|_| StoreError::Serialization(format!("stored sequence {sequence} is negative")))
+}
+
+/// PostgreSQL keeps microseconds; cutting the nanoseconds on both backends makes an event read
+/// back from either equal.
+fn truncate_to_micros(instant: DateTime<Utc>) -> DateTime<Utc> {
+    let nanoseconds = instant.nanosecond();
+    instant.with_nanosecond(nanoseconds - nanoseconds % 1_000).unwrap_or(instant)
+}
+
+fn unique_violation(error: &sqlx::Error) -> Option<&dyn sqlx::error::DatabaseError> {
+    match error {
+        sqlx::Error::Database(database_error) if database_error.is_unique_violation() => Some(database_error.as_ref()),
+        _ => None,
+    }
+}
+
+/// A unique violation while inserting `event` is an optimistic-concurrency conflict: the only
+/// unique key such an insert can hit is (aggregate_type, aggregate_id, sequence), positions being
+/// drawn by the database (PostgreSQL names the constraint; SQLite does not).
+fn conflict_or_database(error: sqlx::Error, event: &SerializedEvent) -> StoreError {
+    let is_conflict = unique_violation(&error)
+        .is_some_and(|violation| violation.constraint().is_none_or(|constraint| constraint == "events_pkey"));
+    if is_conflict {
+        StoreError::Conflict {
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+        }
+    } else {
+        StoreError::Database(error)
+    }
+}
+
+fn credential_error(error: sqlx::Error) -> StoreError {
+    if unique_violation(&error).is_some() { StoreError::DuplicateCredential } else { StoreError::Database(error) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use chrono::{TimeZone, Utc};
+
+    use super::{DatabaseLocation, StoreError, parse_database_url, truncate_to_micros};
+
+    fn location(url: Option<&str>) -> Result<DatabaseLocation<'_>, StoreError> {
+        parse_database_url(url, Path::new("/var/lib/ygor"))
+    }
+
+    #[test]
+    fn no_url_is_the_sqlite_file_in_the_data_directory() {
+        let expected = DatabaseLocation::Sqlite(PathBuf::from("/var/lib/ygor/ygor.db"));
+        assert_eq!(location(None).expect("default"), expected);
+        assert_eq!(location(Some("  ")).expect("blank"), expected);
+    }
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        for (url, path) in [
+            ("sqlite:data/ygor.db", "data/ygor.db"),
+            ("sqlite://data/ygor.db", "data/ygor.db"),
+            ("sqlite:///srv/ygor.db", "/srv/ygor.db"),
+            ("SQLITE:/srv/ygor.db", "/srv/ygor.db"),
+        ] {
+            assert_eq!(location(Some(url)).expect(url), DatabaseLocation::Sqlite(PathBuf::from(path)));
+        }
+    }
+
+    #[test]
+    fn postgres_urls_are_kept_whole() {
+        for url in ["postgres://ygor:secret@db:5432/ygor", "postgresql://db/ygor?sslmode=require"] {
+            assert_eq!(location(Some(url)).expect(url), DatabaseLocation::Postgres(url));
+        }
+    }
+
+    #[test]
+    fn unsupported_url_names_the_accepted_forms_but_not_the_password() {
+        let error = location(Some("mysql://root:hunter2@db/ygor")).expect_err("mysql");
+        let message = error.to_string();
+        assert!(message.contains("`mysql`"), "{message}");
+        assert!(message.contains("sqlite:<path>"), "{message}");
+        assert!(message.contains("postgres://"), "{message}");
+        assert!(message.contains("postgresql://"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn in_memory_and_optioned_sqlite_urls_are_refused() {
+        for url in ["sqlite::memory:", "sqlite://ygor.db?mode=rwc", "sqlite:"] {
+            assert!(matches!(location(Some(url)), Err(StoreError::InvalidDatabaseUrl { .. })), "{url}");
+        }
+    }
+
+    #[test]
+    fn recorded_at_keeps_microseconds() {
+        let instant = Utc.timestamp_opt(1_800_000_000, 123_456_789).single().expect("valid instant");
+        assert_eq!(
+            truncate_to_micros(instant),
+            Utc.timestamp_opt(1_800_000_000, 123_456_000).single().expect("valid instant")
+        );
+    }
+}

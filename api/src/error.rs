@@ -1,0 +1,125 @@
+//! The one mapping from every failure to HTTP: RFC 9457 problem+json with a stable snake_case
+//! `code`. User errors say what to do; unexpected ones are logged and answered as a bare 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use ygor_ledger::LedgerError;
+
+use crate::engine::EngineError;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:ygor:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable, machine-readable: the table of API.md.
+    pub code: String,
+    /// What went wrong and what to do, for a person.
+    pub detail: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into() }
+    }
+
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", detail)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "send a valid token as `Authorization: Bearer <token>`")
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server failed to handle the request; nothing was changed if no position was returned. Retry later",
+        )
+    }
+}
+
+fn title(status: StatusCode) -> String {
+    status.canonical_reason().unwrap_or("Error").to_owned()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            problem_type: format!("urn:ygor:problem:{}", self.code),
+            title: title(self.status),
+            status: self.status.as_u16(),
+            code: self.code.to_owned(),
+            detail: self.detail,
+        };
+        let mut response = (self.status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        use LedgerError as E;
+        let detail = error.to_string();
+        let (status, code) = match &error {
+            E::IdConflict { .. } | E::AlreadyRegistered(_) => (StatusCode::CONFLICT, "id_conflict"),
+            E::InsufficientBalance { .. } => (StatusCode::CONFLICT, "insufficient_balance"),
+            E::EnvelopeExhausted { .. } => (StatusCode::CONFLICT, "envelope_exhausted"),
+            E::TreasuryExhausted { .. } => (StatusCode::CONFLICT, "treasury_exhausted"),
+            E::VoucherUsed => (StatusCode::CONFLICT, "voucher_used"),
+            E::VoucherExpired => (StatusCode::GONE, "voucher_expired"),
+            E::VoucherAmountExceeded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_voucher"),
+            E::UnknownCategory(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_category"),
+            E::UnknownPartner(_) | E::NotAnAssociation(_) | E::NotAVenue(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unknown_partner")
+            }
+            E::UnknownCitizen(_) | E::NotRegistered => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_citizen"),
+            E::PartnerSuspended(_) => (StatusCode::FORBIDDEN, "partner_suspended"),
+            E::OccurredInFuture => (StatusCode::UNPROCESSABLE_ENTITY, "occurred_in_future"),
+            E::RulesNotPublished => (StatusCode::CONFLICT, "rules_not_published"),
+            E::UnknownAction(_) => (StatusCode::NOT_FOUND, "not_found"),
+            E::Overflow => (StatusCode::BAD_REQUEST, "validation_failed"),
+        };
+        ApiError::new(status, code, detail)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Ledger(error) => error.into(),
+            other => {
+                tracing::error!(error = %other, "request failed inside the server");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<ygor_store::StoreError> for ApiError {
+    fn from(error: ygor_store::StoreError) -> Self {
+        EngineError::from(error).into()
+    }
+}

@@ -1,0 +1,179 @@
+//! The association's endpoints: signed certifications and revocations.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use ygor_crypto::SignedKind;
+use ygor_ledger::operations::Certify;
+use ygor_ledger::{ActionId, CategoryId, CitizenId, LotId, PartnerId};
+
+use super::{checked_text, created_or_replayed, now};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::engine::PartnerInfo;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Signed};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/certifications", post(certify))
+        .route("/v1/certifications/{action_id}/revoke", post(revoke))
+}
+
+/// Largest `quantity` of one action (e.g. km).
+pub const QUANTITY_MAX: u64 = 1_000_000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificationRequest {
+    pub action_id: String,
+    pub association_id: String,
+    pub citizen_id: String,
+    pub category: String,
+    pub quantity: u64,
+    /// RFC 3339, UTC.
+    pub occurred_at: String,
+    /// ed25519 over `"ygor/certification/v1\n" + JCS(object minus signature)`, base64url.
+    pub signature: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificationAnswer {
+    pub action_id: String,
+    pub tokens: u64,
+    pub gold: bool,
+    pub lot_id: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub position: i64,
+}
+
+fn field<T>(name: &str, parsed: Result<T, ygor_ledger::ParseError>) -> Result<T, ApiError> {
+    parsed.map_err(|error| ApiError::validation(format!("{name}: {}", error.message)))
+}
+
+/// Checks the partner's signature over the object it sent; returns the message fingerprint.
+pub(crate) fn verify_partner_signature(
+    kind: SignedKind,
+    object: &serde_json::Map<String, serde_json::Value>,
+    partner: &PartnerInfo,
+) -> Result<String, ApiError> {
+    let invalid =
+        |detail: String| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_signature", detail);
+    let key = ygor_crypto::PublicKey::parse(&partner.public_key)
+        .map_err(|_| invalid("the partner's registered key is unusable".to_owned()))?;
+    ygor_crypto::verify_object(kind, object, &key).map_err(|error| {
+        invalid(format!(
+            "{error}; sign \"{}\\n\" + JCS(body without signature) with the key registered for this partner",
+            kind.context()
+        ))
+    })?;
+    let message =
+        ygor_crypto::signing_message(kind, object).map_err(|error| ApiError::validation(error.to_string()))?;
+    Ok(ygor_crypto::sha256_hex(&message))
+}
+
+pub(crate) async fn active_partner(state: &AppState, id: PartnerId) -> Result<PartnerInfo, ApiError> {
+    let info = state
+        .engine()
+        .partner_info(id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("this token's partner is not registered"))?;
+    if info.suspended {
+        return Err(ygor_ledger::LedgerError::PartnerSuspended(id).into());
+    }
+    Ok(info)
+}
+
+/// Certifies an action: tokens move from the association's envelope to the citizen's wallet.
+#[utoipa::path(post, path = "/v1/certifications", tag = "association", request_body = CertificationRequest,
+    responses((status = 201, body = CertificationAnswer), (status = 200, description = "identical retry", body = CertificationAnswer),
+        (status = 409, description = "envelope_exhausted, id_conflict", body = crate::error::Problem),
+        (status = 422, description = "invalid_signature, unknown_category, unknown_citizen, occurred_in_future", body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn certify(
+    State(state): State<AppState>,
+    caller: Caller,
+    signed: Signed<CertificationRequest>,
+) -> Result<Response, ApiError> {
+    let association_id = caller.association()?;
+    let request = signed.body;
+    let claimed = field("association_id", PartnerId::parse(&request.association_id))?;
+    if claimed != association_id {
+        return Err(ApiError::forbidden("association_id is not the association of this token"));
+    }
+    let action_id = field("action_id", ActionId::parse(&request.action_id))?;
+    let citizen_id = field("citizen_id", CitizenId::parse(&request.citizen_id))?;
+    let category = field("category", CategoryId::parse(&request.category))?;
+    if request.quantity > QUANTITY_MAX {
+        return Err(ApiError::validation(format!("quantity must not exceed {QUANTITY_MAX}")));
+    }
+    let occurred_at = DateTime::parse_from_rfc3339(&request.occurred_at)
+        .map_err(|_| ApiError::validation("occurred_at must be an RFC 3339 time such as 2026-07-14T10:00:00Z"))?
+        .with_timezone(&Utc);
+    let partner = active_partner(&state, association_id).await?;
+    let fingerprint = verify_partner_signature(SignedKind::Certification, &signed.object, &partner)?;
+    let command = Certify {
+        action_id,
+        association_id,
+        citizen_id,
+        category,
+        quantity: request.quantity,
+        occurred_at,
+        signature: request.signature,
+        fingerprint,
+        gold: false,
+        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
+        at: now(),
+    };
+    let committed = state.engine().certify(command).await?;
+    let outcome = committed.outcome;
+    let answer = CertificationAnswer {
+        action_id: outcome.action_id.to_string(),
+        tokens: outcome.tokens.value(),
+        gold: outcome.gold,
+        lot_id: outcome.lot_id.map(|id| id.to_string()),
+        expires_at: outcome.expires_at,
+        position: committed.position,
+    };
+    Ok(created_or_replayed(committed.replayed, answer))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationRequest {
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevocationAnswer {
+    pub action_id: String,
+    /// Unspent tokens of the lot returned to the envelope.
+    pub returned: u64,
+    pub position: i64,
+}
+
+/// Revokes a mistaken certification: the lot's unspent tokens go back to the envelope.
+#[utoipa::path(post, path = "/v1/certifications/{action_id}/revoke", tag = "association", request_body = RevocationRequest,
+    params(("action_id" = String, Path)), responses((status = 200, body = RevocationAnswer), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(action_id): Path<String>,
+    ApiJson(request): ApiJson<RevocationRequest>,
+) -> Result<axum::Json<RevocationAnswer>, ApiError> {
+    let association_id = caller.association()?;
+    let action_id = ActionId::parse(&action_id).map_err(|_| ApiError::not_found("no action has this id"))?;
+    let reason = checked_text("reason", &request.reason, 500)?;
+    active_partner(&state, association_id).await?;
+    let committed = state.engine().revoke(association_id, action_id, reason, now()).await?;
+    Ok(axum::Json(RevocationAnswer {
+        action_id: action_id.to_string(),
+        returned: committed.outcome.returned.value(),
+        position: committed.position,
+    }))
+}

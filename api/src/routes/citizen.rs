@@ -1,0 +1,131 @@
+//! The citizen's endpoints: wallet and vouchers.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use ygor_crypto::VoucherClaims;
+use ygor_ledger::Tokens;
+
+use super::now;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Consistent};
+
+/// How long a voucher is valid.
+pub const VOUCHER_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/me/wallet", get(wallet)).route("/v1/me/vouchers", post(issue_voucher))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LotView {
+    pub lot_id: String,
+    pub amount: u64,
+    pub remaining: u64,
+    /// `standard` (gold tokens are counted in `gold`).
+    pub kind: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub action_id: String,
+    /// Past `expires_at`: no longer spendable, whether or not the sweep has run.
+    pub expired: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WalletView {
+    pub citizen_id: String,
+    /// Tokens in lots not yet expired.
+    pub balance: u64,
+    pub gold: u64,
+    /// Lots in the order they will be spent (earliest expiry first).
+    pub lots: Vec<LotView>,
+    /// The log position this view includes.
+    pub position: i64,
+}
+
+/// The citizen's wallet: balance, gold and lots with their expiry.
+#[utoipa::path(get, path = "/v1/me/wallet", tag = "citizen", params(("min_position" = Option<i64>, Query)),
+    responses((status = 200, body = WalletView)), security(("bearer" = [])))]
+pub async fn wallet(
+    State(state): State<AppState>,
+    caller: Caller,
+    _consistent: Consistent,
+) -> Result<axum::Json<WalletView>, ApiError> {
+    let citizen_id = caller.citizen()?;
+    let at = now();
+    let view = state.projections().read(|models| {
+        let wallet = models.wallets.get(&citizen_id);
+        let mut lots: Vec<LotView> = wallet
+            .map(|wallet| {
+                wallet
+                    .lots()
+                    .iter()
+                    .filter(|lot| !lot.swept)
+                    .map(|lot| LotView {
+                        lot_id: lot.lot_id.to_string(),
+                        amount: lot.amount.value(),
+                        remaining: lot.remaining.value(),
+                        kind: "standard".to_owned(),
+                        issued_at: lot.issued_at,
+                        expires_at: lot.expires_at,
+                        action_id: lot.action_id.to_string(),
+                        expired: lot.expires_at <= at,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        lots.sort_by(|a, b| (a.expires_at, a.issued_at, &a.lot_id).cmp(&(b.expires_at, b.issued_at, &b.lot_id)));
+        WalletView {
+            citizen_id: citizen_id.to_string(),
+            balance: wallet.map(|wallet| wallet.spendable(at).value()).unwrap_or(0),
+            gold: 0,
+            lots,
+            position: models.position,
+        }
+    });
+    Ok(axum::Json(view))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoucherRequest {
+    /// The most the venue may redeem with it.
+    pub amount: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VoucherAnswer {
+    /// Opaque, signed by the territory, single-use.
+    pub voucher: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issues a voucher for at most `amount` tokens, valid 10 minutes. Writes nothing, reserves nothing.
+#[utoipa::path(post, path = "/v1/me/vouchers", tag = "citizen", request_body = VoucherRequest,
+    responses((status = 201, body = VoucherAnswer)), security(("bearer" = [])))]
+pub async fn issue_voucher(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<VoucherRequest>,
+) -> Result<Response, ApiError> {
+    let citizen_id = caller.citizen()?;
+    let amount = Tokens::positive(request.amount).map_err(|error| ApiError::validation(error.to_string()))?;
+    let issued_at = now();
+    let claims = VoucherClaims {
+        voucher_id: uuid::Uuid::new_v4(),
+        citizen_id: citizen_id.as_uuid(),
+        amount_max: amount.value(),
+        issued_at,
+        expires_at: issued_at + VOUCHER_LIFETIME,
+    };
+    let voucher = ygor_crypto::issue_voucher(&claims, state.territory_key())
+        .map_err(|error| ApiError::validation(error.to_string()))?;
+    Ok((StatusCode::CREATED, axum::Json(VoucherAnswer { voucher, expires_at: claims.expires_at })).into_response())
+}

@@ -1,0 +1,385 @@
+//! The collectivity's endpoints (admin token): rules, supply, partners, envelopes, citizens,
+//! expiry, settlements and the circulation dashboard.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use ygor_ledger::{CategoryId, CitizenId, PartnerId, PartnerKind, Tokens};
+use ygor_rules::Rules;
+use ygor_store::CitizenDetails;
+
+use super::{checked_text, now};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Consistent};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/rules", put(publish_rules))
+        .route("/v1/supply", post(mint_supply))
+        .route("/v1/partners", post(register_partner))
+        .route("/v1/partners/{partner_id}/envelope", post(allocate_envelope))
+        .route("/v1/partners/{partner_id}/suspend", post(suspend_partner))
+        .route("/v1/citizens", post(register_citizen))
+        .route("/v1/expiry/sweep", post(sweep_expired))
+        .route("/v1/settlements", post(settle_venue))
+        .route("/v1/dashboards/circulation", get(circulation))
+}
+
+fn amount(value: u64) -> Result<Tokens, ApiError> {
+    Tokens::positive(value).map_err(|error| ApiError::validation(error.to_string()))
+}
+
+pub(crate) fn partner_id(text: &str) -> Result<PartnerId, ApiError> {
+    PartnerId::parse(text).map_err(|_| ApiError::not_found("no partner has this id"))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RulesPublished {
+    pub version: u32,
+    pub position: i64,
+}
+
+/// Publishes a new version of the rules (TOML, `Content-Type: application/toml`).
+#[utoipa::path(put, path = "/v1/rules", tag = "collectivity", request_body(content = String, content_type = "application/toml"),
+    responses((status = 200, body = RulesPublished), (status = 422, description = "invalid_rules", body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn publish_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<RulesPublished>, ApiError> {
+    caller.admin()?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != "application/toml" && essence != "text/plain" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the rules as TOML with `Content-Type: application/toml`",
+        ));
+    }
+    let source = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules", "the rules file is not valid UTF-8")
+    })?;
+    let rules = Rules::parse(source)
+        .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules", error.to_string()))?;
+    let committed = state.engine().publish_rules(rules, source.to_owned(), now()).await?;
+    Ok(axum::Json(RulesPublished { version: committed.outcome, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmountRequest {
+    /// Whole tokens, > 0.
+    pub amount: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SupplyMinted {
+    pub amount: u64,
+    pub position: i64,
+}
+
+/// Mints tokens into the territory's treasury.
+#[utoipa::path(post, path = "/v1/supply", tag = "collectivity", request_body = AmountRequest,
+    responses((status = 200, body = SupplyMinted)), security(("bearer" = [])))]
+pub async fn mint_supply(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<AmountRequest>,
+) -> Result<axum::Json<SupplyMinted>, ApiError> {
+    caller.admin()?;
+    let committed = state.engine().mint(amount(request.amount)?, now()).await?;
+    Ok(axum::Json(SupplyMinted { amount: committed.outcome.value(), position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerRequest {
+    /// `association` or `venue`.
+    pub kind: String,
+    pub name: String,
+    /// ed25519 public key, base64url without padding (32 bytes).
+    pub public_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerRegistered {
+    pub partner_id: String,
+    /// The partner's bearer token: shown once, stored only as a hash.
+    pub token: String,
+    pub position: i64,
+}
+
+/// Registers an association or a venue with its public key; returns its token once.
+#[utoipa::path(post, path = "/v1/partners", tag = "collectivity", request_body = PartnerRequest,
+    responses((status = 201, body = PartnerRegistered)), security(("bearer" = [])))]
+pub async fn register_partner(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<PartnerRequest>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let kind = match request.kind.as_str() {
+        "association" => PartnerKind::Association,
+        "venue" => PartnerKind::Venue,
+        _ => return Err(ApiError::validation("kind must be `association` or `venue`")),
+    };
+    let name = checked_text("name", &request.name, 200)?;
+    let public_key = ygor_crypto::PublicKey::parse(&request.public_key)
+        .map_err(|error| ApiError::validation(format!("public_key: {error}")))?;
+    let prefix = match kind {
+        PartnerKind::Association => "ygor_asso_",
+        PartnerKind::Venue => "ygor_venue_",
+    };
+    let token = ygor_crypto::generate_token(prefix);
+    let id = PartnerId::from_uuid(uuid::Uuid::new_v4());
+    let committed = state
+        .engine()
+        .register_partner(id, kind, name, public_key.to_string(), ygor_crypto::hash_token(&token), now())
+        .await?;
+    let body = PartnerRegistered { partner_id: id.to_string(), token, position: committed.position };
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnvelopeAllocated {
+    pub partner_id: String,
+    pub amount: u64,
+    pub position: i64,
+}
+
+/// Moves tokens from the treasury to an association's envelope.
+#[utoipa::path(post, path = "/v1/partners/{partner_id}/envelope", tag = "collectivity", request_body = AmountRequest,
+    params(("partner_id" = String, Path)),
+    responses((status = 200, body = EnvelopeAllocated), (status = 409, description = "treasury_exhausted", body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn allocate_envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<AmountRequest>,
+) -> Result<axum::Json<EnvelopeAllocated>, ApiError> {
+    caller.admin()?;
+    let id = partner_id(&id)?;
+    let amount = amount(request.amount)?;
+    let committed = state.engine().allocate_envelope(id, amount, now()).await.map_err(unknown_partner_is_not_found)?;
+    Ok(axum::Json(EnvelopeAllocated {
+        partner_id: id.to_string(),
+        amount: amount.value(),
+        position: committed.position,
+    }))
+}
+
+/// A partner named in the path that does not exist is a 404, not a 422.
+fn unknown_partner_is_not_found(error: crate::engine::EngineError) -> ApiError {
+    match error {
+        crate::engine::EngineError::Ledger(ygor_ledger::LedgerError::UnknownPartner(_)) => {
+            ApiError::not_found("no partner has this id")
+        }
+        other => other.into(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerSuspended {
+    pub partner_id: String,
+    pub suspended: bool,
+    pub position: i64,
+}
+
+/// Suspends a partner: its writes are refused from now on (`403 partner_suspended`).
+#[utoipa::path(post, path = "/v1/partners/{partner_id}/suspend", tag = "collectivity", request_body = Empty,
+    params(("partner_id" = String, Path)), responses((status = 200, body = PartnerSuspended)), security(("bearer" = [])))]
+pub async fn suspend_partner(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> Result<axum::Json<PartnerSuspended>, ApiError> {
+    caller.admin()?;
+    let id = partner_id(&id)?;
+    let committed = state.engine().suspend_partner(id, now()).await.map_err(unknown_partner_is_not_found)?;
+    Ok(axum::Json(PartnerSuspended { partner_id: id.to_string(), suspended: true, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CitizenRequest {
+    pub neighbourhood: Option<String>,
+    pub birth_year: Option<i32>,
+    /// Category ids.
+    pub interests: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CitizenRegistered {
+    pub citizen_id: String,
+    /// The citizen's bearer token: shown once, stored only as a hash.
+    pub token: String,
+    pub position: i64,
+}
+
+/// Most interests a citizen may list.
+const INTERESTS_MAX: usize = 32;
+
+/// Registers a citizen under a pseudonymous id; personal details stay outside the log.
+#[utoipa::path(post, path = "/v1/citizens", tag = "collectivity", request_body = CitizenRequest,
+    responses((status = 201, body = CitizenRegistered)), security(("bearer" = [])))]
+pub async fn register_citizen(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<CitizenRequest>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let at = now();
+    let neighbourhood =
+        request.neighbourhood.as_deref().map(|text| checked_text("neighbourhood", text, 100)).transpose()?;
+    if let Some(year) = request.birth_year {
+        let current = chrono::Datelike::year(&at);
+        if !(1900..=current).contains(&year) {
+            return Err(ApiError::validation(format!("birth_year must be between 1900 and {current}")));
+        }
+    }
+    let interests = request.interests.unwrap_or_default();
+    if interests.len() > INTERESTS_MAX {
+        return Err(ApiError::validation(format!("at most {INTERESTS_MAX} interests")));
+    }
+    let mut categories = Vec::with_capacity(interests.len());
+    for interest in &interests {
+        let category =
+            CategoryId::parse(interest).map_err(|error| ApiError::validation(format!("interests: {error}")))?;
+        if !categories.contains(&category) {
+            categories.push(category);
+        }
+    }
+    let id = CitizenId::from_uuid(uuid::Uuid::new_v4());
+    let token = ygor_crypto::generate_token("ygor_cit_");
+    let details = CitizenDetails { citizen_id: id.to_string(), neighbourhood, birth_year: request.birth_year };
+    let committed =
+        state.engine().register_citizen(id, categories, details, ygor_crypto::hash_token(&token), at).await?;
+    let body = CitizenRegistered { citizen_id: id.to_string(), token, position: committed.position };
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SweepResult {
+    pub expired_lots: u64,
+    pub expired_tokens: u64,
+    pub position: i64,
+}
+
+/// Writes `TokensExpired` for every lot past its expiry; the tokens go back to the treasury.
+#[utoipa::path(post, path = "/v1/expiry/sweep", tag = "collectivity", request_body = Empty,
+    responses((status = 200, body = SweepResult)), security(("bearer" = [])))]
+pub async fn sweep_expired(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> Result<axum::Json<SweepResult>, ApiError> {
+    caller.admin()?;
+    let at = now();
+    // Candidates come from the projection once it has caught up with everything committed; the
+    // engine re-checks each wallet on its own state, so a stale candidate only costs a lookup.
+    let committed_position = state.log().last_position().await?;
+    state.projections().wait_for(committed_position, crate::extract::READ_WAIT).await;
+    let candidates = state.projections().read(|models| models.wallets_with_expired_lots(at));
+    let committed = state.engine().sweep(candidates, at).await?;
+    Ok(axum::Json(SweepResult {
+        expired_lots: committed.outcome.expired_lots,
+        expired_tokens: committed.outcome.expired_tokens.value(),
+        position: committed.position,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementRequest {
+    pub venue_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Settlement {
+    pub venue_id: String,
+    /// Tokens recovered to the treasury by this settlement (0 when nothing was left to settle).
+    pub tokens: u64,
+    pub position: i64,
+}
+
+/// Settles everything a venue redeemed so far: recovered to the treasury.
+#[utoipa::path(post, path = "/v1/settlements", tag = "collectivity", request_body = SettlementRequest,
+    responses((status = 200, body = Settlement)), security(("bearer" = [])))]
+pub async fn settle_venue(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<SettlementRequest>,
+) -> Result<axum::Json<Settlement>, ApiError> {
+    caller.admin()?;
+    let venue_id = PartnerId::parse(&request.venue_id).map_err(|error| ApiError::validation(error.to_string()))?;
+    let committed = state.engine().settle(venue_id, now()).await?;
+    Ok(axum::Json(Settlement {
+        venue_id: venue_id.to_string(),
+        tokens: committed.outcome.value(),
+        position: committed.position,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CirculationView {
+    pub minted: u64,
+    pub treasury: u64,
+    pub envelopes: u64,
+    pub wallets: u64,
+    pub redeemed_unsettled: u64,
+    pub recovered: u64,
+    pub expired: u64,
+    pub issued: u64,
+    pub redeemed: u64,
+    pub revoked: u64,
+    pub gold_issued: u64,
+    pub gold_outstanding: u64,
+    /// The log position these figures include.
+    pub position: i64,
+}
+
+/// Token circulation; `minted = treasury + envelopes + wallets + redeemed_unsettled` always.
+#[utoipa::path(get, path = "/v1/dashboards/circulation", tag = "collectivity",
+    params(("min_position" = Option<i64>, Query)), responses((status = 200, body = CirculationView)), security(("bearer" = [])))]
+pub async fn circulation(
+    State(state): State<AppState>,
+    caller: Caller,
+    _consistent: Consistent,
+) -> Result<axum::Json<CirculationView>, ApiError> {
+    caller.admin()?;
+    let view = state.projections().read(|models| {
+        let c = models.circulation();
+        CirculationView {
+            minted: c.minted.value(),
+            treasury: c.treasury.value(),
+            envelopes: c.envelopes.value(),
+            wallets: c.wallets.value(),
+            redeemed_unsettled: c.redeemed_unsettled.value(),
+            recovered: c.recovered.value(),
+            expired: c.expired.value(),
+            issued: c.issued.value(),
+            redeemed: c.redeemed.value(),
+            revoked: c.revoked.value(),
+            gold_issued: 0,
+            gold_outstanding: 0,
+            position: models.position,
+        }
+    });
+    Ok(axum::Json(view))
+}

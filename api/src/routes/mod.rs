@@ -1,0 +1,36 @@
+//! Routers per resource. Each module exposes `router()`; request bodies become commands through
+//! checked constructors, so the engine only ever sees valid values.
+
+pub mod association;
+pub mod citizen;
+pub mod collectivity;
+pub mod system;
+pub mod venue;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// `201 Created` for a new write, `200 OK` for the identical retry of an earlier one.
+pub fn created_or_replayed<T: Serialize>(replayed: bool, body: T) -> Response {
+    let status = if replayed { StatusCode::OK } else { StatusCode::CREATED };
+    (status, axum::Json(body)).into_response()
+}
+
+/// The current time, read once per request at the edge and passed into the decision.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// Checks a free-text field: trimmed length within bounds, no control characters.
+pub fn checked_text(field: &str, text: &str, max_chars: usize) -> Result<String, crate::error::ApiError> {
+    let trimmed = text.trim();
+    let count = trimmed.chars().count();
+    if count == 0 || count > max_chars {
+        return Err(crate::error::ApiError::validation(format!("{field} must be 1 to {max_chars} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(crate::error::ApiError::validation(format!("{field} must not contain control characters")));
+    }
+    Ok(trimmed.to_owned())
+}

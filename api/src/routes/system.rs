@@ -1,0 +1,58 @@
+//! Liveness, status and the fallback for unknown paths.
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/v1/status", get(status))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// Answers 200 once the server accepts requests.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// Storage backend: `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Highest position committed in the log.
+    pub log_position: i64,
+    /// Highest position the read models have applied.
+    pub projection_position: i64,
+    /// `log_position - projection_position`.
+    pub projection_lag_events: i64,
+}
+
+/// Where the log and the projections stand.
+#[utoipa::path(get, path = "/v1/status", tag = "system", responses((status = 200, body = Status)))]
+pub async fn status(State(state): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
+    let log_position = state.log().last_position().await?;
+    let projection_position = state.projections().applied();
+    Ok(axum::Json(Status {
+        backend: match state.log().backend() {
+            ygor_store::Backend::Sqlite => "sqlite",
+            ygor_store::Backend::Postgres => "postgres",
+        },
+        log_position,
+        projection_position,
+        projection_lag_events: (log_position - projection_position).max(0),
+    }))
+}
+
+pub async fn not_found() -> impl IntoResponse {
+    ApiError::not_found("no such endpoint; see /openapi.json or /docs")
+}

@@ -1,0 +1,125 @@
+//! Start-up: open and migrate storage, load or create the territory key and the admin token,
+//! start the engine and the projections, and serve.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use ygor_crypto::SecretKey;
+use ygor_store::{AppendBatch, EventLog, NewCredential};
+
+use crate::AppState;
+use crate::engine::Engine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("storage: {0}")]
+    Store(#[from] ygor_store::StoreError),
+    #[error("engine: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("projections: {0}")]
+    Projection(#[from] ygor_projections::ProjectionError),
+    #[error("{0}")]
+    Io(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+/// The running pieces, before or after binding a port.
+pub struct Service {
+    pub state: AppState,
+    /// Set when this start created the admin token: print it once.
+    pub new_admin_token: Option<String>,
+    pub projection_task: tokio::task::JoinHandle<Result<(), ygor_projections::ProjectionError>>,
+}
+
+pub const TERRITORY_KEY_FILE: &str = "territory-key.json";
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Opens the event log named by the configuration and migrates it.
+pub async fn open_log(config: &Config) -> Result<EventLog, SetupError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| {
+        SetupError::Io(format!("cannot create the data directory {}: {error}", config.data_dir.display()))
+    })?;
+    let log = EventLog::open(config.database_url.as_deref(), &config.data_dir).await?;
+    log.migrate().await?;
+    Ok(log)
+}
+
+/// The territory's signing key (vouchers, checkpoints): created at first start, mode 0600.
+pub fn territory_key(data_dir: &Path) -> Result<SecretKey, SetupError> {
+    let path = data_dir.join(TERRITORY_KEY_FILE);
+    if path.exists() {
+        return ygor_crypto::read_key_file(&path).map_err(|error| SetupError::Io(error.to_string()));
+    }
+    let key = SecretKey::generate();
+    ygor_crypto::write_key_file(&path, &key)
+        .map_err(|error| SetupError::Io(format!("cannot write {}: {error}", path.display())))?;
+    Ok(key)
+}
+
+/// Makes sure an admin token exists: `YGOR_ADMIN_TOKEN` if given, else the one created at first
+/// start (written to the data directory, mode 0600). Returns a token created now, to print once.
+async fn ensure_admin(log: &EventLog, config: &Config) -> Result<Option<String>, SetupError> {
+    let (token, created) = match &config.admin_token {
+        Some(token) => {
+            if token.len() < 16 {
+                return Err(SetupError::Io("YGOR_ADMIN_TOKEN must be at least 16 characters".to_owned()));
+            }
+            (token.clone(), false)
+        }
+        None => {
+            let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => (text.trim().to_owned(), false),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    let token = ygor_crypto::generate_token("ygor_admin_");
+                    write_private_file(&path, &format!("{token}\n"))?;
+                    (token, true)
+                }
+                Err(error) => return Err(SetupError::Io(format!("cannot read {}: {error}", path.display()))),
+            }
+        }
+    };
+    let hash = ygor_crypto::hash_token(&token);
+    if log.find_credential(&hash).await?.is_none() {
+        let credential =
+            NewCredential { token_hash: hash, role: "admin".to_owned(), subject_id: "territory".to_owned() };
+        log.append(&AppendBatch { events: vec![], credentials: vec![credential], citizen_details: vec![] }).await?;
+    }
+    Ok(created.then_some(token))
+}
+
+fn write_private_file(path: &Path, content: &str) -> Result<(), SetupError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file =
+        options.open(path).map_err(|error| SetupError::Io(format!("cannot create {}: {error}", path.display())))?;
+    file.write_all(content.as_bytes())
+        .map_err(|error| SetupError::Io(format!("cannot write {}: {error}", path.display())))?;
+    file.sync_all().map_err(|error| SetupError::Io(format!("cannot sync {}: {error}", path.display())))
+}
+
+/// Opens everything and starts the projections; does not bind a port.
+pub async fn start(config: &Config) -> Result<Service, SetupError> {
+    let log = open_log(config).await?;
+    let key = territory_key(&config.data_dir)?;
+    let new_admin_token = ensure_admin(&log, config).await?;
+    let engine = Engine::open(log.clone()).await?;
+    let (projections, projection_task) =
+        ygor_projections::start(log, engine.committed(), Duration::from_millis(500)).await?;
+    Ok(Service { state: AppState::new(engine, projections, key), new_admin_token, projection_task })
+}
+
+/// Serves the app on an already bound listener until the process stops.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, crate::app(state)).await
+}

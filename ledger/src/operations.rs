@@ -1,0 +1,358 @@
+//! Operations that span aggregates. Each is a pure function of the states it reads and of a
+//! command whose time, verified signature and random outcome were settled at the edge. It lets
+//! every aggregate decide its own part (the envelope guards itself, the wallet deduplicates
+//! action ids) and returns all the events, which the engine appends in ONE transaction: a
+//! certification can never debit an envelope without crediting the wallet, whatever crashes.
+//!
+//! A retried request is recognised here and answered from the log (`Decided::Replay`), so the
+//! same request twice has one effect and one answer.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::amount::Tokens;
+use crate::error::LedgerError;
+use crate::ids::{
+    ActionId, CategoryId, CitizenId, LotId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
+};
+use crate::partner::{
+    CertificationOutcome, CertificationRecord, Partner, PartnerCommand, PartnerEvent, RedemptionRecord,
+};
+use crate::territory::{RulesVersion, Territory, TerritoryCommand, TerritoryEvent};
+use crate::wallet::{NewLot, VerifiedVoucher, Wallet, WalletCommand, WalletEvent};
+
+/// The events one operation produces, per aggregate, to be appended atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    pub territory: Vec<TerritoryEvent>,
+    pub partners: Vec<(PartnerId, Vec<PartnerEvent>)>,
+    pub wallets: Vec<(CitizenId, Vec<WalletEvent>)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.territory.is_empty()
+            && self.partners.iter().all(|(_, events)| events.is_empty())
+            && self.wallets.iter().all(|(_, events)| events.is_empty())
+    }
+}
+
+/// Where an earlier, identical request left its event: the answer to a retry names its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRef {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub sequence: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decided<T> {
+    Apply { changes: Changes, outcome: T },
+    Replay { outcome: T, original: EventRef },
+}
+
+fn partner_ref(id: PartnerId, sequence: usize) -> EventRef {
+    EventRef { aggregate_type: "partner", aggregate_id: id.to_string(), sequence }
+}
+
+fn wallet_ref(id: CitizenId, sequence: usize) -> EventRef {
+    EventRef { aggregate_type: "wallet", aggregate_id: id.to_string(), sequence }
+}
+
+/// Moves tokens from the treasury to an association's envelope.
+pub fn allocate_envelope(
+    territory: &Territory,
+    partner: &Partner,
+    partner_id: PartnerId,
+    amount: Tokens,
+    at: DateTime<Utc>,
+) -> Result<Decided<Tokens>, LedgerError> {
+    let registration = partner.registration().ok_or(LedgerError::UnknownPartner(partner_id))?;
+    if registration.kind != PartnerKind::Association {
+        return Err(LedgerError::NotAnAssociation(partner_id));
+    }
+    let territory_events = territory.decide(TerritoryCommand::AllocateEnvelope { partner_id, amount, at })?;
+    let partner_events = partner.decide(PartnerCommand::ReceiveEnvelope { amount, at })?;
+    Ok(Decided::Apply {
+        changes: Changes { territory: territory_events, partners: vec![(partner_id, partner_events)], wallets: vec![] },
+        outcome: amount,
+    })
+}
+
+/// A certification request whose association signature was verified at the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certify {
+    pub action_id: ActionId,
+    pub association_id: PartnerId,
+    pub citizen_id: CitizenId,
+    pub category: CategoryId,
+    pub quantity: u64,
+    pub occurred_at: DateTime<Utc>,
+    pub signature: String,
+    pub fingerprint: String,
+    /// The gold outcome, computed at the edge from the period's seed.
+    pub gold: bool,
+    /// A fresh id for the lot, used only if the action earns tokens.
+    pub lot_id: LotId,
+    pub at: DateTime<Utc>,
+}
+
+/// `rules` is the version in force when the request arrives (read without locking the territory,
+/// so that certifications never queue behind the treasury); the event records which version it was.
+pub fn certify(
+    rules: Option<&RulesVersion>,
+    partner: &Partner,
+    wallet: &Wallet,
+    command: Certify,
+) -> Result<Decided<CertificationOutcome>, LedgerError> {
+    partner.ensure_active(command.association_id, PartnerKind::Association)?;
+    if let Some(existing) = partner.certification(command.action_id) {
+        if existing.record.fingerprint == command.fingerprint {
+            return Ok(Decided::Replay {
+                outcome: existing.record.outcome.clone(),
+                original: partner_ref(command.association_id, existing.sequence),
+            });
+        }
+        return Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) });
+    }
+    if !wallet.is_registered() {
+        return Err(LedgerError::UnknownCitizen(command.citizen_id));
+    }
+    if wallet.action(command.action_id).is_some() {
+        return Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) });
+    }
+    if command.occurred_at > command.at {
+        return Err(LedgerError::OccurredInFuture);
+    }
+    let rules = rules.ok_or(LedgerError::RulesNotPublished)?;
+    let category = rules
+        .rules
+        .category(command.category.as_str())
+        .ok_or_else(|| LedgerError::UnknownCategory(command.category.clone()))?;
+    let base = Tokens::new(category.tokens_for(command.quantity).ok_or(LedgerError::Overflow)?);
+    let tokens = match category.cap_per_citizen_per_month {
+        None => base,
+        Some(cap) => {
+            let left = Tokens::new(cap).saturating_sub(wallet.earned_in_month(&command.category, command.occurred_at));
+            base.min(left)
+        }
+    };
+    let lot = if tokens.is_zero() {
+        None
+    } else {
+        let expires_at = rules.rules.lifetime.add_to(command.at).ok_or(LedgerError::Overflow)?;
+        Some(NewLot { lot_id: command.lot_id, issued_at: command.at, expires_at })
+    };
+    let outcome = CertificationOutcome {
+        action_id: command.action_id,
+        tokens,
+        gold: command.gold,
+        lot_id: lot.as_ref().map(|lot| lot.lot_id),
+        expires_at: lot.as_ref().map(|lot| lot.expires_at),
+    };
+    let record = CertificationRecord {
+        action_id: command.action_id,
+        citizen_id: command.citizen_id,
+        category: command.category.clone(),
+        quantity: command.quantity,
+        occurred_at: command.occurred_at,
+        signature: command.signature,
+        fingerprint: command.fingerprint,
+        rules_version: rules.version,
+        outcome: outcome.clone(),
+    };
+    let partner_events = partner.decide(PartnerCommand::RecordCertification { record, at: command.at })?;
+    let wallet_events = wallet.decide(WalletCommand::CreditAction {
+        action_id: command.action_id,
+        association_id: command.association_id,
+        category: command.category,
+        quantity: command.quantity,
+        occurred_at: command.occurred_at,
+        tokens,
+        lot,
+        at: command.at,
+    })?;
+    Ok(Decided::Apply {
+        changes: Changes {
+            territory: vec![],
+            partners: vec![(command.association_id, partner_events)],
+            wallets: vec![(command.citizen_id, wallet_events)],
+        },
+        outcome,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationOutcome {
+    pub action_id: ActionId,
+    pub returned: Tokens,
+}
+
+/// The citizen whose wallet a revocation touches, so the engine knows which wallet to lock.
+pub fn revocation_target(partner: &Partner, action_id: ActionId) -> Result<CitizenId, LedgerError> {
+    partner.certification(action_id).map(|state| state.record.citizen_id).ok_or(LedgerError::UnknownAction(action_id))
+}
+
+pub fn revoke(
+    partner: &Partner,
+    wallet: &Wallet,
+    association_id: PartnerId,
+    action_id: ActionId,
+    reason: String,
+    at: DateTime<Utc>,
+) -> Result<Decided<RevocationOutcome>, LedgerError> {
+    partner.ensure_active(association_id, PartnerKind::Association)?;
+    let citizen_id = revocation_target(partner, action_id)?;
+    let action = wallet.action(action_id).ok_or(LedgerError::UnknownAction(action_id))?;
+    if let Some(revocation) = &action.revocation {
+        if revocation.reason == reason {
+            return Ok(Decided::Replay {
+                outcome: RevocationOutcome { action_id, returned: revocation.returned },
+                original: wallet_ref(citizen_id, revocation.sequence),
+            });
+        }
+        return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
+    }
+    let wallet_events = wallet.decide(WalletCommand::Revoke { action_id, association_id, reason, at })?;
+    let returned = match wallet_events.as_slice() {
+        [WalletEvent::CertificationRevoked { returned, .. }] => *returned,
+        other => unreachable!("a revocation decides exactly one event, got {other:?}"),
+    };
+    let partner_events = if returned.is_zero() {
+        vec![]
+    } else {
+        partner.decide(PartnerCommand::RefundRevocation { action_id, amount: returned, at })?
+    };
+    Ok(Decided::Apply {
+        changes: Changes {
+            territory: vec![],
+            partners: vec![(association_id, partner_events)],
+            wallets: vec![(citizen_id, wallet_events)],
+        },
+        outcome: RevocationOutcome { action_id, returned },
+    })
+}
+
+/// A redemption request whose venue signature and voucher were verified at the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redeem {
+    pub redemption_id: RedemptionId,
+    pub venue_id: PartnerId,
+    pub citizen_id: CitizenId,
+    pub voucher: VerifiedVoucher,
+    pub voucher_text: String,
+    pub amount: Tokens,
+    pub signature: String,
+    pub fingerprint: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedemptionOutcome {
+    pub redemption_id: RedemptionId,
+    pub amount: Tokens,
+}
+
+pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decided<RedemptionOutcome>, LedgerError> {
+    venue.ensure_active(command.venue_id, PartnerKind::Venue)?;
+    if let Some(existing) = venue.redemption(command.redemption_id) {
+        if existing.record.fingerprint == command.fingerprint {
+            return Ok(Decided::Replay {
+                outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: existing.record.amount },
+                original: partner_ref(command.venue_id, existing.sequence),
+            });
+        }
+        return Err(LedgerError::IdConflict { what: format!("redemption_id {}", command.redemption_id) });
+    }
+    if !wallet.is_registered() {
+        return Err(LedgerError::UnknownCitizen(command.citizen_id));
+    }
+    let voucher_id: VoucherId = command.voucher.voucher_id;
+    let wallet_events = wallet.decide(WalletCommand::Redeem {
+        redemption_id: command.redemption_id,
+        venue_id: command.venue_id,
+        voucher: command.voucher,
+        amount: command.amount,
+        at: command.at,
+    })?;
+    let record = RedemptionRecord {
+        redemption_id: command.redemption_id,
+        citizen_id: command.citizen_id,
+        voucher_id,
+        amount: command.amount,
+        signature: command.signature,
+        fingerprint: command.fingerprint,
+        voucher: command.voucher_text,
+    };
+    let partner_events = venue.decide(PartnerCommand::RecordRedemption { record, at: command.at })?;
+    Ok(Decided::Apply {
+        changes: Changes {
+            territory: vec![],
+            partners: vec![(command.venue_id, partner_events)],
+            wallets: vec![(command.citizen_id, wallet_events)],
+        },
+        outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: command.amount },
+    })
+}
+
+/// Settles everything a venue redeemed so far: its redeemed tokens go back to the treasury.
+pub fn settle(
+    territory: &Territory,
+    venue: &Partner,
+    venue_id: PartnerId,
+    settlement_id: SettlementId,
+    at: DateTime<Utc>,
+) -> Result<Decided<Tokens>, LedgerError> {
+    let registration = venue.registration().ok_or(LedgerError::UnknownPartner(venue_id))?;
+    if registration.kind != PartnerKind::Venue {
+        return Err(LedgerError::NotAVenue(venue_id));
+    }
+    let partner_events = venue.decide(PartnerCommand::Settle { settlement_id, at })?;
+    let amount = match partner_events.as_slice() {
+        [] => return Ok(Decided::Apply { changes: Changes::default(), outcome: Tokens::ZERO }),
+        [PartnerEvent::VenueSettled { amount, .. }] => *amount,
+        other => unreachable!("a settlement decides at most one event, got {other:?}"),
+    };
+    let territory_events =
+        territory.decide(TerritoryCommand::RecoverSettlement { venue_id, settlement_id, amount, at })?;
+    Ok(Decided::Apply {
+        changes: Changes { territory: territory_events, partners: vec![(venue_id, partner_events)], wallets: vec![] },
+        outcome: amount,
+    })
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepOutcome {
+    pub expired_lots: u64,
+    pub expired_tokens: Tokens,
+}
+
+/// Writes off every lot past its expiry in the given wallets; the tokens go back to the treasury.
+pub fn sweep_expired(
+    territory: &Territory,
+    wallets: &[(CitizenId, &Wallet)],
+    at: DateTime<Utc>,
+) -> Result<Decided<SweepOutcome>, LedgerError> {
+    let mut outcome = SweepOutcome::default();
+    let mut changes = Changes::default();
+    for (citizen_id, wallet) in wallets {
+        let events = wallet.decide(WalletCommand::SweepExpired { at })?;
+        for event in &events {
+            if let WalletEvent::TokensExpired { lots, amount, .. } = event {
+                outcome.expired_lots += lots.len() as u64;
+                outcome.expired_tokens = outcome.expired_tokens.checked_add(*amount).ok_or(LedgerError::Overflow)?;
+            }
+        }
+        if !events.is_empty() {
+            changes.wallets.push((*citizen_id, events));
+        }
+    }
+    if !outcome.expired_tokens.is_zero() {
+        changes.territory = territory.decide(TerritoryCommand::RecoverExpired {
+            amount: outcome.expired_tokens,
+            lots: outcome.expired_lots,
+            at,
+        })?;
+    }
+    Ok(Decided::Apply { changes, outcome })
+}

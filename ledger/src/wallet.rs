@@ -1,0 +1,466 @@
+//! The `Wallet` aggregate: a citizen's lots of tokens, each with its own expiry, the registry of
+//! their certified actions (deduplicated by action id, counted against monthly caps), the
+//! vouchers already used, and the redemptions and expiries that emptied lots.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, Utc};
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::amount::Tokens;
+use crate::error::LedgerError;
+use crate::ids::{ActionId, CategoryId, LotId, PartnerId, RedemptionId, VoucherId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LotKind {
+    Standard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lot {
+    pub lot_id: LotId,
+    pub action_id: ActionId,
+    pub kind: LotKind,
+    pub amount: Tokens,
+    pub remaining: Tokens,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Set once the sweep wrote `TokensExpired` for this lot.
+    pub swept: bool,
+}
+
+impl Lot {
+    /// A lot is spendable strictly before its expiry, whether or not the sweep has run.
+    pub fn is_spendable_at(&self, now: DateTime<Utc>) -> bool {
+        !self.swept && now < self.expires_at && !self.remaining.is_zero()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewLot {
+    pub lot_id: LotId,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotSpend {
+    pub lot_id: LotId,
+    pub amount: Tokens,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub reason: String,
+    pub returned: Tokens,
+    pub revoked_at: DateTime<Utc>,
+    pub sequence: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub action_id: ActionId,
+    pub association_id: PartnerId,
+    pub category: CategoryId,
+    pub quantity: u64,
+    pub occurred_at: DateTime<Utc>,
+    pub tokens: Tokens,
+    pub lot_id: Option<LotId>,
+    pub sequence: usize,
+    pub revocation: Option<Revocation>,
+}
+
+/// A voucher whose territory signature was checked at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedVoucher {
+    pub voucher_id: VoucherId,
+    pub amount_max: Tokens,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Wallet {
+    registered_at: Option<DateTime<Utc>>,
+    interests: Vec<CategoryId>,
+    lots: Vec<Lot>,
+    actions: HashMap<ActionId, ActionRecord>,
+    /// Tokens earned per category and calendar month of `occurred_at` ("category/YYYY-MM"),
+    /// revoked actions excluded: what the monthly caps are checked against.
+    monthly_tokens: BTreeMap<String, Tokens>,
+    used_vouchers: HashSet<VoucherId>,
+    version: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WalletCommand {
+    Register {
+        interests: Vec<CategoryId>,
+        at: DateTime<Utc>,
+    },
+    /// The wallet side of a certification, with the amount already decided.
+    CreditAction {
+        action_id: ActionId,
+        association_id: PartnerId,
+        category: CategoryId,
+        quantity: u64,
+        occurred_at: DateTime<Utc>,
+        tokens: Tokens,
+        lot: Option<NewLot>,
+        at: DateTime<Utc>,
+    },
+    Revoke {
+        action_id: ActionId,
+        association_id: PartnerId,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    Redeem {
+        redemption_id: RedemptionId,
+        venue_id: PartnerId,
+        voucher: VerifiedVoucher,
+        amount: Tokens,
+        at: DateTime<Utc>,
+    },
+    SweepExpired {
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WalletEvent {
+    CitizenRegistered {
+        interests: Vec<CategoryId>,
+        registered_at: DateTime<Utc>,
+    },
+    /// Mirror of `PartnerEvent::CertificationRecorded` (the ledger entry); opens the lot.
+    ActionCertified {
+        action_id: ActionId,
+        association_id: PartnerId,
+        category: CategoryId,
+        quantity: u64,
+        occurred_at: DateTime<Utc>,
+        tokens: Tokens,
+        lot: Option<NewLot>,
+        certified_at: DateTime<Utc>,
+    },
+    /// Ledger entry: wallet → the association's envelope (the lot's unspent tokens).
+    CertificationRevoked {
+        action_id: ActionId,
+        association_id: PartnerId,
+        lot_id: Option<LotId>,
+        returned: Tokens,
+        reason: String,
+        revoked_at: DateTime<Utc>,
+    },
+    /// Ledger entry: wallet → the venue's redeemed tokens.
+    TokensRedeemed {
+        redemption_id: RedemptionId,
+        venue_id: PartnerId,
+        voucher_id: VoucherId,
+        amount: Tokens,
+        spent: Vec<LotSpend>,
+        redeemed_at: DateTime<Utc>,
+    },
+    /// Ledger entry: wallet → treasury.
+    TokensExpired {
+        lots: Vec<LotSpend>,
+        amount: Tokens,
+        swept_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for WalletEvent {
+    fn event_type(&self) -> String {
+        match self {
+            WalletEvent::CitizenRegistered { .. } => "CitizenRegistered",
+            WalletEvent::ActionCertified { .. } => "ActionCertified",
+            WalletEvent::CertificationRevoked { .. } => "CertificationRevoked",
+            WalletEvent::TokensRedeemed { .. } => "TokensRedeemed",
+            WalletEvent::TokensExpired { .. } => "TokensExpired",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}
+
+/// The key of the monthly cap: a category and the calendar month (UTC) of `occurred_at`.
+pub fn month_key(category: &CategoryId, occurred_at: DateTime<Utc>) -> String {
+    format!("{}/{:04}-{:02}", category, occurred_at.year(), occurred_at.month())
+}
+
+impl Wallet {
+    pub fn is_registered(&self) -> bool {
+        self.registered_at.is_some()
+    }
+
+    pub fn interests(&self) -> &[CategoryId] {
+        &self.interests
+    }
+
+    pub fn lots(&self) -> &[Lot] {
+        &self.lots
+    }
+
+    pub fn version(&self) -> usize {
+        self.version
+    }
+
+    pub fn action(&self, action_id: ActionId) -> Option<&ActionRecord> {
+        self.actions.get(&action_id)
+    }
+
+    /// Tokens spendable at `now`: lots not yet expired (swept or not).
+    pub fn spendable(&self, now: DateTime<Utc>) -> Tokens {
+        self.lots.iter().filter(|lot| lot.is_spendable_at(now)).map(|lot| lot.remaining).sum()
+    }
+
+    /// Every token still in a lot that has not been swept, expired or not: the wallet's share of
+    /// the books (`wallets` in the conservation equation).
+    pub fn held(&self) -> Tokens {
+        self.lots.iter().filter(|lot| !lot.swept).map(|lot| lot.remaining).sum()
+    }
+
+    /// Tokens already earned this month in the category, revoked actions excluded.
+    pub fn earned_in_month(&self, category: &CategoryId, occurred_at: DateTime<Utc>) -> Tokens {
+        self.monthly_tokens.get(&month_key(category, occurred_at)).copied().unwrap_or(Tokens::ZERO)
+    }
+
+    /// Lots past expiry that the sweep has not yet written off, with what they still hold.
+    pub fn expired_unswept(&self, now: DateTime<Utc>) -> Vec<LotSpend> {
+        self.lots
+            .iter()
+            .filter(|lot| !lot.swept && lot.expires_at <= now && !lot.remaining.is_zero())
+            .map(|lot| LotSpend { lot_id: lot.lot_id, amount: lot.remaining })
+            .collect()
+    }
+
+    pub fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
+        match command {
+            WalletCommand::Register { interests, at } => {
+                if self.is_registered() {
+                    return Err(LedgerError::AlreadyRegistered("this citizen".to_owned()));
+                }
+                Ok(vec![WalletEvent::CitizenRegistered { interests, registered_at: at }])
+            }
+            WalletCommand::CreditAction {
+                action_id,
+                association_id,
+                category,
+                quantity,
+                occurred_at,
+                tokens,
+                lot,
+                at,
+            } => {
+                if !self.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                if self.actions.contains_key(&action_id) {
+                    return Err(LedgerError::IdConflict { what: format!("action_id {action_id}") });
+                }
+                assert_eq!(lot.is_some(), !tokens.is_zero(), "a lot is opened exactly when tokens are earned");
+                self.held().checked_add(tokens).ok_or(LedgerError::Overflow)?;
+                Ok(vec![WalletEvent::ActionCertified {
+                    action_id,
+                    association_id,
+                    category,
+                    quantity,
+                    occurred_at,
+                    tokens,
+                    lot,
+                    certified_at: at,
+                }])
+            }
+            WalletCommand::Revoke { action_id, association_id, reason, at } => {
+                let action = self.actions.get(&action_id).ok_or(LedgerError::UnknownAction(action_id))?;
+                if action.association_id != association_id {
+                    return Err(LedgerError::UnknownAction(action_id));
+                }
+                if action.revocation.is_some() {
+                    return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
+                }
+                let returned = action
+                    .lot_id
+                    .and_then(|lot_id| self.lots.iter().find(|lot| lot.lot_id == lot_id))
+                    .filter(|lot| !lot.swept)
+                    .map(|lot| lot.remaining)
+                    .unwrap_or(Tokens::ZERO);
+                Ok(vec![WalletEvent::CertificationRevoked {
+                    action_id,
+                    association_id,
+                    lot_id: action.lot_id,
+                    returned,
+                    reason,
+                    revoked_at: at,
+                }])
+            }
+            WalletCommand::Redeem { redemption_id, venue_id, voucher, amount, at } => {
+                if !self.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                if self.used_vouchers.contains(&voucher.voucher_id) {
+                    return Err(LedgerError::VoucherUsed);
+                }
+                if at >= voucher.expires_at {
+                    return Err(LedgerError::VoucherExpired);
+                }
+                if amount > voucher.amount_max {
+                    return Err(LedgerError::VoucherAmountExceeded { allowed: voucher.amount_max, requested: amount });
+                }
+                let available = self.spendable(at);
+                if amount > available {
+                    return Err(LedgerError::InsufficientBalance { available, requested: amount });
+                }
+                let spent = self.spend_plan(amount, at);
+                Ok(vec![WalletEvent::TokensRedeemed {
+                    redemption_id,
+                    venue_id,
+                    voucher_id: voucher.voucher_id,
+                    amount,
+                    spent,
+                    redeemed_at: at,
+                }])
+            }
+            WalletCommand::SweepExpired { at } => {
+                let lots = self.expired_unswept(at);
+                if lots.is_empty() {
+                    return Ok(vec![]);
+                }
+                let amount = lots.iter().map(|spend| spend.amount).sum();
+                Ok(vec![WalletEvent::TokensExpired { lots, amount, swept_at: at }])
+            }
+        }
+    }
+
+    /// The lots that expire first are spent first (ties: the older issue, then the lot id, so
+    /// the plan is deterministic).
+    fn spend_plan(&self, amount: Tokens, now: DateTime<Utc>) -> Vec<LotSpend> {
+        let mut candidates: Vec<&Lot> = self.lots.iter().filter(|lot| lot.is_spendable_at(now)).collect();
+        candidates.sort_by_key(|lot| (lot.expires_at, lot.issued_at, lot.lot_id));
+        let mut left = amount;
+        let mut plan = Vec::new();
+        for lot in candidates {
+            if left.is_zero() {
+                break;
+            }
+            let take = lot.remaining.min(left);
+            left = left.saturating_sub(take);
+            plan.push(LotSpend { lot_id: lot.lot_id, amount: take });
+        }
+        assert!(left.is_zero(), "the spend plan covers the whole amount once the balance was checked");
+        plan
+    }
+
+    fn lot_mut(&mut self, lot_id: LotId) -> &mut Lot {
+        self.lots.iter_mut().find(|lot| lot.lot_id == lot_id).expect("an event names a lot of this wallet")
+    }
+
+    pub fn apply_event(&mut self, event: WalletEvent) {
+        self.version += 1;
+        match event {
+            WalletEvent::CitizenRegistered { interests, registered_at } => {
+                self.registered_at = Some(registered_at);
+                self.interests = interests;
+            }
+            WalletEvent::ActionCertified {
+                action_id,
+                association_id,
+                category,
+                quantity,
+                occurred_at,
+                tokens,
+                lot,
+                ..
+            } => {
+                let key = month_key(&category, occurred_at);
+                self.monthly_tokens.entry(key).or_default().add_assign_checked(tokens);
+                let lot_id = lot.as_ref().map(|lot| lot.lot_id);
+                if let Some(lot) = lot {
+                    self.lots.push(Lot {
+                        lot_id: lot.lot_id,
+                        action_id,
+                        kind: LotKind::Standard,
+                        amount: tokens,
+                        remaining: tokens,
+                        issued_at: lot.issued_at,
+                        expires_at: lot.expires_at,
+                        swept: false,
+                    });
+                }
+                self.actions.insert(
+                    action_id,
+                    ActionRecord {
+                        action_id,
+                        association_id,
+                        category,
+                        quantity,
+                        occurred_at,
+                        tokens,
+                        lot_id,
+                        sequence: self.version,
+                        revocation: None,
+                    },
+                );
+            }
+            WalletEvent::CertificationRevoked { action_id, lot_id, returned, reason, revoked_at, .. } => {
+                if let Some(lot_id) = lot_id {
+                    let lot = self.lot_mut(lot_id);
+                    lot.remaining.sub_assign_checked(returned);
+                }
+                let sequence = self.version;
+                let action = self.actions.get_mut(&action_id).expect("a revocation names a certified action");
+                let key = month_key(&action.category, action.occurred_at);
+                action.revocation = Some(Revocation { reason, returned, revoked_at, sequence });
+                let tokens = action.tokens;
+                if let Some(earned) = self.monthly_tokens.get_mut(&key) {
+                    earned.sub_assign_checked(tokens);
+                }
+            }
+            WalletEvent::TokensRedeemed { voucher_id, spent, .. } => {
+                self.used_vouchers.insert(voucher_id);
+                for spend in spent {
+                    self.lot_mut(spend.lot_id).remaining.sub_assign_checked(spend.amount);
+                }
+            }
+            WalletEvent::TokensExpired { lots, .. } => {
+                for spend in lots {
+                    let lot = self.lot_mut(spend.lot_id);
+                    assert_eq!(lot.remaining, spend.amount, "an expiry takes all that is left in the lot");
+                    lot.swept = true;
+                }
+            }
+        }
+        for lot in &self.lots {
+            assert!(lot.remaining <= lot.amount, "a lot never holds more than it was issued");
+        }
+    }
+}
+
+impl Aggregate for Wallet {
+    const TYPE: &'static str = "wallet";
+    type Command = WalletCommand;
+    type Event = WalletEvent;
+    type Error = LedgerError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &cqrs_es::event_sink::EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.apply_event(event);
+    }
+}

@@ -1,0 +1,445 @@
+//! Given/when/then tests, one per rule and per error of the ledger.
+
+mod support;
+
+use cqrs_es::test::TestFramework;
+use support::{RULES, World, at};
+use ygor_ledger::operations::{self, Certify, Decided, Redeem};
+use ygor_ledger::partner::{PartnerCommand, PartnerEvent};
+use ygor_ledger::territory::{TerritoryCommand, TerritoryEvent};
+use ygor_ledger::wallet::{VerifiedVoucher, WalletEvent};
+use ygor_ledger::{
+    ActionId, CategoryId, CitizenId, LedgerError, LotId, Partner, PartnerId, PartnerKind, RedemptionId, Territory,
+    Tokens, VoucherId,
+};
+
+fn certify(
+    world: &World,
+    association: PartnerId,
+    citizen: CitizenId,
+    category: &str,
+    quantity: u64,
+    occurred_day: u32,
+) -> Result<Decided<ygor_ledger::partner::CertificationOutcome>, LedgerError> {
+    let command = Certify {
+        action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+        association_id: association,
+        citizen_id: citizen,
+        category: CategoryId::parse(category).expect("category"),
+        quantity,
+        occurred_at: at(occurred_day, 9),
+        signature: "sig".to_owned(),
+        fingerprint: uuid::Uuid::new_v4().to_string(),
+        gold: false,
+        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
+        at: at(20, 12),
+    };
+    operations::certify(world.territory.rules_in_force(), &world.partner(association), &world.wallet(citizen), command)
+}
+
+fn redeem_command(venue: PartnerId, citizen: CitizenId, amount: u64, now_day: u32) -> Redeem {
+    Redeem {
+        redemption_id: RedemptionId::from_uuid(uuid::Uuid::new_v4()),
+        venue_id: venue,
+        citizen_id: citizen,
+        voucher: VerifiedVoucher {
+            voucher_id: VoucherId::from_uuid(uuid::Uuid::new_v4()),
+            amount_max: Tokens::new(amount),
+            expires_at: at(now_day, 23),
+        },
+        voucher_text: "voucher".to_owned(),
+        amount: Tokens::new(amount),
+        signature: "sig".to_owned(),
+        fingerprint: uuid::Uuid::new_v4().to_string(),
+        at: at(now_day, 12),
+    }
+}
+
+/// A territory with rules, 1,000 minted, an association holding `envelope`, a venue, a citizen.
+fn world(envelope: u64) -> (World, PartnerId, PartnerId, CitizenId) {
+    let mut world = World::default();
+    world.publish(RULES, at(1, 8));
+    world.mint(1_000);
+    let association = world.register_partner(PartnerKind::Association);
+    let venue = world.register_partner(PartnerKind::Venue);
+    let citizen = world.register_citizen();
+    let decided = operations::allocate_envelope(
+        &world.territory,
+        &world.partner(association),
+        association,
+        Tokens::new(envelope),
+        at(1, 9),
+    )
+    .expect("allocate");
+    world.apply(decided);
+    (world, association, venue, citizen)
+}
+
+#[test]
+fn minting_adds_to_the_treasury() {
+    TestFramework::<Territory>::with(())
+        .given_no_previous_events()
+        .when(TerritoryCommand::MintSupply { amount: Tokens::new(100), at: at(1, 8) })
+        .then_expect_events(vec![TerritoryEvent::SupplyMinted { amount: Tokens::new(100), minted_at: at(1, 8) }]);
+}
+
+#[test]
+fn allocating_more_than_the_treasury_holds_is_refused() {
+    let partner_id = PartnerId::from_uuid(uuid::Uuid::new_v4());
+    TestFramework::<Territory>::with(())
+        .given(vec![TerritoryEvent::SupplyMinted { amount: Tokens::new(100), minted_at: at(1, 8) }])
+        .when(TerritoryCommand::AllocateEnvelope { partner_id, amount: Tokens::new(101), at: at(1, 9) })
+        .then_expect_error(LedgerError::TreasuryExhausted { available: Tokens::new(100), requested: Tokens::new(101) });
+}
+
+#[test]
+fn registering_a_partner_twice_is_refused() {
+    let registered = PartnerEvent::PartnerRegistered {
+        kind: PartnerKind::Venue,
+        name: "Piscine".to_owned(),
+        public_key: "k".to_owned(),
+        registered_at: at(1, 8),
+    };
+    TestFramework::<Partner>::with(())
+        .given(vec![registered])
+        .when(PartnerCommand::Register {
+            kind: PartnerKind::Venue,
+            name: "Piscine".to_owned(),
+            public_key: "k".to_owned(),
+            at: at(2, 8),
+        })
+        .then_expect_error(LedgerError::AlreadyRegistered("this partner".to_owned()));
+}
+
+#[test]
+fn suspending_twice_writes_nothing_more() {
+    let registered = PartnerEvent::PartnerRegistered {
+        kind: PartnerKind::Venue,
+        name: "Piscine".to_owned(),
+        public_key: "k".to_owned(),
+        registered_at: at(1, 8),
+    };
+    TestFramework::<Partner>::with(())
+        .given(vec![registered, PartnerEvent::PartnerSuspended { suspended_at: at(2, 8) }])
+        .when(PartnerCommand::Suspend { at: at(3, 8) })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_certification_moves_tokens_from_the_envelope_to_a_new_lot() {
+    let (mut world, association, _, citizen) = world(100);
+    let outcome = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    assert_eq!(outcome.tokens, Tokens::new(10));
+    let wallet = world.wallet(citizen);
+    let lot = &wallet.lots()[0];
+    assert_eq!((lot.amount, lot.remaining, Some(lot.lot_id)), (Tokens::new(10), Tokens::new(10), outcome.lot_id));
+    assert_eq!(
+        lot.expires_at,
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 9, 20, 12, 0, 0).single().expect("time"),
+        "six months after issue"
+    );
+    assert_eq!(world.partner(association).envelope(), Tokens::new(90));
+    world.assert_consistent();
+}
+
+#[test]
+fn a_certification_the_envelope_cannot_cover_is_refused() {
+    let (world, association, _, citizen) = world(5);
+    assert_eq!(
+        certify(&world, association, citizen, "ecologie", 1, 10).unwrap_err(),
+        LedgerError::EnvelopeExhausted { available: Tokens::new(5), requested: Tokens::new(10) }
+    );
+}
+
+#[test]
+fn an_action_over_the_monthly_cap_earns_what_is_left() {
+    let (mut world, association, _, citizen) = world(1_000);
+    for _ in 0..3 {
+        world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    }
+    let over = world.apply(certify(&world, association, citizen, "ecologie", 1, 11).expect("certify"));
+    assert_eq!((over.tokens, over.lot_id), (Tokens::ZERO, None), "cap of 30 reached: counted, no lot");
+    // Another calendar month of occurred_at has its own cap.
+    let mut february = certify(&world, association, citizen, "ecologie", 1, 10).expect("certify");
+    if let Decided::Apply { changes, .. } = &mut february {
+        let _ = changes;
+    }
+    world.assert_consistent();
+}
+
+#[test]
+fn an_action_in_the_future_is_refused() {
+    let (world, association, _, citizen) = world(100);
+    assert_eq!(certify(&world, association, citizen, "ecologie", 1, 21).unwrap_err(), LedgerError::OccurredInFuture);
+}
+
+#[test]
+fn an_unknown_category_is_refused() {
+    let (world, association, _, citizen) = world(100);
+    assert_eq!(
+        certify(&world, association, citizen, "astronomie", 1, 10).unwrap_err(),
+        LedgerError::UnknownCategory(CategoryId::parse("astronomie").expect("id"))
+    );
+}
+
+#[test]
+fn certifying_for_an_unregistered_citizen_is_refused() {
+    let (world, association, _, _) = world(100);
+    let stranger = CitizenId::from_uuid(uuid::Uuid::new_v4());
+    assert_eq!(
+        certify(&world, association, stranger, "ecologie", 1, 10).unwrap_err(),
+        LedgerError::UnknownCitizen(stranger)
+    );
+}
+
+#[test]
+fn a_venue_cannot_certify_and_an_association_cannot_redeem() {
+    let (world, association, venue, citizen) = world(100);
+    assert_eq!(certify(&world, venue, citizen, "ecologie", 1, 10).unwrap_err(), LedgerError::NotAnAssociation(venue));
+    let command = redeem_command(association, citizen, 1, 20);
+    assert_eq!(
+        operations::redeem(&world.partner(association), &world.wallet(citizen), command).unwrap_err(),
+        LedgerError::NotAVenue(association)
+    );
+}
+
+#[test]
+fn a_suspended_association_cannot_certify() {
+    let (mut world, association, _, citizen) = world(100);
+    let events = world.partner(association).decide(PartnerCommand::Suspend { at: at(2, 8) }).expect("suspend");
+    world.apply_changes(ygor_ledger::operations::Changes {
+        partners: vec![(association, events)],
+        ..Default::default()
+    });
+    assert_eq!(
+        certify(&world, association, citizen, "ecologie", 1, 10).unwrap_err(),
+        LedgerError::PartnerSuspended(association)
+    );
+}
+
+#[test]
+fn the_same_certification_again_is_a_replay_and_a_changed_one_a_conflict() {
+    let (mut world, association, _, citizen) = world(100);
+    let mut command = Certify {
+        action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+        association_id: association,
+        citizen_id: citizen,
+        category: CategoryId::parse("ecologie").expect("id"),
+        quantity: 1,
+        occurred_at: at(10, 9),
+        signature: "sig".to_owned(),
+        fingerprint: "f1".to_owned(),
+        gold: false,
+        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
+        at: at(20, 12),
+    };
+    let first = world.apply(
+        operations::certify(
+            world.territory.rules_in_force(),
+            &world.partner(association),
+            &world.wallet(citizen),
+            command.clone(),
+        )
+        .expect("first"),
+    );
+    let again = operations::certify(
+        world.territory.rules_in_force(),
+        &world.partner(association),
+        &world.wallet(citizen),
+        command.clone(),
+    )
+    .expect("again");
+    assert!(matches!(&again, Decided::Replay { outcome, .. } if *outcome == first));
+    command.fingerprint = "f2".to_owned();
+    assert!(matches!(
+        operations::certify(
+            world.territory.rules_in_force(),
+            &world.partner(association),
+            &world.wallet(citizen),
+            command
+        ),
+        Err(LedgerError::IdConflict { .. })
+    ));
+}
+
+#[test]
+fn a_redemption_spends_the_lots_that_expire_first() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.apply(certify(&world, association, citizen, "velo", 20, 10).expect("certify"));
+    // Rules with a shorter lifetime: the later lot expires first.
+    world.publish(&RULES.replace("P6M", "P1M"), at(12, 8));
+    let short = world.apply(certify(&world, association, citizen, "velo", 5, 10).expect("certify"));
+    let decided =
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), redeem_command(venue, citizen, 8, 20))
+            .expect("redeem");
+    match &decided {
+        Decided::Apply { changes, .. } => match &changes.wallets[0].1[0] {
+            WalletEvent::TokensRedeemed { spent, .. } => {
+                assert_eq!(spent[0].lot_id, short.lot_id.expect("lot"));
+                assert_eq!((spent[0].amount, spent[1].amount), (Tokens::new(5), Tokens::new(3)));
+            }
+            other => panic!("unexpected {other:?}"),
+        },
+        Decided::Replay { .. } => panic!("not a replay"),
+    }
+    world.apply(decided);
+    assert_eq!(world.wallet(citizen).spendable(at(20, 13)), Tokens::new(17));
+    world.assert_consistent();
+}
+
+#[test]
+fn an_expired_lot_is_not_spendable_before_the_sweep() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.publish(&RULES.replace("P6M", "P1D"), at(12, 8));
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    // Issued on the 20th at noon, expired on the 21st at noon.
+    let command = redeem_command(venue, citizen, 1, 22);
+    assert_eq!(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), command).unwrap_err(),
+        LedgerError::InsufficientBalance { available: Tokens::ZERO, requested: Tokens::new(1) }
+    );
+    assert_eq!(world.wallet(citizen).held(), Tokens::new(10), "still in the wallet until swept");
+}
+
+#[test]
+fn the_sweep_returns_expired_tokens_to_the_treasury_once() {
+    let (mut world, association, _, citizen) = world(1_000);
+    world.publish(&RULES.replace("P6M", "P1D"), at(12, 8));
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    let treasury = world.territory.treasury();
+    let wallet = world.wallet(citizen);
+    let outcome =
+        world.apply(operations::sweep_expired(&world.territory, &[(citizen, &wallet)], at(22, 0)).expect("sweep"));
+    assert_eq!((outcome.expired_lots, outcome.expired_tokens), (1, Tokens::new(10)));
+    assert_eq!(world.territory.treasury(), treasury.checked_add(Tokens::new(10)).expect("sum"));
+    let wallet = world.wallet(citizen);
+    let again =
+        world.apply(operations::sweep_expired(&world.territory, &[(citizen, &wallet)], at(23, 0)).expect("sweep"));
+    assert_eq!(again.expired_tokens, Tokens::ZERO);
+    world.assert_consistent();
+}
+
+#[test]
+fn a_redemption_beyond_the_balance_or_the_voucher_is_refused() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    let command = redeem_command(venue, citizen, 11, 20);
+    assert_eq!(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), command).unwrap_err(),
+        LedgerError::InsufficientBalance { available: Tokens::new(10), requested: Tokens::new(11) }
+    );
+    let mut command = redeem_command(venue, citizen, 5, 20);
+    command.voucher.amount_max = Tokens::new(4);
+    assert_eq!(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), command).unwrap_err(),
+        LedgerError::VoucherAmountExceeded { allowed: Tokens::new(4), requested: Tokens::new(5) }
+    );
+    let mut command = redeem_command(venue, citizen, 5, 20);
+    command.voucher.expires_at = at(20, 11);
+    assert_eq!(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), command).unwrap_err(),
+        LedgerError::VoucherExpired
+    );
+}
+
+#[test]
+fn a_voucher_is_single_use() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    let first = redeem_command(venue, citizen, 2, 20);
+    let mut second = redeem_command(venue, citizen, 2, 20);
+    second.voucher = first.voucher.clone();
+    world.apply(operations::redeem(&world.partner(venue), &world.wallet(citizen), first).expect("first"));
+    assert_eq!(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), second).unwrap_err(),
+        LedgerError::VoucherUsed
+    );
+}
+
+#[test]
+fn revocation_returns_the_unspent_part_to_the_envelope_and_frees_the_cap() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    let certified = world.apply(certify(&world, association, citizen, "ecologie", 3, 10).expect("certify"));
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    world.apply(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), redeem_command(venue, citizen, 4, 20))
+            .expect("redeem"),
+    );
+    let envelope = world.partner(association).envelope();
+    let revoked = world.apply(
+        operations::revoke(
+            &world.partner(association),
+            &world.wallet(citizen),
+            association,
+            certified.action_id,
+            "erreur".to_owned(),
+            at(20, 14),
+        )
+        .expect("revoke"),
+    );
+    assert_eq!(revoked.returned, Tokens::new(6), "4 of the first lot were spent");
+    assert_eq!(world.partner(association).envelope(), envelope.checked_add(Tokens::new(6)).expect("sum"));
+    let freed = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    assert_eq!(freed.tokens, Tokens::new(10), "the revoked action no longer counts in the cap");
+    world.assert_consistent();
+}
+
+#[test]
+fn only_the_certifying_association_can_revoke() {
+    let (mut world, association, _, citizen) = world(1_000);
+    let other = world.register_partner(PartnerKind::Association);
+    let certified = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    assert_eq!(
+        operations::revoke(
+            &world.partner(other),
+            &world.wallet(citizen),
+            other,
+            certified.action_id,
+            "x".to_owned(),
+            at(20, 14)
+        )
+        .unwrap_err(),
+        LedgerError::UnknownAction(certified.action_id)
+    );
+}
+
+#[test]
+fn settlement_moves_redeemed_tokens_back_to_the_treasury() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    world.apply(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), redeem_command(venue, citizen, 7, 20))
+            .expect("redeem"),
+    );
+    let treasury = world.territory.treasury();
+    let settlement_id = ygor_ledger::SettlementId::from_uuid(uuid::Uuid::new_v4());
+    let settled = world.apply(
+        operations::settle(&world.territory, &world.partner(venue), venue, settlement_id, at(21, 8)).expect("settle"),
+    );
+    assert_eq!(settled, Tokens::new(7));
+    assert_eq!(world.partner(venue).redeemed_unsettled(), Tokens::ZERO);
+    assert_eq!(world.territory.treasury(), treasury.checked_add(Tokens::new(7)).expect("sum"));
+    let nothing = world.apply(
+        operations::settle(&world.territory, &world.partner(venue), venue, settlement_id, at(21, 9)).expect("settle"),
+    );
+    assert_eq!(nothing, Tokens::ZERO);
+    world.assert_consistent();
+}
+
+#[test]
+fn rules_are_versioned_and_certifications_record_the_version_in_force() {
+    let (mut world, association, _, citizen) = world(1_000);
+    world.publish(&RULES.replace("tokens_per_action = 10", "tokens_per_action = 20"), at(15, 8));
+    assert_eq!(world.territory.rules_versions().len(), 2);
+    match certify(&world, association, citizen, "ecologie", 1, 10).expect("certify") {
+        Decided::Apply { changes, outcome } => {
+            assert_eq!(outcome.tokens, Tokens::new(20));
+            match &changes.partners[0].1[0] {
+                PartnerEvent::CertificationRecorded { record, .. } => assert_eq!(record.rules_version, 2),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        Decided::Replay { .. } => panic!("not a replay"),
+    }
+}

@@ -1,0 +1,251 @@
+//! The event log in an embedded SQLite file.
+//!
+//! SQLite runs one write transaction at a time per file, and a position is drawn inside it, so
+//! positions become visible in order: the highest visible position is always safe to read up to,
+//! and no watermark bookkeeping is needed (contrast with `postgres.rs`).
+//!
+//! The file is opened in WAL mode, so that readers (projection runners, queries) do not block the
+//! writer and see a consistent snapshot, with `synchronous=FULL`, so that a commit survives a power
+//! loss like a PostgreSQL commit does (the stock sqlite-es pool uses NORMAL, which may lose the last
+//! commits).
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+use sqlite_es::SqliteEventRepository;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::{
+    AppendBatch, CitizenDetails, Credential, NewEvent, Position, RecordedEvent, StoreError, conflict_or_database,
+    credential_error, sequence_to_i64,
+};
+
+/// Connections in the pool. Writes are serialised anyway; the rest serve concurrent readers
+/// (HTTP queries, projection runners) without queueing behind one another.
+const POOL_CONNECTIONS: u32 = 8;
+
+/// How long a connection waits for a write lock held by another process (`ygor migrate` while the
+/// server runs, a backup) before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request waits for a free connection before failing instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+const INSERT_EVENT: &str = "
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING position";
+
+const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (token_hash, role, subject_id) VALUES (?, ?, ?)";
+
+// Details change (a citizen moves); the latest write wins. Erasure will delete the row.
+const UPSERT_CITIZEN_DETAILS: &str = "
+INSERT INTO citizen_details (citizen_id, neighbourhood, birth_year) VALUES (?, ?, ?)
+ON CONFLICT (citizen_id) DO UPDATE SET neighbourhood = excluded.neighbourhood, birth_year = excluded.birth_year";
+
+const SELECT_AFTER: &str = "
+SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+  FROM events
+  WHERE position > ?
+  ORDER BY position
+  LIMIT ?";
+
+/// The event log in a SQLite file.
+pub(crate) struct SqliteLog {
+    pool: SqlitePool,
+    repository: SqliteEventRepository,
+    /// Serialises this process's appends. SQLite would serialise them anyway, but a writer that
+    /// finds the file locked sleeps in its busy handler (in steps of up to 100 ms) instead of
+    /// being woken when the lock is free; an async mutex hands the turn over at once.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl SqliteLog {
+    pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(directory)
+                .map_err(|source| StoreError::CreateDirectory { path: directory.to_path_buf(), source })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Self { repository: SqliteEventRepository::new(pool.clone()), pool, writer: tokio::sync::Mutex::new(()) })
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn append(&self, batch: &AppendBatch) -> Result<Vec<Position>, StoreError> {
+        let _turn = self.writer.lock().await;
+        // IMMEDIATE takes the write lock at BEGIN, so the transaction never has to upgrade a read
+        // lock later (an upgrade can fail with SQLITE_BUSY without waiting).
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut positions = Vec::with_capacity(batch.events.len());
+        for NewEvent { event, recorded_at } in &batch.events {
+            let position: i64 = sqlx::query_scalar(INSERT_EVENT)
+                .bind(&event.aggregate_type)
+                .bind(&event.aggregate_id)
+                .bind(sequence_to_i64(event)?)
+                .bind(&event.event_type)
+                .bind(&event.event_version)
+                .bind(&event.payload)
+                .bind(&event.metadata)
+                .bind(format_recorded_at(*recorded_at))
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(|error| conflict_or_database(error, event))?;
+            positions.push(position);
+        }
+        for credential in &batch.credentials {
+            sqlx::query(INSERT_CREDENTIAL)
+                .bind(credential.token_hash.as_slice())
+                .bind(&credential.role)
+                .bind(&credential.subject_id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(credential_error)?;
+        }
+        for details in &batch.citizen_details {
+            sqlx::query(UPSERT_CITIZEN_DETAILS)
+                .bind(&details.citizen_id)
+                .bind(&details.neighbourhood)
+                .bind(details.birth_year)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(positions)
+    }
+
+    pub(crate) async fn load_stream<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let events = if after_sequence == 0 {
+            self.repository.get_events::<A>(aggregate_id).await?
+        } else {
+            self.repository.get_last_events::<A>(aggregate_id, after_sequence).await?
+        };
+        Ok(events)
+    }
+
+    pub(crate) async fn read_after(&self, after: Position, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Every visible event is at or below the safe position (see the module documentation),
+        // so no upper bound is needed.
+        let rows = sqlx::query(SELECT_AFTER).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(recorded_event).collect()
+    }
+
+    pub(crate) async fn last_position(&self) -> Result<Position, StoreError> {
+        let position: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?;
+        Ok(position)
+    }
+
+    pub(crate) async fn find_credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError> {
+        let row = sqlx::query("SELECT role, subject_id FROM credentials WHERE token_hash = ?")
+            .bind(token_hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok(Credential { role: row.try_get("role")?, subject_id: row.try_get("subject_id")? })).transpose()
+    }
+
+    pub(crate) async fn citizen_details(&self, citizen_id: &str) -> Result<Option<CitizenDetails>, StoreError> {
+        let row = sqlx::query("SELECT citizen_id, neighbourhood, birth_year FROM citizen_details WHERE citizen_id = ?")
+            .bind(citizen_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(CitizenDetails {
+                citizen_id: row.try_get("citizen_id")?,
+                neighbourhood: row.try_get("neighbourhood")?,
+                birth_year: row.try_get("birth_year")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn position_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<Position>, StoreError> {
+        let position: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(position)
+    }
+
+    pub(crate) async fn event_count(&self) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?;
+        Ok(count)
+    }
+}
+
+/// RFC 3339 in UTC with exactly six fractional digits: fixed width, so that text order is time
+/// order, and microseconds, the precision of PostgreSQL's timestamptz.
+fn format_recorded_at(recorded_at: DateTime<Utc>) -> String {
+    crate::truncate_to_micros(recorded_at).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn recorded_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let sequence: i64 = row.try_get("sequence")?;
+    let recorded_at: String = row.try_get("recorded_at")?;
+    let recorded_at = DateTime::parse_from_rfc3339(&recorded_at)
+        .map_err(|error| StoreError::Serialization(format!("recorded_at `{recorded_at}` is not RFC 3339: {error}")))?
+        .with_timezone(&Utc);
+    Ok(RecordedEvent {
+        position: row.try_get("position")?,
+        recorded_at,
+        event: SerializedEvent::new(
+            row.try_get("aggregate_id")?,
+            crate::sequence_from_i64(sequence)?,
+            row.try_get("aggregate_type")?,
+            row.try_get("event_type")?,
+            row.try_get("event_version")?,
+            row.try_get("payload")?,
+            row.try_get("metadata")?,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::format_recorded_at;
+
+    #[test]
+    fn recorded_at_is_fixed_width_utc_with_microseconds() {
+        let instant = Utc.with_ymd_and_hms(2026, 11, 22, 9, 5, 3).single().expect("valid date");
+        assert_eq!(format_recorded_at(instant), "2026-11-22T09:05:03.000000Z");
+        let with_nanoseconds = instant + chrono::TimeDelta::nanoseconds(1_234_567);
+        assert_eq!(format_recorded_at(with_nanoseconds), "2026-11-22T09:05:03.001234Z");
+    }
+}

@@ -1,0 +1,435 @@
+//! The public API of the event log, on a real SQLite file and a real PostgreSQL database.
+//!
+//! Every scenario below runs on both backends (the `sqlite` and `postgres` modules at the end);
+//! PostgreSQL-only gap-safety tests live next to the watermark in `src/postgres.rs`.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use cqrs_es::persist::PersistedEventRepository;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ygor_store::testing::{fresh_event_log, fresh_postgres_url, fresh_sqlite_dir};
+use ygor_store::{
+    AppendBatch, Backend, CitizenDetails, Credential, EventLog, MAX_BATCH_LEN, NewCredential, NewEvent, Position,
+    RecordedEvent, SerializedEvent, StoreError,
+};
+
+/// Other tests share the PostgreSQL server, and their open transactions hold the gap-safe
+/// watermark back for a while; a reader that wants everything polls until then.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+// Two minimal aggregates: `load_stream` only needs their type names.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum TestEvent {
+    Happened,
+}
+
+impl DomainEvent for TestEvent {
+    fn event_type(&self) -> String {
+        "Happened".to_owned()
+    }
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused")]
+struct Refused;
+
+macro_rules! test_aggregate {
+    ($name:ident, $type_name:literal) => {
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        struct $name;
+
+        impl Aggregate for $name {
+            const TYPE: &'static str = $type_name;
+            type Command = ();
+            type Event = TestEvent;
+            type Error = Refused;
+            type Services = ();
+
+            async fn handle(
+                &mut self,
+                _command: Self::Command,
+                _services: &Self::Services,
+                _sink: &cqrs_es::event_sink::EventSink<Self>,
+            ) -> Result<(), Self::Error> {
+                Err(Refused)
+            }
+
+            fn apply(&mut self, _event: Self::Event) {}
+        }
+    };
+}
+
+test_aggregate!(Wallet, "Wallet");
+test_aggregate!(Partner, "Partner");
+
+fn at(seconds: i64, nanoseconds: u32) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + seconds, nanoseconds).single().expect("valid instant")
+}
+
+fn serialized(aggregate_type: &str, aggregate_id: &str, sequence: usize) -> SerializedEvent {
+    SerializedEvent::new(
+        aggregate_id.to_owned(),
+        sequence,
+        aggregate_type.to_owned(),
+        "Happened".to_owned(),
+        "1".to_owned(),
+        json!({
+            "amount": 5,
+            "ratio": 2.5,
+            "big": u64::MAX,
+            "note": "café ☕ \"quoted\"",
+            "nested": { "list": [1, null, true], "empty": {} },
+            "sequence": sequence,
+        }),
+        json!({ "correlation_id": format!("{aggregate_id}-{sequence}") }),
+    )
+}
+
+fn new_event(aggregate_type: &str, aggregate_id: &str, sequence: usize) -> NewEvent {
+    NewEvent { event: serialized(aggregate_type, aggregate_id, sequence), recorded_at: at(sequence as i64, 0) }
+}
+
+fn events(events: Vec<NewEvent>) -> AppendBatch {
+    AppendBatch { events, ..AppendBatch::default() }
+}
+
+fn credential(byte: u8, role: &str, subject_id: &str) -> NewCredential {
+    NewCredential { token_hash: [byte; 32], role: role.to_owned(), subject_id: subject_id.to_owned() }
+}
+
+fn positions(events: &[RecordedEvent]) -> Vec<Position> {
+    events.iter().map(|event| event.position).collect()
+}
+
+/// Every event after `after`, reading in pages of `page` until `expected` were read (or
+/// [`SETTLE_TIMEOUT`] passed), as a projection runner would.
+async fn read_all(log: &EventLog, after: Position, page: usize, expected: usize) -> Vec<RecordedEvent> {
+    let started = Instant::now();
+    let mut read = Vec::new();
+    let mut checkpoint = after;
+    while read.len() < expected && started.elapsed() < SETTLE_TIMEOUT {
+        let batch = log.read_after(checkpoint, page).await.expect("read_after");
+        match batch.last() {
+            Some(last) => checkpoint = last.position,
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+        read.extend(batch);
+    }
+    read
+}
+
+async fn append_then_load_stream_round_trips_through_the_stock_repository(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let written: Vec<NewEvent> = (1..=3).map(|sequence| new_event("Wallet", "w-1", sequence)).collect();
+    log.append(&events(written.clone())).await.expect("append");
+    log.append(&events(vec![new_event("Wallet", "w-2", 1)])).await.expect("append another wallet");
+
+    let loaded = log.load_stream::<Wallet>("w-1", 0).await.expect("load");
+    let expected: Vec<SerializedEvent> = written.iter().map(|new| new.event.clone()).collect();
+    assert_eq!(loaded, expected);
+
+    let tail = log.load_stream::<Wallet>("w-1", 1).await.expect("load tail");
+    assert_eq!(tail, expected[1..]);
+    assert!(log.load_stream::<Wallet>("w-1", 3).await.expect("load none").is_empty());
+    assert!(log.load_stream::<Partner>("w-1", 0).await.expect("other type").is_empty());
+}
+
+async fn batch_spanning_two_aggregate_types_is_atomic(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    log.append(&events(vec![new_event("Wallet", "w-1", 1)])).await.expect("first append");
+
+    let conflicting = AppendBatch {
+        events: vec![new_event("Partner", "p-1", 1), new_event("Wallet", "w-1", 1)],
+        credentials: vec![credential(7, "association", "p-1")],
+        citizen_details: vec![CitizenDetails {
+            citizen_id: "c-1".to_owned(),
+            neighbourhood: Some("Croix-Rousse".to_owned()),
+            birth_year: Some(1990),
+        }],
+    };
+    match log.append(&conflicting).await {
+        Err(StoreError::Conflict { aggregate_type, aggregate_id, sequence }) => {
+            assert_eq!((aggregate_type.as_str(), aggregate_id.as_str(), sequence), ("Wallet", "w-1", 1))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(log.event_count().await.expect("count"), 1);
+    assert!(log.load_stream::<Partner>("p-1", 0).await.expect("load").is_empty());
+    assert_eq!(log.find_credential(&[7; 32]).await.expect("credential"), None);
+    assert_eq!(log.citizen_details("c-1").await.expect("details"), None);
+
+    // The same batch without the conflicting event commits as a whole.
+    let mut accepted = conflicting.clone();
+    accepted.events[1] = new_event("Wallet", "w-1", 2);
+    let written = log.append(&accepted).await.expect("append");
+    assert_eq!(written.len(), 2);
+    assert_eq!(log.load_stream::<Partner>("p-1", 0).await.expect("load").len(), 1);
+    assert_eq!(log.load_stream::<Wallet>("w-1", 0).await.expect("load").len(), 2);
+    assert!(log.find_credential(&[7; 32]).await.expect("credential").is_some());
+    assert_eq!(log.citizen_details("c-1").await.expect("details"), Some(accepted.citizen_details[0].clone()));
+}
+
+async fn duplicate_sequence_is_a_conflict(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    log.append(&events(vec![new_event("Wallet", "w-1", 1)])).await.expect("first append");
+    let again = log.append(&events(vec![new_event("Wallet", "w-1", 1)])).await;
+    assert!(matches!(again, Err(StoreError::Conflict { sequence: 1, .. })), "{again:?}");
+
+    // A batch that holds the same sequence twice conflicts with itself.
+    let twice = log.append(&events(vec![new_event("Wallet", "w-2", 1), new_event("Wallet", "w-2", 1)])).await;
+    assert!(matches!(twice, Err(StoreError::Conflict { .. })), "{twice:?}");
+    assert_eq!(log.event_count().await.expect("count"), 1);
+
+    // The same sequence of another aggregate, or of another type with the same id, is no conflict.
+    log.append(&events(vec![new_event("Wallet", "w-2", 1), new_event("Partner", "w-1", 1)]))
+        .await
+        .expect("distinct streams");
+}
+
+async fn positions_strictly_increase_and_recorded_at_is_stored(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    assert_eq!(log.last_position().await.expect("last"), 0);
+    assert_eq!(log.safe_position().await.expect("safe"), 0);
+    assert_eq!(log.event_count().await.expect("count"), 0);
+
+    let mut appended: Vec<(Position, NewEvent)> = Vec::new();
+    for round in 1..=4 {
+        let mut batch = vec![new_event("Wallet", "w-1", round), new_event("Partner", &format!("p-{round}"), 1)];
+        // Nanoseconds are cut to microseconds, the precision PostgreSQL keeps.
+        batch[0].recorded_at = at(round as i64, 123_456_789);
+        let written = log.append(&events(batch.clone())).await.expect("append");
+        appended.extend(written.into_iter().zip(batch));
+    }
+    let written: Vec<Position> = appended.iter().map(|(position, _)| *position).collect();
+    assert!(written[0] > 0);
+    assert!(written.windows(2).all(|pair| pair[0] < pair[1]), "positions {written:?}");
+
+    let read = read_all(&log, 0, 3, appended.len()).await;
+    assert_eq!(positions(&read), written);
+    for (recorded, (position, new)) in read.iter().zip(&appended) {
+        assert_eq!(recorded.position, *position);
+        assert_eq!(recorded.event, new.event);
+        let expected_time =
+            new.recorded_at - TimeDelta::nanoseconds(i64::from(new.recorded_at.timestamp_subsec_nanos() % 1_000));
+        assert_eq!(recorded.recorded_at, expected_time);
+    }
+    assert_eq!(read[0].recorded_at, at(1, 123_456_000));
+
+    let last = *written.last().expect("positions");
+    assert_eq!(log.last_position().await.expect("last"), last);
+    assert_eq!(log.safe_position().await.expect("safe"), last);
+    assert_eq!(log.event_count().await.expect("count"), 8);
+    assert!(log.read_after(last, 10).await.expect("read past the end").is_empty());
+    assert!(log.read_after(0, 0).await.expect("read nothing").is_empty());
+    assert_eq!(positions(&log.read_after(written[1], 2).await.expect("page")), written[2..4]);
+}
+
+async fn credentials_are_found_by_token_hash(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let batch = AppendBatch {
+        credentials: vec![credential(1, "admin", "ops"), credential(2, "venue", "pool-nord")],
+        ..AppendBatch::default()
+    };
+    assert!(log.append(&batch).await.expect("append").is_empty());
+    assert_eq!(
+        log.find_credential(&[2; 32]).await.expect("find"),
+        Some(Credential { role: "venue".to_owned(), subject_id: "pool-nord".to_owned() })
+    );
+    assert_eq!(log.find_credential(&[3; 32]).await.expect("find"), None);
+
+    // A token hash is single-use, and the whole batch fails with it.
+    let reused = AppendBatch {
+        events: vec![new_event("Partner", "p-1", 1)],
+        credentials: vec![credential(1, "citizen", "c-9")],
+        ..AppendBatch::default()
+    };
+    let error = log.append(&reused).await;
+    assert!(matches!(error, Err(StoreError::DuplicateCredential)), "{error:?}");
+    assert_eq!(log.event_count().await.expect("count"), 0);
+
+    let unknown_role = AppendBatch { credentials: vec![credential(4, "mayor", "m-1")], ..AppendBatch::default() };
+    let error = log.append(&unknown_role).await;
+    assert!(matches!(&error, Err(StoreError::InvalidRole { role }) if role == "mayor"), "{error:?}");
+}
+
+async fn citizen_details_are_replaced_by_a_later_write(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let mut details = CitizenDetails { citizen_id: "c-1".to_owned(), neighbourhood: None, birth_year: Some(2001) };
+    let batch = AppendBatch { citizen_details: vec![details.clone()], ..AppendBatch::default() };
+    log.append(&batch).await.expect("append");
+    assert_eq!(log.citizen_details("c-1").await.expect("read"), Some(details.clone()));
+
+    details.neighbourhood = Some("Vaise".to_owned());
+    details.birth_year = None;
+    let batch = AppendBatch { citizen_details: vec![details.clone()], ..AppendBatch::default() };
+    log.append(&batch).await.expect("append again");
+    assert_eq!(log.citizen_details("c-1").await.expect("read"), Some(details));
+    assert_eq!(log.citizen_details("c-2").await.expect("read"), None);
+}
+
+async fn migrate_is_idempotent(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    log.append(&events(vec![new_event("Wallet", "w-1", 1)])).await.expect("append");
+    log.migrate().await.expect("second migration");
+    log.migrate().await.expect("third migration");
+    assert_eq!(log.event_count().await.expect("count"), 1);
+}
+
+async fn invalid_batches_are_refused_before_writing(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let zero = log.append(&events(vec![new_event("Wallet", "w-1", 0)])).await;
+    assert!(matches!(zero, Err(StoreError::InvalidSequence { sequence: 0, .. })), "{zero:?}");
+
+    let too_many: Vec<NewEvent> =
+        (1..=MAX_BATCH_LEN + 1).map(|sequence| new_event("Wallet", "w-1", sequence)).collect();
+    let error = log.append(&events(too_many)).await;
+    assert!(matches!(error, Err(StoreError::BatchTooLarge { list: "events", .. })), "{error:?}");
+    assert_eq!(log.event_count().await.expect("count"), 0);
+}
+
+/// The stock repositories' `persist` draws positions without the gap-safety protocol; the schema
+/// makes it fail rather than let it write.
+async fn writes_that_bypass_append_are_refused(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let event = [serialized("Wallet", "w-1", 1)];
+    let result = match backend {
+        Backend::Sqlite => {
+            let pool = log.sqlite_pool().expect("SQLite pool").clone();
+            sqlite_es::SqliteEventRepository::new(pool).persist::<Wallet>(&event, None).await
+        }
+        Backend::Postgres => {
+            let pool = log.postgres_pool().expect("PostgreSQL pool").clone();
+            postgres_es::PostgresEventRepository::new(pool).persist::<Wallet>(&event, None).await
+        }
+    };
+    assert!(result.is_err(), "a stock persist was accepted");
+    assert_eq!(log.event_count().await.expect("count"), 0);
+}
+
+async fn concurrent_appends_from_sixteen_tasks_all_land_in_order(backend: Backend) {
+    const TASKS: usize = 16;
+    const APPENDS_PER_TASK: usize = 10;
+    let (log, _guard) = fresh_event_log(backend).await;
+
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut written = Vec::new();
+            for sequence in 1..=APPENDS_PER_TASK {
+                let event = new_event("Wallet", &format!("w-{task}"), sequence);
+                written.extend(log.append(&events(vec![event])).await.expect("append"));
+            }
+            written
+        }));
+    }
+    let mut written = Vec::new();
+    for task in tasks {
+        written.extend(task.await.expect("task"));
+    }
+    let unique: HashSet<Position> = written.iter().copied().collect();
+    assert_eq!(unique.len(), TASKS * APPENDS_PER_TASK, "positions were reused");
+
+    let read = read_all(&log, 0, 37, written.len()).await;
+    let read_positions = positions(&read);
+    assert!(read_positions.windows(2).all(|pair| pair[0] < pair[1]), "read out of order");
+    written.sort_unstable();
+    assert_eq!(read_positions, written);
+    // Each stream is complete and in sequence order.
+    for task in 0..TASKS {
+        let stream = log.load_stream::<Wallet>(&format!("w-{task}"), 0).await.expect("load");
+        let sequences: Vec<usize> = stream.iter().map(|event| event.sequence).collect();
+        assert_eq!(sequences, (1..=APPENDS_PER_TASK).collect::<Vec<_>>());
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $scenario() {
+                    super::$scenario(ygor_store::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $scenario() {
+                    super::$scenario(ygor_store::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    append_then_load_stream_round_trips_through_the_stock_repository,
+    batch_spanning_two_aggregate_types_is_atomic,
+    duplicate_sequence_is_a_conflict,
+    positions_strictly_increase_and_recorded_at_is_stored,
+    credentials_are_found_by_token_hash,
+    citizen_details_are_replaced_by_a_later_write,
+    migrate_is_idempotent,
+    invalid_batches_are_refused_before_writing,
+    writes_that_bypass_append_are_refused,
+    concurrent_appends_from_sixteen_tasks_all_land_in_order,
+);
+
+#[tokio::test]
+async fn open_without_url_creates_the_sqlite_file_in_the_data_directory() {
+    let directory = fresh_sqlite_dir();
+    let data_dir = directory.path().join("nested").join("data");
+    let log = EventLog::open(None, &data_dir).await.expect("open");
+    assert_eq!(log.backend(), Backend::Sqlite);
+    assert!(data_dir.join("ygor.db").exists());
+
+    // WAL, synchronous=FULL and foreign keys, as the module promises.
+    let pool = log.sqlite_pool().expect("SQLite pool");
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.expect("journal_mode");
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.expect("synchronous");
+    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(pool).await.expect("foreign_keys");
+    assert_eq!((journal.as_str(), synchronous, foreign_keys), ("wal", 2, 1));
+}
+
+#[tokio::test]
+async fn open_dispatches_on_the_url_scheme() {
+    let directory = fresh_sqlite_dir();
+    let path = directory.path().join("elsewhere.db");
+    let url = format!("sqlite:{}", path.display());
+    let log = EventLog::open(Some(&url), directory.path()).await.expect("open sqlite");
+    assert_eq!(log.backend(), Backend::Sqlite);
+    log.migrate().await.expect("migrate");
+    assert!(path.exists());
+
+    let postgres_url = fresh_postgres_url().await;
+    let log = EventLog::open(Some(&postgres_url), directory.path()).await.expect("open postgres");
+    assert_eq!(log.backend(), Backend::Postgres);
+    let postgresql_url = postgres_url.replacen("postgres://", "postgresql://", 1);
+    let log = EventLog::open(Some(&postgresql_url), directory.path()).await.expect("open postgresql");
+    assert_eq!(log.backend(), Backend::Postgres);
+
+    let error =
+        EventLog::open(Some("mysql://root:hunter2@db/ygor"), directory.path()).await.expect_err("mysql is refused");
+    let message = error.to_string();
+    for accepted in ["sqlite:<path>", "postgres://", "postgresql://", "`mysql`"] {
+        assert!(message.contains(accepted), "{message}");
+    }
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_an_error() {
+    // Port 1 is never a PostgreSQL server.
+    let result = EventLog::open_postgres("postgres://postgres@127.0.0.1:1/postgres").await;
+    assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+}

@@ -348,18 +348,19 @@ impl Engine {
             return Ok(Committed { outcome, position, replayed: false });
         }
         let Changes { territory, partners, wallets } = changes;
+        // Wallets, then partners, then the territory: the order `EventRef` relies on.
         let mut events = Vec::new();
-        if !territory.is_empty() {
-            let next = locks.territory().version() + 1;
-            events.extend(serialize::<Territory>(TERRITORY_ID, next, &territory, at)?);
+        for (id, wallet_events) in &wallets {
+            let next = locks.wallet(*id).version() + 1;
+            events.extend(serialize::<Wallet>(&id.to_string(), next, wallet_events, at)?);
         }
         for (id, partner_events) in &partners {
             let next = locks.partner(*id).version() + 1;
             events.extend(serialize::<Partner>(&id.to_string(), next, partner_events, at)?);
         }
-        for (id, wallet_events) in &wallets {
-            let next = locks.wallet(*id).version() + 1;
-            events.extend(serialize::<Wallet>(&id.to_string(), next, wallet_events, at)?);
+        if !territory.is_empty() {
+            let next = locks.territory().version() + 1;
+            events.extend(serialize::<Territory>(TERRITORY_ID, next, &territory, at)?);
         }
         let batch = AppendBatch { events, credentials: extra.credentials, citizen_details: extra.citizen_details };
         let positions = match self.inner.log.append(&batch).await {

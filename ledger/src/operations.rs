@@ -37,7 +37,9 @@ impl Changes {
     }
 }
 
-/// Where an earlier, identical request left its event: the answer to a retry names its position.
+/// Where an earlier, identical request left its last event: the answer to a retry names its
+/// position. The engine appends an operation's wallet events first, then partner events, then
+/// territory events, so the partner's event of a certification or redemption is the last one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRef {
     pub aggregate_type: &'static str,
@@ -206,9 +208,15 @@ pub fn revoke(
     let action = wallet.action(action_id).ok_or(LedgerError::UnknownAction(action_id))?;
     if let Some(revocation) = &action.revocation {
         if revocation.reason == reason {
+            // The answer names the last event of the original transaction: the refund, if any.
+            let refund = partner.certification(action_id).and_then(|state| state.refund_sequence);
+            let original = match refund {
+                Some(sequence) => partner_ref(association_id, sequence),
+                None => wallet_ref(citizen_id, revocation.sequence),
+            };
             return Ok(Decided::Replay {
                 outcome: RevocationOutcome { action_id, returned: revocation.returned },
-                original: wallet_ref(citizen_id, revocation.sequence),
+                original,
             });
         }
         return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });

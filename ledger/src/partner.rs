@@ -67,6 +67,8 @@ pub struct CertificationState {
     pub certified_at: DateTime<Utc>,
     pub sequence: usize,
     pub refunded: Option<Tokens>,
+    /// Sequence of the `RevocationRefunded` event, if the revocation returned anything.
+    pub refund_sequence: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,13 +304,20 @@ impl Partner {
                 self.envelope.sub_assign_checked(record.outcome.tokens);
                 self.certifications.insert(
                     record.action_id,
-                    CertificationState { record, certified_at, sequence: self.version, refunded: None },
+                    CertificationState {
+                        record,
+                        certified_at,
+                        sequence: self.version,
+                        refunded: None,
+                        refund_sequence: None,
+                    },
                 );
             }
             PartnerEvent::RevocationRefunded { action_id, amount, .. } => {
                 self.envelope.add_assign_checked(amount);
                 if let Some(state) = self.certifications.get_mut(&action_id) {
                     state.refunded = Some(amount);
+                    state.refund_sequence = Some(self.version);
                 }
             }
             PartnerEvent::RedemptionRecorded { record, redeemed_at } => {

@@ -100,13 +100,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         database_url,
         admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4())),
     };
-    let mut app = start_on(config, backend).await;
+    let mut app = start_on(config).await;
     app._data_dir = Some(data_dir);
     app
 }
 
 /// Starts a server on an existing configuration (used to restart on the same data).
-pub async fn start_on(config: Config, backend: Backend) -> TestApp {
+pub async fn start_on(config: Config) -> TestApp {
     let service = setup::start(&config).await.expect("the service starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("address"));

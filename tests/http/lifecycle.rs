@@ -206,7 +206,7 @@ async fn a_restarted_server_answers_retries_from_the_log(backend: Backend) {
     // The process dies; a new one starts on the same storage and the client retries.
     app.stop();
     let data_dir = app.keep_data_dir();
-    let restarted = start_on(app.config.clone(), backend).await;
+    let restarted = start_on(app.config.clone()).await;
     let retried = restarted.certify_body(&association, body).await.expect(StatusCode::OK);
     assert_eq!(first, retried);
     let wallet = restarted.wallet(&citizen, retried["position"].as_i64().expect("position")).await;

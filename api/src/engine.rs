@@ -19,15 +19,16 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, DomainEvent};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+use ygor_ledger::mission::{MissionCommand, MissionDetails, Publication};
 use ygor_ledger::operations::{
     self, Certify, Changes, Decided, Redeem, RedemptionOutcome, RevocationOutcome, SweepOutcome,
 };
 use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, Registration};
 use ygor_ledger::territory::{RulesVersion, TERRITORY_ID, TerritoryCommand};
-use ygor_ledger::wallet::WalletCommand;
+use ygor_ledger::wallet::{Demographics, WalletCommand};
 use ygor_ledger::{
-    ActionId, CategoryId, CitizenId, LedgerError, Partner, PartnerId, PartnerKind, SettlementId, Territory, Tokens,
-    Wallet,
+    ActionId, CategoryId, CitizenId, LedgerError, Mission, MissionId, Partner, PartnerId, PartnerKind, SettlementId,
+    Territory, Tokens, Wallet,
 };
 use ygor_rules::Rules;
 use ygor_store::{AppendBatch, CitizenDetails, EventLog, NewCredential, NewEvent, Position, StoreError};
@@ -109,6 +110,12 @@ impl Cached for Partner {
     }
 }
 
+impl Cached for Mission {
+    fn applied(&self) -> usize {
+        self.version()
+    }
+}
+
 impl Cached for Wallet {
     fn applied(&self) -> usize {
         self.version()
@@ -121,6 +128,7 @@ struct Locks {
     territory: Option<OwnedMutexGuard<Slot<Territory>>>,
     partners: Vec<(PartnerId, OwnedMutexGuard<Slot<Partner>>)>,
     wallets: Vec<(CitizenId, OwnedMutexGuard<Slot<Wallet>>)>,
+    missions: Vec<(MissionId, OwnedMutexGuard<Slot<Mission>>)>,
 }
 
 impl Locks {
@@ -136,6 +144,10 @@ impl Locks {
         &self.wallets.iter().find(|(key, _)| *key == id).expect("the wallet is locked before it is read").1.state
     }
 
+    fn mission(&self, id: MissionId) -> &Mission {
+        &self.missions.iter().find(|(key, _)| *key == id).expect("the mission is locked before it is read").1.state
+    }
+
     /// After a conflict with another writer, the cached states are behind the log: reload them.
     fn mark_stale(&mut self) {
         if let Some(slot) = self.territory.as_mut() {
@@ -145,6 +157,9 @@ impl Locks {
             slot.loaded = false;
         }
         for (_, slot) in &mut self.wallets {
+            slot.loaded = false;
+        }
+        for (_, slot) in &mut self.missions {
             slot.loaded = false;
         }
     }
@@ -167,6 +182,7 @@ struct Inner {
     territory: Arc<Mutex<Slot<Territory>>>,
     partners: Cache<PartnerId, Partner>,
     wallets: Cache<CitizenId, Wallet>,
+    missions: Cache<MissionId, Mission>,
     rules: RwLock<Option<Arc<RulesVersion>>>,
     partner_info: RwLock<HashMap<PartnerId, PartnerInfo>>,
     committed: watch::Sender<Position>,
@@ -210,6 +226,7 @@ impl Engine {
                 territory: Arc::new(Mutex::new(Slot { state: Territory::default(), loaded: false })),
                 partners: Cache::new(),
                 wallets: Cache::new(),
+                missions: Cache::new(),
                 rules: RwLock::new(None),
                 partner_info: RwLock::new(HashMap::new()),
                 committed,
@@ -288,6 +305,14 @@ impl Engine {
         Ok(())
     }
 
+    async fn lock_mission(&self, locks: &mut Locks, id: MissionId) -> Result<(), EngineError> {
+        assert!(locks.missions.is_empty(), "one mission per operation");
+        let mut guard = self.inner.missions.slot(&id).lock_owned().await;
+        self.load(&id.to_string(), &mut guard).await?;
+        locks.missions.push((id, guard));
+        Ok(())
+    }
+
     fn remember_partner(&self, id: PartnerId, partner: &Partner) {
         if let Some(Registration { kind, name, public_key, .. }) = partner.registration() {
             let info = PartnerInfo {
@@ -347,9 +372,13 @@ impl Engine {
             let position = self.inner.log.last_position().await.map_err(EngineError::from)?;
             return Ok(Committed { outcome, position, replayed: false });
         }
-        let Changes { territory, partners, wallets } = changes;
+        let Changes { territory, partners, wallets, missions } = changes;
         // Wallets, then partners, then the territory: the order `EventRef` relies on.
         let mut events = Vec::new();
+        for (id, mission_events) in &missions {
+            let next = locks.mission(*id).version() + 1;
+            events.extend(serialize::<Mission>(&id.to_string(), next, mission_events, at)?);
+        }
         for (id, wallet_events) in &wallets {
             let next = locks.wallet(*id).version() + 1;
             events.extend(serialize::<Wallet>(&id.to_string(), next, wallet_events, at)?);
@@ -395,6 +424,12 @@ impl Engine {
         for (id, wallet_events) in wallets {
             let guard = &mut locks.wallets.iter_mut().find(|(key, _)| *key == id).expect("locked").1;
             for event in wallet_events {
+                guard.state.apply(event);
+            }
+        }
+        for (id, mission_events) in missions {
+            let guard = &mut locks.missions.iter_mut().find(|(key, _)| *key == id).expect("locked").1;
+            for event in mission_events {
                 guard.state.apply(event);
             }
         }
@@ -514,6 +549,7 @@ impl Engine {
     pub async fn register_citizen(
         &self,
         id: CitizenId,
+        demographics: Demographics,
         interests: Vec<CategoryId>,
         details: CitizenDetails,
         token_hash: [u8; 32],
@@ -524,7 +560,11 @@ impl Engine {
             self.lock_wallet(&mut locks, id).await?;
             let events = locks
                 .wallet(id)
-                .decide(WalletCommand::Register { interests: interests.clone(), at })
+                .decide(WalletCommand::Register {
+                    demographics: demographics.clone(),
+                    interests: interests.clone(),
+                    at,
+                })
                 .map_err(EngineError::from)?;
             let decided =
                 Decided::Apply { changes: Changes { wallets: vec![(id, events)], ..Changes::default() }, outcome: id };
@@ -533,6 +573,81 @@ impl Engine {
                 citizen_details: vec![details.clone()],
             };
             self.commit(locks, decided, extra, at).await
+        })
+        .await
+    }
+
+    pub async fn set_interests(
+        &self,
+        id: CitizenId,
+        interests: Vec<CategoryId>,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_wallet(&mut locks, id).await?;
+            let events = locks
+                .wallet(id)
+                .decide(WalletCommand::SetInterests { interests: interests.clone(), at })
+                .map_err(EngineError::from)?;
+            let decided =
+                Decided::Apply { changes: Changes { wallets: vec![(id, events)], ..Changes::default() }, outcome: () };
+            self.commit(locks, decided, Extra::default(), at).await
+        })
+        .await
+    }
+
+    /// Publishes a mission; the same mission again is answered from the log, another one under
+    /// the same id is `id_conflict`.
+    pub async fn publish_mission(
+        &self,
+        id: MissionId,
+        details: MissionDetails,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_mission(&mut locks, id).await?;
+            let mission = locks.mission(id);
+            let what = format!("mission_id {id}");
+            let decided = match mission.publication(&details, &what).map_err(EngineError::from)? {
+                Publication::AlreadyPublished => Decided::Replay {
+                    outcome: (),
+                    original: ygor_ledger::operations::EventRef {
+                        aggregate_type: "mission",
+                        aggregate_id: id.to_string(),
+                        sequence: 1,
+                    },
+                },
+                Publication::New => {
+                    let events = mission
+                        .decide(MissionCommand::Publish { details: details.clone(), at })
+                        .map_err(EngineError::from)?;
+                    Decided::Apply {
+                        changes: Changes { missions: vec![(id, events)], ..Changes::default() },
+                        outcome: (),
+                    }
+                }
+            };
+            self.commit(locks, decided, Extra::default(), at).await
+        })
+        .await
+    }
+
+    pub async fn close_mission(
+        &self,
+        id: MissionId,
+        association_id: PartnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_mission(&mut locks, id).await?;
+            let events =
+                locks.mission(id).decide(MissionCommand::Close { association_id, at }).map_err(EngineError::from)?;
+            let decided =
+                Decided::Apply { changes: Changes { missions: vec![(id, events)], ..Changes::default() }, outcome: () };
+            self.commit(locks, decided, Extra::default(), at).await
         })
         .await
     }

@@ -99,7 +99,7 @@ impl From<LedgerError> for ApiError {
             E::PartnerSuspended(_) => (StatusCode::FORBIDDEN, "partner_suspended"),
             E::OccurredInFuture => (StatusCode::UNPROCESSABLE_ENTITY, "occurred_in_future"),
             E::RulesNotPublished => (StatusCode::CONFLICT, "rules_not_published"),
-            E::UnknownAction(_) => (StatusCode::NOT_FOUND, "not_found"),
+            E::UnknownAction(_) | E::UnknownMission => (StatusCode::NOT_FOUND, "not_found"),
             E::Overflow => (StatusCode::BAD_REQUEST, "validation_failed"),
         };
         ApiError::new(status, code, detail)

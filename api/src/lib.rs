@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::association::router())
         .merge(routes::venue::router())
         .merge(routes::citizen::router())
+        .merge(routes::missions::router())
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, citizen, collectivity, system, venue};
+use crate::routes::{association, citizen, collectivity, missions, system, venue};
 
 struct BearerAuth;
 
@@ -36,6 +36,15 @@ impl Modify for BearerAuth {
         collectivity::sweep_expired,
         collectivity::settle_venue,
         collectivity::circulation,
+        collectivity::participation,
+        missions::publish,
+        missions::close,
+        missions::list,
+        missions::matching,
+        citizen::profile,
+        citizen::set_interests,
+        venue::statement,
+        system::metrics,
         association::certify,
         association::revoke,
         venue::redeem,

@@ -3,15 +3,16 @@
 //! aggregate of an operation are bookkeeping for that aggregate and move nothing here. After every
 //! event, `minted = treasury + envelopes + wallets + redeemed_unsettled` must hold.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use cqrs_es::Aggregate;
 use cqrs_es::persist::SerializedEvent;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::amount::Tokens;
-use crate::ids::{CitizenId, PartnerId};
+use crate::ids::{CitizenId, MissionId, PartnerId};
+use crate::mission::{Mission, MissionEvent};
 use crate::partner::{Partner, PartnerEvent};
 use crate::territory::{Territory, TerritoryEvent};
 use crate::wallet::{Wallet, WalletEvent};
@@ -22,6 +23,7 @@ pub enum AnyEvent {
     Territory(TerritoryEvent),
     Partner(PartnerId, PartnerEvent),
     Wallet(CitizenId, WalletEvent),
+    Mission(MissionId, MissionEvent),
 }
 
 #[derive(Debug, Error)]
@@ -50,6 +52,11 @@ impl AnyEvent {
                 let id = PartnerId::parse(&event.aggregate_id)
                     .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
                 Ok(AnyEvent::Partner(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
+            }
+            Mission::TYPE => {
+                let id = MissionId::parse(&event.aggregate_id)
+                    .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
+                Ok(AnyEvent::Mission(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
             }
             Wallet::TYPE => {
                 let id = CitizenId::parse(&event.aggregate_id)
@@ -118,7 +125,7 @@ pub enum ConservationError {
 }
 
 /// Balances and flow totals of the standard-token ledger: the circulation dashboard.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Circulation {
     pub minted: Tokens,
     pub treasury: Tokens,
@@ -137,12 +144,12 @@ pub struct Circulation {
     pub revoked: Tokens,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Books {
     circulation: Circulation,
-    envelopes: HashMap<PartnerId, Tokens>,
-    wallets: HashMap<CitizenId, Tokens>,
-    redeemed: HashMap<PartnerId, Tokens>,
+    envelopes: BTreeMap<PartnerId, Tokens>,
+    wallets: BTreeMap<CitizenId, Tokens>,
+    redeemed: BTreeMap<PartnerId, Tokens>,
 }
 
 impl Books {

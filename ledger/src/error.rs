@@ -61,6 +61,8 @@ pub enum LedgerError {
     AlreadyRegistered(String),
     #[error("action {0} was not certified by this association")]
     UnknownAction(ActionId),
+    #[error("no mission of this association has this id")]
+    UnknownMission,
     #[error("the amount overflows the largest supported balance")]
     Overflow,
 }

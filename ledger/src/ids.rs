@@ -85,6 +85,11 @@ uuid_id!(
     "voucher_id"
 );
 uuid_id!(
+    /// A mission published by an association, chosen by it: publishing is idempotent.
+    MissionId,
+    "mission_id"
+);
+uuid_id!(
     /// A settlement of a venue's redeemed tokens.
     SettlementId,
     "settlement_id"

@@ -6,6 +6,7 @@ pub mod amount;
 pub mod books;
 pub mod error;
 pub mod ids;
+pub mod mission;
 pub mod operations;
 pub mod partner;
 pub mod territory;
@@ -14,7 +15,10 @@ pub mod wallet;
 pub use amount::{AMOUNT_MAX, Tokens};
 pub use books::{AnyEvent, Books, Circulation};
 pub use error::{LedgerError, ParseError};
-pub use ids::{ActionId, CategoryId, CitizenId, LotId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId};
+pub use ids::{
+    ActionId, CategoryId, CitizenId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
+};
+pub use mission::Mission;
 pub use partner::Partner;
 pub use territory::Territory;
 pub use wallet::Wallet;

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::amount::Tokens;
 use crate::error::LedgerError;
 use crate::ids::{
-    ActionId, CategoryId, CitizenId, LotId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
+    ActionId, CategoryId, CitizenId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
 };
+use crate::mission::MissionEvent;
 use crate::partner::{
     CertificationOutcome, CertificationRecord, Partner, PartnerCommand, PartnerEvent, RedemptionRecord,
 };
@@ -27,6 +28,7 @@ pub struct Changes {
     pub territory: Vec<TerritoryEvent>,
     pub partners: Vec<(PartnerId, Vec<PartnerEvent>)>,
     pub wallets: Vec<(CitizenId, Vec<WalletEvent>)>,
+    pub missions: Vec<(MissionId, Vec<MissionEvent>)>,
 }
 
 impl Changes {
@@ -34,6 +36,7 @@ impl Changes {
         self.territory.is_empty()
             && self.partners.iter().all(|(_, events)| events.is_empty())
             && self.wallets.iter().all(|(_, events)| events.is_empty())
+            && self.missions.iter().all(|(_, events)| events.is_empty())
     }
 }
 
@@ -76,7 +79,12 @@ pub fn allocate_envelope(
     let territory_events = territory.decide(TerritoryCommand::AllocateEnvelope { partner_id, amount, at })?;
     let partner_events = partner.decide(PartnerCommand::ReceiveEnvelope { amount, at })?;
     Ok(Decided::Apply {
-        changes: Changes { territory: territory_events, partners: vec![(partner_id, partner_events)], wallets: vec![] },
+        changes: Changes {
+            territory: territory_events,
+            partners: vec![(partner_id, partner_events)],
+            wallets: vec![],
+            missions: vec![],
+        },
         outcome: amount,
     })
 }
@@ -179,6 +187,7 @@ pub fn certify(
             territory: vec![],
             partners: vec![(command.association_id, partner_events)],
             wallets: vec![(command.citizen_id, wallet_events)],
+            missions: vec![],
         },
         outcome,
     })
@@ -236,6 +245,7 @@ pub fn revoke(
             territory: vec![],
             partners: vec![(association_id, partner_events)],
             wallets: vec![(citizen_id, wallet_events)],
+            missions: vec![],
         },
         outcome: RevocationOutcome { action_id, returned },
     })
@@ -298,6 +308,7 @@ pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decid
             territory: vec![],
             partners: vec![(command.venue_id, partner_events)],
             wallets: vec![(command.citizen_id, wallet_events)],
+            missions: vec![],
         },
         outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: command.amount },
     })
@@ -324,7 +335,12 @@ pub fn settle(
     let territory_events =
         territory.decide(TerritoryCommand::RecoverSettlement { venue_id, settlement_id, amount, at })?;
     Ok(Decided::Apply {
-        changes: Changes { territory: territory_events, partners: vec![(venue_id, partner_events)], wallets: vec![] },
+        changes: Changes {
+            territory: territory_events,
+            partners: vec![(venue_id, partner_events)],
+            wallets: vec![],
+            missions: vec![],
+        },
         outcome: amount,
     })
 }

@@ -2,7 +2,7 @@
 //! their certified actions (deduplicated by action id, counted against monthly caps), the
 //! vouchers already used, and the redemptions and expiries that emptied lots.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Utc};
 use cqrs_es::{Aggregate, DomainEvent};
@@ -80,22 +80,36 @@ pub struct VerifiedVoucher {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Coarse statistical attributes of a citizen, in the log so that participation figures by
+/// neighbourhood and age band survive the erasure of the person's identifying data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Demographics {
+    pub neighbourhood: Option<String>,
+    pub birth_year: Option<i32>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Wallet {
     registered_at: Option<DateTime<Utc>>,
+    demographics: Demographics,
     interests: Vec<CategoryId>,
     lots: Vec<Lot>,
-    actions: HashMap<ActionId, ActionRecord>,
+    actions: BTreeMap<ActionId, ActionRecord>,
     /// Tokens earned per category and calendar month of `occurred_at` ("category/YYYY-MM"),
     /// revoked actions excluded: what the monthly caps are checked against.
     monthly_tokens: BTreeMap<String, Tokens>,
-    used_vouchers: HashSet<VoucherId>,
+    used_vouchers: BTreeSet<VoucherId>,
     version: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WalletCommand {
     Register {
+        demographics: Demographics,
+        interests: Vec<CategoryId>,
+        at: DateTime<Utc>,
+    },
+    SetInterests {
         interests: Vec<CategoryId>,
         at: DateTime<Utc>,
     },
@@ -131,8 +145,14 @@ pub enum WalletCommand {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WalletEvent {
     CitizenRegistered {
+        #[serde(default)]
+        demographics: Demographics,
         interests: Vec<CategoryId>,
         registered_at: DateTime<Utc>,
+    },
+    InterestsChanged {
+        interests: Vec<CategoryId>,
+        changed_at: DateTime<Utc>,
     },
     /// Mirror of `PartnerEvent::CertificationRecorded` (the ledger entry); opens the lot.
     ActionCertified {
@@ -175,6 +195,7 @@ impl DomainEvent for WalletEvent {
     fn event_type(&self) -> String {
         match self {
             WalletEvent::CitizenRegistered { .. } => "CitizenRegistered",
+            WalletEvent::InterestsChanged { .. } => "InterestsChanged",
             WalletEvent::ActionCertified { .. } => "ActionCertified",
             WalletEvent::CertificationRevoked { .. } => "CertificationRevoked",
             WalletEvent::TokensRedeemed { .. } => "TokensRedeemed",
@@ -200,6 +221,19 @@ impl Wallet {
 
     pub fn interests(&self) -> &[CategoryId] {
         &self.interests
+    }
+
+    pub fn demographics(&self) -> &Demographics {
+        &self.demographics
+    }
+
+    pub fn registered_at(&self) -> Option<DateTime<Utc>> {
+        self.registered_at
+    }
+
+    /// Every certified action, revoked ones included (see `ActionRecord::revocation`).
+    pub fn actions(&self) -> impl Iterator<Item = &ActionRecord> {
+        self.actions.values()
     }
 
     pub fn lots(&self) -> &[Lot] {
@@ -241,11 +275,20 @@ impl Wallet {
 
     pub fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
         match command {
-            WalletCommand::Register { interests, at } => {
+            WalletCommand::Register { demographics, interests, at } => {
                 if self.is_registered() {
                     return Err(LedgerError::AlreadyRegistered("this citizen".to_owned()));
                 }
-                Ok(vec![WalletEvent::CitizenRegistered { interests, registered_at: at }])
+                Ok(vec![WalletEvent::CitizenRegistered { demographics, interests, registered_at: at }])
+            }
+            WalletCommand::SetInterests { interests, at } => {
+                if !self.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                if interests == self.interests {
+                    return Ok(vec![]);
+                }
+                Ok(vec![WalletEvent::InterestsChanged { interests, changed_at: at }])
             }
             WalletCommand::CreditAction {
                 action_id,
@@ -363,10 +406,12 @@ impl Wallet {
     pub fn apply_event(&mut self, event: WalletEvent) {
         self.version += 1;
         match event {
-            WalletEvent::CitizenRegistered { interests, registered_at } => {
+            WalletEvent::CitizenRegistered { demographics, interests, registered_at } => {
                 self.registered_at = Some(registered_at);
+                self.demographics = demographics;
                 self.interests = interests;
             }
+            WalletEvent::InterestsChanged { interests, .. } => self.interests = interests,
             WalletEvent::ActionCertified {
                 action_id,
                 association_id,
@@ -430,6 +475,7 @@ impl Wallet {
             WalletEvent::TokensExpired { lots, .. } => {
                 for spend in lots {
                     let lot = self.lot_mut(spend.lot_id);
+                    assert!(!lot.swept, "a lot is swept once");
                     assert_eq!(lot.remaining, spend.amount, "an expiry takes all that is left in the lot");
                     lot.swept = true;
                 }

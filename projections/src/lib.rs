@@ -5,17 +5,29 @@
 //! This first version keeps the read models in memory and replays the log at start; the books
 //! check conservation after every event and stop the runner loudly if it ever fails.
 
-use std::collections::{BTreeSet, HashMap};
+pub mod missions;
+pub mod participation;
+pub mod profiles;
+pub mod venues;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use ygor_ledger::books::{AnyEvent, Books, Circulation};
 use ygor_ledger::partner::PartnerEvent;
+use ygor_ledger::territory::TerritoryEvent;
 use ygor_ledger::wallet::WalletEvent;
-use ygor_ledger::{CitizenId, PartnerId, RedemptionId, Tokens, Wallet};
+use ygor_ledger::{CitizenId, PartnerId, PartnerKind, Wallet};
+use ygor_rules::Rules;
+
+use crate::missions::Missions;
+use crate::participation::Participation;
+use crate::profiles::Profiles;
+use crate::venues::Venues;
 use ygor_store::{EventLog, Position, StoreError};
 
 /// How many events one read of the log returns.
@@ -31,25 +43,23 @@ pub enum ProjectionError {
     Conservation { position: Position, message: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RedemptionView {
-    pub redemption_id: RedemptionId,
-    pub citizen_id: CitizenId,
-    pub amount: Tokens,
-    pub redeemed_at: DateTime<Utc>,
-    pub settled: bool,
-}
-
-/// All read models, as of `position`.
-#[derive(Debug, Default, Clone)]
+/// All read models, as of `position`. Every field is a pure function of the log up to there; all
+/// maps are ordered, so two replays serialise identically.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReadModels {
     pub position: Position,
     pub books: Books,
+    /// The rules in force, for badges.
+    pub rules: Option<Rules>,
+    /// Partners' kind and name, for dashboards and lists.
+    pub partners: BTreeMap<PartnerId, (PartnerKind, String)>,
     /// Wallets as the citizen sees them: the same state the `Wallet` aggregate folds to.
-    pub wallets: HashMap<CitizenId, Wallet>,
-    /// Per venue, its redemptions in the order they were recorded.
-    pub redemptions: HashMap<PartnerId, Vec<RedemptionView>>,
-    /// (expiry, citizen) of every lot not yet swept: where the expiry sweep looks.
+    pub wallets: BTreeMap<CitizenId, Wallet>,
+    pub profiles: Profiles,
+    pub missions: Missions,
+    pub participation: Participation,
+    pub venues: Venues,
+    /// (expiry, citizen) of every lot ever issued: where the expiry sweep looks.
     pub expiries: BTreeSet<(DateTime<Utc>, CitizenId)>,
 }
 
@@ -64,31 +74,22 @@ impl ReadModels {
             .post(&event)
             .map_err(|error| ProjectionError::Conservation { position, message: error.to_string() })?;
         match event {
+            AnyEvent::Territory(TerritoryEvent::RulesPublished { rules, .. }) => self.rules = Some(rules),
             AnyEvent::Territory(_) => {}
-            AnyEvent::Partner(venue_id, PartnerEvent::RedemptionRecorded { record, redeemed_at }) => {
-                self.redemptions.entry(venue_id).or_default().push(RedemptionView {
-                    redemption_id: record.redemption_id,
-                    citizen_id: record.citizen_id,
-                    amount: record.amount,
-                    redeemed_at,
-                    settled: false,
-                });
-            }
-            AnyEvent::Partner(venue_id, PartnerEvent::VenueSettled { redemption_ids, .. }) => {
-                if let Some(list) = self.redemptions.get_mut(&venue_id) {
-                    let settled: std::collections::HashSet<_> = redemption_ids.into_iter().collect();
-                    for view in list.iter_mut().filter(|view| settled.contains(&view.redemption_id)) {
-                        view.settled = true;
-                    }
+            AnyEvent::Partner(partner_id, event) => {
+                if let PartnerEvent::PartnerRegistered { kind, name, .. } = &event {
+                    self.partners.insert(partner_id, (*kind, name.clone()));
                 }
+                self.venues.apply(partner_id, &event);
             }
-            AnyEvent::Partner(..) => {}
+            AnyEvent::Mission(mission_id, event) => self.missions.apply(mission_id, &event),
             AnyEvent::Wallet(citizen_id, event) => {
                 if let WalletEvent::ActionCertified { lot: Some(lot), .. } = &event {
                     self.expiries.insert((lot.expires_at, citizen_id));
                 }
-                let wallet = self.wallets.entry(citizen_id).or_default();
-                wallet.apply_event(event);
+                self.profiles.apply(citizen_id, &event, self.rules.as_ref());
+                self.participation.apply(citizen_id, &event);
+                self.wallets.entry(citizen_id).or_default().apply_event(event);
             }
         }
         self.position = position;
@@ -107,6 +108,15 @@ impl ReadModels {
         found.sort();
         found.dedup();
         found
+    }
+
+    /// Association names, for dashboards.
+    pub fn association_names(&self) -> BTreeMap<PartnerId, String> {
+        self.partners
+            .iter()
+            .filter(|(_, (kind, _))| *kind == PartnerKind::Association)
+            .map(|(id, (_, name))| (*id, name.clone()))
+            .collect()
     }
 }
 
@@ -174,7 +184,7 @@ pub async fn start(
     let projections = Projections { models: shared.clone(), applied };
     let task = tokio::spawn(async move {
         loop {
-            // Work on a page outside the lock, then swap it in: readers never wait on the database.
+            // Read a page without holding the lock, then apply it: readers never wait on the database.
             let position = shared.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position;
             let page = log.read_after(position, PAGE).await?;
             if !page.is_empty() {

@@ -43,6 +43,8 @@ pub struct TestApp {
     pub admin_token: String,
     pub client: reqwest::Client,
     pub config: Config,
+    /// The server's state, to compare live read models with a rebuild.
+    pub state: ygor_api::AppState,
     server: tokio::task::JoinHandle<()>,
     _data_dir: Option<tempfile::TempDir>,
 }
@@ -110,6 +112,7 @@ pub async fn start_on(config: Config) -> TestApp {
     let service = setup::start(&config).await.expect("the service starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("address"));
+    let state = service.state.clone();
     let server = tokio::spawn(async move {
         let _ = setup::serve(listener, service.state).await;
     });
@@ -118,6 +121,7 @@ pub async fn start_on(config: Config) -> TestApp {
         admin_token: config.admin_token.clone().expect("tests set the admin token"),
         client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
         config,
+        state,
         server,
         _data_dir: None,
     }

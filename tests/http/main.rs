@@ -4,5 +4,6 @@
 mod cli;
 mod helpers;
 mod lifecycle;
+mod projections;
 mod races;
 mod refusals;

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,7 +21,11 @@ use crate::extract::{ApiJson, Consistent};
 pub const VOUCHER_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/me/wallet", get(wallet)).route("/v1/me/vouchers", post(issue_voucher))
+    Router::new()
+        .route("/v1/me/wallet", get(wallet))
+        .route("/v1/me/vouchers", post(issue_voucher))
+        .route("/v1/me/profile", get(profile))
+        .route("/v1/me/interests", put(set_interests))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,4 +132,126 @@ pub async fn issue_voucher(
     let voucher = ygor_crypto::issue_voucher(&claims, state.territory_key())
         .map_err(|error| ApiError::validation(error.to_string()))?;
     Ok((StatusCode::CREATED, axum::Json(VoucherAnswer { voucher, expires_at: claims.expires_at })).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProfileActionView {
+    pub action_id: String,
+    pub category: String,
+    pub occurred_at: DateTime<Utc>,
+    pub association_id: String,
+    pub association: Option<String>,
+    pub quantity: u64,
+    pub tokens: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BadgeView {
+    pub id: String,
+    pub label: String,
+    pub category: String,
+    /// 1 for the first badge of its category, 2 for the next threshold, ...
+    pub level: u32,
+    pub awarded_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LevelView {
+    pub category: String,
+    pub level: u32,
+    pub badge_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProfileView {
+    pub citizen_id: String,
+    /// Every certified action of general interest (revoked ones excluded), most recent first.
+    pub actions: Vec<ProfileActionView>,
+    pub badges: Vec<BadgeView>,
+    /// The level reached in each category with badges.
+    pub levels: Vec<LevelView>,
+    pub interests: Vec<String>,
+    pub position: i64,
+}
+
+/// The citizen's registry of actions, badges, levels and interests.
+#[utoipa::path(get, path = "/v1/me/profile", tag = "citizen", params(("min_position" = Option<i64>, Query)),
+    responses((status = 200, body = ProfileView)), security(("bearer" = [])))]
+pub async fn profile(
+    State(state): State<AppState>,
+    caller: Caller,
+    _consistent: Consistent,
+) -> Result<axum::Json<ProfileView>, ApiError> {
+    let citizen_id = caller.citizen()?;
+    let view = state.projections().read(|models| {
+        let names = models.association_names();
+        let empty = ygor_projections::profiles::Profile::default();
+        let profile = models.profiles.profiles.get(&citizen_id).unwrap_or(&empty);
+        let mut actions: Vec<ProfileActionView> = profile
+            .counted()
+            .map(|action| ProfileActionView {
+                action_id: action.action_id.to_string(),
+                category: action.category.to_string(),
+                occurred_at: action.occurred_at,
+                association_id: action.association_id.to_string(),
+                association: names.get(&action.association_id).cloned(),
+                quantity: action.quantity,
+                tokens: action.tokens.value(),
+            })
+            .collect();
+        actions.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then_with(|| a.action_id.cmp(&b.action_id)));
+        ProfileView {
+            citizen_id: citizen_id.to_string(),
+            actions,
+            badges: profile
+                .badges
+                .iter()
+                .map(|badge| BadgeView {
+                    id: badge.id.clone(),
+                    label: badge.label.clone(),
+                    category: badge.category.clone(),
+                    level: badge.level,
+                    awarded_at: badge.awarded_at,
+                })
+                .collect(),
+            levels: profile
+                .levels()
+                .into_iter()
+                .map(|(category, level, badge_id)| LevelView { category, level, badge_id })
+                .collect(),
+            interests: profile.interests.iter().map(ToString::to_string).collect(),
+            position: models.position,
+        }
+    });
+    Ok(axum::Json(view))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterestsRequest {
+    /// Category ids (at most 32).
+    pub interests: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InterestsAnswer {
+    pub interests: Vec<String>,
+    pub position: i64,
+}
+
+/// Replaces the citizen's interests (used to match missions).
+#[utoipa::path(put, path = "/v1/me/interests", tag = "citizen", request_body = InterestsRequest,
+    responses((status = 200, body = InterestsAnswer)), security(("bearer" = [])))]
+pub async fn set_interests(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<InterestsRequest>,
+) -> Result<axum::Json<InterestsAnswer>, ApiError> {
+    let citizen_id = caller.citizen()?;
+    let interests = super::missions::categories(&request.interests, 32)?;
+    let committed = state.engine().set_interests(citizen_id, interests.clone(), now()).await?;
+    Ok(axum::Json(InterestsAnswer {
+        interests: interests.iter().map(ToString::to_string).collect(),
+        position: committed.position,
+    }))
 }

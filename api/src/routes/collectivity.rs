@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/expiry/sweep", post(sweep_expired))
         .route("/v1/settlements", post(settle_venue))
         .route("/v1/dashboards/circulation", get(circulation))
+        .route("/v1/dashboards/participation", get(participation))
 }
 
 fn amount(value: u64) -> Result<Tokens, ApiError> {
@@ -268,8 +269,14 @@ pub async fn register_citizen(
     let id = CitizenId::from_uuid(uuid::Uuid::new_v4());
     let token = ygor_crypto::generate_token("ygor_cit_");
     let details = CitizenDetails { citizen_id: id.to_string(), neighbourhood, birth_year: request.birth_year };
-    let committed =
-        state.engine().register_citizen(id, categories, details, ygor_crypto::hash_token(&token), at).await?;
+    let demographics = ygor_ledger::wallet::Demographics {
+        neighbourhood: details.neighbourhood.clone(),
+        birth_year: details.birth_year,
+    };
+    let committed = state
+        .engine()
+        .register_citizen(id, demographics, categories, details, ygor_crypto::hash_token(&token), at)
+        .await?;
     let body = CitizenRegistered { citizen_id: id.to_string(), token, position: committed.position };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
@@ -382,4 +389,75 @@ pub async fn circulation(
         }
     });
     Ok(axum::Json(view))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ParticipationQuery {
+    /// `category`, `association`, `neighbourhood`, `month` or `age_band`.
+    pub by: String,
+    /// Inclusive start on `occurred_at` (RFC 3339).
+    pub from: Option<String>,
+    /// Exclusive end on `occurred_at` (RFC 3339).
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+    pub min_position: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ParticipationRow {
+    pub key: String,
+    /// Certified actions (revoked ones excluded).
+    pub actions: u64,
+    /// Distinct citizens.
+    pub citizens: u64,
+    pub tokens: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ParticipationView {
+    pub by: String,
+    pub rows: Vec<ParticipationRow>,
+    pub position: i64,
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
+}
+
+/// Participation by category, association, neighbourhood, month or age band; `?format=csv` for CSV.
+#[utoipa::path(get, path = "/v1/dashboards/participation", tag = "collectivity", params(ParticipationQuery),
+    responses((status = 200, body = ParticipationView), (status = 200, description = "CSV", content_type = "text/csv", body = String)),
+    security(("bearer" = [])))]
+pub async fn participation(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<ParticipationQuery>,
+    _consistent: Consistent,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let dimension = ygor_projections::participation::Dimension::parse(&query.by).ok_or_else(|| {
+        ApiError::validation("by must be one of category, association, neighbourhood, month, age_band")
+    })?;
+    let (from, to) = super::venue::parse_period(query.from.as_deref(), query.to.as_deref())?;
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::validation("format must be json or csv")),
+    };
+    let (rows, position) = state
+        .projections()
+        .read(|models| (models.participation.rows(dimension, from, to, &models.association_names()), models.position));
+    if csv {
+        let mut text = String::from("key,actions,citizens,tokens\r\n");
+        for row in &rows {
+            text.push_str(&format!("{},{},{},{}\r\n", csv_field(&row.key), row.actions, row.citizens, row.tokens));
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
+    }
+    let rows = rows
+        .into_iter()
+        .map(|row| ParticipationRow { key: row.key, actions: row.actions, citizens: row.citizens, tokens: row.tokens })
+        .collect();
+    Ok(axum::Json(ParticipationView { by: query.by, rows, position }).into_response())
 }

@@ -4,6 +4,7 @@
 pub mod association;
 pub mod citizen;
 pub mod collectivity;
+pub mod missions;
 pub mod system;
 pub mod venue;
 

@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/v1/status", get(status))
+    Router::new().route("/healthz", get(healthz)).route("/v1/status", get(status)).route("/metrics", get(metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -55,4 +55,18 @@ pub async fn status(State(state): State<AppState>) -> Result<axum::Json<Status>,
 
 pub async fn not_found() -> impl IntoResponse {
     ApiError::not_found("no such endpoint; see /openapi.json or /docs")
+}
+
+/// Prometheus text metrics: log position, projection position and lag.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let log_position = state.log().last_position().await?;
+    let projection_position = state.projections().applied();
+    let body = format!(
+        "# HELP ygor_log_position Highest committed position of the event log.\n# TYPE ygor_log_position gauge\nygor_log_position {log_position}\n\
+         # HELP ygor_projection_position Highest position applied by the read models.\n# TYPE ygor_projection_position gauge\nygor_projection_position {projection_position}\n\
+         # HELP ygor_projection_lag_events Events committed but not yet applied by the read models.\n# TYPE ygor_projection_lag_events gauge\nygor_projection_lag_events {}\n",
+        (log_position - projection_position).max(0)
+    );
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

@@ -21,7 +21,10 @@ use crate::error::ApiError;
 use crate::extract::{Consistent, Signed};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/redemptions", post(redeem)).route("/v1/venues/{venue_id}/redemptions", get(redemptions))
+    Router::new()
+        .route("/v1/redemptions", post(redeem))
+        .route("/v1/venues/{venue_id}/redemptions", get(redemptions))
+        .route("/v1/venues/{venue_id}/statements", get(statement))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -123,6 +126,32 @@ pub async fn redemptions(
     _consistent: Consistent,
 ) -> Result<axum::Json<RedemptionList>, ApiError> {
     let venue_id = PartnerId::parse(&venue_id).map_err(|_| ApiError::not_found("no venue has this id"))?;
+    ensure_venue_reader(&state, caller, venue_id).await?;
+    let redemptions = state.projections().read(|models| {
+        models
+            .venues
+            .venues
+            .get(&venue_id)
+            .map(|book| {
+                book.redemptions
+                    .iter()
+                    .rev()
+                    .map(|view| RedemptionItem {
+                        redemption_id: view.redemption_id.to_string(),
+                        citizen_id: view.citizen_id.to_string(),
+                        amount: view.amount.value(),
+                        redeemed_at: view.redeemed_at,
+                        settled: view.settlement_id.is_some(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    Ok(axum::Json(RedemptionList { redemptions }))
+}
+
+/// A venue's own figures are read by the venue itself or by the collectivity.
+async fn ensure_venue_reader(state: &AppState, caller: Caller, venue_id: PartnerId) -> Result<(), ApiError> {
     match caller {
         Caller::Admin => {}
         Caller::Venue(own) if own == venue_id => {}
@@ -133,23 +162,109 @@ pub async fn redemptions(
     if !info.is_some_and(|info| info.kind == ygor_ledger::PartnerKind::Venue) {
         return Err(ApiError::not_found("no venue has this id"));
     }
-    let redemptions = state.projections().read(|models| {
-        models
-            .redemptions
-            .get(&venue_id)
-            .map(|list| {
-                list.iter()
-                    .rev()
-                    .map(|view| RedemptionItem {
-                        redemption_id: view.redemption_id.to_string(),
-                        citizen_id: view.citizen_id.to_string(),
-                        amount: view.amount.value(),
-                        redeemed_at: view.redeemed_at,
-                        settled: view.settled,
-                    })
-                    .collect()
+    Ok(())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PeriodQuery {
+    /// Inclusive start (RFC 3339).
+    pub from: Option<String>,
+    /// Exclusive end (RFC 3339).
+    pub to: Option<String>,
+    pub min_position: Option<i64>,
+}
+
+pub(crate) fn parse_period(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
+    let parse = |name: &str, text: Option<&str>| {
+        text.map(|text| {
+            DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&Utc)).map_err(|_| {
+                ApiError::validation(format!("{name} must be an RFC 3339 time such as 2026-01-01T00:00:00Z"))
             })
-            .unwrap_or_default()
+        })
+        .transpose()
+    };
+    let (from, to) = (parse("from", from)?, parse("to", to)?);
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(ApiError::validation("from must be before to"));
+    }
+    Ok((from, to))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettlementItem {
+    pub settlement_id: String,
+    pub tokens: u64,
+    pub redemptions: u64,
+    pub settled_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Statement {
+    pub venue_id: String,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Redemptions in the period.
+    pub redemptions: u64,
+    /// Tokens redeemed in the period.
+    pub redeemed_tokens: u64,
+    /// Of those, already settled (reimbursed).
+    pub settled_tokens: u64,
+    /// Of those, still to settle.
+    pub unsettled_tokens: u64,
+    /// Settlements made in the period.
+    pub settlements: Vec<SettlementItem>,
+}
+
+/// A venue's settlement statement for a period: what it redeemed, what was settled.
+#[utoipa::path(get, path = "/v1/venues/{venue_id}/statements", tag = "venue",
+    params(("venue_id" = String, Path), PeriodQuery), responses((status = 200, body = Statement)), security(("bearer" = [])))]
+pub async fn statement(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(venue_id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<PeriodQuery>,
+    _consistent: Consistent,
+) -> Result<axum::Json<Statement>, ApiError> {
+    let venue_id = PartnerId::parse(&venue_id).map_err(|_| ApiError::not_found("no venue has this id"))?;
+    let (from, to) = parse_period(query.from.as_deref(), query.to.as_deref())?;
+    ensure_venue_reader(&state, caller, venue_id).await?;
+    let in_period = move |time: DateTime<Utc>| from.is_none_or(|from| time >= from) && to.is_none_or(|to| time < to);
+    let statement = state.projections().read(|models| {
+        let empty = ygor_projections::venues::VenueBook::default();
+        let book = models.venues.venues.get(&venue_id).unwrap_or(&empty);
+        let redemptions: Vec<_> = book.redemptions.iter().filter(|view| in_period(view.redeemed_at)).collect();
+        let total = |settled: Option<bool>| {
+            redemptions
+                .iter()
+                .filter(|view| settled.is_none_or(|settled| view.settlement_id.is_some() == settled))
+                .map(|view| view.amount.value())
+                .sum()
+        };
+        Statement {
+            venue_id: venue_id.to_string(),
+            from,
+            to,
+            redemptions: redemptions.len() as u64,
+            redeemed_tokens: total(None),
+            settled_tokens: total(Some(true)),
+            unsettled_tokens: total(Some(false)),
+            settlements: book
+                .settlements
+                .iter()
+                .filter(|settlement| in_period(settlement.settled_at))
+                .map(|settlement| SettlementItem {
+                    settlement_id: settlement.settlement_id.to_string(),
+                    tokens: settlement.amount.value(),
+                    redemptions: settlement.redemptions,
+                    settled_at: settlement.settled_at,
+                })
+                .collect(),
+        }
     });
-    Ok(axum::Json(RedemptionList { redemptions }))
+    Ok(axum::Json(statement))
 }

@@ -111,8 +111,10 @@ impl World {
 
     pub fn register_citizen(&mut self) -> CitizenId {
         let id = CitizenId::from_uuid(uuid::Uuid::new_v4());
-        let events =
-            self.wallet(id).decide(WalletCommand::Register { interests: vec![], at: at(1, 8) }).expect("register");
+        let events = self
+            .wallet(id)
+            .decide(WalletCommand::Register { demographics: Default::default(), interests: vec![], at: at(1, 8) })
+            .expect("register");
         self.apply_changes(Changes { wallets: vec![(id, events)], ..Changes::default() });
         id
     }

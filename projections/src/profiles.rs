@@ -1,0 +1,130 @@
+//! Citizen profiles: the registry of every certified action of general interest, interests,
+//! badges (awarded when an action makes a threshold hold, at that action's `occurred_at`) and
+//! levels (the badges of one category, by growing threshold).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ygor_ledger::wallet::WalletEvent;
+use ygor_ledger::{ActionId, CategoryId, CitizenId, PartnerId, Tokens};
+use ygor_rules::Rules;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileAction {
+    pub action_id: ActionId,
+    pub category: CategoryId,
+    pub occurred_at: DateTime<Utc>,
+    pub association_id: PartnerId,
+    pub quantity: u64,
+    pub tokens: Tokens,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwardedBadge {
+    pub id: String,
+    pub label: String,
+    pub category: String,
+    /// Position of this badge among its category's badges, by growing threshold (1 = first level).
+    pub level: u32,
+    pub awarded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub interests: Vec<CategoryId>,
+    /// In the order the certifications were recorded.
+    pub actions: Vec<ProfileAction>,
+    pub badges: Vec<AwardedBadge>,
+}
+
+impl Profile {
+    /// Actions that count: certified and not revoked.
+    pub fn counted(&self) -> impl Iterator<Item = &ProfileAction> {
+        self.actions.iter().filter(|action| !action.revoked)
+    }
+
+    /// The level reached in each category that has awarded badges: (category, level, badge id).
+    pub fn levels(&self) -> Vec<(String, u32, String)> {
+        let mut best: BTreeMap<&str, &AwardedBadge> = BTreeMap::new();
+        for badge in &self.badges {
+            let entry = best.entry(badge.category.as_str()).or_insert(badge);
+            if badge.level > entry.level {
+                *entry = badge;
+            }
+        }
+        best.into_iter().map(|(category, badge)| (category.to_owned(), badge.level, badge.id.clone())).collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profiles {
+    pub profiles: BTreeMap<CitizenId, Profile>,
+}
+
+impl Profiles {
+    pub fn apply(&mut self, citizen_id: CitizenId, event: &WalletEvent, rules: Option<&Rules>) {
+        match event {
+            WalletEvent::CitizenRegistered { interests, .. } | WalletEvent::InterestsChanged { interests, .. } => {
+                self.profiles.entry(citizen_id).or_default().interests = interests.clone();
+            }
+            WalletEvent::ActionCertified {
+                action_id, association_id, category, quantity, occurred_at, tokens, ..
+            } => {
+                let profile = self.profiles.entry(citizen_id).or_default();
+                profile.actions.push(ProfileAction {
+                    action_id: *action_id,
+                    category: category.clone(),
+                    occurred_at: *occurred_at,
+                    association_id: *association_id,
+                    quantity: *quantity,
+                    tokens: *tokens,
+                    revoked: false,
+                });
+                if let Some(rules) = rules {
+                    award_badges(profile, rules, category, *occurred_at);
+                }
+            }
+            WalletEvent::CertificationRevoked { action_id, .. } => {
+                if let Some(action) = self
+                    .profiles
+                    .get_mut(&citizen_id)
+                    .and_then(|profile| profile.actions.iter_mut().find(|action| action.action_id == *action_id))
+                {
+                    action.revoked = true;
+                }
+            }
+            WalletEvent::TokensRedeemed { .. } | WalletEvent::TokensExpired { .. } => {}
+        }
+    }
+}
+
+/// Awards every badge of the category that the citizen's counted actions now satisfy and that
+/// was not awarded yet. A badge, once awarded, stays (even if an action is later revoked).
+fn award_badges(profile: &mut Profile, rules: &Rules, category: &CategoryId, occurred_at: DateTime<Utc>) {
+    let badges: Vec<_> = rules.badges_of(category.as_str()).collect();
+    for (index, badge) in badges.iter().enumerate() {
+        if profile.badges.iter().any(|awarded| awarded.id == badge.id) {
+            continue;
+        }
+        if !badge.window_contains(occurred_at) {
+            continue;
+        }
+        let (count, quantity) = profile
+            .counted()
+            .filter(|action| action.category == *category && badge.window_contains(action.occurred_at))
+            .fold((0u64, 0u64), |(count, quantity), action| (count + 1, quantity.saturating_add(action.quantity)));
+        let actions_ok = badge.actions_min.is_none_or(|minimum| count >= minimum);
+        let quantity_ok = badge.quantity_min.is_none_or(|minimum| quantity >= minimum);
+        if actions_ok && quantity_ok {
+            profile.badges.push(AwardedBadge {
+                id: badge.id.clone(),
+                label: badge.label.clone(),
+                category: badge.category.clone(),
+                level: u32::try_from(index + 1).unwrap_or(u32::MAX),
+                awarded_at: occurred_at,
+            });
+        }
+    }
+}

@@ -174,10 +174,10 @@ pub struct PeriodQuery {
     pub min_position: Option<i64>,
 }
 
-pub(crate) fn parse_period(
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
+/// An optional `[from, to)` window.
+pub(crate) type Period = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+pub(crate) fn parse_period(from: Option<&str>, to: Option<&str>) -> Result<Period, ApiError> {
     let parse = |name: &str, text: Option<&str>| {
         text.map(|text| {
             DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&Utc)).map_err(|_| {

@@ -29,9 +29,8 @@ struct Storage {
 impl Storage {
     fn config(&self) -> Config {
         Config {
-            data_dir: self.data_dir.clone(),
-            database_url: self.database_url.clone(),
             admin_token: std::env::var("YGOR_ADMIN_TOKEN").ok().filter(|token| !token.is_empty()),
+            ..Config::new(self.data_dir.clone(), self.database_url.clone())
         }
     }
 }
@@ -51,10 +50,23 @@ enum Command {
         #[command(flatten)]
         storage: Storage,
     },
-    /// Replays the whole log into fresh read models, checking conservation at every event.
+    /// Drops the read-model snapshot and replays the whole log, checking conservation at every
+    /// event; writes a fresh snapshot.
     Rebuild {
         #[command(flatten)]
         storage: Storage,
+    },
+    /// Fills a fresh data directory with a sample territory that lived for a year (thousands of
+    /// citizens, dozens of associations and venues) and prints tokens to log in as each kind of user.
+    Demo {
+        #[command(flatten)]
+        storage: Storage,
+        /// How many citizens live in the territory.
+        #[arg(long, default_value_t = 3000)]
+        citizens: usize,
+        /// Seed of the simulation: the same seed (in the same month) builds the same territory.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Partner keys.
     Keys {
@@ -152,13 +164,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Rebuild { storage } => {
             let log = setup::open_log(&storage.config()).await?;
             let started = std::time::Instant::now();
+            log.delete_snapshots().await?;
             let models = ygor_projections::rebuild(&log).await?;
+            ygor_projections::save_snapshot(&log, &models).await?;
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "replayed up to position {} in {seconds:.3} s; circulation: {}",
                 models.position,
                 serde_json::to_string(&models.circulation())?
             );
+            Ok(())
+        }
+        Command::Demo { storage, citizens, seed } => {
+            let options = ygor_api::demo::Options { config: storage.config(), citizens, seed };
+            let report = ygor_api::demo::run(&options).await?;
+            print!("{}", report.text());
             Ok(())
         }
         Command::Keys { .. } | Command::Sign { .. } => unreachable!("handled without a runtime"),

@@ -2,7 +2,6 @@
 //! start the engine and the projections, and serve.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use ygor_crypto::SecretKey;
@@ -28,6 +27,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub admin_token: Option<String>,
+    /// Events between two snapshots of the read models.
+    pub snapshot_every: usize,
+}
+
+impl Config {
+    /// The defaults of `ygor serve` for a data directory and an optional database URL.
+    pub fn new(data_dir: PathBuf, database_url: Option<String>) -> Self {
+        Config { data_dir, database_url, admin_token: None, snapshot_every: ygor_projections::RunnerOptions::default().snapshot_every }
+    }
 }
 
 /// The running pieces, before or after binding a port.
@@ -114,8 +122,8 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let key = territory_key(&config.data_dir)?;
     let new_admin_token = ensure_admin(&log, config).await?;
     let engine = Engine::open(log.clone()).await?;
-    let (projections, projection_task) =
-        ygor_projections::start(log, engine.committed(), Duration::from_millis(500)).await?;
+    let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
+    let (projections, projection_task) = ygor_projections::start(log, engine.committed(), options).await?;
     Ok(Service { state: AppState::new(engine, projections, key), new_admin_token, projection_task })
 }
 

@@ -2,8 +2,12 @@
 //!
 //! Every read model is a pure function of the log: the runner applies each event exactly once, in
 //! position order, and readers can wait until a given position is applied (read-your-writes).
-//! This first version keeps the read models in memory and replays the log at start; the books
-//! check conservation after every event and stop the runner loudly if it ever fails.
+//! The read models live in memory, so reads never touch the database. Every `snapshot_every`
+//! events the runner writes a snapshot of all of them together with the position they include, in
+//! one statement: the state and its checkpoint can never disagree, so a crash at any point neither
+//! loses nor doubles an event. A start loads the snapshot and replays only the events after it
+//! (or replays from position 0 when there is none, or when its format is older). The books check
+//! conservation after every event and stop the runner loudly if it ever fails.
 
 pub mod missions;
 pub mod participation;
@@ -28,7 +32,7 @@ use crate::missions::Missions;
 use crate::participation::Participation;
 use crate::profiles::Profiles;
 use crate::venues::Venues;
-use ygor_store::{EventLog, Position, StoreError};
+use ygor_store::{EventLog, Position, Snapshot, StoreError};
 
 /// How many events one read of the log returns.
 const PAGE: usize = 2_000;
@@ -39,6 +43,8 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("event at position {position} does not decode: {message}")]
     Decode { position: Position, message: String },
+    #[error("snapshot: {0}")]
+    Snapshot(String),
     #[error("conservation violated at position {position}: {message}")]
     Conservation { position: Position, message: String },
 }
@@ -147,6 +153,56 @@ impl Projections {
     }
 }
 
+/// The name of the read models' snapshot, and the shape of its body: bump the format whenever
+/// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
+pub const SNAPSHOT_NAME: &str = "read_models";
+pub const SNAPSHOT_FORMAT: i32 = 1;
+
+/// How the runner follows the log.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerOptions {
+    /// Longest sleep without a wake-up, for writers in other processes.
+    pub idle_poll: Duration,
+    /// Write a snapshot after this many applied events.
+    pub snapshot_every: usize,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self { idle_poll: Duration::from_millis(500), snapshot_every: 100_000 }
+    }
+}
+
+/// The read models serialised with the position they include.
+fn snapshot_of(models: &ReadModels) -> Result<Snapshot, ProjectionError> {
+    let body = postcard::to_stdvec(models).map_err(|error| ProjectionError::Snapshot(error.to_string()))?;
+    Ok(Snapshot { name: SNAPSHOT_NAME.to_owned(), position: models.position, format: SNAPSHOT_FORMAT, body })
+}
+
+/// Writes the read models and the position they include, atomically.
+pub async fn save_snapshot(log: &EventLog, models: &ReadModels) -> Result<(), ProjectionError> {
+    log.save_snapshot(&snapshot_of(models)?).await?;
+    Ok(())
+}
+
+/// The read models from the latest usable snapshot, or empty ones.
+async fn load_snapshot(log: &EventLog) -> Result<ReadModels, ProjectionError> {
+    let Some(snapshot) = log.load_snapshot(SNAPSHOT_NAME).await? else {
+        return Ok(ReadModels::default());
+    };
+    if snapshot.format != SNAPSHOT_FORMAT {
+        tracing::info!(format = snapshot.format, "ignoring a read-model snapshot of another format; replaying the log");
+        return Ok(ReadModels::default());
+    }
+    match postcard::from_bytes::<ReadModels>(&snapshot.body) {
+        Ok(models) if models.position == snapshot.position => Ok(models),
+        Ok(_) | Err(_) => {
+            tracing::warn!("the read-model snapshot does not decode; replaying the log");
+            Ok(ReadModels::default())
+        }
+    }
+}
+
 /// Replays the whole log into fresh read models.
 pub async fn rebuild(log: &EventLog) -> Result<ReadModels, ProjectionError> {
     let mut models = ReadModels::default();
@@ -171,14 +227,20 @@ async fn catch_up(log: &EventLog, models: &mut ReadModels) -> Result<usize, Proj
     }
 }
 
-/// Starts the runner: replays the log, then follows it, woken by `wake` (the engine's commits)
-/// and, as a safety net for writers in other processes, every `idle_poll`.
+/// Starts the runner: loads the snapshot and replays the log after it, then follows the log,
+/// woken by `wake` (the engine's commits) and, for writers in other processes, every `idle_poll`.
 pub async fn start(
     log: EventLog,
     mut wake: watch::Receiver<Position>,
-    idle_poll: Duration,
+    options: RunnerOptions,
 ) -> Result<(Projections, tokio::task::JoinHandle<Result<(), ProjectionError>>), ProjectionError> {
-    let models = rebuild(&log).await?;
+    let mut models = load_snapshot(&log).await?;
+    let replayed = catch_up(&log, &mut models).await?;
+    if replayed >= options.snapshot_every {
+        save_snapshot(&log, &models).await?;
+    }
+    let idle_poll = options.idle_poll;
+    let mut since_snapshot = 0usize;
     let (applied_sender, applied) = watch::channel(models.position);
     let shared = Arc::new(RwLock::new(models));
     let projections = Projections { models: shared.clone(), applied };
@@ -188,18 +250,18 @@ pub async fn start(
             let position = shared.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position;
             let page = log.read_after(position, PAGE).await?;
             if !page.is_empty() {
-                let mut models = shared.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-                for recorded in page.iter() {
-                    let event = AnyEvent::decode(&recorded.event).map_err(|error| ProjectionError::Decode {
-                        position: recorded.position,
-                        message: error.to_string(),
-                    })?;
-                    if let Err(error) = models.apply(recorded.position, event) {
-                        tracing::error!(%error, "projection stopped: the log breaks an invariant");
-                        return Err(error);
+                since_snapshot += page.len();
+                let snapshot = apply_page(&shared, &page, &applied_sender, since_snapshot >= options.snapshot_every)?;
+                if let Some(snapshot) = snapshot {
+                    since_snapshot = 0;
+                    let written = match snapshot {
+                        Ok(snapshot) => log.save_snapshot(&snapshot).await.map_err(ProjectionError::from),
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = written {
+                        tracing::warn!(%error, "could not write the read-model snapshot; will retry later");
                     }
                 }
-                let _ = applied_sender.send(models.position);
                 if page.len() == PAGE {
                     continue;
                 }
@@ -222,6 +284,27 @@ pub async fn start(
         }
     });
     Ok((projections, task))
+}
+
+/// Applies a page of events under the write lock; serialises a snapshot there too when asked (a
+/// consistent state), to be written after the lock is released.
+fn apply_page(
+    shared: &RwLock<ReadModels>,
+    page: &[ygor_store::RecordedEvent],
+    applied: &watch::Sender<Position>,
+    snapshot: bool,
+) -> Result<Option<Result<Snapshot, ProjectionError>>, ProjectionError> {
+    let mut models = shared.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for recorded in page {
+        let event = AnyEvent::decode(&recorded.event)
+            .map_err(|error| ProjectionError::Decode { position: recorded.position, message: error.to_string() })?;
+        if let Err(error) = models.apply(recorded.position, event) {
+            tracing::error!(%error, "projection stopped: the log breaks an invariant");
+            return Err(error);
+        }
+    }
+    let _ = applied.send(models.position);
+    Ok(snapshot.then(|| snapshot_of(&models)))
 }
 
 fn projections_position(shared: &Arc<RwLock<ReadModels>>) -> Position {

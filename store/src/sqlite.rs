@@ -20,8 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AppendBatch, CitizenDetails, Credential, NewEvent, Position, RecordedEvent, StoreError, conflict_or_database,
-    credential_error, sequence_to_i64,
+    AppendBatch, CitizenDetails, Credential, NewEvent, Position, RecordedEvent, Snapshot, StoreError,
+    conflict_or_database, credential_error, sequence_to_i64,
 };
 
 /// Connections in the pool. Writes are serialised anyway; the rest serve concurrent readers
@@ -200,6 +200,38 @@ impl SqliteLog {
         .fetch_optional(&self.pool)
         .await?;
         Ok(position)
+    }
+
+    pub(crate) async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO projection_snapshots (name, position, format, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET position = excluded.position, format = excluded.format, body = excluded.body, written_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+            .bind(&snapshot.name)
+            .bind(snapshot.position)
+            .bind(snapshot.format)
+            .bind(&snapshot.body)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query("SELECT name, position, format, body FROM projection_snapshots WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Snapshot {
+                name: row.try_get("name")?,
+                position: row.try_get("position")?,
+                format: row.try_get("format")?,
+                body: row.try_get("body")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn delete_snapshots(&self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM projection_snapshots").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub(crate) async fn event_count(&self) -> Result<i64, StoreError> {

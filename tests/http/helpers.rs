@@ -98,9 +98,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         Backend::Postgres => Some(ygor_store::testing::fresh_postgres_url().await),
     };
     let config = Config {
-        data_dir: data_dir.path().to_path_buf(),
-        database_url,
         admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4())),
+        // Small, so that the tests write and reload snapshots.
+        snapshot_every: 25,
+        ..Config::new(data_dir.path().to_path_buf(), database_url)
     };
     let mut app = start_on(config).await;
     app._data_dir = Some(data_dir);

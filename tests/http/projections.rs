@@ -13,6 +13,7 @@ crate::on_both_backends!(
     a_venue_statement_covers_a_period,
     projection_lag_is_reported,
     a_rebuild_equals_the_live_read_models,
+    a_restart_resumes_from_the_snapshot_and_equals_a_rebuild,
 );
 
 const BADGES: &str = r#"
@@ -371,4 +372,32 @@ async fn a_rebuild_equals_the_live_read_models(backend: Backend) {
         "a rebuild from position 0 equals the live read models"
     );
     assert_eq!(live, rebuilt);
+}
+
+async fn a_restart_resumes_from_the_snapshot_and_equals_a_rebuild(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let (association, venue, citizen) = app.territory(1_000).await;
+    for _ in 0..20 {
+        certify_on(&app, &association, &citizen, "culture", 1, 1).await;
+    }
+    app.redeem(&venue, &citizen, 5).await.expect(StatusCode::CREATED);
+    let latest = app.latest().await;
+    app.circulation(latest).await;
+    let snapshot = app
+        .state
+        .log()
+        .load_snapshot(ygor_projections::SNAPSHOT_NAME)
+        .await
+        .expect("load")
+        .expect("a snapshot was written");
+    assert!(snapshot.position > 0 && snapshot.position <= latest);
+    app.stop();
+    let data_dir = app.keep_data_dir();
+    let restarted = crate::helpers::start_on(app.config.clone()).await;
+    let live = restarted.state.projections().read(|models| models.clone());
+    assert_eq!(live.position, latest, "caught up after the snapshot");
+    let rebuilt = ygor_projections::rebuild(restarted.state.log()).await.expect("rebuild");
+    assert_eq!(live, rebuilt, "snapshot + replay equals a replay from position 0");
+    assert_eq!(restarted.wallet(&citizen, latest).await["balance"], 8 * 20 - 5);
+    drop(data_dir);
 }

@@ -1,0 +1,310 @@
+//! The RFC 9162 Merkle tree over the event log, with inclusion and consistency proofs.
+//!
+//! Hashing is exactly RFC 9162 §2.1.1 (the same as RFC 6962 §2.1): a leaf is
+//! `SHA-256(0x00 ‖ data)`, an interior node `SHA-256(0x01 ‖ left ‖ right)`, the tree over `n > 1`
+//! leaves splits at `k`, the largest power of two smaller than `n`, and the empty tree's hash is
+//! `SHA-256("")`. The two prefixes keep a leaf from ever being passed off as a node (a second
+//! preimage attack), and the split rule makes every tree a prefix of every larger one, which is
+//! what consistency proofs rely on.
+//!
+//! [`MerkleLog`] answers for any past size, not only the current one: an auditor holding an old
+//! checkpoint needs that size's root and proofs. It keeps the hash of every complete, aligned
+//! subtree (level `h` holds the `⌊n / 2^h⌋` subtrees of `2^h` leaves), about two hashes per leaf.
+//! Every subtree that the RFC's recursion visits starts at a multiple of its own largest power of
+//! two, so its left part is always one of those stored subtrees: a root costs O(log n) hashes,
+//! and a proof O(log² n), whatever the size.
+
+use sha2::{Digest as _, Sha256};
+
+/// The hash of the empty tree, `SHA-256("")` (RFC 9162 §2.1.1).
+pub const EMPTY_TREE_ROOT: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+
+/// The hash of a leaf: `SHA-256(0x00 ‖ data)`.
+pub fn leaf_hash(data: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update([0x00]);
+    hasher.update(data);
+    hasher.finalize().into()
+}
+
+/// The hash of an interior node: `SHA-256(0x01 ‖ left ‖ right)`.
+pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update([0x01]);
+    hasher.update(left);
+    hasher.update(right);
+    hasher.finalize().into()
+}
+
+/// The largest power of two strictly smaller than `size` (the RFC's `k`); `size` is at least 2.
+fn split(size: usize) -> usize {
+    debug_assert!(size >= 2, "only a tree of two leaves or more is split");
+    1 << (size - 1).ilog2()
+}
+
+/// A tree size or leaf index as an index into memory. A value that does not fit cannot name a
+/// leaf that is held, so callers treat `None` as "no such size".
+fn to_index(value: u64) -> Option<usize> {
+    usize::try_from(value).ok()
+}
+
+/// An append-only RFC 9162 Merkle tree that answers roots and proofs for every size up to its
+/// length.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MerkleLog {
+    /// `levels[h][i]` is the hash of the complete subtree over leaves `[i·2^h, (i+1)·2^h)`;
+    /// `levels[0]` holds the leaf hashes.
+    levels: Vec<Vec<[u8; 32]>>,
+}
+
+impl MerkleLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a leaf given its data (hashed as `SHA-256(0x00 ‖ data)`) and returns its index.
+    pub fn push(&mut self, leaf_data: &[u8]) -> u64 {
+        self.push_leaf_hash(leaf_hash(leaf_data))
+    }
+
+    /// Appends a leaf given its leaf hash and returns its index.
+    pub fn push_leaf_hash(&mut self, leaf_hash: [u8; 32]) -> u64 {
+        let index = self.len();
+        let mut hash = leaf_hash;
+        let mut height = 0;
+        // Each new leaf completes one subtree per trailing one bit of its index: carry the new
+        // hash upwards while the level now holds an even number of subtrees.
+        loop {
+            if self.levels.len() == height {
+                self.levels.push(Vec::new());
+            }
+            let level = &mut self.levels[height];
+            level.push(hash);
+            let count = level.len();
+            if count % 2 == 1 {
+                break;
+            }
+            hash = node_hash(&level[count - 2], &level[count - 1]);
+            height += 1;
+        }
+        index
+    }
+
+    /// The number of leaves.
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+    }
+
+    /// Whether the log has no leaf.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The hash of the leaf at `leaf_index`, if there is one.
+    pub fn leaf_hash_at(&self, leaf_index: u64) -> Option<[u8; 32]> {
+        self.levels.first()?.get(to_index(leaf_index)?).copied()
+    }
+
+    /// The root (MTH) of the tree over the first `tree_size` leaves, for any `tree_size` up to
+    /// [`MerkleLog::len`]; `None` beyond it. The root of size 0 is [`EMPTY_TREE_ROOT`].
+    pub fn root(&self, tree_size: u64) -> Option<[u8; 32]> {
+        let size = to_index(tree_size).filter(|&size| size as u64 <= self.len())?;
+        if size == 0 {
+            return Some(EMPTY_TREE_ROOT);
+        }
+        Some(self.subtree_hash(0, size))
+    }
+
+    /// The inclusion proof of the leaf at `leaf_index` in the tree of `tree_size` leaves: RFC 9162
+    /// §2.1.3.1 `PATH(leaf_index, D[tree_size])`, from the leaf's sibling up to the root's child.
+    /// `None` unless `leaf_index < tree_size ≤ len`.
+    pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Option<Vec<[u8; 32]>> {
+        let mut index = to_index(leaf_index)?;
+        let mut size = to_index(tree_size).filter(|&size| size as u64 <= self.len())?;
+        if index >= size {
+            return None;
+        }
+        // The RFC's recursion, unrolled from the root down. It appends each sibling after the
+        // deeper part of the path, so the siblings found top-down are reversed at the end.
+        let mut start = 0;
+        let mut path = Vec::new();
+        while size > 1 {
+            let k = split(size);
+            if index < k {
+                path.push(self.subtree_hash(start + k, size - k));
+                size = k;
+            } else {
+                path.push(self.subtree_hash(start, k));
+                start += k;
+                index -= k;
+                size -= k;
+            }
+        }
+        path.reverse();
+        Some(path)
+    }
+
+    /// The consistency proof between the trees of `old_size` and `new_size` leaves: RFC 9162
+    /// §2.1.4.1 `PROOF(old_size, D[new_size])`. It is empty when `old_size` is 0 or equal to
+    /// `new_size` (there is nothing to prove). `None` unless `old_size ≤ new_size ≤ len`.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Option<Vec<[u8; 32]>> {
+        let mut old = to_index(old_size)?;
+        let mut size = to_index(new_size).filter(|&size| size as u64 <= self.len())?;
+        if old > size {
+            return None;
+        }
+        if old == 0 || old == size {
+            return Some(Vec::new());
+        }
+        // SUBPROOF(m, D[n], b), unrolled like `inclusion_proof`. `complete` is the RFC's `b`: it
+        // stays true while the old tree is still a left part of the current subtree, whose root
+        // the verifier already knows, so it need not be sent.
+        let mut start = 0;
+        let mut complete = true;
+        let mut proof = Vec::new();
+        while old != size {
+            let k = split(size);
+            if old <= k {
+                proof.push(self.subtree_hash(start + k, size - k));
+                size = k;
+            } else {
+                proof.push(self.subtree_hash(start, k));
+                start += k;
+                old -= k;
+                size -= k;
+                complete = false;
+            }
+        }
+        if !complete {
+            proof.push(self.subtree_hash(start, size));
+        }
+        proof.reverse();
+        Some(proof)
+    }
+
+    /// MTH of the leaves `[start, start + size)`, for a range that the RFC's recursion visits
+    /// (`size ≥ 1`, and `start` a multiple of the largest power of two not above `size`).
+    fn subtree_hash(&self, start: usize, size: usize) -> [u8; 32] {
+        if size.is_power_of_two() {
+            let height = size.trailing_zeros() as usize;
+            debug_assert_eq!(start % size, 0, "a complete subtree of the recursion is aligned");
+            return self.levels[height][start >> height];
+        }
+        let k = split(size);
+        node_hash(&self.subtree_hash(start, k), &self.subtree_hash(start + k, size - k))
+    }
+}
+
+/// Verifies an inclusion proof with RFC 9162 §2.1.3.2: that the leaf whose hash is `leaf_hash`
+/// sits at `leaf_index` in the tree of `tree_size` leaves whose root is `root`.
+pub fn verify_inclusion(
+    leaf_hash: &[u8; 32],
+    leaf_index: u64,
+    tree_size: u64,
+    proof: &[[u8; 32]],
+    root: &[u8; 32],
+) -> bool {
+    // Step 1.
+    if leaf_index >= tree_size {
+        return false;
+    }
+    // Steps 2 and 3 (`fn` is a keyword in Rust, hence `first_node`).
+    let mut first_node = leaf_index;
+    let mut last_node = tree_size - 1;
+    let mut hash = *leaf_hash;
+    // Step 4.
+    for sibling in proof {
+        if last_node == 0 {
+            return false;
+        }
+        if first_node & 1 == 1 || first_node == last_node {
+            hash = node_hash(sibling, &hash);
+            if first_node & 1 == 0 {
+                while first_node & 1 == 0 && first_node != 0 {
+                    first_node >>= 1;
+                    last_node >>= 1;
+                }
+            }
+        } else {
+            hash = node_hash(&hash, sibling);
+        }
+        first_node >>= 1;
+        last_node >>= 1;
+    }
+    // Step 5.
+    last_node == 0 && hash == *root
+}
+
+/// Verifies a consistency proof with RFC 9162 §2.1.4.2: that the tree of `old_size` leaves with
+/// root `old_root` is a prefix of the tree of `new_size` leaves with root `new_root`.
+///
+/// The RFC's algorithm covers `0 < old_size < new_size`. The two cases with nothing to prove
+/// follow RFC 9162 §2.1.4.1, where their proof is empty: equal sizes hold when the proof is empty
+/// and the roots are equal; an old size of 0 holds when the proof is empty and `old_root` is the
+/// empty tree's hash (every tree extends the empty one, so `new_root` is not constrained: check
+/// it against its own signed checkpoint). A smaller new size never holds.
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &[u8; 32],
+    new_root: &[u8; 32],
+    proof: &[[u8; 32]],
+) -> bool {
+    if old_size > new_size {
+        return false;
+    }
+    if old_size == new_size {
+        return proof.is_empty() && old_root == new_root;
+    }
+    if old_size == 0 {
+        return proof.is_empty() && *old_root == EMPTY_TREE_ROOT;
+    }
+    // Step 1.
+    if proof.is_empty() {
+        return false;
+    }
+    // Step 2: when the old tree is a complete subtree, the proof leaves out its root, which the
+    // verifier already has.
+    let prepended = old_size.is_power_of_two().then_some(old_root);
+    let mut path = prepended.into_iter().chain(proof);
+    // Step 3.
+    let mut first_node = old_size - 1;
+    let mut last_node = new_size - 1;
+    // Step 4.
+    while first_node & 1 == 1 {
+        first_node >>= 1;
+        last_node >>= 1;
+    }
+    // Step 5.
+    let Some(seed) = path.next() else {
+        return false;
+    };
+    let mut old_hash = *seed;
+    let mut new_hash = *seed;
+    // Step 6.
+    for node in path {
+        if last_node == 0 {
+            return false;
+        }
+        if first_node & 1 == 1 || first_node == last_node {
+            old_hash = node_hash(node, &old_hash);
+            new_hash = node_hash(node, &new_hash);
+            if first_node & 1 == 0 {
+                while first_node & 1 == 0 && first_node != 0 {
+                    first_node >>= 1;
+                    last_node >>= 1;
+                }
+            }
+        } else {
+            new_hash = node_hash(&new_hash, node);
+        }
+        first_node >>= 1;
+        last_node >>= 1;
+    }
+    // Step 7.
+    old_hash == *old_root && new_hash == *new_root && last_node == 0
+}

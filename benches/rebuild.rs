@@ -173,6 +173,7 @@ impl Generator {
                 quantity: 1 + self.next(20),
                 occurred_at: self.now - Duration::hours(2),
                 signature: "x".repeat(86),
+                request: serde_json::Value::Null,
                 fingerprint: "f".repeat(64),
                 gold: false,
                 lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
@@ -204,6 +205,7 @@ impl Generator {
                     voucher_text: "v1.".to_owned() + &"x".repeat(200),
                     amount,
                     signature: "x".repeat(86),
+                    request: serde_json::Value::Null,
                     fingerprint: "f".repeat(64),
                     at: self.now,
                 };

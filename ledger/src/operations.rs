@@ -99,6 +99,8 @@ pub struct Certify {
     pub quantity: u64,
     pub occurred_at: DateTime<Utc>,
     pub signature: String,
+    /// The signed object as received, stored for re-verification by the audit.
+    pub request: serde_json::Value,
     pub fingerprint: String,
     /// The gold outcome, computed at the edge from the period's seed.
     pub gold: bool,
@@ -167,6 +169,7 @@ pub fn certify(
         quantity: command.quantity,
         occurred_at: command.occurred_at,
         signature: command.signature,
+        request: command.request,
         fingerprint: command.fingerprint,
         rules_version: rules.version,
         outcome: outcome.clone(),
@@ -261,6 +264,8 @@ pub struct Redeem {
     pub voucher_text: String,
     pub amount: Tokens,
     pub signature: String,
+    /// The signed object as received, stored for re-verification by the audit.
+    pub request: serde_json::Value,
     pub fingerprint: String,
     pub at: DateTime<Utc>,
 }
@@ -299,6 +304,7 @@ pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decid
         voucher_id,
         amount: command.amount,
         signature: command.signature,
+        request: command.request,
         fingerprint: command.fingerprint,
         voucher: command.voucher_text,
     };

@@ -43,6 +43,9 @@ pub struct CertificationRecord {
     pub occurred_at: DateTime<Utc>,
     /// The partner's ed25519 signature over the canonical request, kept for the audit.
     pub signature: String,
+    /// The signed object exactly as the partner sent it (signature included), so that anyone can
+    /// re-verify the signature from the log.
+    pub request: serde_json::Value,
     /// SHA-256 (hex) of the signed message: a retry with the same fingerprint is the same request.
     pub fingerprint: String,
     pub rules_version: u32,
@@ -56,6 +59,8 @@ pub struct RedemptionRecord {
     pub voucher_id: VoucherId,
     pub amount: Tokens,
     pub signature: String,
+    /// The signed object exactly as the venue sent it (signature included).
+    pub request: serde_json::Value,
     pub fingerprint: String,
     /// The voucher as presented, so that anyone can re-check the territory's signature on it.
     pub voucher: String,

@@ -595,6 +595,7 @@ impl Run {
             quantity,
             occurred_at,
             signature: "sig".to_owned(),
+            request: serde_json::Value::Null,
             fingerprint: format!("certification-{id}"),
             gold,
             lot_id: LotId::from_uuid(self.fresh()),
@@ -743,6 +744,7 @@ impl Run {
             voucher_text: "voucher".to_owned(),
             amount,
             signature: "sig".to_owned(),
+            request: serde_json::Value::Null,
             fingerprint: format!("redemption-{id}"),
             at: self.now,
         };

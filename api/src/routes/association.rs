@@ -124,6 +124,7 @@ pub async fn certify(
         quantity: request.quantity,
         occurred_at,
         signature: request.signature,
+        request: serde_json::Value::Object(signed.object),
         fingerprint,
         gold: false,
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),

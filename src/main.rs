@@ -68,6 +68,11 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Audit of the log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Partner keys.
     Keys {
         #[command(subcommand)]
@@ -88,6 +93,17 @@ enum KeysCommand {
     Generate {
         #[arg(long, default_value = "ygor-key.json")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Replays the whole log and checks conservation, every signature, the rules, and every
+    /// recorded checkpoint's Merkle root. Exit 0 when all holds; otherwise 1, one line per
+    /// violation naming its position.
+    Verify {
+        #[command(flatten)]
+        storage: Storage,
     },
 }
 
@@ -155,6 +171,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify { storage } } => {
+            let config = storage.config();
+            let log = setup::open_log(&config).await?;
+            let key = setup::territory_key(&config.data_dir)?.public_key();
+            let report = ygor_projections::verify::verify(&log, &key).await?;
+            for violation in &report.violations {
+                println!("{violation}");
+            }
+            if report.violations.is_empty() {
+                println!(
+                    "ok: {} events, {} signatures, {} checkpoints verified; conservation holds at every position",
+                    report.events, report.signatures, report.checkpoints
+                );
+                Ok(())
+            } else {
+                eprintln!("{} violation(s) found", report.violations.len());
+                std::process::exit(1);
+            }
         }
         Command::Migrate { storage } => {
             setup::open_log(&storage.config()).await?;

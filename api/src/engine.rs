@@ -475,6 +475,23 @@ impl Engine {
         .await
     }
 
+    /// Records a signed checkpoint in the log (nothing if one as large is already recorded).
+    pub async fn record_checkpoint(
+        &self,
+        checkpoint: ygor_ledger::territory::SignedCheckpointRecord,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_territory(&mut locks).await?;
+            let command = TerritoryCommand::RecordCheckpoint { checkpoint: checkpoint.clone() };
+            let events = locks.territory().decide(command).map_err(EngineError::from)?;
+            let decided = Decided::Apply { changes: Changes { territory: events, ..Changes::default() }, outcome: () };
+            self.commit(locks, decided, Extra::default(), at).await
+        })
+        .await
+    }
+
     pub async fn mint(&self, amount: Tokens, at: DateTime<Utc>) -> Result<Committed<Tokens>, EngineError> {
         self.run(|| async {
             let mut locks = Locks::default();

@@ -3,6 +3,7 @@
 //! that opens storage, keys and projections. `main` stays thin; tests build the same app.
 
 pub mod auth;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod extract;
@@ -72,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::venue::router())
         .merge(routes::citizen::router())
         .merge(routes::missions::router())
+        .merge(routes::audit::router())
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)

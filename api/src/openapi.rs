@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, citizen, collectivity, missions, system, venue};
+use crate::routes::{association, audit, citizen, collectivity, missions, system, venue};
 
 struct BearerAuth;
 
@@ -45,6 +45,11 @@ impl Modify for BearerAuth {
         citizen::set_interests,
         venue::statement,
         system::metrics,
+        audit::events,
+        audit::checkpoint,
+        audit::record_checkpoint,
+        audit::proof,
+        audit::consistency,
         association::certify,
         association::revoke,
         venue::redeem,
@@ -59,6 +64,7 @@ impl Modify for BearerAuth {
         (name = "association", description = "Les associations certificatrices"),
         (name = "venue", description = "Les lieux partenaires"),
         (name = "citizen", description = "Les citoyens"),
+        (name = "audit", description = "Journal d'audit : export, points de contrôle signés, preuves"),
         (name = "system", description = "Santé et état du service"),
     )
 )]

@@ -29,12 +29,20 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Events between two snapshots of the read models.
     pub snapshot_every: usize,
+    /// How often a signed checkpoint of the log is recorded (when the log grew).
+    pub checkpoint_every: std::time::Duration,
 }
 
 impl Config {
     /// The defaults of `ygor serve` for a data directory and an optional database URL.
     pub fn new(data_dir: PathBuf, database_url: Option<String>) -> Self {
-        Config { data_dir, database_url, admin_token: None, snapshot_every: ygor_projections::RunnerOptions::default().snapshot_every }
+        Config {
+            data_dir,
+            database_url,
+            admin_token: None,
+            snapshot_every: ygor_projections::RunnerOptions::default().snapshot_every,
+            checkpoint_every: std::time::Duration::from_secs(300),
+        }
     }
 }
 
@@ -124,7 +132,28 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let engine = Engine::open(log.clone()).await?;
     let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
     let (projections, projection_task) = ygor_projections::start(log, engine.committed(), options).await?;
-    Ok(Service { state: AppState::new(engine, projections, key), new_admin_token, projection_task })
+    let state = AppState::new(engine, projections, key);
+    tokio::spawn(record_checkpoints(state.clone(), config.checkpoint_every));
+    Ok(Service { state, new_admin_token, projection_task })
+}
+
+/// Records a signed checkpoint of the log every `interval` when it grew, so that the audit can
+/// later check every past root against the events.
+async fn record_checkpoints(state: AppState, interval: std::time::Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let signed = match crate::routes::audit::sign_current(&state) {
+            Ok(signed) if signed.tree_size > 0 => signed,
+            Ok(_) => continue,
+            Err(_) => continue,
+        };
+        let record = crate::routes::audit::record_of(&signed);
+        if let Err(error) = state.engine().record_checkpoint(record, chrono::Utc::now()).await {
+            tracing::warn!(%error, "could not record a checkpoint; will retry");
+        }
+    }
 }
 
 /// Serves the app on an already bound listener until the process stops.

@@ -53,7 +53,7 @@ fn to_index(value: u64) -> Option<usize> {
 
 /// An append-only RFC 9162 Merkle tree that answers roots and proofs for every size up to its
 /// length.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MerkleLog {
     /// `levels[h][i]` is the hash of the complete subtree over leaves `[i·2^h, (i+1)·2^h)`;
     /// `levels[0]` holds the leaf hashes.

@@ -25,6 +25,7 @@ pub struct Territory {
     minted: Tokens,
     treasury: Tokens,
     rules: Vec<RulesVersion>,
+    last_checkpoint_size: Option<u64>,
     /// Number of events applied: the sequence of the last one.
     version: usize,
 }
@@ -59,6 +60,22 @@ pub enum TerritoryCommand {
         lots: u64,
         at: DateTime<Utc>,
     },
+    /// Records a checkpoint the territory signed over the first `tree_size` events.
+    RecordCheckpoint {
+        checkpoint: SignedCheckpointRecord,
+    },
+}
+
+/// A signed checkpoint of the log (see docs/audit.md): the root of the Merkle tree over the first
+/// `tree_size` events, signed by the territory. Recorded in the log so that the audit can check
+/// every past root against the events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedCheckpointRecord {
+    pub tree_size: u64,
+    pub root_hash: String,
+    pub signed_at: String,
+    pub signature: String,
+    pub public_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +110,9 @@ pub enum TerritoryEvent {
         lots: u64,
         swept_at: DateTime<Utc>,
     },
+    CheckpointRecorded {
+        checkpoint: SignedCheckpointRecord,
+    },
 }
 
 impl DomainEvent for TerritoryEvent {
@@ -103,6 +123,7 @@ impl DomainEvent for TerritoryEvent {
             TerritoryEvent::EnvelopeAllocated { .. } => "EnvelopeAllocated",
             TerritoryEvent::SettlementRecovered { .. } => "SettlementRecovered",
             TerritoryEvent::ExpiredRecovered { .. } => "ExpiredRecovered",
+            TerritoryEvent::CheckpointRecorded { .. } => "CheckpointRecorded",
         }
         .to_owned()
     }
@@ -154,6 +175,12 @@ impl Territory {
                 self.treasury.checked_add(amount).ok_or(LedgerError::Overflow)?;
                 Ok(vec![TerritoryEvent::SettlementRecovered { venue_id, settlement_id, amount, settled_at: at }])
             }
+            TerritoryCommand::RecordCheckpoint { checkpoint } => {
+                if self.last_checkpoint_size.is_some_and(|size| size >= checkpoint.tree_size) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![TerritoryEvent::CheckpointRecorded { checkpoint }])
+            }
             TerritoryCommand::RecoverExpired { amount, lots, at } => {
                 self.treasury.checked_add(amount).ok_or(LedgerError::Overflow)?;
                 Ok(vec![TerritoryEvent::ExpiredRecovered { amount, lots, swept_at: at }])
@@ -175,6 +202,7 @@ impl Territory {
             TerritoryEvent::SettlementRecovered { amount, .. } | TerritoryEvent::ExpiredRecovered { amount, .. } => {
                 self.treasury.add_assign_checked(amount)
             }
+            TerritoryEvent::CheckpointRecorded { checkpoint } => self.last_checkpoint_size = Some(checkpoint.tree_size),
         }
         assert!(self.treasury <= self.minted, "the treasury can never hold more than was minted");
     }

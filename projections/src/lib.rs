@@ -9,10 +9,12 @@
 //! (or replays from position 0 when there is none, or when its format is older). The books check
 //! conservation after every event and stop the runner loudly if it ever fails.
 
+pub mod audit;
 pub mod missions;
 pub mod participation;
 pub mod profiles;
 pub mod venues;
+pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -28,6 +30,7 @@ use ygor_ledger::wallet::WalletEvent;
 use ygor_ledger::{CitizenId, PartnerId, PartnerKind, Wallet};
 use ygor_rules::Rules;
 
+use crate::audit::AuditTrail;
 use crate::missions::Missions;
 use crate::participation::Participation;
 use crate::profiles::Profiles;
@@ -67,11 +70,24 @@ pub struct ReadModels {
     pub venues: Venues,
     /// (expiry, citizen) of every lot ever issued: where the expiry sweep looks.
     pub expiries: BTreeSet<(DateTime<Utc>, CitizenId)>,
+    /// The Merkle tree over the log, for checkpoints and proofs.
+    pub audit: AuditTrail,
 }
 
 impl ReadModels {
     pub fn circulation(&self) -> Circulation {
         self.books.circulation()
+    }
+
+    /// Applies one stored event: its Merkle leaf, then its effect on every read model.
+    pub fn apply_recorded(&mut self, recorded: &ygor_store::RecordedEvent) -> Result<(), ProjectionError> {
+        let position = recorded.position;
+        let event = AnyEvent::decode(&recorded.event)
+            .map_err(|error| ProjectionError::Decode { position, message: error.to_string() })?;
+        self.audit
+            .append(recorded)
+            .map_err(|error| ProjectionError::Decode { position, message: error.to_string() })?;
+        self.apply(position, event)
     }
 
     /// Applies one event; fails (and the runner stops) if conservation breaks.
@@ -156,7 +172,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 1;
+pub const SNAPSHOT_FORMAT: i32 = 2;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]
@@ -203,8 +219,14 @@ async fn load_snapshot(log: &EventLog) -> Result<ReadModels, ProjectionError> {
     }
 }
 
-/// Replays the whole log into fresh read models.
+/// How long a rebuild or a start waits for in-flight transactions below the last committed
+/// position to end before it reads.
+const SAFE_WAIT: Duration = Duration::from_secs(60);
+
+/// Replays the whole log, as committed when it starts, into fresh read models.
 pub async fn rebuild(log: &EventLog) -> Result<ReadModels, ProjectionError> {
+    let target = log.last_position().await?;
+    log.wait_until_safe(target, SAFE_WAIT).await?;
     let mut models = ReadModels::default();
     catch_up(log, &mut models).await?;
     Ok(models)
@@ -215,10 +237,8 @@ async fn catch_up(log: &EventLog, models: &mut ReadModels) -> Result<usize, Proj
     loop {
         let page = log.read_after(models.position, PAGE).await?;
         let count = page.len();
-        for recorded in page {
-            let event = AnyEvent::decode(&recorded.event)
-                .map_err(|error| ProjectionError::Decode { position: recorded.position, message: error.to_string() })?;
-            models.apply(recorded.position, event)?;
+        for recorded in &page {
+            models.apply_recorded(recorded)?;
         }
         total += count;
         if count < PAGE {
@@ -235,6 +255,8 @@ pub async fn start(
     options: RunnerOptions,
 ) -> Result<(Projections, tokio::task::JoinHandle<Result<(), ProjectionError>>), ProjectionError> {
     let mut models = load_snapshot(&log).await?;
+    let target = log.last_position().await?;
+    log.wait_until_safe(target, SAFE_WAIT).await?;
     let replayed = catch_up(&log, &mut models).await?;
     if replayed >= options.snapshot_every {
         save_snapshot(&log, &models).await?;
@@ -296,9 +318,7 @@ fn apply_page(
 ) -> Result<Option<Result<Snapshot, ProjectionError>>, ProjectionError> {
     let mut models = shared.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     for recorded in page {
-        let event = AnyEvent::decode(&recorded.event)
-            .map_err(|error| ProjectionError::Decode { position: recorded.position, message: error.to_string() })?;
-        if let Err(error) = models.apply(recorded.position, event) {
+        if let Err(error) = models.apply_recorded(recorded) {
             tracing::error!(%error, "projection stopped: the log breaks an invariant");
             return Err(error);
         }

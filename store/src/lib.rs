@@ -269,6 +269,26 @@ impl EventLog {
 
     /// The highest committed position visible now, 0 if the log is empty: for status and lag
     /// figures, not for reading (see [`EventLog::safe_position`]).
+    /// Waits until every position up to `target` is safe to read (on PostgreSQL, until the
+    /// transactions that drew them have ended; a long transaction anywhere on the server delays
+    /// this). Returns the safe position reached, which is below `target` only on timeout.
+    pub async fn wait_until_safe(
+        &self,
+        target: Position,
+        timeout: std::time::Duration,
+    ) -> Result<Position, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            let safe = self.safe_position().await?;
+            if safe >= target || tokio::time::Instant::now() >= deadline {
+                return Ok(safe);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
+        }
+    }
+
     pub async fn last_position(&self) -> Result<Position, StoreError> {
         match &self.store {
             Store::Sqlite(log) => log.last_position().await,

@@ -2,6 +2,7 @@
 //! checked constructors, so the engine only ever sees valid values.
 
 pub mod association;
+pub mod audit;
 pub mod citizen;
 pub mod collectivity;
 pub mod missions;

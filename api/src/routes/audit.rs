@@ -1,0 +1,270 @@
+//! The audit log: the export of events, signed checkpoints, inclusion and consistency proofs
+//! (RFC 9162; see docs/audit.md).
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::SecondsFormat;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use ygor_audit::{Checkpoint, SignedCheckpoint};
+use ygor_ledger::territory::SignedCheckpointRecord;
+
+use super::now;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Consistent};
+
+/// Largest page of exported events.
+pub const EVENTS_PAGE_MAX: usize = 1_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/audit/events", get(events))
+        .route("/v1/audit/checkpoint", get(checkpoint))
+        .route("/v1/audit/checkpoints", post(record_checkpoint))
+        .route("/v1/audit/proof/{position}", get(proof))
+        .route("/v1/audit/consistency", get(consistency))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct EventsQuery {
+    /// Events after this position (default 0).
+    pub after: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsPage {
+    /// In position order; each is the exact object whose JCS form is its Merkle leaf.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<ygor_audit::ExportedEvent>,
+}
+
+/// Exports events in position order (admin).
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", params(EventsQuery),
+    responses((status = 200, body = EventsPage)), security(("bearer" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<EventsQuery>,
+) -> Result<axum::Json<EventsPage>, ApiError> {
+    caller.admin()?;
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::validation("after must be ≥ 0"));
+    }
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > EVENTS_PAGE_MAX {
+        return Err(ApiError::validation(format!("limit must be between 1 and {EVENTS_PAGE_MAX}")));
+    }
+    let page = state.log().read_after(after, limit).await?;
+    Ok(axum::Json(EventsPage { events: page.iter().map(ygor_projections::audit::exported).collect() }))
+}
+
+/// Signs a checkpoint over the tree the read models have applied.
+pub fn sign_current(state: &AppState) -> Result<SignedCheckpoint, ApiError> {
+    let (tree_size, root_hash) = state.projections().read(|models| {
+        let size = models.audit.size();
+        (size, models.audit.root_hex(size).unwrap_or_default())
+    });
+    let unsigned = Checkpoint { tree_size, root_hash, signed_at: now().to_rfc3339_opts(SecondsFormat::Micros, true) };
+    ygor_audit::sign_checkpoint(&unsigned, state.territory_key()).map_err(|error| {
+        tracing::error!(%error, "could not sign a checkpoint");
+        ApiError::internal()
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointView {
+    pub tree_size: u64,
+    /// Hex SHA-256 root of the RFC 9162 tree over the first `tree_size` events.
+    pub root_hash: String,
+    pub signed_at: String,
+    /// ed25519 over `"ygor/checkpoint/v1\n" + JCS({tree_size, root_hash, signed_at})`.
+    pub signature: String,
+    pub public_key: String,
+}
+
+impl From<SignedCheckpoint> for CheckpointView {
+    fn from(signed: SignedCheckpoint) -> Self {
+        CheckpointView {
+            tree_size: signed.tree_size,
+            root_hash: signed.root_hash,
+            signed_at: signed.signed_at,
+            signature: signed.signature,
+            public_key: signed.public_key,
+        }
+    }
+}
+
+/// A checkpoint signed now by the territory over the current tree (anyone).
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit", params(("min_position" = Option<i64>, Query)),
+    responses((status = 200, body = CheckpointView)))]
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    _consistent: Consistent,
+) -> Result<axum::Json<CheckpointView>, ApiError> {
+    Ok(axum::Json(sign_current(&state)?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRequest {}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordedCheckpoint {
+    pub checkpoint: CheckpointView,
+    pub position: i64,
+}
+
+/// Signs a checkpoint over the current tree and records it in the log (admin); the server also
+/// records one periodically.
+#[utoipa::path(post, path = "/v1/audit/checkpoints", tag = "audit", request_body = RecordRequest,
+    responses((status = 201, body = RecordedCheckpoint)), security(("bearer" = [])))]
+pub async fn record_checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(_request): ApiJson<RecordRequest>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let latest = state.log().last_position().await?;
+    state.projections().wait_for(latest, crate::extract::READ_WAIT).await;
+    let signed = sign_current(&state)?;
+    let committed = state.engine().record_checkpoint(record_of(&signed), now()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(RecordedCheckpoint { checkpoint: signed.into(), position: committed.position }),
+    )
+        .into_response())
+}
+
+pub fn record_of(signed: &SignedCheckpoint) -> SignedCheckpointRecord {
+    SignedCheckpointRecord {
+        tree_size: signed.tree_size,
+        root_hash: signed.root_hash.clone(),
+        signed_at: signed.signed_at.clone(),
+        signature: signed.signature.clone(),
+        public_key: signed.public_key.clone(),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ProofQuery {
+    /// The tree size the proof is for (default: the current size).
+    pub tree_size: Option<u64>,
+    pub min_position: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// RFC 9162 inclusion proof, hex, from the leaf up.
+    pub audit_path: Vec<String>,
+    /// The root of the tree of `tree_size` leaves.
+    pub root_hash: String,
+    /// `SHA-256(0x00 ‖ JCS(exported event))`.
+    pub leaf_hash: String,
+}
+
+/// Whether an event concerns a citizen: an event of their wallet, or a partner's record of them.
+fn concerns(event: &ygor_store::RecordedEvent, citizen: &str) -> bool {
+    if event.event.aggregate_type == "wallet" {
+        return event.event.aggregate_id == citizen;
+    }
+    let payload = &event.event.payload;
+    ["CertificationRecorded", "RedemptionRecorded"].iter().any(|kind| {
+        payload
+            .get(kind)
+            .and_then(|body| body.get("record"))
+            .and_then(|record| record.get("citizen_id"))
+            .and_then(|id| id.as_str())
+            == Some(citizen)
+    })
+}
+
+/// The inclusion proof of the event at `position` (admin, or the citizen the event concerns).
+#[utoipa::path(get, path = "/v1/audit/proof/{position}", tag = "audit", params(("position" = i64, Path), ProofQuery),
+    responses((status = 200, body = InclusionProof), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+pub async fn proof(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(position): Path<i64>,
+    Query(query): Query<ProofQuery>,
+    _consistent: Consistent,
+) -> Result<axum::Json<InclusionProof>, ApiError> {
+    let missing = || ApiError::not_found("no event has this position (yet)");
+    if position <= 0 {
+        return Err(missing());
+    }
+    let event = state
+        .log()
+        .read_after(position - 1, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|event| event.position == position)
+        .ok_or_else(missing)?;
+    match caller {
+        Caller::Admin => {}
+        Caller::Citizen(citizen) if concerns(&event, &citizen.to_string()) => {}
+        _ => return Err(ApiError::forbidden("a proof is for the admin or the citizen the event concerns")),
+    }
+    state.projections().wait_for(position, crate::extract::READ_WAIT).await;
+    let answer = state.projections().read(|models| {
+        let leaf_index = models.audit.leaf_index(position)?;
+        let tree_size = query.tree_size.unwrap_or(models.audit.size());
+        let path = models.audit.tree.inclusion_proof(leaf_index, tree_size)?;
+        Some(InclusionProof {
+            leaf_index,
+            tree_size,
+            audit_path: path.iter().map(hex::encode).collect(),
+            root_hash: models.audit.root_hex(tree_size)?,
+            leaf_hash: hex::encode(models.audit.tree.leaf_hash_at(leaf_index)?),
+        })
+    });
+    answer
+        .ok_or_else(|| ApiError::validation("tree_size must include the event and not exceed the current tree"))
+        .map(axum::Json)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ConsistencyQuery {
+    pub first: u64,
+    pub second: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub first: u64,
+    pub second: u64,
+    pub first_root: String,
+    pub second_root: String,
+    /// RFC 9162 consistency proof, hex.
+    pub proof: Vec<String>,
+}
+
+/// The consistency proof between two tree sizes (anyone).
+#[utoipa::path(get, path = "/v1/audit/consistency", tag = "audit", params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProof)))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    Query(query): Query<ConsistencyQuery>,
+) -> Result<axum::Json<ConsistencyProof>, ApiError> {
+    let answer = state.projections().read(|models| {
+        let proof = models.audit.tree.consistency_proof(query.first, query.second)?;
+        Some(ConsistencyProof {
+            first: query.first,
+            second: query.second,
+            first_root: models.audit.root_hex(query.first)?,
+            second_root: models.audit.root_hex(query.second)?,
+            proof: proof.iter().map(hex::encode).collect(),
+        })
+    });
+    answer.ok_or_else(|| ApiError::validation("need 0 ≤ first ≤ second ≤ the current tree size")).map(axum::Json)
+}

@@ -1,0 +1,389 @@
+//! `ygor audit verify`: replays the whole log and checks everything an auditor would — that
+//! events follow each other in every stream, that conservation holds after every event, every
+//! partner and territory signature, that each certification earned what the rules in force said,
+//! and that every recorded checkpoint's Merkle root matches the events. Each violation names the
+//! position where it shows.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use ygor_audit::{MerkleLog, SignedCheckpoint};
+use ygor_crypto::{PublicKey, SignedKind};
+use ygor_ledger::books::{AnyEvent, Books, ConservationError};
+use ygor_ledger::partner::{CertificationRecord, PartnerEvent, RedemptionRecord};
+use ygor_ledger::territory::TerritoryEvent;
+use ygor_ledger::{CitizenId, Partner, PartnerId, Territory, Tokens, Wallet};
+use ygor_store::{EventLog, Position, RecordedEvent, StoreError};
+
+const PAGE: usize = 5_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub position: Position,
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "position {}: {}", self.position, self.message)
+    }
+}
+
+/// What a verification saw.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub events: u64,
+    pub checkpoints: u64,
+    pub signatures: u64,
+    pub violations: Vec<Violation>,
+}
+
+#[derive(Default)]
+struct Verifier {
+    report: Report,
+    sequences: BTreeMap<(String, String), usize>,
+    tree: MerkleLog,
+    books: Books,
+    balanced: bool,
+    territory: Territory,
+    partners: BTreeMap<PartnerId, Partner>,
+    wallets: BTreeMap<CitizenId, Wallet>,
+    /// Tokens each wallet event said, to check the partner's mirror of the same transaction.
+    credited: BTreeMap<ygor_ledger::ActionId, (Position, Tokens)>,
+    spent: BTreeMap<ygor_ledger::RedemptionId, (Position, Tokens)>,
+    /// Aggregates whose events could not be applied: later checks on them would only repeat it.
+    broken: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Runs `apply`, turning a panic (a state a valid log can never reach) into an error message.
+fn guarded(apply: impl FnOnce()) -> Result<(), String> {
+    catch_unwind(AssertUnwindSafe(apply)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the event cannot be applied".to_owned())
+    })
+}
+
+fn as_object(value: &Value) -> Option<&Map<String, Value>> {
+    value.as_object()
+}
+
+fn text<'a>(object: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
+    object.get(field).and_then(Value::as_str)
+}
+
+fn same_time(object: &Map<String, Value>, field: &str, expected: DateTime<Utc>) -> bool {
+    text(object, field)
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .is_some_and(|time| time.with_timezone(&Utc) == expected)
+}
+
+impl Verifier {
+    fn violation(&mut self, position: Position, message: impl Into<String>) {
+        self.report.violations.push(Violation { position, message: message.into() });
+    }
+
+    fn event(&mut self, recorded: &RecordedEvent, territory_key: &PublicKey) {
+        self.report.events += 1;
+        let position = recorded.position;
+        let stream = (recorded.event.aggregate_type.clone(), recorded.event.aggregate_id.clone());
+        let expected = self.sequences.get(&stream).copied().unwrap_or(0) + 1;
+        if recorded.event.sequence != expected {
+            self.violation(
+                position,
+                format!(
+                    "{} {} has sequence {} where {} was expected: an event is missing, repeated or moved",
+                    stream.0, stream.1, recorded.event.sequence, expected
+                ),
+            );
+        }
+        self.sequences.insert(stream.clone(), recorded.event.sequence.max(expected));
+        match ygor_audit::event_leaf_hash(&crate::audit::exported(recorded)) {
+            Ok(hash) => {
+                self.tree.push_leaf_hash(hash);
+            }
+            Err(error) => self.violation(position, format!("the event has no canonical form: {error}")),
+        }
+        let event = match AnyEvent::decode(&recorded.event) {
+            Ok(event) => event,
+            Err(error) => {
+                self.violation(position, format!("the event does not decode: {error}"));
+                self.broken.insert(stream);
+                return;
+            }
+        };
+        self.check_before(position, &event, territory_key);
+        match self.books.post(&event) {
+            Ok(()) => self.balanced = true,
+            Err(error @ ConservationError::Overdrawn { .. }) => {
+                self.violation(position, format!("conservation: {error}"))
+            }
+            Err(error) => {
+                if self.balanced {
+                    self.violation(position, format!("conservation: {error}"));
+                }
+                self.balanced = false;
+            }
+        }
+        if !self.broken.contains(&stream) {
+            let applied = match event {
+                AnyEvent::Territory(event) => {
+                    let territory = &mut self.territory;
+                    guarded(|| territory.apply_event(event))
+                }
+                AnyEvent::Partner(id, event) => {
+                    let partner = self.partners.entry(id).or_default();
+                    guarded(|| partner.apply_event(event))
+                }
+                AnyEvent::Wallet(id, event) => {
+                    let wallet = self.wallets.entry(id).or_default();
+                    guarded(|| wallet.apply_event(event))
+                }
+                AnyEvent::Mission(..) => Ok(()),
+            };
+            if let Err(message) = applied {
+                self.violation(position, format!("the event cannot follow its stream: {message}"));
+                self.broken.insert(stream);
+            }
+        }
+    }
+
+    /// Checks that need the states before the event is applied.
+    fn check_before(&mut self, position: Position, event: &AnyEvent, territory_key: &PublicKey) {
+        use ygor_ledger::wallet::WalletEvent;
+        match event {
+            AnyEvent::Wallet(_, WalletEvent::ActionCertified { action_id, tokens, .. }) => {
+                self.credited.insert(*action_id, (position, *tokens));
+            }
+            AnyEvent::Wallet(_, WalletEvent::TokensRedeemed { redemption_id, amount, spent, .. }) => {
+                let total = spent.iter().try_fold(Tokens::ZERO, |sum, spend| sum.checked_add(spend.amount));
+                if total != Some(*amount) {
+                    self.violation(
+                        position,
+                        format!("the redemption spends {total:?} from its lots but says {amount}"),
+                    );
+                }
+                self.spent.insert(*redemption_id, (position, *amount));
+            }
+            AnyEvent::Wallet(_, WalletEvent::TokensExpired { lots, amount, .. }) => {
+                let total = lots.iter().try_fold(Tokens::ZERO, |sum, spend| sum.checked_add(spend.amount));
+                if total != Some(*amount) {
+                    self.violation(position, format!("the expiry takes {total:?} from its lots but says {amount}"));
+                }
+            }
+            AnyEvent::Partner(id, PartnerEvent::CertificationRecorded { record, certified_at }) => {
+                self.check_certification(position, *id, record, *certified_at);
+            }
+            AnyEvent::Partner(id, PartnerEvent::RedemptionRecorded { record, redeemed_at }) => {
+                self.check_redemption(position, *id, record, *redeemed_at, territory_key);
+            }
+            AnyEvent::Territory(TerritoryEvent::CheckpointRecorded { checkpoint }) => {
+                self.report.checkpoints += 1;
+                let signed = SignedCheckpoint {
+                    tree_size: checkpoint.tree_size,
+                    root_hash: checkpoint.root_hash.clone(),
+                    signed_at: checkpoint.signed_at.clone(),
+                    signature: checkpoint.signature.clone(),
+                    public_key: checkpoint.public_key.clone(),
+                };
+                if let Err(error) = ygor_audit::verify_checkpoint_from(&signed, territory_key) {
+                    self.violation(position, format!("checkpoint signature: {error}"));
+                }
+                self.report.signatures += 1;
+                // The checkpoint was signed before it was appended: it covers earlier events only.
+                let leaves_before = self.tree.len().saturating_sub(1);
+                match self.tree.root(checkpoint.tree_size).filter(|_| checkpoint.tree_size <= leaves_before) {
+                    Some(root) if hex::encode(root) == checkpoint.root_hash => {}
+                    Some(root) => self.violation(
+                        position,
+                        format!(
+                            "checkpoint of {} events has root {} but the log gives {}: an earlier event was changed, removed or reordered",
+                            checkpoint.tree_size,
+                            checkpoint.root_hash,
+                            hex::encode(root)
+                        ),
+                    ),
+                    None => self.violation(
+                        position,
+                        format!("checkpoint covers {} events but only {leaves_before} precede it", checkpoint.tree_size),
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn partner_key(&self, id: PartnerId) -> Option<PublicKey> {
+        self.partners
+            .get(&id)
+            .and_then(Partner::registration)
+            .and_then(|registration| PublicKey::parse(&registration.public_key).ok())
+    }
+
+    fn check_certification(
+        &mut self,
+        position: Position,
+        association: PartnerId,
+        record: &CertificationRecord,
+        at: DateTime<Utc>,
+    ) {
+        self.report.signatures += 1;
+        match self.credited.remove(&record.action_id) {
+            Some((_, tokens)) if tokens == record.outcome.tokens => {}
+            Some((wallet_position, tokens)) => self.violation(
+                wallet_position,
+                format!("the wallet is credited {tokens} tokens where the association's record at position {position} says {}", record.outcome.tokens),
+            ),
+            None => self.violation(position, "no wallet was credited for this certification"),
+        }
+        let Some(object) = as_object(&record.request) else {
+            return self.violation(position, "the certification has no signed request");
+        };
+        match self.partner_key(association) {
+            None => self.violation(position, format!("association {association} has no registered key")),
+            Some(key) => {
+                if let Err(error) = ygor_crypto::verify_object(SignedKind::Certification, object, &key) {
+                    self.violation(position, format!("certification signature: {error}"));
+                }
+            }
+        }
+        let matches = text(object, "action_id") == Some(&record.action_id.to_string())
+            && text(object, "association_id") == Some(&association.to_string())
+            && text(object, "citizen_id") == Some(&record.citizen_id.to_string())
+            && text(object, "category") == Some(record.category.as_str())
+            && object.get("quantity").and_then(Value::as_u64) == Some(record.quantity)
+            && same_time(object, "occurred_at", record.occurred_at)
+            && text(object, "signature") == Some(record.signature.as_str());
+        if !matches {
+            self.violation(position, "the recorded certification differs from what the association signed");
+        }
+        // Re-apply the rules of the recorded version to the wallet as it was before this action.
+        let found =
+            self.territory.rules_versions().iter().find(|version| version.version == record.rules_version).cloned();
+        let Some(rules) = found else {
+            return self
+                .violation(position, format!("rules version {} was never published before", record.rules_version));
+        };
+        let Some(category) = rules.rules.category(record.category.as_str()) else {
+            return self.violation(
+                position,
+                format!("category {} is not in rules version {}", record.category, rules.version),
+            );
+        };
+        let Some(base) = category.tokens_for(record.quantity) else {
+            return self.violation(position, "the rules overflow for this quantity");
+        };
+        let wallet = self.wallets.get(&record.citizen_id).cloned().unwrap_or_default();
+        let earned_now = wallet.earned_in_month(&record.category, record.occurred_at);
+        // The wallet's event of the same transaction precedes this one: take this action out.
+        let counted = wallet.action(record.action_id).is_some_and(|action| action.revocation.is_none());
+        let earned_before = if counted { earned_now.saturating_sub(record.outcome.tokens) } else { earned_now };
+        let expected = match category.cap_per_citizen_per_month {
+            None => Tokens::new(base),
+            Some(cap) => Tokens::new(base).min(Tokens::new(cap).saturating_sub(earned_before)),
+        };
+        if expected != record.outcome.tokens {
+            self.violation(
+                position,
+                format!(
+                    "the action earned {} tokens where rules version {} give {expected}",
+                    record.outcome.tokens, rules.version
+                ),
+            );
+        }
+        let expires_at = if expected.is_zero() { None } else { rules.rules.lifetime.add_to(at) };
+        if record.outcome.expires_at != expires_at {
+            self.violation(position, "the lot's expiry is not the lifetime of the rules in force");
+        }
+    }
+
+    fn check_redemption(
+        &mut self,
+        position: Position,
+        venue: PartnerId,
+        record: &RedemptionRecord,
+        at: DateTime<Utc>,
+        territory_key: &PublicKey,
+    ) {
+        self.report.signatures += 2;
+        match self.spent.remove(&record.redemption_id) {
+            Some((_, amount)) if amount == record.amount => {}
+            Some((wallet_position, amount)) => self.violation(
+                wallet_position,
+                format!(
+                    "the wallet spends {amount} tokens where the venue's record at position {position} says {}",
+                    record.amount
+                ),
+            ),
+            None => self.violation(position, "no wallet spent the tokens of this redemption"),
+        }
+        let Some(object) = as_object(&record.request) else {
+            return self.violation(position, "the redemption has no signed request");
+        };
+        match self.partner_key(venue) {
+            None => self.violation(position, format!("venue {venue} has no registered key")),
+            Some(key) => {
+                if let Err(error) = ygor_crypto::verify_object(SignedKind::Redemption, object, &key) {
+                    self.violation(position, format!("redemption signature: {error}"));
+                }
+            }
+        }
+        let matches = text(object, "redemption_id") == Some(&record.redemption_id.to_string())
+            && text(object, "venue_id") == Some(&venue.to_string())
+            && text(object, "voucher") == Some(record.voucher.as_str())
+            && object.get("amount").and_then(Value::as_u64) == Some(record.amount.value());
+        if !matches {
+            self.violation(position, "the recorded redemption differs from what the venue signed");
+        }
+        match ygor_crypto::open_voucher(&record.voucher, territory_key) {
+            Err(error) => self.violation(position, format!("voucher: {error}")),
+            Ok(claims) => {
+                let valid = claims.citizen_id == record.citizen_id.as_uuid()
+                    && claims.voucher_id == record.voucher_id.as_uuid()
+                    && record.amount.value() <= claims.amount_max
+                    && at < claims.expires_at;
+                if !valid {
+                    self.violation(
+                        position,
+                        "the redemption does not match its voucher (citizen, id, amount or validity)",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Verifies the whole log with the territory's public key.
+pub async fn verify(log: &EventLog, territory_key: &PublicKey) -> Result<Report, StoreError> {
+    let target = log.last_position().await?;
+    let safe = log.wait_until_safe(target, std::time::Duration::from_secs(120)).await?;
+    let mut verifier = Verifier { balanced: true, ..Verifier::default() };
+    if safe < target {
+        verifier
+            .violation(safe, format!("positions after {safe} up to {target} stayed in flight; they were not verified"));
+    }
+    // Applying a tampered event may hit an invariant's panic: report it, quietly.
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut after = 0;
+    let outcome = loop {
+        let page = match log.read_after(after, PAGE).await {
+            Ok(page) => page,
+            Err(error) => break Err(error),
+        };
+        for recorded in &page {
+            verifier.event(recorded, territory_key);
+            after = recorded.position;
+        }
+        if page.len() < PAGE {
+            break Ok(());
+        }
+    };
+    std::panic::set_hook(previous_hook);
+    outcome?;
+    Ok(verifier.report)
+}

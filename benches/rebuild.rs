@@ -176,6 +176,7 @@ impl Generator {
                 request: serde_json::Value::Null,
                 fingerprint: "f".repeat(64),
                 gold: false,
+                gold_period: None,
                 lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
                 at: self.now,
             };

@@ -105,6 +105,13 @@ enum AuditCommand {
         #[command(flatten)]
         storage: Storage,
     },
+    /// Recomputes a closed draw from the log (seed against its commitment, entries_root, winners)
+    /// and prints it; exit 1 if the recorded result differs.
+    Draw {
+        draw_id: String,
+        #[command(flatten)]
+        storage: Storage,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -188,6 +195,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 eprintln!("{} violation(s) found", report.violations.len());
+                std::process::exit(1);
+            }
+        }
+        Command::Audit { command: AuditCommand::Draw { draw_id, storage } } => {
+            let log = setup::open_log(&storage.config()).await?;
+            let id = ygor_ledger::DrawId::parse(&draw_id).map_err(|error| anyhow::anyhow!("{error}"))?;
+            let report = ygor_projections::verify::recompute_draw(&log, id).await?;
+            println!("{}", serde_json::to_string_pretty(&report.summary)?);
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                for problem in &report.problems {
+                    eprintln!("{problem}");
+                }
                 std::process::exit(1);
             }
         }

@@ -6,15 +6,15 @@
 //! citizens. Nothing is written behind the engine's back: every rules version, mint, envelope,
 //! registration, certification, redemption, settlement, expiry sweep and revocation goes through
 //! the same [`Engine`] commands as the HTTP API, with the decision time of a simulated day of the
-//! past year. Certifications carry real ed25519 signatures by the association's key and redemptions
-//! real vouchers signed by the territory key and redemptions signed by the venue, checked by the
-//! same function as the HTTP edge, so the log is indistinguishable from a real year and the audit
+//! past year. Certifications carry a real ed25519 signature by the association's key; redemptions
+//! carry a voucher signed by the territory key and the venue's signature; both are checked by the
+//! same function as at the HTTP edge, so the log cannot be told from a real year's and the audit
 //! can re-verify all of it.
 //!
 //! The simulation walks the year day by day. Each day runs, in this order: the collectivity's
 //! chores (weekly expiry sweep, monthly settlements and envelope top-ups, rules changes, missions),
 //! then the registrations, the redemptions (which spend only what was certified on earlier days),
-//! the certifications and finally the revocations. Within a phase the commands of different
+//! the certifications and finally the revocations and interest changes. Within a phase the commands of different
 //! citizens run concurrently; one citizen's commands run in time order, so monthly caps always
 //! decide the same way.
 //!
@@ -804,7 +804,7 @@ fn rules_changes(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<RulesCh
         note: "règles publiées",
     }];
     let first_of = |year: i32, month: u32| {
-        Utc.with_ymd_and_hms(year, month, 1, 7, 0, 0).single().expect("the first of a month at 07:00 exists")
+        Utc.with_ymd_and_hms(year, month, 1, 7, 45, 0).single().expect("the first of a month at 07:45 exists")
     };
     let winter_at = (start.year()..=end.year())
         .map(|year| first_of(year, 12))
@@ -1389,12 +1389,9 @@ struct Tally {
     redemptions: u64,
     redeemed: u64,
     revocations: u64,
-    interest_changes: u64,
     expired: u64,
     settled: u64,
     settlements: u64,
-    allocated: u64,
-    minted: u64,
 }
 
 impl AddAssign for Tally {
@@ -1406,12 +1403,9 @@ impl AddAssign for Tally {
         self.redemptions += other.redemptions;
         self.redeemed += other.redeemed;
         self.revocations += other.revocations;
-        self.interest_changes += other.interest_changes;
         self.expired += other.expired;
         self.settled += other.settled;
         self.settlements += other.settlements;
-        self.allocated += other.allocated;
-        self.minted += other.minted;
     }
 }
 
@@ -1490,6 +1484,7 @@ async fn certify(context: Arc<Context>, mut jobs: Vec<CertificationPlan>) -> Res
             request,
             fingerprint,
             gold: false,
+            gold_period: None,
             lot_id: job.lot_id,
             at: job.at,
         };
@@ -1587,7 +1582,7 @@ async fn revoke(context: Arc<Context>, job: RevocationPlan) -> Result<Tally, Dem
 async fn change_interests(context: Arc<Context>, job: InterestChange) -> Result<Tally, DemoError> {
     let interests = job.interests.iter().map(|category| category_id(category)).collect();
     context.engine.set_interests(context.citizens[job.citizen], interests, job.at).await?;
-    Ok(Tally { interest_changes: 1, ..Tally::default() })
+    Ok(Tally::default())
 }
 
 /// Waits until the projections have applied everything written so far.
@@ -1639,12 +1634,11 @@ async fn monthly(context: &Context, plan: &Plan, day: usize, tally: &mut Tally) 
     if needed > treasury {
         let amount = (needed - treasury).div_ceil(10_000) * 10_000;
         context.engine.mint(Tokens::new(amount), plan.time(day, 7, 15, 0)).await?;
-        tally.minted += amount;
+        eprintln!("[démo] {} : dotation complémentaire de {} jetons", plan.date(day).format("%d/%m/%Y"), fr(amount));
     }
     for (association, amount) in context.associations.iter().zip(allocations) {
         if amount > 0 {
             context.engine.allocate_envelope(association.id, Tokens::new(amount), plan.time(day, 7, 30, 0)).await?;
-            tally.allocated += amount;
         }
     }
     Ok(())
@@ -1774,13 +1768,14 @@ async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[String]) -> R
         if day > 0 && date.weekday() == Weekday::Mon {
             month_tally += sweep(&context, plan.time(day, 3, 0, 0)).await?;
         }
+        // In time order: settlements at 06:00, envelopes at 07:30, rules changes at 07:45.
+        if date.day() == 1 {
+            monthly(&context, &plan, day, &mut month_tally).await?;
+        }
         for index in std::mem::take(&mut today.rules_changes) {
             let change = &plan.rules[index];
             let version = engine.publish_rules(change.rules.clone(), change.source.clone(), change.at).await?.outcome;
             eprintln!("[démo] {} : règles v{version} — {}", date.format("%d/%m/%Y"), change.note);
-        }
-        if date.day() == 1 {
-            monthly(&context, &plan, day, &mut month_tally).await?;
         }
         for index in &today.missions_published {
             let mission = &plan.missions[*index];
@@ -2457,6 +2452,8 @@ mod tests {
             assert!(!rows.is_empty(), "participation rows for {dimension:?}");
         }
         assert_eq!(models.participation.rows(Dimension::Neighbourhood, None, None, &names).len(), 6);
+        let bands = models.participation.rows(Dimension::AgeBand, None, None, &names);
+        assert!(bands.iter().all(|row| row.key != "0-14" && row.key != "inconnu"), "citizens are 15 to 85");
         let citizens = models.wallets.values().filter(|wallet| wallet.is_registered()).count();
         assert_eq!(citizens, 60);
         drop(log);

@@ -15,20 +15,22 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 
+use crate::secrets::Seeds;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, DomainEvent};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+use ygor_ledger::draw::{DrawCommand, DrawResult, DrawTerms};
 use ygor_ledger::mission::{MissionCommand, MissionDetails, Publication};
 use ygor_ledger::operations::{
     self, Certify, Changes, Decided, Redeem, RedemptionOutcome, RevocationOutcome, SweepOutcome,
 };
 use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, Registration};
-use ygor_ledger::territory::{RulesVersion, TERRITORY_ID, TerritoryCommand};
+use ygor_ledger::territory::{GoldPeriod, RulesVersion, TERRITORY_ID, TerritoryCommand};
 use ygor_ledger::wallet::{Demographics, WalletCommand};
 use ygor_ledger::{
-    ActionId, CategoryId, CitizenId, LedgerError, Mission, MissionId, Partner, PartnerId, PartnerKind, SettlementId,
-    Territory, Tokens, Wallet,
+    ActionId, CategoryId, CitizenId, Draw, DrawId, LedgerError, Mission, MissionId, Partner, PartnerId, PartnerKind,
+    SettlementId, Territory, Tokens, Wallet,
 };
 use ygor_rules::Rules;
 use ygor_store::{AppendBatch, CitizenDetails, EventLog, NewCredential, NewEvent, Position, StoreError};
@@ -110,6 +112,12 @@ impl Cached for Partner {
     }
 }
 
+impl Cached for Draw {
+    fn applied(&self) -> usize {
+        self.version()
+    }
+}
+
 impl Cached for Mission {
     fn applied(&self) -> usize {
         self.version()
@@ -129,6 +137,7 @@ struct Locks {
     partners: Vec<(PartnerId, OwnedMutexGuard<Slot<Partner>>)>,
     wallets: Vec<(CitizenId, OwnedMutexGuard<Slot<Wallet>>)>,
     missions: Vec<(MissionId, OwnedMutexGuard<Slot<Mission>>)>,
+    draws: Vec<(DrawId, OwnedMutexGuard<Slot<Draw>>)>,
 }
 
 impl Locks {
@@ -142,6 +151,10 @@ impl Locks {
 
     fn wallet(&self, id: CitizenId) -> &Wallet {
         &self.wallets.iter().find(|(key, _)| *key == id).expect("the wallet is locked before it is read").1.state
+    }
+
+    fn draw(&self, id: DrawId) -> &Draw {
+        &self.draws.iter().find(|(key, _)| *key == id).expect("the draw is locked before it is read").1.state
     }
 
     fn mission(&self, id: MissionId) -> &Mission {
@@ -160,6 +173,9 @@ impl Locks {
             slot.loaded = false;
         }
         for (_, slot) in &mut self.missions {
+            slot.loaded = false;
+        }
+        for (_, slot) in &mut self.draws {
             slot.loaded = false;
         }
     }
@@ -183,6 +199,9 @@ struct Inner {
     partners: Cache<PartnerId, Partner>,
     wallets: Cache<CitizenId, Wallet>,
     missions: Cache<MissionId, Mission>,
+    draws: Cache<DrawId, Draw>,
+    seeds: Seeds,
+    gold: RwLock<Vec<GoldPeriod>>,
     rules: RwLock<Option<Arc<RulesVersion>>>,
     partner_info: RwLock<HashMap<PartnerId, PartnerInfo>>,
     committed: watch::Sender<Position>,
@@ -217,7 +236,7 @@ fn serialize<A: Aggregate>(
 
 impl Engine {
     /// Opens the engine on a migrated log and loads the territory (rules in force, treasury).
-    pub async fn open(log: EventLog) -> Result<Self, EngineError> {
+    pub async fn open(log: EventLog, seeds: Seeds) -> Result<Self, EngineError> {
         let initial = log.last_position().await?;
         let (committed, _) = watch::channel(initial);
         let engine = Engine {
@@ -227,6 +246,9 @@ impl Engine {
                 partners: Cache::new(),
                 wallets: Cache::new(),
                 missions: Cache::new(),
+                draws: Cache::new(),
+                seeds,
+                gold: RwLock::new(Vec::new()),
                 rules: RwLock::new(None),
                 partner_info: RwLock::new(HashMap::new()),
                 committed,
@@ -255,6 +277,35 @@ impl Engine {
     fn publish_rules_snapshot(&self, territory: &Territory) {
         let current = territory.rules_in_force().cloned().map(Arc::new);
         *self.inner.rules.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = current;
+        *self.inner.gold.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = territory.gold_periods().to_vec();
+    }
+
+    /// The gold periods committed so far (with their seeds once revealed).
+    pub fn gold_periods(&self) -> Vec<GoldPeriod> {
+        self.inner.gold.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn gold_period_at(&self, at: DateTime<Utc>) -> Option<u64> {
+        let periods = self.inner.gold.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        periods.iter().rev().find(|period| period.starts_at <= at && at < period.ends_at).map(|period| period.period)
+    }
+
+    /// Commits the coming gold periods and reveals the ended ones (see `Territory::gold_schedule`);
+    /// run every fraction of a second by the server, and before a certification that finds no
+    /// period committed for its time.
+    pub async fn maintain_gold(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_territory(&mut locks).await?;
+            let territory = locks.territory();
+            let gold = territory.rules_in_force().and_then(|version| version.rules.gold.clone());
+            let seeds = &self.inner.seeds;
+            let events = territory.gold_schedule(now, gold.as_ref(), now, |period| seeds.gold(period));
+            let decided = Decided::Apply { changes: Changes { territory: events, ..Changes::default() }, outcome: () };
+            self.commit(locks, decided, Extra::default(), now).await
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn load<A: Cached>(&self, aggregate_id: &str, slot: &mut Slot<A>) -> Result<(), EngineError> {
@@ -310,6 +361,14 @@ impl Engine {
         let mut guard = self.inner.missions.slot(&id).lock_owned().await;
         self.load(&id.to_string(), &mut guard).await?;
         locks.missions.push((id, guard));
+        Ok(())
+    }
+
+    async fn lock_draw(&self, locks: &mut Locks, id: DrawId) -> Result<(), EngineError> {
+        assert!(locks.wallets.is_empty() && locks.draws.is_empty(), "lock order: one draw, before wallets");
+        let mut guard = self.inner.draws.slot(&id).lock_owned().await;
+        self.load(&id.to_string(), &mut guard).await?;
+        locks.draws.push((id, guard));
         Ok(())
     }
 
@@ -372,12 +431,16 @@ impl Engine {
             let position = self.inner.log.last_position().await.map_err(EngineError::from)?;
             return Ok(Committed { outcome, position, replayed: false });
         }
-        let Changes { territory, partners, wallets, missions } = changes;
+        let Changes { territory, partners, wallets, missions, draws } = changes;
         // Wallets, then partners, then the territory: the order `EventRef` relies on.
         let mut events = Vec::new();
         for (id, mission_events) in &missions {
             let next = locks.mission(*id).version() + 1;
             events.extend(serialize::<Mission>(&id.to_string(), next, mission_events, at)?);
+        }
+        for (id, draw_events) in &draws {
+            let next = locks.draw(*id).version() + 1;
+            events.extend(serialize::<Draw>(&id.to_string(), next, draw_events, at)?);
         }
         for (id, wallet_events) in &wallets {
             let next = locks.wallet(*id).version() + 1;
@@ -433,6 +496,12 @@ impl Engine {
                 guard.state.apply(event);
             }
         }
+        for (id, draw_events) in draws {
+            let guard = &mut locks.draws.iter_mut().find(|(key, _)| *key == id).expect("locked").1;
+            for event in draw_events {
+                guard.state.apply(event);
+            }
+        }
         let position = positions.last().copied().unwrap_or(0);
         self.inner.committed.send_modify(|latest| *latest = (*latest).max(position));
         Ok(Committed { outcome, position, replayed: false })
@@ -465,9 +534,12 @@ impl Engine {
             self.lock_territory(&mut locks).await?;
             let territory = locks.territory();
             let version = territory.rules_versions().len() as u32 + 1;
-            let events = territory
+            let mut events = territory
                 .decide(TerritoryCommand::PublishRules { rules: rules.clone(), source: source.clone(), at })
                 .map_err(EngineError::from)?;
+            // Rules with gold start the first period now: its commitment goes in the same transaction.
+            let seeds = &self.inner.seeds;
+            events.extend(territory.gold_schedule(at, rules.gold.as_ref(), at, |period| seeds.gold(period)));
             let decided =
                 Decided::Apply { changes: Changes { territory: events, ..Changes::default() }, outcome: version };
             self.commit(locks, decided, Extra::default(), at).await
@@ -669,9 +741,136 @@ impl Engine {
         .await
     }
 
+    /// Creates a draw committed to its seed; the same draw again is answered from the log.
+    pub async fn create_draw(
+        &self,
+        id: DrawId,
+        prize: String,
+        closes_at: DateTime<Utc>,
+        winners: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<DrawTerms>, EngineError> {
+        let commitment = ygor_audit::seed_commitment(&self.inner.seeds.draw(id));
+        let terms = DrawTerms { prize, closes_at, winners, commitment };
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_draw(&mut locks, id).await?;
+            let draw = locks.draw(id);
+            let decided = match draw.terms() {
+                Some(existing) if *existing == terms => Decided::Replay {
+                    outcome: terms.clone(),
+                    original: ygor_ledger::operations::EventRef {
+                        aggregate_type: "draw",
+                        aggregate_id: id.to_string(),
+                        sequence: 1,
+                    },
+                },
+                Some(_) => {
+                    return Err(CommitError::Engine(LedgerError::IdConflict { what: format!("draw_id {id}") }.into()));
+                }
+                None => {
+                    let events =
+                        draw.decide(DrawCommand::Create { terms: terms.clone(), at }).map_err(EngineError::from)?;
+                    Decided::Apply {
+                        changes: Changes { draws: vec![(id, events)], ..Changes::default() },
+                        outcome: terms.clone(),
+                    }
+                }
+            };
+            self.commit(locks, decided, Extra::default(), at).await
+        })
+        .await
+    }
+
+    /// Spends a citizen's gold tokens as tickets; answers the citizen's tickets in the draw.
+    pub async fn enter_draw(
+        &self,
+        id: DrawId,
+        citizen_id: CitizenId,
+        tickets: u64,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<u64>, EngineError> {
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_draw(&mut locks, id).await?;
+            self.lock_wallet(&mut locks, citizen_id).await?;
+            let decided = operations::enter_draw(locks.draw(id), locks.wallet(citizen_id), id, citizen_id, tickets, at)
+                .map_err(EngineError::from)?;
+            self.commit(locks, decided, Extra::default(), at).await
+        })
+        .await
+    }
+
+    /// Closes a draw after `closes_at`: reveals its seed and draws the winners (docs/audit.md).
+    /// Closing again answers the same result.
+    pub async fn close_draw(&self, id: DrawId, at: DateTime<Utc>) -> Result<Committed<DrawResult>, EngineError> {
+        let seed = self.inner.seeds.draw(id);
+        self.run(|| async {
+            let mut locks = Locks::default();
+            self.lock_draw(&mut locks, id).await?;
+            let draw = locks.draw(id);
+            let terms = draw.terms().ok_or(LedgerError::UnknownDraw).map_err(EngineError::from)?;
+            if let Some(result) = draw.result().cloned() {
+                let original = ygor_ledger::operations::EventRef {
+                    aggregate_type: "draw",
+                    aggregate_id: id.to_string(),
+                    sequence: draw.version(),
+                };
+                return self.commit(locks, Decided::Replay { outcome: result, original }, Extra::default(), at).await;
+            }
+            if at < terms.closes_at {
+                return Err(CommitError::Engine(LedgerError::DrawOpen.into()));
+            }
+            let entries: Vec<ygor_audit::DrawEntry> = draw
+                .entries()
+                .iter()
+                .map(|(citizen, tickets)| ygor_audit::DrawEntry { citizen_id: citizen.to_string(), tickets: *tickets })
+                .collect();
+            let invalid = |error: ygor_audit::AuditError| CommitError::Engine(EngineError::Decode(error.to_string()));
+            let root = ygor_audit::entries_root(&entries).map_err(invalid)?;
+            let winners =
+                ygor_audit::draw_winners(&seed, &id.to_string(), &entries, terms.winners as usize).map_err(invalid)?;
+            let winners = winners
+                .iter()
+                .map(|text| {
+                    CitizenId::parse(text)
+                        .map_err(|_| CommitError::Engine(EngineError::Decode(format!("winner {text}"))))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let result =
+                DrawResult { seed: hex::encode(seed), entries_root: hex::encode(root), winners, closed_at: at };
+            let events = draw.decide(DrawCommand::Close { result: result.clone() }).map_err(EngineError::from)?;
+            let decided = Decided::Apply {
+                changes: Changes { draws: vec![(id, events)], ..Changes::default() },
+                outcome: result,
+            };
+            self.commit(locks, decided, Extra::default(), at).await
+        })
+        .await
+    }
+
     pub async fn certify(&self, command: Certify) -> Result<Committed<CertificationOutcome>, EngineError> {
+        let has_gold = self.rules().is_some_and(|rules| rules.rules.gold.is_some());
+        if has_gold && self.gold_period_at(command.at).is_none() {
+            self.maintain_gold(command.at).await?;
+        }
         self.run(|| async {
             let rules = self.rules();
+            let mut command = command.clone();
+            // The gold outcome: the formula of API.md, with the seed of the period in force when
+            // the certification arrived and the probability of the rules it is decided with.
+            let gold = rules.as_ref().and_then(|rules| rules.rules.gold.clone());
+            match (gold, self.gold_period_at(command.at)) {
+                (Some(gold), Some(period)) => {
+                    let seed = self.inner.seeds.gold(period);
+                    command.gold = ygor_audit::gold_earned(&seed, &command.action_id.to_string(), gold.probability);
+                    command.gold_period = Some(period);
+                }
+                _ => {
+                    command.gold = false;
+                    command.gold_period = None;
+                }
+            }
             let mut locks = Locks::default();
             self.lock_partner(&mut locks, command.association_id).await?;
             self.lock_wallet(&mut locks, command.citizen_id).await?;

@@ -99,7 +99,10 @@ impl From<LedgerError> for ApiError {
             E::PartnerSuspended(_) => (StatusCode::FORBIDDEN, "partner_suspended"),
             E::OccurredInFuture => (StatusCode::UNPROCESSABLE_ENTITY, "occurred_in_future"),
             E::RulesNotPublished => (StatusCode::CONFLICT, "rules_not_published"),
-            E::UnknownAction(_) | E::UnknownMission => (StatusCode::NOT_FOUND, "not_found"),
+            E::UnknownAction(_) | E::UnknownMission | E::UnknownDraw => (StatusCode::NOT_FOUND, "not_found"),
+            E::InsufficientGold { .. } => (StatusCode::CONFLICT, "insufficient_gold"),
+            E::DrawClosed => (StatusCode::CONFLICT, "draw_closed"),
+            E::DrawOpen => (StatusCode::CONFLICT, "draw_open"),
             E::Overflow => (StatusCode::BAD_REQUEST, "validation_failed"),
         };
         ApiError::new(status, code, detail)

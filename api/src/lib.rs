@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod routes;
+pub mod secrets;
 pub mod setup;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::citizen::router())
         .merge(routes::missions::router())
         .merge(routes::audit::router())
+        .merge(routes::gold::router())
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)

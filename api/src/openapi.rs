@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, audit, citizen, collectivity, missions, system, venue};
+use crate::routes::{association, audit, citizen, collectivity, gold, missions, system, venue};
 
 struct BearerAuth;
 
@@ -46,6 +46,11 @@ impl Modify for BearerAuth {
         venue::statement,
         system::metrics,
         audit::events,
+        gold::periods,
+        gold::create,
+        gold::enter,
+        gold::close,
+        gold::show,
         audit::checkpoint,
         audit::record_checkpoint,
         audit::proof,
@@ -64,6 +69,7 @@ impl Modify for BearerAuth {
         (name = "association", description = "Les associations certificatrices"),
         (name = "venue", description = "Les lieux partenaires"),
         (name = "citizen", description = "Les citoyens"),
+        (name = "gold", description = "Jetons d'or et tirages au sort vérifiables"),
         (name = "audit", description = "Journal d'audit : export, points de contrôle signés, preuves"),
         (name = "system", description = "Santé et état du service"),
     )

@@ -129,12 +129,30 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let log = open_log(config).await?;
     let key = territory_key(&config.data_dir)?;
     let new_admin_token = ensure_admin(&log, config).await?;
-    let engine = Engine::open(log.clone()).await?;
+    let engine = Engine::open(log.clone(), crate::secrets::Seeds::new(key.clone())).await?;
     let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
     let (projections, projection_task) = ygor_projections::start(log, engine.committed(), options).await?;
     let state = AppState::new(engine, projections, key);
     tokio::spawn(record_checkpoints(state.clone(), config.checkpoint_every));
+    tokio::spawn(maintain_gold(state.clone()));
     Ok(Service { state, new_admin_token, projection_task })
+}
+
+/// Keeps the gold schedule: commits coming periods ahead of time and reveals each ended period's
+/// seed within a second of its end.
+async fn maintain_gold(state: AppState) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        let has_gold = state.engine().rules().is_some_and(|rules| rules.rules.gold.is_some());
+        let now = chrono::Utc::now();
+        let due = state.engine().gold_periods().iter().any(|period| period.seed.is_none() && period.ends_at <= now)
+            || (has_gold && state.engine().gold_periods().last().is_none_or(|last| last.starts_at <= now));
+        if due && let Err(error) = state.engine().maintain_gold(now).await {
+            tracing::warn!(%error, "could not maintain the gold schedule; will retry");
+        }
+    }
 }
 
 /// Records a signed checkpoint of the log every `interval` when it grew, so that the audit can

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::amount::Tokens;
-use crate::ids::{CitizenId, MissionId, PartnerId};
+use crate::draw::{Draw, DrawEvent};
+use crate::ids::{CitizenId, DrawId, MissionId, PartnerId};
 use crate::mission::{Mission, MissionEvent};
 use crate::partner::{Partner, PartnerEvent};
 use crate::territory::{Territory, TerritoryEvent};
@@ -24,6 +25,7 @@ pub enum AnyEvent {
     Partner(PartnerId, PartnerEvent),
     Wallet(CitizenId, WalletEvent),
     Mission(MissionId, MissionEvent),
+    Draw(DrawId, DrawEvent),
 }
 
 #[derive(Debug, Error)]
@@ -52,6 +54,11 @@ impl AnyEvent {
                 let id = PartnerId::parse(&event.aggregate_id)
                     .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
                 Ok(AnyEvent::Partner(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
+            }
+            Draw::TYPE => {
+                let id = DrawId::parse(&event.aggregate_id)
+                    .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
+                Ok(AnyEvent::Draw(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
             }
             Mission::TYPE => {
                 let id = MissionId::parse(&event.aggregate_id)
@@ -116,6 +123,8 @@ pub fn ledger_entry(event: &AnyEvent) -> Option<Transfer> {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConservationError {
+    #[error("more gold tokens entered in draws than were ever issued")]
+    GoldOverspent,
     #[error("account {account:?} would go below zero: holds {holds}, debited {amount}")]
     Overdrawn { account: String, holds: Tokens, amount: Tokens },
     #[error(
@@ -142,6 +151,10 @@ pub struct Circulation {
     pub redeemed: Tokens,
     /// Returned to envelopes by revocations so far.
     pub revoked: Tokens,
+    /// Gold tokens earned by certifications so far (a ledger of its own).
+    pub gold_issued: u64,
+    /// Gold tokens spent as draw tickets so far.
+    pub gold_entered: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +183,16 @@ impl Books {
 
     /// Posts the event's ledger entry, if any, and checks conservation. On error nothing changed.
     pub fn post(&mut self, event: &AnyEvent) -> Result<(), ConservationError> {
+        match event {
+            AnyEvent::Wallet(_, WalletEvent::ActionCertified { gold: true, .. }) => self.circulation.gold_issued += 1,
+            AnyEvent::Wallet(_, WalletEvent::GoldSpent { tickets, .. }) => {
+                if self.circulation.gold_entered + tickets > self.circulation.gold_issued {
+                    return Err(ConservationError::GoldOverspent);
+                }
+                self.circulation.gold_entered += tickets;
+            }
+            _ => {}
+        }
         let Some(transfer) = ledger_entry(event) else {
             return Ok(());
         };

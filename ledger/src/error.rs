@@ -61,6 +61,14 @@ pub enum LedgerError {
     AlreadyRegistered(String),
     #[error("action {0} was not certified by this association")]
     UnknownAction(ActionId),
+    #[error("the citizen holds {available} gold tokens, fewer than the {requested} tickets asked for")]
+    InsufficientGold { available: u64, requested: u64 },
+    #[error("this draw is closed to entries")]
+    DrawClosed,
+    #[error("this draw cannot be closed before its closes_at")]
+    DrawOpen,
+    #[error("no draw has this id")]
+    UnknownDraw,
     #[error("no mission of this association has this id")]
     UnknownMission,
     #[error("the amount overflows the largest supported balance")]

@@ -90,6 +90,11 @@ uuid_id!(
     "mission_id"
 );
 uuid_id!(
+    /// A draw of premium prizes, chosen by the collectivity: creating it is idempotent.
+    DrawId,
+    "draw_id"
+);
+uuid_id!(
     /// A settlement of a venue's redeemed tokens.
     SettlementId,
     "settlement_id"

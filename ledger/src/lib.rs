@@ -4,6 +4,7 @@
 
 pub mod amount;
 pub mod books;
+pub mod draw;
 pub mod error;
 pub mod ids;
 pub mod mission;
@@ -14,9 +15,11 @@ pub mod wallet;
 
 pub use amount::{AMOUNT_MAX, Tokens};
 pub use books::{AnyEvent, Books, Circulation};
+pub use draw::Draw;
 pub use error::{LedgerError, ParseError};
 pub use ids::{
-    ActionId, CategoryId, CitizenId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
+    ActionId, CategoryId, CitizenId, DrawId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId,
+    VoucherId,
 };
 pub use mission::Mission;
 pub use partner::Partner;

@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::amount::Tokens;
+use crate::draw::{Draw, DrawCommand, DrawEvent};
 use crate::error::LedgerError;
 use crate::ids::{
-    ActionId, CategoryId, CitizenId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
+    ActionId, CategoryId, CitizenId, DrawId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId,
+    VoucherId,
 };
 use crate::mission::MissionEvent;
 use crate::partner::{
@@ -29,6 +31,7 @@ pub struct Changes {
     pub partners: Vec<(PartnerId, Vec<PartnerEvent>)>,
     pub wallets: Vec<(CitizenId, Vec<WalletEvent>)>,
     pub missions: Vec<(MissionId, Vec<MissionEvent>)>,
+    pub draws: Vec<(DrawId, Vec<DrawEvent>)>,
 }
 
 impl Changes {
@@ -37,6 +40,7 @@ impl Changes {
             && self.partners.iter().all(|(_, events)| events.is_empty())
             && self.wallets.iter().all(|(_, events)| events.is_empty())
             && self.missions.iter().all(|(_, events)| events.is_empty())
+            && self.draws.iter().all(|(_, events)| events.is_empty())
     }
 }
 
@@ -84,6 +88,7 @@ pub fn allocate_envelope(
             partners: vec![(partner_id, partner_events)],
             wallets: vec![],
             missions: vec![],
+            draws: vec![],
         },
         outcome: amount,
     })
@@ -104,6 +109,8 @@ pub struct Certify {
     pub fingerprint: String,
     /// The gold outcome, computed at the edge from the period's seed.
     pub gold: bool,
+    /// The gold period in force when the certification arrived, if the rules have gold.
+    pub gold_period: Option<u64>,
     /// A fresh id for the lot, used only if the action earns tokens.
     pub lot_id: LotId,
     pub at: DateTime<Utc>,
@@ -159,6 +166,7 @@ pub fn certify(
         action_id: command.action_id,
         tokens,
         gold: command.gold,
+        gold_period: command.gold_period,
         lot_id: lot.as_ref().map(|lot| lot.lot_id),
         expires_at: lot.as_ref().map(|lot| lot.expires_at),
     };
@@ -172,6 +180,7 @@ pub fn certify(
         request: command.request,
         fingerprint: command.fingerprint,
         rules_version: rules.version,
+        gold_period: command.gold_period,
         outcome: outcome.clone(),
     };
     let partner_events = partner.decide(PartnerCommand::RecordCertification { record, at: command.at })?;
@@ -183,6 +192,7 @@ pub fn certify(
         occurred_at: command.occurred_at,
         tokens,
         lot,
+        gold: command.gold,
         at: command.at,
     })?;
     Ok(Decided::Apply {
@@ -191,6 +201,7 @@ pub fn certify(
             partners: vec![(command.association_id, partner_events)],
             wallets: vec![(command.citizen_id, wallet_events)],
             missions: vec![],
+            draws: vec![],
         },
         outcome,
     })
@@ -249,6 +260,7 @@ pub fn revoke(
             partners: vec![(association_id, partner_events)],
             wallets: vec![(citizen_id, wallet_events)],
             missions: vec![],
+            draws: vec![],
         },
         outcome: RevocationOutcome { action_id, returned },
     })
@@ -315,6 +327,7 @@ pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decid
             partners: vec![(command.venue_id, partner_events)],
             wallets: vec![(command.citizen_id, wallet_events)],
             missions: vec![],
+            draws: vec![],
         },
         outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: command.amount },
     })
@@ -346,6 +359,7 @@ pub fn settle(
             partners: vec![(venue_id, partner_events)],
             wallets: vec![],
             missions: vec![],
+            draws: vec![],
         },
         outcome: amount,
     })
@@ -385,4 +399,29 @@ pub fn sweep_expired(
         })?;
     }
     Ok(Decided::Apply { changes, outcome })
+}
+
+/// Spends a citizen's gold tokens as tickets in a draw that is still open.
+pub fn enter_draw(
+    draw: &Draw,
+    wallet: &Wallet,
+    draw_id: DrawId,
+    citizen_id: CitizenId,
+    tickets: u64,
+    at: DateTime<Utc>,
+) -> Result<Decided<u64>, LedgerError> {
+    if !wallet.is_registered() {
+        return Err(LedgerError::UnknownCitizen(citizen_id));
+    }
+    let draw_events = draw.decide(DrawCommand::Enter { citizen_id, tickets, at })?;
+    let wallet_events = wallet.decide(WalletCommand::SpendGold { draw_id, tickets, at })?;
+    let total = draw.entries().get(&citizen_id).copied().unwrap_or(0) + tickets;
+    Ok(Decided::Apply {
+        changes: Changes {
+            wallets: vec![(citizen_id, wallet_events)],
+            draws: vec![(draw_id, draw_events)],
+            ..Changes::default()
+        },
+        outcome: total,
+    })
 }

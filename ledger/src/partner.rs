@@ -29,6 +29,9 @@ pub struct CertificationOutcome {
     pub action_id: ActionId,
     pub tokens: Tokens,
     pub gold: bool,
+    /// The gold period whose seed decided `gold` (None when the rules had no gold).
+    #[serde(default)]
+    pub gold_period: Option<u64>,
     pub lot_id: Option<LotId>,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -49,6 +52,9 @@ pub struct CertificationRecord {
     /// SHA-256 (hex) of the signed message: a retry with the same fingerprint is the same request.
     pub fingerprint: String,
     pub rules_version: u32,
+    /// The gold period whose seed decided `outcome.gold` (None when the rules had no gold).
+    #[serde(default)]
+    pub gold_period: Option<u64>,
     pub outcome: CertificationOutcome,
 }
 

@@ -26,6 +26,7 @@ pub struct Territory {
     treasury: Tokens,
     rules: Vec<RulesVersion>,
     last_checkpoint_size: Option<u64>,
+    gold_periods: Vec<GoldPeriod>,
     /// Number of events applied: the sequence of the last one.
     version: usize,
 }
@@ -78,6 +79,22 @@ pub struct SignedCheckpointRecord {
     pub public_key: String,
 }
 
+/// A gold seed period: its commitment is in the log before it starts, its seed after it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoldPeriod {
+    pub period: u64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Hex SHA-256 of the 32-byte seed.
+    pub commitment: String,
+    /// Hex of the seed, once revealed.
+    pub seed: Option<String>,
+}
+
+/// Most gold events one schedule step writes (after a long downtime the schedule catches up over
+/// several steps).
+const GOLD_STEP_MAX: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TerritoryEvent {
     RulesPublished {
@@ -113,6 +130,18 @@ pub enum TerritoryEvent {
     CheckpointRecorded {
         checkpoint: SignedCheckpointRecord,
     },
+    /// The commitment `SHA-256(seed)` of a gold period, in the log before the period starts.
+    GoldPeriodCommitted {
+        period: u64,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        commitment: String,
+    },
+    /// The seed of a gold period, revealed once it has ended.
+    GoldSeedRevealed {
+        period: u64,
+        seed: String,
+    },
 }
 
 impl DomainEvent for TerritoryEvent {
@@ -124,6 +153,8 @@ impl DomainEvent for TerritoryEvent {
             TerritoryEvent::SettlementRecovered { .. } => "SettlementRecovered",
             TerritoryEvent::ExpiredRecovered { .. } => "ExpiredRecovered",
             TerritoryEvent::CheckpointRecorded { .. } => "CheckpointRecorded",
+            TerritoryEvent::GoldPeriodCommitted { .. } => "GoldPeriodCommitted",
+            TerritoryEvent::GoldSeedRevealed { .. } => "GoldSeedRevealed",
         }
         .to_owned()
     }
@@ -153,6 +184,68 @@ impl Territory {
 
     pub fn rules_versions(&self) -> &[RulesVersion] {
         &self.rules
+    }
+
+    pub fn gold_periods(&self) -> &[GoldPeriod] {
+        &self.gold_periods
+    }
+
+    /// The gold period in force at `at`, if one is committed.
+    pub fn gold_period_at(&self, at: DateTime<Utc>) -> Option<&GoldPeriod> {
+        self.gold_periods.iter().rev().find(|period| period.starts_at <= at && at < period.ends_at)
+    }
+
+    /// The events that bring the gold schedule up to `now`: periods back to back from the first
+    /// publication of rules with gold (`first_start`), always one period committed ahead of the
+    /// current one (so every commitment is in the log before its period starts), and the seed of
+    /// every ended period revealed. `seed_of(period)` gives a period's secret seed; `gold` is the
+    /// gold table in force (no new period is committed without one).
+    pub fn gold_schedule(
+        &self,
+        now: DateTime<Utc>,
+        gold: Option<&ygor_rules::GoldRules>,
+        first_start: DateTime<Utc>,
+        seed_of: impl Fn(u64) -> [u8; 32],
+    ) -> Vec<TerritoryEvent> {
+        use sha2::Digest;
+        let mut events = Vec::new();
+        for period in self.gold_periods.iter().filter(|period| period.seed.is_none() && period.ends_at <= now) {
+            events.push(TerritoryEvent::GoldSeedRevealed {
+                period: period.period,
+                seed: hex::encode(seed_of(period.period)),
+            });
+            if events.len() >= GOLD_STEP_MAX {
+                return events;
+            }
+        }
+        let Some(gold) = gold else {
+            return events;
+        };
+        let mut next = self.gold_periods.len() as u64;
+        let mut last_start = self.gold_periods.last().map(|period| period.starts_at);
+        let mut start = self.gold_periods.last().map_or(first_start, |last| last.ends_at);
+        // Commit until the last committed period starts after `now`: the current period and the
+        // next one are then both committed.
+        while last_start.is_none_or(|last_start| last_start <= now) && events.len() < GOLD_STEP_MAX {
+            let Some(end) = gold.period.add_to(start).filter(|end| *end > start) else {
+                break;
+            };
+            let seed = seed_of(next);
+            events.push(TerritoryEvent::GoldPeriodCommitted {
+                period: next,
+                starts_at: start,
+                ends_at: end,
+                commitment: hex::encode(sha2::Sha256::digest(seed)),
+            });
+            // A period that already ended (after a downtime) is revealed at once.
+            if end <= now {
+                events.push(TerritoryEvent::GoldSeedRevealed { period: next, seed: hex::encode(seed) });
+            }
+            last_start = Some(start);
+            start = end;
+            next += 1;
+        }
+        events
     }
 
     pub fn decide(&self, command: TerritoryCommand) -> Result<Vec<TerritoryEvent>, LedgerError> {
@@ -203,6 +296,14 @@ impl Territory {
                 self.treasury.add_assign_checked(amount)
             }
             TerritoryEvent::CheckpointRecorded { checkpoint } => self.last_checkpoint_size = Some(checkpoint.tree_size),
+            TerritoryEvent::GoldPeriodCommitted { period, starts_at, ends_at, commitment } => {
+                assert_eq!(period, self.gold_periods.len() as u64, "gold periods are numbered from 0, in order");
+                self.gold_periods.push(GoldPeriod { period, starts_at, ends_at, commitment, seed: None });
+            }
+            TerritoryEvent::GoldSeedRevealed { period, seed } => {
+                let entry = self.gold_periods.get_mut(period as usize).expect("a revealed period was committed");
+                entry.seed = Some(seed);
+            }
         }
         assert!(self.treasury <= self.minted, "the treasury can never hold more than was minted");
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::amount::Tokens;
 use crate::error::LedgerError;
-use crate::ids::{ActionId, CategoryId, LotId, PartnerId, RedemptionId, VoucherId};
+use crate::ids::{ActionId, CategoryId, DrawId, LotId, PartnerId, RedemptionId, VoucherId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,6 +99,8 @@ pub struct Wallet {
     /// revoked actions excluded: what the monthly caps are checked against.
     monthly_tokens: BTreeMap<String, Tokens>,
     used_vouchers: BTreeSet<VoucherId>,
+    gold_issued: u64,
+    gold_spent: u64,
     version: usize,
 }
 
@@ -122,6 +124,7 @@ pub enum WalletCommand {
         occurred_at: DateTime<Utc>,
         tokens: Tokens,
         lot: Option<NewLot>,
+        gold: bool,
         at: DateTime<Utc>,
     },
     Revoke {
@@ -135,6 +138,11 @@ pub enum WalletCommand {
         venue_id: PartnerId,
         voucher: VerifiedVoucher,
         amount: Tokens,
+        at: DateTime<Utc>,
+    },
+    SpendGold {
+        draw_id: DrawId,
+        tickets: u64,
         at: DateTime<Utc>,
     },
     SweepExpired {
@@ -163,7 +171,16 @@ pub enum WalletEvent {
         occurred_at: DateTime<Utc>,
         tokens: Tokens,
         lot: Option<NewLot>,
+        /// Whether the action also earned a gold token (its own ledger: issued here).
+        #[serde(default)]
+        gold: bool,
         certified_at: DateTime<Utc>,
+    },
+    /// Gold ledger entry: the citizen's gold tokens → tickets in a draw.
+    GoldSpent {
+        draw_id: DrawId,
+        tickets: u64,
+        spent_at: DateTime<Utc>,
     },
     /// Ledger entry: wallet → the association's envelope (the lot's unspent tokens).
     CertificationRevoked {
@@ -197,6 +214,7 @@ impl DomainEvent for WalletEvent {
             WalletEvent::CitizenRegistered { .. } => "CitizenRegistered",
             WalletEvent::InterestsChanged { .. } => "InterestsChanged",
             WalletEvent::ActionCertified { .. } => "ActionCertified",
+            WalletEvent::GoldSpent { .. } => "GoldSpent",
             WalletEvent::CertificationRevoked { .. } => "CertificationRevoked",
             WalletEvent::TokensRedeemed { .. } => "TokensRedeemed",
             WalletEvent::TokensExpired { .. } => "TokensExpired",
@@ -221,6 +239,15 @@ impl Wallet {
 
     pub fn interests(&self) -> &[CategoryId] {
         &self.interests
+    }
+
+    /// Gold tokens held: issued by certifications, not yet spent as draw tickets.
+    pub fn gold(&self) -> u64 {
+        self.gold_issued - self.gold_spent
+    }
+
+    pub fn gold_issued(&self) -> u64 {
+        self.gold_issued
     }
 
     pub fn demographics(&self) -> &Demographics {
@@ -298,6 +325,7 @@ impl Wallet {
                 occurred_at,
                 tokens,
                 lot,
+                gold,
                 at,
             } => {
                 if !self.is_registered() {
@@ -316,8 +344,19 @@ impl Wallet {
                     occurred_at,
                     tokens,
                     lot,
+                    gold,
                     certified_at: at,
                 }])
+            }
+            WalletCommand::SpendGold { draw_id, tickets, at } => {
+                if !self.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                let available = self.gold();
+                if tickets == 0 || tickets > available {
+                    return Err(LedgerError::InsufficientGold { available, requested: tickets });
+                }
+                Ok(vec![WalletEvent::GoldSpent { draw_id, tickets, spent_at: at }])
             }
             WalletCommand::Revoke { action_id, association_id, reason, at } => {
                 let action = self.actions.get(&action_id).ok_or(LedgerError::UnknownAction(action_id))?;
@@ -420,8 +459,12 @@ impl Wallet {
                 occurred_at,
                 tokens,
                 lot,
+                gold,
                 ..
             } => {
+                if gold {
+                    self.gold_issued += 1;
+                }
                 let key = month_key(&category, occurred_at);
                 self.monthly_tokens.entry(key).or_default().add_assign_checked(tokens);
                 let lot_id = lot.as_ref().map(|lot| lot.lot_id);
@@ -465,6 +508,10 @@ impl Wallet {
                 if let Some(earned) = self.monthly_tokens.get_mut(&key) {
                     earned.sub_assign_checked(tokens);
                 }
+            }
+            WalletEvent::GoldSpent { tickets, .. } => {
+                assert!(tickets <= self.gold(), "gold is never spent beyond what was issued");
+                self.gold_spent += tickets;
             }
             WalletEvent::TokensRedeemed { voucher_id, spent, .. } => {
                 self.used_vouchers.insert(voucher_id);

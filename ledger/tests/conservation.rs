@@ -598,6 +598,7 @@ impl Run {
             request: serde_json::Value::Null,
             fingerprint: format!("certification-{id}"),
             gold,
+            gold_period: gold.then_some(0),
             lot_id: LotId::from_uuid(self.fresh()),
             at: self.now,
         };

@@ -32,6 +32,7 @@ fn certify(
         request: serde_json::Value::Null,
         fingerprint: uuid::Uuid::new_v4().to_string(),
         gold: false,
+        gold_period: None,
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: at(20, 12),
     };
@@ -174,6 +175,7 @@ fn an_action_over_the_monthly_cap_earns_what_is_left() {
         request: serde_json::Value::Null,
         fingerprint: "february".to_owned(),
         gold: false,
+        gold_period: None,
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: at(20, 12),
     };
@@ -254,6 +256,7 @@ fn the_same_certification_again_is_a_replay_and_a_changed_one_a_conflict() {
         request: serde_json::Value::Null,
         fingerprint: "f1".to_owned(),
         gold: false,
+        gold_period: None,
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: at(20, 12),
     };

@@ -27,7 +27,7 @@ use ygor_ledger::books::{AnyEvent, Books, Circulation};
 use ygor_ledger::partner::PartnerEvent;
 use ygor_ledger::territory::TerritoryEvent;
 use ygor_ledger::wallet::WalletEvent;
-use ygor_ledger::{CitizenId, PartnerId, PartnerKind, Wallet};
+use ygor_ledger::{CitizenId, Draw, DrawId, PartnerId, PartnerKind, Wallet};
 use ygor_rules::Rules;
 
 use crate::audit::AuditTrail;
@@ -72,6 +72,8 @@ pub struct ReadModels {
     pub expiries: BTreeSet<(DateTime<Utc>, CitizenId)>,
     /// The Merkle tree over the log, for checkpoints and proofs.
     pub audit: AuditTrail,
+    /// Draws as their aggregate folds them: terms, entries, result.
+    pub draws: BTreeMap<DrawId, Draw>,
 }
 
 impl ReadModels {
@@ -105,6 +107,7 @@ impl ReadModels {
                 self.venues.apply(partner_id, &event);
             }
             AnyEvent::Mission(mission_id, event) => self.missions.apply(mission_id, &event),
+            AnyEvent::Draw(draw_id, event) => self.draws.entry(draw_id).or_default().apply_event(event),
             AnyEvent::Wallet(citizen_id, event) => {
                 if let WalletEvent::ActionCertified { lot: Some(lot), .. } = &event {
                     self.expiries.insert((lot.expires_at, citizen_id));
@@ -172,7 +175,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 2;
+pub const SNAPSHOT_FORMAT: i32 = 3;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

@@ -95,7 +95,7 @@ impl Profiles {
                     action.revoked = true;
                 }
             }
-            WalletEvent::TokensRedeemed { .. } | WalletEvent::TokensExpired { .. } => {}
+            WalletEvent::TokensRedeemed { .. } | WalletEvent::TokensExpired { .. } | WalletEvent::GoldSpent { .. } => {}
         }
     }
 }

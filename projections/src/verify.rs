@@ -53,6 +53,9 @@ struct Verifier {
     /// Tokens each wallet event said, to check the partner's mirror of the same transaction.
     credited: BTreeMap<ygor_ledger::ActionId, (Position, Tokens)>,
     spent: BTreeMap<ygor_ledger::RedemptionId, (Position, Tokens)>,
+    draws: BTreeMap<ygor_ledger::DrawId, ygor_ledger::Draw>,
+    /// Certifications whose gold outcome waits for their period's seed: (position, action, gold, probability).
+    gold_pending: BTreeMap<u64, Vec<(Position, String, bool, f64)>>,
     /// Aggregates whose events could not be applied: later checks on them would only repeat it.
     broken: std::collections::BTreeSet<(String, String)>,
 }
@@ -143,6 +146,10 @@ impl Verifier {
                     let wallet = self.wallets.entry(id).or_default();
                     guarded(|| wallet.apply_event(event))
                 }
+                AnyEvent::Draw(id, event) => {
+                    let draw = self.draws.entry(id).or_default();
+                    guarded(|| draw.apply_event(event))
+                }
                 AnyEvent::Mission(..) => Ok(()),
             };
             if let Err(message) = applied {
@@ -181,6 +188,12 @@ impl Verifier {
             AnyEvent::Partner(id, PartnerEvent::RedemptionRecorded { record, redeemed_at }) => {
                 self.check_redemption(position, *id, record, *redeemed_at, territory_key);
             }
+            AnyEvent::Territory(TerritoryEvent::GoldSeedRevealed { period, seed }) => {
+                self.check_gold_seed(position, *period, seed)
+            }
+            AnyEvent::Draw(id, ygor_ledger::draw::DrawEvent::DrawClosed { result }) => {
+                self.check_draw(position, *id, result)
+            }
             AnyEvent::Territory(TerritoryEvent::CheckpointRecorded { checkpoint }) => {
                 self.report.checkpoints += 1;
                 let signed = SignedCheckpoint {
@@ -214,6 +227,54 @@ impl Verifier {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn check_gold_seed(&mut self, position: Position, period: u64, seed_hex: &str) {
+        let committed = self.territory.gold_periods().get(period as usize).map(|entry| entry.commitment.clone());
+        let seed = ygor_audit::decode_hex_32(seed_hex, "seed");
+        let Ok(seed) = seed else {
+            return self.violation(position, format!("gold period {period}: the revealed seed is not 32 bytes of hex"));
+        };
+        if committed.as_deref().is_none_or(|commitment| !ygor_audit::seed_matches_commitment(&seed, commitment)) {
+            self.violation(position, format!("gold period {period}: the revealed seed does not match its commitment"));
+        }
+        for (certified, action_id, gold, probability) in self.gold_pending.remove(&period).unwrap_or_default() {
+            if ygor_audit::gold_earned(&seed, &action_id, probability) != gold {
+                self.violation(
+                    certified,
+                    format!("action {action_id}: gold is {gold} where the seed of period {period} gives {}", !gold),
+                );
+            }
+        }
+    }
+
+    fn check_draw(&mut self, position: Position, id: ygor_ledger::DrawId, result: &ygor_ledger::draw::DrawResult) {
+        let Some(terms) = self.draws.get(&id).and_then(|draw| draw.terms().cloned()) else {
+            return self.violation(position, format!("draw {id} closes without having been created"));
+        };
+        let Ok(seed) = ygor_audit::decode_hex_32(&result.seed, "seed") else {
+            return self.violation(position, format!("draw {id}: the revealed seed is not 32 bytes of hex"));
+        };
+        if !ygor_audit::seed_matches_commitment(&seed, &terms.commitment) {
+            self.violation(position, format!("draw {id}: the revealed seed does not match its commitment"));
+        }
+        if result.closed_at < terms.closes_at {
+            self.violation(position, format!("draw {id} closed before its closes_at"));
+        }
+        let entries: Vec<ygor_audit::DrawEntry> = self.draws[&id]
+            .entries()
+            .iter()
+            .map(|(citizen, tickets)| ygor_audit::DrawEntry { citizen_id: citizen.to_string(), tickets: *tickets })
+            .collect();
+        match ygor_audit::entries_root(&entries) {
+            Ok(root) if hex::encode(root) == result.entries_root => {}
+            _ => self.violation(position, format!("draw {id}: entries_root does not match the recorded entries")),
+        }
+        let winners: Vec<String> = result.winners.iter().map(ToString::to_string).collect();
+        match ygor_audit::draw_winners(&seed, &id.to_string(), &entries, terms.winners as usize) {
+            Ok(expected) if expected == winners => {}
+            _ => self.violation(position, format!("draw {id}: the winners are not the ones the seed draws")),
         }
     }
 
@@ -294,6 +355,31 @@ impl Verifier {
                     record.outcome.tokens, rules.version
                 ),
             );
+        }
+        match (&rules.rules.gold, record.gold_period) {
+            (None, None) => {}
+            (None, Some(_)) => self.violation(position, "a gold period is recorded under rules without gold"),
+            (Some(_), None) if record.outcome.gold => self.violation(position, "a gold token without a gold period"),
+            (Some(_), None) => {}
+            (Some(gold), Some(period)) => {
+                let in_period = self
+                    .territory
+                    .gold_periods()
+                    .get(period as usize)
+                    .is_some_and(|entry| entry.starts_at <= at && at < entry.ends_at);
+                if !in_period {
+                    self.violation(
+                        position,
+                        format!("gold period {period} was not the period in force when the certification arrived"),
+                    );
+                }
+                self.gold_pending.entry(period).or_default().push((
+                    position,
+                    record.action_id.to_string(),
+                    record.outcome.gold,
+                    gold.probability,
+                ));
+            }
         }
         let expires_at = if expected.is_zero() { None } else { rules.rules.lifetime.add_to(at) };
         if record.outcome.expires_at != expires_at {
@@ -386,4 +472,78 @@ pub async fn verify(log: &EventLog, territory_key: &PublicKey) -> Result<Report,
     std::panic::set_hook(previous_hook);
     outcome?;
     Ok(verifier.report)
+}
+
+/// A draw recomputed from the log by `ygor audit draw`.
+#[derive(Debug)]
+pub struct DrawReport {
+    pub summary: Value,
+    pub problems: Vec<String>,
+}
+
+/// Recomputes one draw from its events: the seed against the commitment, the entries root and
+/// the winners.
+pub async fn recompute_draw(log: &EventLog, id: ygor_ledger::DrawId) -> Result<DrawReport, StoreError> {
+    use cqrs_es::Aggregate;
+    let mut draw = ygor_ledger::Draw::default();
+    let mut problems = Vec::new();
+    for stored in log.load_stream::<ygor_ledger::Draw>(&id.to_string(), 0).await? {
+        match serde_json::from_value(stored.payload) {
+            Ok(event) => draw.apply(event),
+            Err(error) => problems.push(format!("sequence {}: the event does not decode: {error}", stored.sequence)),
+        }
+    }
+    let Some(terms) = draw.terms().cloned() else {
+        return Ok(DrawReport {
+            summary: serde_json::json!({ "draw_id": id.to_string(), "found": false }),
+            problems: vec![format!("no draw {id} in the log")],
+        });
+    };
+    let entries: Vec<ygor_audit::DrawEntry> = draw
+        .entries()
+        .iter()
+        .map(|(citizen, tickets)| ygor_audit::DrawEntry { citizen_id: citizen.to_string(), tickets: *tickets })
+        .collect();
+    let root = ygor_audit::entries_root(&entries).map(hex::encode).unwrap_or_default();
+    let mut summary = serde_json::json!({
+        "draw_id": id.to_string(),
+        "prize": terms.prize,
+        "closes_at": terms.closes_at,
+        "commitment": terms.commitment,
+        "entries": entries.iter().map(|entry| serde_json::json!({ "citizen_id": entry.citizen_id, "tickets": entry.tickets })).collect::<Vec<_>>(),
+        "entries_root": root,
+    });
+    match draw.result() {
+        None => problems.push("the draw is not closed yet: nothing to recompute".to_owned()),
+        Some(result) => {
+            let recorded: Vec<String> = result.winners.iter().map(ToString::to_string).collect();
+            summary["seed"] = Value::from(result.seed.clone());
+            summary["recorded_winners"] = serde_json::json!(recorded);
+            match ygor_audit::decode_hex_32(&result.seed, "seed") {
+                Err(_) => problems.push("the revealed seed is not 32 bytes of hex".to_owned()),
+                Ok(seed) => {
+                    if !ygor_audit::seed_matches_commitment(&seed, &terms.commitment) {
+                        problems.push("the revealed seed does not match the commitment".to_owned());
+                    }
+                    if result.entries_root != root {
+                        problems.push(format!(
+                            "the recorded entries_root {} differs from the recomputed {root}",
+                            result.entries_root
+                        ));
+                    }
+                    match ygor_audit::draw_winners(&seed, &id.to_string(), &entries, terms.winners as usize) {
+                        Ok(winners) => {
+                            if winners != recorded {
+                                problems.push("the recorded winners differ from the ones the seed draws".to_owned());
+                            }
+                            summary["recomputed_winners"] = serde_json::json!(winners);
+                        }
+                        Err(error) => problems.push(format!("cannot draw: {error}")),
+                    }
+                }
+            }
+        }
+    }
+    summary["ok"] = Value::from(problems.is_empty());
+    Ok(DrawReport { summary, problems })
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod cli;
+mod gold;
 mod helpers;
 mod lifecycle;
 mod projections;

@@ -46,6 +46,8 @@ pub struct CertificationAnswer {
     pub action_id: String,
     pub tokens: u64,
     pub gold: bool,
+    /// The gold period whose seed decided `gold` (see `GET /v1/gold/periods`); null without gold.
+    pub gold_period: Option<u64>,
     pub lot_id: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub position: i64,
@@ -127,6 +129,7 @@ pub async fn certify(
         request: serde_json::Value::Object(signed.object),
         fingerprint,
         gold: false,
+        gold_period: None,
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: now(),
     };
@@ -136,6 +139,7 @@ pub async fn certify(
         action_id: outcome.action_id.to_string(),
         tokens: outcome.tokens.value(),
         gold: outcome.gold,
+        gold_period: outcome.gold_period,
         lot_id: outcome.lot_id.map(|id| id.to_string()),
         expires_at: outcome.expires_at,
         position: committed.position,

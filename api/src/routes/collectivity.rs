@@ -356,7 +356,10 @@ pub struct CirculationView {
     pub redeemed: u64,
     pub revoked: u64,
     pub gold_issued: u64,
+    /// Gold tokens held by citizens (issued, not yet spent in draws).
     pub gold_outstanding: u64,
+    /// Gold tokens spent as draw tickets.
+    pub gold_entered: u64,
     /// The log position these figures include.
     pub position: i64,
 }
@@ -383,8 +386,9 @@ pub async fn circulation(
             issued: c.issued.value(),
             redeemed: c.redeemed.value(),
             revoked: c.revoked.value(),
-            gold_issued: 0,
-            gold_outstanding: 0,
+            gold_issued: c.gold_issued,
+            gold_outstanding: c.gold_issued - c.gold_entered,
+            gold_entered: c.gold_entered,
             position: models.position,
         }
     });

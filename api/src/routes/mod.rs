@@ -5,6 +5,7 @@ pub mod association;
 pub mod audit;
 pub mod citizen;
 pub mod collectivity;
+pub mod gold;
 pub mod missions;
 pub mod system;
 pub mod venue;

@@ -14,14 +14,15 @@
 //! The simulation walks the year day by day. Each day runs, in this order: the collectivity's
 //! chores (weekly expiry sweep, monthly settlements and envelope top-ups, rules changes, missions),
 //! then the registrations, the redemptions (which spend only what was certified on earlier days),
-//! the certifications and finally the revocations and interest changes. Within a phase the commands of different
-//! citizens run concurrently; one citizen's commands run in time order, so monthly caps always
-//! decide the same way.
+//! the certifications, the revocations and interest changes, and the draws. Within a phase the
+//! commands of different citizens run concurrently; one citizen's commands run in time order, so
+//! monthly caps always decide the same way.
 //!
 //! Reproducibility: who lives where, who does what, when and where, comes from a seeded generator
 //! (SplitMix64, written here because the API crate does not depend on `rand`), relative to the
 //! month the demo runs in. The same seed in the same month gives the same territory and the same
-//! figures. Keys and bearer tokens are fresh secrets on every run, as they must be.
+//! figures, except the gold tokens, which the engine draws from the territory's secret seeds. Keys
+//! and bearer tokens are fresh secrets on every run, as they must be.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -39,7 +40,7 @@ use ygor_ledger::mission::MissionDetails;
 use ygor_ledger::operations::{Certify, Redeem};
 use ygor_ledger::wallet::{Demographics, VerifiedVoucher};
 use ygor_ledger::{
-    ActionId, CategoryId, CitizenId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, Tokens, VoucherId,
+    ActionId, CategoryId, CitizenId, DrawId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, Tokens, VoucherId,
 };
 use ygor_rules::Rules;
 use ygor_store::CitizenDetails;
@@ -436,6 +437,7 @@ const STREAM_REDEMPTIONS: u64 = 4;
 const STREAM_MISSIONS: u64 = 5;
 const STREAM_REVOCATIONS: u64 = 6;
 const STREAM_PARTNERS: u64 = 7;
+const STREAM_DRAWS: u64 = 8;
 
 impl Random {
     fn new(seed: u64, stream: u64, index: u64) -> Self {
@@ -623,6 +625,19 @@ struct MissionPlan {
     closed_at: Option<DateTime<Utc>>,
 }
 
+/// A draw of premium prizes among the citizens' gold tokens.
+#[derive(Debug, Clone)]
+struct DrawPlan {
+    id: DrawId,
+    prize: &'static str,
+    winners: u32,
+    created_at: DateTime<Utc>,
+    /// When the citizens who hold gold tokens enter it.
+    entries_at: DateTime<Utc>,
+    closes_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone)]
 struct RulesChange {
     at: DateTime<Utc>,
@@ -642,6 +657,9 @@ struct DayPlan {
     missions_published: Vec<usize>,
     missions_closed: Vec<usize>,
     rules_changes: Vec<usize>,
+    draws_created: Vec<usize>,
+    draws_entered: Vec<usize>,
+    draws_closed: Vec<usize>,
 }
 
 /// An action of a citizen, before its time of day is drawn.
@@ -662,6 +680,7 @@ struct Plan {
     rules: Vec<RulesChange>,
     citizens: Vec<CitizenPlan>,
     missions: Vec<MissionPlan>,
+    draws: Vec<DrawPlan>,
     partner_ids: Vec<PartnerId>,
     /// Upper bound of the tokens each association certifies, per month since the start.
     envelope_needs: Vec<Vec<u64>>,
@@ -846,6 +865,7 @@ fn plan(seed: u64, citizen_count: usize, now: DateTime<Utc>) -> Result<Plan, Dem
         rules: rules_changes(start, end)?,
         citizens: Vec::with_capacity(citizen_count),
         missions: Vec::new(),
+        draws: Vec::new(),
         partner_ids: (0..ASSOCIATIONS.len() + VENUES.len())
             .map(|_| PartnerId::from_uuid(partner_random.uuid()))
             .collect(),
@@ -867,6 +887,7 @@ fn plan(seed: u64, citizen_count: usize, now: DateTime<Utc>) -> Result<Plan, Dem
     plan_revocations(&mut plan, seed);
     plan_redemptions(&mut plan, seed);
     plan_missions(&mut plan, seed);
+    plan_draws(&mut plan, seed);
     Ok(plan)
 }
 
@@ -1357,6 +1378,45 @@ fn plan_missions(plan: &mut Plan, seed: u64) {
     }
 }
 
+/// Two draws among the gold tokens: a yearly pass for the pool, drawn in the middle of the year,
+/// and seats at the big match, still open at the end.
+fn plan_draws(plan: &mut Plan, seed: u64) {
+    let mut random = Random::new(seed, STREAM_DRAWS, 0);
+    let days = plan.days.len();
+    let pool_closes = days * 8 / 12;
+    let draws = [
+        (
+            "Pass annuel de la piscine municipale",
+            3,
+            plan.time(days * 4 / 12, 10, 0, 0),
+            plan.time(pool_closes - 3, 12, 0, 0),
+            plan.time(pool_closes, 18, 0, 0),
+            Some(plan.time(pool_closes + 1, 9, 0, 0)),
+        ),
+        (
+            "Places pour le grand match de la saison au stade",
+            10,
+            plan.time(days * 9 / 12, 10, 0, 0),
+            plan.time(days - 2, 12, 0, 0),
+            plan.end + TimeDelta::days(21),
+            None,
+        ),
+    ];
+    for (prize, winners, created_at, entries_at, closes_at, closed_at) in draws {
+        let index = plan.draws.len();
+        let day = |at: DateTime<Utc>| plan.day(at.date_naive()).expect("draw steps inside the year");
+        let (created, entered) = (day(created_at), day(entries_at));
+        let closed = closed_at.map(day);
+        plan.days[created].draws_created.push(index);
+        plan.days[entered].draws_entered.push(index);
+        if let Some(closed) = closed {
+            plan.days[closed].draws_closed.push(index);
+        }
+        let id = DrawId::from_uuid(random.uuid());
+        plan.draws.push(DrawPlan { id, prize, winners, created_at, entries_at, closes_at, closed_at });
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Execution: the plan, through the engine
 // ---------------------------------------------------------------------------------------------
@@ -1377,6 +1437,7 @@ struct Context {
     associations: Vec<Partner>,
     venues: Vec<Partner>,
     citizens: Vec<CitizenId>,
+    seed: u64,
 }
 
 /// What a batch of commands did, for the progress lines and the summary.
@@ -1392,6 +1453,8 @@ struct Tally {
     expired: u64,
     settled: u64,
     settlements: u64,
+    draw_entries: u64,
+    tickets: u64,
 }
 
 impl AddAssign for Tally {
@@ -1406,6 +1469,8 @@ impl AddAssign for Tally {
         self.expired += other.expired;
         self.settled += other.settled;
         self.settlements += other.settlements;
+        self.draw_entries += other.draw_entries;
+        self.tickets += other.tickets;
     }
 }
 
@@ -1583,6 +1648,21 @@ async fn change_interests(context: Arc<Context>, job: InterestChange) -> Result<
     let interests = job.interests.iter().map(|category| category_id(category)).collect();
     context.engine.set_interests(context.citizens[job.citizen], interests, job.at).await?;
     Ok(Tally::default())
+}
+
+/// Most citizens who hold gold tokens spend some of them as tickets in a draw.
+async fn enter_draw(context: Arc<Context>, job: (usize, DrawId, usize, DateTime<Utc>)) -> Result<Tally, DemoError> {
+    let (draw, draw_id, citizen, at) = job;
+    let citizen_id = context.citizens[citizen];
+    let gold = context.engine.wallet(citizen_id).await?.gold();
+    // Drawn here but from the citizen's own stream, so the concurrent order does not matter.
+    let mut random = Random::new(context.seed, STREAM_DRAWS, ((draw as u64 + 1) << 32) | citizen as u64);
+    if gold == 0 || !random.chance(0.7) {
+        return Ok(Tally::default());
+    }
+    let tickets = 1 + random.below(gold);
+    context.engine.enter_draw(draw_id, citizen_id, tickets, at).await?;
+    Ok(Tally { draw_entries: 1, tickets, ..Tally::default() })
 }
 
 /// Waits until the projections have applied everything written so far.
@@ -1808,6 +1888,34 @@ async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[String]) -> R
                 .await?;
         month_tally += in_parallel(today.revocations, |job| revoke(context.clone(), job)).await?;
         month_tally += in_parallel(today.interest_changes, |job| change_interests(context.clone(), job)).await?;
+        for index in today.draws_created {
+            let draw = &plan.draws[index];
+            engine.create_draw(draw.id, draw.prize.to_owned(), draw.closes_at, draw.winners, draw.created_at).await?;
+            eprintln!("[démo] {} : tirage au sort « {} » ouvert aux jetons d'or", date.format("%d/%m/%Y"), draw.prize);
+        }
+        for index in today.draws_entered {
+            let draw = &plan.draws[index];
+            let jobs = (0..plan.citizens.len()).map(|citizen| (index, draw.id, citizen, draw.entries_at)).collect();
+            let entered = in_parallel(jobs, |job| enter_draw(context.clone(), job)).await?;
+            eprintln!(
+                "[démo] {} : {} au tirage « {} » ({})",
+                date.format("%d/%m/%Y"),
+                fr_count(entered.draw_entries, "participant", "participants"),
+                draw.prize,
+                fr_count(entered.tickets, "ticket", "tickets")
+            );
+        }
+        for index in today.draws_closed {
+            let draw = &plan.draws[index];
+            let closed_at = draw.closed_at.expect("a draw closed today has a closing time");
+            let result = engine.close_draw(draw.id, closed_at).await?.outcome;
+            eprintln!(
+                "[démo] {} : tirage « {} » clos, {}",
+                date.format("%d/%m/%Y"),
+                draw.prize,
+                fr_count(result.winners.len() as u64, "gagnant", "gagnants")
+            );
+        }
         let last_of_month = day + 1 == plan.days.len() || plan.date(day + 1).day() == 1;
         if day + 1 == plan.days.len() {
             month_tally += sweep(&context, plan.end).await?;
@@ -1874,6 +1982,8 @@ pub struct Summary {
     pub badges: u64,
     pub citizens_with_badges: u64,
     pub rules_versions: u64,
+    pub draws: u64,
+    pub closed_draws: u64,
     pub events: i64,
     pub circulation: Circulation,
 }
@@ -1964,8 +2074,14 @@ impl Report {
             self.elapsed.as_secs_f64()
         ));
         text.push_str(&format!(
-            "  Territoire : {} associations, {} lieux partenaires, {} missions ({} ouvertes), {} versions des règles.\n",
-            s.associations, s.venues, s.missions, s.open_missions, s.rules_versions
+            "  Territoire : {} associations, {} lieux partenaires, {} missions ({} ouvertes), {} versions des règles, {} ({} clos).\n",
+            s.associations,
+            s.venues,
+            s.missions,
+            s.open_missions,
+            s.rules_versions,
+            fr_count(s.draws, "tirage au sort", "tirages au sort"),
+            s.closed_draws
         ));
         text.push_str(&format!(
             "  Activité : {} actions certifiées ({} révoquées), {} échanges, {} règlements, {} badges pour {} habitants, {} événements au journal.\n",
@@ -1978,13 +2094,14 @@ impl Report {
             fr(s.events as u64)
         ));
         text.push_str(&format!(
-            "  Jetons : {} émis par la collectivité, {} distribués, {} dépensés, {} remboursés aux lieux, {} expirés, {} révoqués ; en trésorerie {}, enveloppes {}, portefeuilles {}, à rembourser {}.\n",
+            "  Jetons : {} émis par la collectivité, {} distribués, {} dépensés, {} remboursés aux lieux, {} expirés, {} révoqués, {} jetons d'or gagnés ; en trésorerie {}, enveloppes {}, portefeuilles {}, à rembourser {}.\n",
             fr(c.minted.value()),
             fr(c.issued.value()),
             fr(c.redeemed.value()),
             fr(c.recovered.value()),
             fr(c.expired.value()),
             fr(c.revoked.value()),
+            fr(c.gold_issued),
             fr(c.treasury.value()),
             fr(c.envelopes.value()),
             fr(c.wallets.value()),
@@ -2035,8 +2152,8 @@ impl Report {
             self.elapsed.as_secs_f64()
         ));
         text.push_str(&format!(
-            "  Territory: {} associations, {} partner venues, {} missions ({} open), {} rules versions.\n",
-            s.associations, s.venues, s.missions, s.open_missions, s.rules_versions
+            "  Territory: {} associations, {} partner venues, {} missions ({} open), {} rules versions, {} draws ({} closed).\n",
+            s.associations, s.venues, s.missions, s.open_missions, s.rules_versions, s.draws, s.closed_draws
         ));
         text.push_str(&format!(
             "  Activity: {} certified actions ({} revoked), {} redemptions, {} settlements, {} badges for {} citizens, {} events in the log.\n",
@@ -2049,13 +2166,14 @@ impl Report {
             en(s.events as u64)
         ));
         text.push_str(&format!(
-            "  Tokens: {} minted, {} issued, {} redeemed, {} recovered from venues, {} expired, {} revoked; treasury {}, envelopes {}, wallets {}, to settle {}.\n",
+            "  Tokens: {} minted, {} issued, {} redeemed, {} recovered from venues, {} expired, {} revoked, {} gold tokens earned; treasury {}, envelopes {}, wallets {}, to settle {}.\n",
             en(c.minted.value()),
             en(c.issued.value()),
             en(c.redeemed.value()),
             en(c.recovered.value()),
             en(c.expired.value()),
             en(c.revoked.value()),
+            en(c.gold_issued),
             en(c.treasury.value()),
             en(c.envelopes.value()),
             en(c.wallets.value()),
@@ -2233,6 +2351,7 @@ async fn build(
         associations,
         venues,
         citizens: plan.citizens.iter().map(|citizen| citizen.id).collect(),
+        seed: options.seed,
     });
     let plan = simulate(context.clone(), plan, &tokens).await?;
     caught_up(state).await?;
@@ -2301,6 +2420,8 @@ async fn build(
             citizens_with_badges: models.profiles.profiles.values().filter(|profile| !profile.badges.is_empty()).count()
                 as u64,
             rules_versions: plan.rules.len() as u64,
+            draws: models.draws.len() as u64,
+            closed_draws: models.draws.values().filter(|draw| draw.result().is_some()).count() as u64,
             events: models.position,
             circulation: models.circulation(),
         };
@@ -2456,6 +2577,14 @@ mod tests {
         assert!(bands.iter().all(|row| row.key != "0-14" && row.key != "inconnu"), "citizens are 15 to 85");
         let citizens = models.wallets.values().filter(|wallet| wallet.is_registered()).count();
         assert_eq!(citizens, 60);
+        assert_eq!(models.draws.len(), 2, "the pool pass and the match seats");
+        assert_eq!(models.draws.values().filter(|draw| draw.result().is_some()).count(), 1);
+
+        // The whole log passes the audit: signatures, conservation, gold outcomes, draws.
+        let territory_key = setup::territory_key(&config.data_dir).expect("territory key").public_key();
+        let audit = ygor_projections::verify::verify(&log, &territory_key).await.expect("the audit runs");
+        assert!(audit.violations.is_empty(), "{} violations", audit.violations.len());
+        assert!(audit.signatures as usize > facts.len(), "certifications and redemptions are signed");
         drop(log);
 
         // A second demo into the same directory is refused.

@@ -52,6 +52,8 @@ pub enum EngineError {
     Decode(String),
     #[error("another writer kept winning the race for the same aggregate")]
     Contention,
+    #[error("storage failed: {0}")]
+    Storage(String),
 }
 
 /// The result of a write: what it decided, the position of its last event, and whether it was a
@@ -161,23 +163,19 @@ impl Locks {
         &self.missions.iter().find(|(key, _)| *key == id).expect("the mission is locked before it is read").1.state
     }
 
-    /// After a conflict with another writer, the cached states are behind the log: reload them.
-    fn mark_stale(&mut self) {
+    /// Forgets the held states entirely (their in-memory changes never reached the log).
+    fn mark_stale_all(&mut self) {
+        fn forget<A: Default>(slot: &mut Slot<A>) {
+            slot.state = A::default();
+            slot.loaded = false;
+        }
         if let Some(slot) = self.territory.as_mut() {
-            slot.loaded = false;
+            forget(slot);
         }
-        for (_, slot) in &mut self.partners {
-            slot.loaded = false;
-        }
-        for (_, slot) in &mut self.wallets {
-            slot.loaded = false;
-        }
-        for (_, slot) in &mut self.missions {
-            slot.loaded = false;
-        }
-        for (_, slot) in &mut self.draws {
-            slot.loaded = false;
-        }
+        self.partners.iter_mut().for_each(|(_, slot)| forget(slot));
+        self.wallets.iter_mut().for_each(|(_, slot)| forget(slot));
+        self.missions.iter_mut().for_each(|(_, slot)| forget(slot));
+        self.draws.iter_mut().for_each(|(_, slot)| forget(slot));
     }
 }
 
@@ -205,6 +203,7 @@ struct Inner {
     rules: RwLock<Option<Arc<RulesVersion>>>,
     partner_info: RwLock<HashMap<PartnerId, PartnerInfo>>,
     committed: watch::Sender<Position>,
+    queue: tokio::sync::mpsc::UnboundedSender<Pending>,
 }
 
 fn serialize<A: Aggregate>(
@@ -239,6 +238,7 @@ impl Engine {
     pub async fn open(log: EventLog, seeds: Seeds) -> Result<Self, EngineError> {
         let initial = log.last_position().await?;
         let (committed, _) = watch::channel(initial);
+        let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
         let engine = Engine {
             inner: Arc::new(Inner {
                 log,
@@ -252,8 +252,10 @@ impl Engine {
                 rules: RwLock::new(None),
                 partner_info: RwLock::new(HashMap::new()),
                 committed,
+                queue,
             }),
         };
+        tokio::spawn(Engine::commit_loop(Arc::downgrade(&engine.inner), receiver));
         let mut locks = Locks::default();
         engine.lock_territory(&mut locks).await?;
         engine.publish_rules_snapshot(locks.territory());
@@ -411,19 +413,21 @@ impl Engine {
     ) -> Result<Committed<T>, CommitError> {
         let (changes, outcome) = match decided {
             Decided::Replay { outcome, original } => {
-                let position = self
-                    .inner
-                    .log
-                    .position_of(original.aggregate_type, &original.aggregate_id, original.sequence)
-                    .await
-                    .map_err(EngineError::from)?
-                    .ok_or_else(|| {
-                        EngineError::Decode(format!(
-                            "{} {} has no event {}",
-                            original.aggregate_type, original.aggregate_id, original.sequence
-                        ))
-                    })?;
-                return Ok(Committed { outcome, position, replayed: true });
+                // The original may still be on its way to the disk (pipelined commits): wait for it.
+                drop(locks);
+                for _ in 0..500 {
+                    let found = self
+                        .inner
+                        .log
+                        .position_of(original.aggregate_type, &original.aggregate_id, original.sequence)
+                        .await
+                        .map_err(EngineError::from)?;
+                    if let Some(position) = found {
+                        return Ok(Committed { outcome, position, replayed: true });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                return Err(CommitError::Conflict);
             }
             Decided::Apply { changes, outcome } => (changes, outcome),
         };
@@ -454,31 +458,23 @@ impl Engine {
             let next = locks.territory().version() + 1;
             events.extend(serialize::<Territory>(TERRITORY_ID, next, &territory, at)?);
         }
-        let batch = AppendBatch { events, credentials: extra.credentials, citizen_details: extra.citizen_details };
-        let positions = match self.inner.log.append(&batch).await {
-            Ok(positions) => positions,
-            Err(StoreError::Conflict { .. }) => {
-                locks.mark_stale();
-                return Err(CommitError::Conflict);
-            }
-            Err(error) => {
-                // The outcome of a failed commit is unknown (it may have landed): reload before reuse.
-                locks.mark_stale();
-                return Err(CommitError::Engine(error.into()));
-            }
-        };
-        if let Some(guard) = locks.territory.as_mut() {
-            let touched = !territory.is_empty();
+        // Apply to the cached states now, queue the events for the committer while the locks are
+        // still held (so the queue keeps each aggregate's order), release the locks, and wait for
+        // durability: commands to a hot aggregate pipeline into shared transactions.
+        let mut touched = Vec::new();
+        if let Some(guard) = locks.territory.as_mut()
+            && !territory.is_empty()
+        {
+            touched.push(Touched::Territory(OwnedMutexGuard::mutex(guard).clone()));
             for event in territory {
                 guard.state.apply(event);
             }
-            if touched {
-                let state = &guard.state;
-                self.publish_rules_snapshot(state);
-            }
+            let state = &guard.state;
+            self.publish_rules_snapshot(state);
         }
         for (id, partner_events) in partners {
             let guard = &mut locks.partners.iter_mut().find(|(key, _)| *key == id).expect("locked").1;
+            touched.push(Touched::Partner(OwnedMutexGuard::mutex(guard).clone()));
             for event in partner_events {
                 guard.state.apply(event);
             }
@@ -486,24 +482,39 @@ impl Engine {
         }
         for (id, wallet_events) in wallets {
             let guard = &mut locks.wallets.iter_mut().find(|(key, _)| *key == id).expect("locked").1;
+            touched.push(Touched::Wallet(OwnedMutexGuard::mutex(guard).clone()));
             for event in wallet_events {
                 guard.state.apply(event);
             }
         }
         for (id, mission_events) in missions {
             let guard = &mut locks.missions.iter_mut().find(|(key, _)| *key == id).expect("locked").1;
+            touched.push(Touched::Mission(OwnedMutexGuard::mutex(guard).clone()));
             for event in mission_events {
                 guard.state.apply(event);
             }
         }
         for (id, draw_events) in draws {
             let guard = &mut locks.draws.iter_mut().find(|(key, _)| *key == id).expect("locked").1;
+            touched.push(Touched::Draw(OwnedMutexGuard::mutex(guard).clone()));
             for event in draw_events {
                 guard.state.apply(event);
             }
         }
+        let batch = AppendBatch { events, credentials: extra.credentials, citizen_details: extra.citizen_details };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.inner.queue.send(Pending { batch, touched, reply }).is_err() {
+            locks.mark_stale_all();
+            return Err(CommitError::Engine(EngineError::Decode("the committer has stopped".to_owned())));
+        }
+        drop(locks);
+        let positions = match answer.await {
+            Ok(Ok(positions)) => positions,
+            Ok(Err(CommitFailure::Retry)) => return Err(CommitError::Conflict),
+            Ok(Err(CommitFailure::Storage(message))) => return Err(CommitError::Engine(EngineError::Storage(message))),
+            Err(_) => return Err(CommitError::Engine(EngineError::Decode("the committer has stopped".to_owned()))),
+        };
         let position = positions.last().copied().unwrap_or(0);
-        self.inner.committed.send_modify(|latest| *latest = (*latest).max(position));
         Ok(Committed { outcome, position, replayed: false })
     }
 
@@ -971,6 +982,161 @@ impl Engine {
             position = position.max(committed.position);
         }
         Ok(Committed { outcome: total, position, replayed: false })
+    }
+}
+
+/// A request to the committer: one operation's events, the cached aggregates it already applied
+/// them to, and where to answer.
+struct Pending {
+    batch: AppendBatch,
+    touched: Vec<Touched>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Position>, CommitFailure>>,
+}
+
+/// A cached aggregate an operation changed in memory before its events were durable: the
+/// committer resets it if the transaction fails.
+#[derive(Clone)]
+enum Touched {
+    Territory(Arc<Mutex<Slot<Territory>>>),
+    Partner(Arc<Mutex<Slot<Partner>>>),
+    Wallet(Arc<Mutex<Slot<Wallet>>>),
+    Mission(Arc<Mutex<Slot<Mission>>>),
+    Draw(Arc<Mutex<Slot<Draw>>>),
+}
+
+impl Touched {
+    fn key(&self) -> usize {
+        match self {
+            Touched::Territory(slot) => Arc::as_ptr(slot) as usize,
+            Touched::Partner(slot) => Arc::as_ptr(slot) as usize,
+            Touched::Wallet(slot) => Arc::as_ptr(slot) as usize,
+            Touched::Mission(slot) => Arc::as_ptr(slot) as usize,
+            Touched::Draw(slot) => Arc::as_ptr(slot) as usize,
+        }
+    }
+
+    /// Forgets the cached state: the next command reloads the aggregate from the log.
+    async fn reset(&self) {
+        async fn forget<A: Default>(slot: &Arc<Mutex<Slot<A>>>) {
+            let mut guard = slot.lock().await;
+            guard.state = A::default();
+            guard.loaded = false;
+        }
+        match self {
+            Touched::Territory(slot) => forget(slot).await,
+            Touched::Partner(slot) => forget(slot).await,
+            Touched::Wallet(slot) => forget(slot).await,
+            Touched::Mission(slot) => forget(slot).await,
+            Touched::Draw(slot) => forget(slot).await,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum CommitFailure {
+    /// Another writer won a race, or the transaction this one depended on failed: decide again.
+    Retry,
+    /// Storage failed.
+    Storage(String),
+}
+
+/// Most operations one transaction carries.
+const GROUP_MAX: usize = 512;
+
+impl Engine {
+    /// The committer: appends the queued operations in groups, ONE transaction per group (group
+    /// commit), in the order they were queued. Operations apply their events to the cached
+    /// states and queue them while holding their aggregates' locks, then release the locks and
+    /// wait here for durability: so commands to one hot aggregate pipeline instead of each
+    /// waiting for a disk sync, and a client hears of success only once its events are durable.
+    ///
+    /// If a group's transaction fails, every operation in it — and every operation queued behind
+    /// it, which may have decided on the failed group's state — fails too (with `Retry`, so the
+    /// engine decides them again from the log), and the cached states they touched are reset.
+    async fn commit_loop(inner: std::sync::Weak<Inner>, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
+        while let Some(first) = queue.recv().await {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let engine = Engine { inner };
+            let mut group = vec![first];
+            while group.len() < GROUP_MAX {
+                match queue.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            let mut merged = AppendBatch { events: Vec::new(), credentials: Vec::new(), citizen_details: Vec::new() };
+            let mut counts = Vec::with_capacity(group.len());
+            for pending in &mut group {
+                counts.push(pending.batch.events.len());
+                merged.events.append(&mut pending.batch.events);
+                merged.credentials.append(&mut pending.batch.credentials);
+                merged.citizen_details.append(&mut pending.batch.citizen_details);
+            }
+            match engine.inner.log.append(&merged).await {
+                Ok(positions) => {
+                    let mut rest = positions.as_slice();
+                    let mut last = 0;
+                    for (pending, count) in group.into_iter().zip(counts) {
+                        let (mine, others) = rest.split_at(count.min(rest.len()));
+                        rest = others;
+                        last = mine.last().copied().unwrap_or(last);
+                        let _ = pending.reply.send(Ok(mine.to_vec()));
+                    }
+                    engine.inner.committed.send_modify(|latest| *latest = (*latest).max(last));
+                }
+                Err(error) => {
+                    let failure = match error {
+                        StoreError::Conflict { .. } => CommitFailure::Retry,
+                        other => {
+                            tracing::error!(error = %other, "a group commit failed; its operations fail and their aggregates reload");
+                            CommitFailure::Storage(other.to_string())
+                        }
+                    };
+                    engine.fail_from(group, failure, &mut queue).await;
+                }
+            }
+        }
+    }
+
+    /// Fails a group and everything queued behind it, resetting every aggregate they touched.
+    async fn fail_from(
+        &self,
+        group: Vec<Pending>,
+        failure: CommitFailure,
+        queue: &mut tokio::sync::mpsc::UnboundedReceiver<Pending>,
+    ) {
+        let mut failed = group;
+        let mut reset = std::collections::HashSet::new();
+        let mut first = true;
+        loop {
+            // Reset first, then drain: an operation that decided on a touched state queued its
+            // request before it released the lock the reset waits for, so the drain sees it.
+            for pending in &failed {
+                for touched in &pending.touched {
+                    if reset.insert(touched.key()) {
+                        touched.reset().await;
+                    }
+                }
+            }
+            for pending in failed.drain(..) {
+                let answer = if first { failure.clone() } else { CommitFailure::Retry };
+                let _ = pending.reply.send(Err(answer));
+            }
+            first = false;
+            while let Ok(next) = queue.try_recv() {
+                failed.push(next);
+            }
+            if failed.is_empty() {
+                break;
+            }
+        }
+        // The rules and gold snapshots may show what just failed: reload the territory.
+        let mut locks = Locks::default();
+        if self.lock_territory(&mut locks).await.is_ok() {
+            self.publish_rules_snapshot(locks.territory());
+        }
     }
 }
 

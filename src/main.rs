@@ -219,6 +219,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Rebuild { storage } => {
             let log = setup::open_log(&storage.config()).await?;
+            // How much of the time is reading: one pass over the log without applying anything.
+            let started = std::time::Instant::now();
+            let (mut after, mut read) = (0, 0usize);
+            loop {
+                let page = log.read_after(after, 5_000).await?;
+                read += page.len();
+                match page.last() {
+                    Some(last) => after = last.position,
+                    None => break,
+                }
+            }
+            eprintln!("read {read} events in {:.3} s", started.elapsed().as_secs_f64());
             let started = std::time::Instant::now();
             log.delete_snapshots().await?;
             let models = ygor_projections::rebuild(&log).await?;

@@ -41,8 +41,67 @@ pub struct ExportedEvent {
 /// Fails only when the event has no canonical form, i.e. when it holds an integer beyond
 /// ±(2^53 − 1), which JSON numbers cannot carry exactly.
 pub fn leaf_data(event: &ExportedEvent) -> Result<Vec<u8>, AuditError> {
-    let value = serde_json::to_value(event).map_err(|error| AuditError::Canonicalization(error.to_string()))?;
-    Ok(ygor_crypto::canonical_json(&value)?)
+    leaf_data_ref(&ExportedRef {
+        position: event.position,
+        aggregate_type: &event.aggregate_type,
+        aggregate_id: &event.aggregate_id,
+        sequence: event.sequence,
+        event_type: &event.event_type,
+        event_version: &event.event_version,
+        payload: &event.payload,
+        recorded_at: &event.recorded_at,
+    })
+}
+
+/// An exported event's fields, borrowed: the server hashes stored events without copying them.
+#[derive(Clone, Copy, Debug)]
+pub struct ExportedRef<'a> {
+    pub position: i64,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+    pub payload: &'a Value,
+    pub recorded_at: &'a str,
+}
+
+/// [`leaf_data`] of borrowed fields. The object's members are written directly in RFC 8785 order
+/// (their names are ASCII, so byte order is UTF-16 order), the payload through the canonicaliser:
+/// the same bytes as canonicalising the whole exported object, without building it.
+pub fn leaf_data_ref(event: &ExportedRef<'_>) -> Result<Vec<u8>, AuditError> {
+    let exact = |name: &str, value: i64| {
+        if value.unsigned_abs() > ygor_crypto::MAX_SAFE_INTEGER {
+            Err(AuditError::Canonicalization(format!("{name} {value} cannot be written exactly in JSON")))
+        } else {
+            Ok(value.to_string())
+        }
+    };
+    let text =
+        |value: &str| serde_json::to_string(value).map_err(|error| AuditError::Canonicalization(error.to_string()));
+    let payload = ygor_crypto::canonical_json(event.payload)?;
+    let mut out = Vec::with_capacity(payload.len() + 256);
+    for (prefix, part) in [
+        ("{\"aggregate_id\":", text(event.aggregate_id)?),
+        (",\"aggregate_type\":", text(event.aggregate_type)?),
+        (",\"event_type\":", text(event.event_type)?),
+        (",\"event_version\":", text(event.event_version)?),
+    ] {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.extend_from_slice(b",\"payload\":");
+    out.extend_from_slice(&payload);
+    for (prefix, part) in [
+        (",\"position\":", exact("position", event.position)?),
+        (",\"recorded_at\":", text(event.recorded_at)?),
+        (",\"sequence\":", exact("sequence", event.sequence)?),
+    ] {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 /// The leaf hash of an event: `SHA-256(0x00 ‖ leaf_data(event))`.
@@ -168,6 +227,34 @@ mod tests {
         (swapped[1].position, swapped[2].position) = (2, 3);
         for tampered in [changed, removed, swapped] {
             assert_ne!(root(&tampered), original);
+        }
+    }
+}
+
+#[cfg(test)]
+mod leaf_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn writing_the_leaf_directly_gives_the_canonical_form_of_the_whole_object() {
+        for payload in [
+            json!({"TokensRedeemed": {"amount": 5, "spent": [{"lot_id": "x", "amount": 5}]}}),
+            json!({"RulesPublished": {"rules": {"gold": {"probability": 0.05}}, "source": "é \"q\" \n", "clé": 1}}),
+        ] {
+            let event = ExportedEvent {
+                position: 42,
+                aggregate_type: "wallet".to_owned(),
+                aggregate_id: "3f2504e0-4f89-41d3-9a0c-0305e82c3301".to_owned(),
+                sequence: 7,
+                event_type: "TokensRedeemed".to_owned(),
+                event_version: "1".to_owned(),
+                payload,
+                recorded_at: "2026-11-22T10:00:00.123456Z".to_owned(),
+            };
+            let whole = ygor_crypto::canonical_json(&serde_json::to_value(&event).unwrap()).unwrap();
+            assert_eq!(String::from_utf8(leaf_data(&event).unwrap()).unwrap(), String::from_utf8(whole).unwrap());
         }
     }
 }

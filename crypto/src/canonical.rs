@@ -29,7 +29,27 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// text.
 pub fn canonical_json(value: &Value) -> Result<Vec<u8>, CryptoError> {
     check_integers_are_exact(value)?;
+    if is_plain(value) {
+        // For values without fractional numbers and whose object keys are all ASCII, serde_json's
+        // compact output IS the canonical form: its maps are ordered by key bytes (the workspace
+        // never enables `preserve_order`), which for ASCII keys is RFC 8785's UTF-16 order; it
+        // writes integers as bare digits, as ECMAScript does below 2^53 (checked above); and it
+        // escapes strings exactly as RFC 8785 requires (`\"`, `\\`, `\b\f\n\r\t`, other
+        // controls as lowercase `\u00xx`, nothing else). The general canonicaliser is several
+        // times slower, and the audit hashes every event of the log with this function.
+        return serde_json::to_vec(value).map_err(|error| CryptoError::Canonicalization(error.to_string()));
+    }
     serde_json_canonicalizer::to_vec(value).map_err(|error| CryptoError::Canonicalization(error.to_string()))
+}
+
+/// Whether `value` has only integer numbers and ASCII object keys (see [`canonical_json`]).
+fn is_plain(value: &Value) -> bool {
+    match value {
+        Value::Number(number) => number.is_i64() || number.is_u64(),
+        Value::Array(items) => items.iter().all(is_plain),
+        Value::Object(members) => members.iter().all(|(key, value)| key.is_ascii() && is_plain(value)),
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+    }
 }
 
 /// Walks the value and refuses integers that a double cannot represent exactly.
@@ -211,5 +231,33 @@ mod tests {
         let left = canonical_from_text(r#"{ "a" : 1 , "b" : [ true , "x" ] }"#);
         let right = canonical_from_text(r#"{"b":[true,"x"],"a":1.0}"#);
         assert_eq!(left, right);
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_fast_path_writes_exactly_what_the_general_canonicaliser_writes() {
+        let samples = [
+            json!({"b": 1, "a": [true, null, -7, 9007199254740991u64], "c": {"z": "x", "y": ""}}),
+            json!({"text": "é\u{2028}😀 \u{0}\u{1f}\u{7f} \"quoted\" back\\slash /\n\t\r\u{8}\u{c}", "n": 0}),
+            json!({"nested": [{"k2": 2, "k10": 10, "K": 3, "_": 4, "-": 5}], "empty": {}, "list": []}),
+        ];
+        for sample in samples {
+            assert!(is_plain(&sample));
+            let fast = serde_json::to_vec(&sample).unwrap();
+            let general = serde_json_canonicalizer::to_vec(&sample).unwrap();
+            assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(general).unwrap());
+        }
+    }
+
+    #[test]
+    fn fractions_and_non_ascii_keys_take_the_general_path() {
+        assert!(!is_plain(&json!({"p": 0.5})));
+        assert!(!is_plain(&json!({"clé": 1})));
     }
 }

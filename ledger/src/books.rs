@@ -53,22 +53,22 @@ impl AnyEvent {
             Partner::TYPE => {
                 let id = PartnerId::parse(&event.aggregate_id)
                     .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Partner(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
+                Ok(AnyEvent::Partner(id, PartnerEvent::deserialize(&event.payload).map_err(payload_error)?))
             }
             Draw::TYPE => {
                 let id = DrawId::parse(&event.aggregate_id)
                     .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Draw(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
+                Ok(AnyEvent::Draw(id, DrawEvent::deserialize(&event.payload).map_err(payload_error)?))
             }
             Mission::TYPE => {
                 let id = MissionId::parse(&event.aggregate_id)
                     .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Mission(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
+                Ok(AnyEvent::Mission(id, MissionEvent::deserialize(&event.payload).map_err(payload_error)?))
             }
             Wallet::TYPE => {
                 let id = CitizenId::parse(&event.aggregate_id)
                     .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Wallet(id, serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
+                Ok(AnyEvent::Wallet(id, WalletEvent::deserialize(&event.payload).map_err(payload_error)?))
             }
             other => Err(DecodeError::UnknownAggregateType(other.to_owned())),
         }

@@ -29,7 +29,18 @@ pub struct AuditTrail {
 
 impl AuditTrail {
     pub fn append(&mut self, recorded: &RecordedEvent) -> Result<(), ygor_audit::AuditError> {
-        let hash = ygor_audit::event_leaf_hash(&exported(recorded))?;
+        let recorded_at = recorded.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let leaf = ygor_audit::leaf_data_ref(&ygor_audit::ExportedRef {
+            position: recorded.position,
+            aggregate_type: &recorded.event.aggregate_type,
+            aggregate_id: &recorded.event.aggregate_id,
+            sequence: recorded.event.sequence as i64,
+            event_type: &recorded.event.event_type,
+            event_version: &recorded.event.event_version,
+            payload: &recorded.event.payload,
+            recorded_at: &recorded_at,
+        })?;
+        let hash = ygor_audit::leaf_hash(&leaf);
         self.tree.push_leaf_hash(hash);
         self.positions.push(recorded.position);
         Ok(())

@@ -181,6 +181,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Audit { command: AuditCommand::Verify { storage } } => {
             let config = storage.config();
+            let key_file = config.data_dir.join(setup::TERRITORY_KEY_FILE);
+            anyhow::ensure!(
+                key_file.exists(),
+                "{} not found: give the --data-dir of the server, whose territory key signed the vouchers and checkpoints",
+                key_file.display()
+            );
             let log = setup::open_log(&config).await?;
             let key = setup::territory_key(&config.data_dir)?.public_key();
             let report = ygor_projections::verify::verify(&log, &key).await?;

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LedgerError;
@@ -74,20 +73,7 @@ pub enum DrawEvent {
     },
 }
 
-impl DomainEvent for DrawEvent {
-    fn event_type(&self) -> String {
-        match self {
-            DrawEvent::DrawCreated { .. } => "DrawCreated",
-            DrawEvent::EntryRecorded { .. } => "EntryRecorded",
-            DrawEvent::DrawClosed { .. } => "DrawClosed",
-        }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_owned()
-    }
-}
+crate::macros::domain_event!(DrawEvent { DrawCreated, EntryRecorded, DrawClosed });
 
 impl Draw {
     pub fn terms(&self) -> Option<&DrawTerms> {
@@ -147,26 +133,4 @@ impl Draw {
     }
 }
 
-impl Aggregate for Draw {
-    const TYPE: &'static str = "draw";
-    type Command = DrawCommand;
-    type Event = DrawEvent;
-    type Error = LedgerError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.apply_event(event);
-    }
-}
+crate::macros::aggregate!(Draw, "draw", DrawCommand, DrawEvent);

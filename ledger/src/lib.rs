@@ -7,6 +7,7 @@ pub mod books;
 pub mod draw;
 pub mod error;
 pub mod ids;
+mod macros;
 pub mod mission;
 pub mod operations;
 pub mod partner;

@@ -3,7 +3,6 @@
 //! idempotent.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LedgerError;
@@ -39,19 +38,7 @@ pub enum MissionEvent {
     MissionClosed { closed_at: DateTime<Utc> },
 }
 
-impl DomainEvent for MissionEvent {
-    fn event_type(&self) -> String {
-        match self {
-            MissionEvent::MissionPublished { .. } => "MissionPublished",
-            MissionEvent::MissionClosed { .. } => "MissionClosed",
-        }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_owned()
-    }
-}
+crate::macros::domain_event!(MissionEvent { MissionPublished, MissionClosed });
 
 /// What publishing answered: `replayed` when the same mission was already published identically.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,26 +103,4 @@ impl Mission {
     }
 }
 
-impl Aggregate for Mission {
-    const TYPE: &'static str = "mission";
-    type Command = MissionCommand;
-    type Event = MissionEvent;
-    type Error = LedgerError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.apply_event(event);
-    }
-}
+crate::macros::aggregate!(Mission, "mission", MissionCommand, MissionEvent);

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::amount::Tokens;
@@ -179,24 +178,15 @@ pub enum PartnerEvent {
     },
 }
 
-impl DomainEvent for PartnerEvent {
-    fn event_type(&self) -> String {
-        match self {
-            PartnerEvent::PartnerRegistered { .. } => "PartnerRegistered",
-            PartnerEvent::PartnerSuspended { .. } => "PartnerSuspended",
-            PartnerEvent::EnvelopeReceived { .. } => "EnvelopeReceived",
-            PartnerEvent::CertificationRecorded { .. } => "CertificationRecorded",
-            PartnerEvent::RevocationRefunded { .. } => "RevocationRefunded",
-            PartnerEvent::RedemptionRecorded { .. } => "RedemptionRecorded",
-            PartnerEvent::VenueSettled { .. } => "VenueSettled",
-        }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_owned()
-    }
-}
+crate::macros::domain_event!(PartnerEvent {
+    PartnerRegistered,
+    PartnerSuspended,
+    EnvelopeReceived,
+    CertificationRecorded,
+    RevocationRefunded,
+    RedemptionRecorded,
+    VenueSettled
+});
 
 impl Partner {
     pub fn registration(&self) -> Option<&Registration> {
@@ -353,26 +343,4 @@ impl Partner {
     }
 }
 
-impl Aggregate for Partner {
-    const TYPE: &'static str = "partner";
-    type Command = PartnerCommand;
-    type Event = PartnerEvent;
-    type Error = LedgerError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.apply_event(event);
-    }
-}
+crate::macros::aggregate!(Partner, "partner", PartnerCommand, PartnerEvent);

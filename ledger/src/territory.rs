@@ -2,7 +2,6 @@
 //! rules, and the mirror entries of tokens coming back from settlements and expiries.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use ygor_rules::Rules;
 
@@ -144,25 +143,16 @@ pub enum TerritoryEvent {
     },
 }
 
-impl DomainEvent for TerritoryEvent {
-    fn event_type(&self) -> String {
-        match self {
-            TerritoryEvent::RulesPublished { .. } => "RulesPublished",
-            TerritoryEvent::SupplyMinted { .. } => "SupplyMinted",
-            TerritoryEvent::EnvelopeAllocated { .. } => "EnvelopeAllocated",
-            TerritoryEvent::SettlementRecovered { .. } => "SettlementRecovered",
-            TerritoryEvent::ExpiredRecovered { .. } => "ExpiredRecovered",
-            TerritoryEvent::CheckpointRecorded { .. } => "CheckpointRecorded",
-            TerritoryEvent::GoldPeriodCommitted { .. } => "GoldPeriodCommitted",
-            TerritoryEvent::GoldSeedRevealed { .. } => "GoldSeedRevealed",
-        }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_owned()
-    }
-}
+crate::macros::domain_event!(TerritoryEvent {
+    RulesPublished,
+    SupplyMinted,
+    EnvelopeAllocated,
+    SettlementRecovered,
+    ExpiredRecovered,
+    CheckpointRecorded,
+    GoldPeriodCommitted,
+    GoldSeedRevealed
+});
 
 impl Territory {
     pub fn minted(&self) -> Tokens {
@@ -309,26 +299,4 @@ impl Territory {
     }
 }
 
-impl Aggregate for Territory {
-    const TYPE: &'static str = "territory";
-    type Command = TerritoryCommand;
-    type Event = TerritoryEvent;
-    type Error = LedgerError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.apply_event(event);
-    }
-}
+crate::macros::aggregate!(Territory, "territory", TerritoryCommand, TerritoryEvent);

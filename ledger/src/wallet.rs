@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Utc};
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::amount::Tokens;
@@ -208,24 +207,15 @@ pub enum WalletEvent {
     },
 }
 
-impl DomainEvent for WalletEvent {
-    fn event_type(&self) -> String {
-        match self {
-            WalletEvent::CitizenRegistered { .. } => "CitizenRegistered",
-            WalletEvent::InterestsChanged { .. } => "InterestsChanged",
-            WalletEvent::ActionCertified { .. } => "ActionCertified",
-            WalletEvent::GoldSpent { .. } => "GoldSpent",
-            WalletEvent::CertificationRevoked { .. } => "CertificationRevoked",
-            WalletEvent::TokensRedeemed { .. } => "TokensRedeemed",
-            WalletEvent::TokensExpired { .. } => "TokensExpired",
-        }
-        .to_owned()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_owned()
-    }
-}
+crate::macros::domain_event!(WalletEvent {
+    CitizenRegistered,
+    InterestsChanged,
+    ActionCertified,
+    GoldSpent,
+    CertificationRevoked,
+    TokensRedeemed,
+    TokensExpired
+});
 
 /// The key of the monthly cap: a category and the calendar month (UTC) of `occurred_at`.
 pub fn month_key(category: &CategoryId, occurred_at: DateTime<Utc>) -> String {
@@ -534,26 +524,4 @@ impl Wallet {
     }
 }
 
-impl Aggregate for Wallet {
-    const TYPE: &'static str = "wallet";
-    type Command = WalletCommand;
-    type Event = WalletEvent;
-    type Error = LedgerError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &cqrs_es::event_sink::EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
-        self.apply_event(event);
-    }
-}
+crate::macros::aggregate!(Wallet, "wallet", WalletCommand, WalletEvent);

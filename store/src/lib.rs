@@ -25,6 +25,7 @@
 
 mod error;
 mod postgres;
+mod queries;
 mod sqlite;
 pub mod testing;
 

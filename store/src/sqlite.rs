@@ -20,8 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AppendBatch, CitizenDetails, Credential, NewEvent, Position, RecordedEvent, Snapshot, StoreError,
-    conflict_or_database, credential_error, sequence_to_i64,
+    AppendBatch, NewEvent, Position, RecordedEvent, StoreError, conflict_or_database, credential_error, sequence_to_i64,
 };
 
 /// Connections in the pool. Writes are serialised anyway; the rest serve concurrent readers
@@ -63,6 +62,8 @@ pub(crate) struct SqliteLog {
     /// being woken when the lock is free; an async mutex hands the turn over at once.
     writer: tokio::sync::Mutex<()>,
 }
+
+crate::queries::common_queries!(SqliteLog);
 
 impl SqliteLog {
     pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
@@ -160,83 +161,6 @@ impl SqliteLog {
         let position: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?;
         Ok(position)
-    }
-
-    pub(crate) async fn find_credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError> {
-        let row = sqlx::query("SELECT role, subject_id FROM credentials WHERE token_hash = ?")
-            .bind(token_hash.as_slice())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| Ok(Credential { role: row.try_get("role")?, subject_id: row.try_get("subject_id")? })).transpose()
-    }
-
-    pub(crate) async fn citizen_details(&self, citizen_id: &str) -> Result<Option<CitizenDetails>, StoreError> {
-        let row = sqlx::query("SELECT citizen_id, neighbourhood, birth_year FROM citizen_details WHERE citizen_id = ?")
-            .bind(citizen_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(CitizenDetails {
-                citizen_id: row.try_get("citizen_id")?,
-                neighbourhood: row.try_get("neighbourhood")?,
-                birth_year: row.try_get("birth_year")?,
-            })
-        })
-        .transpose()
-    }
-
-    pub(crate) async fn position_of(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        sequence: usize,
-    ) -> Result<Option<Position>, StoreError> {
-        let position: Option<i64> = sqlx::query_scalar(
-            "SELECT position FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
-        )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(sequence as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(position)
-    }
-
-    pub(crate) async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO projection_snapshots (name, position, format, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET position = excluded.position, format = excluded.format, body = excluded.body, written_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
-            .bind(&snapshot.name)
-            .bind(snapshot.position)
-            .bind(snapshot.format)
-            .bind(&snapshot.body)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query("SELECT name, position, format, body FROM projection_snapshots WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(Snapshot {
-                name: row.try_get("name")?,
-                position: row.try_get("position")?,
-                format: row.try_get("format")?,
-                body: row.try_get("body")?,
-            })
-        })
-        .transpose()
-    }
-
-    pub(crate) async fn delete_snapshots(&self) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM projection_snapshots").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    pub(crate) async fn event_count(&self) -> Result<i64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?;
-        Ok(count)
     }
 }
 

@@ -1,0 +1,109 @@
+//! The queries that read the same on both backends, written once and implemented for each log
+//! (sqlx's pools are typed per database, so a macro rather than a generic function). Each backend
+//! module invokes it, where its log's pool is visible.
+
+macro_rules! common_queries {
+    ($log:ty) => {
+        impl $log {
+            pub(crate) async fn find_credential(
+                &self,
+                token_hash: &[u8; 32],
+            ) -> Result<Option<$crate::Credential>, $crate::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT role, subject_id FROM credentials WHERE token_hash = $1")
+                    .bind(token_hash.as_slice())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| {
+                    Ok($crate::Credential { role: row.try_get("role")?, subject_id: row.try_get("subject_id")? })
+                })
+                .transpose()
+            }
+
+            pub(crate) async fn citizen_details(
+                &self,
+                citizen_id: &str,
+            ) -> Result<Option<$crate::CitizenDetails>, $crate::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT citizen_id, neighbourhood, birth_year FROM citizen_details WHERE citizen_id = $1",
+                )
+                .bind(citizen_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| {
+                    Ok($crate::CitizenDetails {
+                        citizen_id: row.try_get("citizen_id")?,
+                        neighbourhood: row.try_get("neighbourhood")?,
+                        birth_year: row.try_get("birth_year")?,
+                    })
+                })
+                .transpose()
+            }
+
+            pub(crate) async fn position_of(
+                &self,
+                aggregate_type: &str,
+                aggregate_id: &str,
+                sequence: usize,
+            ) -> Result<Option<$crate::Position>, $crate::StoreError> {
+                let position: Option<i64> = sqlx::query_scalar(
+                    "SELECT position FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(sequence as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(position)
+            }
+
+            pub(crate) async fn save_snapshot(&self, snapshot: &$crate::Snapshot) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO projection_snapshots (name, position, format, body) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET position = excluded.position, format = excluded.format, \
+                     body = excluded.body, written_at = excluded.written_at",
+                )
+                .bind(&snapshot.name)
+                .bind(snapshot.position)
+                .bind(snapshot.format)
+                .bind(&snapshot.body)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn load_snapshot(
+                &self,
+                name: &str,
+            ) -> Result<Option<$crate::Snapshot>, $crate::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT name, position, format, body FROM projection_snapshots WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| {
+                    Ok($crate::Snapshot {
+                        name: row.try_get("name")?,
+                        position: row.try_get("position")?,
+                        format: row.try_get("format")?,
+                        body: row.try_get("body")?,
+                    })
+                })
+                .transpose()
+            }
+
+            pub(crate) async fn delete_snapshots(&self) -> Result<(), $crate::StoreError> {
+                sqlx::query("DELETE FROM projection_snapshots").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            pub(crate) async fn event_count(&self) -> Result<i64, $crate::StoreError> {
+                let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?;
+                Ok(count)
+            }
+        }
+    };
+}
+
+pub(crate) use common_queries;

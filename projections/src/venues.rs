@@ -30,6 +30,9 @@ pub struct VenueBook {
     /// In the order they were recorded.
     pub redemptions: Vec<RedemptionView>,
     pub settlements: Vec<SettlementView>,
+    /// Indexes in `redemptions` of those not settled yet: a settlement touches only these, not
+    /// the venue's whole history.
+    unsettled: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +44,9 @@ impl Venues {
     pub fn apply(&mut self, venue_id: PartnerId, event: &PartnerEvent) {
         match event {
             PartnerEvent::RedemptionRecorded { record, redeemed_at } => {
-                self.venues.entry(venue_id).or_default().redemptions.push(RedemptionView {
+                let book = self.venues.entry(venue_id).or_default();
+                book.unsettled.push(book.redemptions.len());
+                book.redemptions.push(RedemptionView {
                     redemption_id: record.redemption_id,
                     citizen_id: record.citizen_id,
                     amount: record.amount,
@@ -52,9 +57,16 @@ impl Venues {
             PartnerEvent::VenueSettled { settlement_id, redemption_ids, amount, settled_at } => {
                 let book = self.venues.entry(venue_id).or_default();
                 let settled: BTreeSet<&RedemptionId> = redemption_ids.iter().collect();
-                for view in book.redemptions.iter_mut().filter(|view| settled.contains(&view.redemption_id)) {
-                    view.settlement_id = Some(*settlement_id);
-                }
+                let redemptions = &mut book.redemptions;
+                book.unsettled.retain(|index| {
+                    let view = &mut redemptions[*index];
+                    if settled.contains(&view.redemption_id) {
+                        view.settlement_id = Some(*settlement_id);
+                        false
+                    } else {
+                        true
+                    }
+                });
                 book.settlements.push(SettlementView {
                     settlement_id: *settlement_id,
                     amount: *amount,

@@ -273,7 +273,16 @@ pub async fn start(
         loop {
             // Read a page without holding the lock, then apply it: readers never wait on the database.
             let position = shared.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position;
-            let page = log.read_after(position, PAGE).await?;
+            // A storage failure is transient for a reader: log it, wait, and read again. Only an
+            // event that breaks an invariant stops the runner.
+            let page = match log.read_after(position, PAGE).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "the projections cannot read the log; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
             if !page.is_empty() {
                 since_snapshot += page.len();
                 let snapshot = apply_page(&shared, &page, &applied_sender, since_snapshot >= options.snapshot_every)?;

@@ -12,8 +12,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use cqrs_es::persist::SerializedEvent;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use ygor_ledger::operations::{self, Certify, Changes, Decided, Redeem};
 use ygor_ledger::partner::PartnerCommand;
 use ygor_ledger::territory::TerritoryCommand;
@@ -40,22 +39,7 @@ struct Generator {
 }
 
 fn serialize<A: Aggregate>(id: &str, first: usize, events: &[A::Event], at: DateTime<Utc>) -> Vec<NewEvent> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| NewEvent {
-            event: SerializedEvent::new(
-                id.to_owned(),
-                first + index,
-                A::TYPE.to_owned(),
-                event.event_type(),
-                event.event_version(),
-                serde_json::to_value(event).expect("event serialises"),
-                serde_json::json!({}),
-            ),
-            recorded_at: at,
-        })
-        .collect()
+    ygor_api::engine::serialize::<A>(id, first, events, at).expect("events serialise")
 }
 
 impl Generator {

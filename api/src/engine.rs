@@ -206,7 +206,8 @@ struct Inner {
     queue: tokio::sync::mpsc::UnboundedSender<Pending>,
 }
 
-fn serialize<A: Aggregate>(
+/// The stored form of an aggregate's new events, numbered from `first_sequence`.
+pub fn serialize<A: Aggregate>(
     aggregate_id: &str,
     first_sequence: usize,
     events: &[A::Event],

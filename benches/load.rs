@@ -17,7 +17,9 @@
 //! Requests are signed (real ed25519 signatures) before the timed window, so that the client's
 //! CPU is not what is measured; the client still shares the machine (and this process) with the
 //! server. Each run is bounded by time and by the number of prepared requests (`--max-rate`
-//! requests per second of the run are prepared; a run that uses them all stops early and says so).
+//! requests per second of the run are prepared, half as many redemptions; a run that uses them all
+//! stops early and says so). With `--backend both`, each backend runs in a child process of its own,
+//! so that the RSS reported is that backend's server (and the client) only.
 //!
 //! Other options: `--citizens N` (10000), `--associations N` (256), `--venues N` (128),
 //! `--funded N` (citizens that get tokens for the redemptions, 2000), `--max-rate N` (6000).

@@ -41,25 +41,8 @@ use sqlx::Connection;
 use ygor_api::setup::{self, Config};
 use ygor_crypto::{SecretKey, SignedKind};
 
-const RULES: &str = r#"
-[tokens]
-lifetime = "P6M"
-
-[gold]
-probability = 0.02
-period = "P1M"
-
-[[categories]]
-id = "ecologie"
-label = "Écologie"
-tokens_per_action = 10
-
-[[categories]]
-id = "velo"
-label = "Vélo (par km)"
-tokens_per_action = 0
-tokens_per_unit = 1
-"#;
+/// The rules both benchmarks run under (no caps, so only envelopes and balances limit).
+const RULES: &str = include_str!("bench_rules.toml");
 
 /// Concurrent requests while setting the territory up (not measured).
 const SETUP_CONCURRENCY: usize = 16;

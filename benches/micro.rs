@@ -38,25 +38,8 @@ use ygor_projections::ReadModels;
 use ygor_store::RecordedEvent;
 
 /// Rules as the load benchmark uses them: no monthly cap, so that caps never limit a run.
-const RULES: &str = r#"
-[tokens]
-lifetime = "P6M"
-
-[gold]
-probability = 0.02
-period = "P1M"
-
-[[categories]]
-id = "ecologie"
-label = "Écologie"
-tokens_per_action = 10
-
-[[categories]]
-id = "velo"
-label = "Vélo (par km)"
-tokens_per_action = 0
-tokens_per_unit = 1
-"#;
+/// The rules both benchmarks run under (no caps, so only envelopes and balances limit).
+const RULES: &str = include_str!("bench_rules.toml");
 
 /// How many citizens the simulated territory has, and how many certifications its association
 /// already recorded before the benchmarks run (its state grows with them).

@@ -126,9 +126,9 @@ pub fn certify(
 ) -> Result<Decided<CertificationOutcome>, LedgerError> {
     partner.ensure_active(command.association_id, PartnerKind::Association)?;
     if let Some(existing) = partner.certification(command.action_id) {
-        if existing.record.fingerprint == command.fingerprint {
+        if existing.fingerprint == command.fingerprint {
             return Ok(Decided::Replay {
-                outcome: existing.record.outcome.clone(),
+                outcome: existing.outcome.clone(),
                 original: partner_ref(command.association_id, existing.sequence),
             });
         }
@@ -215,7 +215,7 @@ pub struct RevocationOutcome {
 
 /// The citizen whose wallet a revocation touches, so the engine knows which wallet to lock.
 pub fn revocation_target(partner: &Partner, action_id: ActionId) -> Result<CitizenId, LedgerError> {
-    partner.certification(action_id).map(|state| state.record.citizen_id).ok_or(LedgerError::UnknownAction(action_id))
+    partner.certification(action_id).map(|state| state.citizen_id).ok_or(LedgerError::UnknownAction(action_id))
 }
 
 pub fn revoke(
@@ -291,9 +291,9 @@ pub struct RedemptionOutcome {
 pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decided<RedemptionOutcome>, LedgerError> {
     venue.ensure_active(command.venue_id, PartnerKind::Venue)?;
     if let Some(existing) = venue.redemption(command.redemption_id) {
-        if existing.record.fingerprint == command.fingerprint {
+        if existing.fingerprint == command.fingerprint {
             return Ok(Decided::Replay {
-                outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: existing.record.amount },
+                outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: existing.amount },
                 original: partner_ref(command.venue_id, existing.sequence),
             });
         }

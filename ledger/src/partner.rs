@@ -71,9 +71,15 @@ pub struct RedemptionRecord {
     pub voucher: String,
 }
 
+/// What the partner remembers of a certification: what later decisions need (a retry, a
+/// revocation). The signed request stays in the log only: kept here for every certification it was
+/// most of the engine's memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CertificationState {
-    pub record: CertificationRecord,
+    pub citizen_id: CitizenId,
+    /// As in [`CertificationRecord::fingerprint`].
+    pub fingerprint: String,
+    pub outcome: CertificationOutcome,
     pub certified_at: DateTime<Utc>,
     pub sequence: usize,
     pub refunded: Option<Tokens>,
@@ -81,9 +87,11 @@ pub struct CertificationState {
     pub refund_sequence: Option<usize>,
 }
 
+/// What a venue remembers of a redemption (see [`CertificationState`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedemptionState {
-    pub record: RedemptionRecord,
+    pub fingerprint: String,
+    pub amount: Tokens,
     pub redeemed_at: DateTime<Utc>,
     pub sequence: usize,
     pub settled: bool,
@@ -267,7 +275,7 @@ impl Partner {
                 if state.refunded.is_some() {
                     return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
                 }
-                if amount > state.record.outcome.tokens {
+                if amount > state.outcome.tokens {
                     return Err(LedgerError::Overflow);
                 }
                 Ok(vec![PartnerEvent::RevocationRefunded { action_id, amount, refunded_at: at }])
@@ -306,7 +314,9 @@ impl Partner {
                 self.certifications.insert(
                     record.action_id,
                     CertificationState {
-                        record,
+                        citizen_id: record.citizen_id,
+                        fingerprint: record.fingerprint,
+                        outcome: record.outcome,
                         certified_at,
                         sequence: self.version,
                         refunded: None,
@@ -326,7 +336,13 @@ impl Partner {
                 self.unsettled.push(record.redemption_id);
                 self.redemptions.insert(
                     record.redemption_id,
-                    RedemptionState { record, redeemed_at, sequence: self.version, settled: false },
+                    RedemptionState {
+                        fingerprint: record.fingerprint,
+                        amount: record.amount,
+                        redeemed_at,
+                        sequence: self.version,
+                        settled: false,
+                    },
                 );
             }
             PartnerEvent::VenueSettled { redemption_ids, amount, .. } => {

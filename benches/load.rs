@@ -22,11 +22,16 @@
 //! so that the RSS reported is that backend's server (and the client) only.
 //!
 //! Other options: `--citizens N` (10000), `--associations N` (256), `--venues N` (128),
-//! `--funded N` (citizens that get tokens for the redemptions, 2000), `--max-rate N` (6000).
+//! `--funded N` (citizens that get tokens for the redemptions, 2000), `--max-rate N` (20000).
 //! PostgreSQL comes from `YGOR_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does), it runs a tiny version of every
 //! scenario on both backends, as a smoke test. Figures and their analysis: docs/performance.md.
+
+/// mimalloc instead of glibc malloc: the server, the replay and the benchmarks allocate many small,
+/// short-lived objects per request and per event, where glibc spent up to half the CPU (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -125,7 +130,7 @@ fn parse_options() -> Options {
             associations: 256,
             venues: 128,
             funded: 2_000,
-            max_rate: 6_000.0,
+            max_rate: 20_000.0,
         }
     };
     let mut index = 0;
@@ -743,7 +748,8 @@ async fn open_bare(backend: Backend, connections: usize) -> Bare {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(connections as u32)
                 .min_connections(connections as u32)
-                .connect(&url)
+                // Exactly as the server reaches it (no TLS on loopback unless the URL asks).
+                .connect_with(ygor_store::postgres_connect_options(&url).expect("bare PostgreSQL URL"))
                 .await
                 .expect("bare PostgreSQL");
             sqlx::query(BARE_TABLE).execute(&pool).await.expect("scratch table");

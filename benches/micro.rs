@@ -10,11 +10,17 @@
 //! * RFC 8785 canonical JSON, the signed message, ed25519 verification one by one and in a batch,
 //!   signing (the client's side), and the voucher check;
 //! * the Merkle append and the leaf hash of an exported event;
-//! * the projections' apply of one stored event (decode + Merkle leaf + read models) and of a
-//!   decoded one.
+//! * the projections' apply of one stored event (decode + Merkle leaf + read models), from the
+//!   payload `Value` (the live runner) and from the payload text (a replay), and of a decoded one;
+//!   the typed decode and the leaf hash from the text alone.
 //!
 //! `cargo test --all-targets` runs this binary without `--bench`: criterion then runs each body
 //! once, as a test. See docs/performance.md for the figures measured on the project's machine.
+
+/// mimalloc instead of glibc malloc: the server, the replay and the benchmarks allocate many small,
+/// short-lived objects per request and per event, where glibc spent up to half the CPU (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -35,7 +41,7 @@ use ygor_ledger::{
     VoucherId, Wallet,
 };
 use ygor_projections::ReadModels;
-use ygor_store::RecordedEvent;
+use ygor_store::{RecordedEvent, StoredEvent};
 
 /// Rules as the load benchmark uses them: no monthly cap, so that caps never limit a run.
 /// The rules both benchmarks run under (no caps, so only envelopes and balances limit).
@@ -511,6 +517,20 @@ fn projections(criterion: &mut Criterion) {
     }
     let decoded: Vec<(i64, AnyEvent)> =
         pool.iter().map(|recorded| (recorded.position, AnyEvent::decode(&recorded.event).expect("decodes"))).collect();
+    // The same events as a replay reads them (`read_stored_after`): the payload as SQLite stores it.
+    let stored: Vec<StoredEvent> = pool
+        .iter()
+        .map(|recorded| StoredEvent {
+            position: recorded.position,
+            recorded_at: recorded.recorded_at,
+            aggregate_type: recorded.event.aggregate_type.clone(),
+            aggregate_id: recorded.event.aggregate_id.clone(),
+            sequence: recorded.event.sequence,
+            event_type: recorded.event.event_type.clone(),
+            event_version: recorded.event.event_version.clone(),
+            payload: serde_json::to_string(&recorded.event.payload).expect("payload text"),
+        })
+        .collect();
 
     let mut group = criterion.benchmark_group("projections");
     group.throughput(Throughput::Elements(1));
@@ -528,6 +548,25 @@ fn projections(criterion: &mut Criterion) {
                     started = Instant::now();
                 }
                 models.apply_recorded(black_box(&pool[next])).expect("applies");
+                next += 1;
+            }
+            elapsed + started.elapsed()
+        })
+    });
+    group.bench_function("apply_stored (decode from text + Merkle leaf + read models)", |bench| {
+        bench.iter_custom(|iters| {
+            let mut models = base.clone();
+            let mut next = 0;
+            let mut elapsed = Duration::ZERO;
+            let mut started = Instant::now();
+            for _ in 0..iters {
+                if next == stored.len() {
+                    elapsed += started.elapsed();
+                    models = base.clone();
+                    next = 0;
+                    started = Instant::now();
+                }
+                models.apply_stored(black_box(&stored[next])).expect("applies");
                 next += 1;
             }
             elapsed + started.elapsed()
@@ -560,6 +599,28 @@ fn projections(criterion: &mut Criterion) {
         bench.iter(|| {
             next = (next + 1) % pool.len();
             AnyEvent::decode(black_box(&pool[next].event)).expect("decodes")
+        })
+    });
+    group.bench_function("decode_json (AnyEvent::decode_json, from the payload text)", |bench| {
+        let mut next = 0;
+        bench.iter(|| {
+            next = (next + 1) % stored.len();
+            let event = black_box(&stored[next]);
+            AnyEvent::decode_json(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                &event.event_type,
+                &event.event_version,
+                &event.payload,
+            )
+            .expect("decodes")
+        })
+    });
+    group.bench_function("stored_leaf_hash (JCS from the payload text + SHA-256)", |bench| {
+        let mut next = 0;
+        bench.iter(|| {
+            next = (next + 1) % stored.len();
+            ygor_projections::audit::stored_leaf_hash(black_box(&stored[next])).expect("hash")
         })
     });
     group.finish();

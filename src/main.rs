@@ -1,6 +1,11 @@
 //! `ygor`: the service (`serve`), its storage maintenance (`migrate`, `rebuild`) and the partner
 //! tooling (`keys generate`, `sign`). The library crates do the work; this file parses arguments.
 
+/// mimalloc instead of glibc malloc: the server, the replay and the benchmarks allocate many small,
+/// short-lived objects per request and per event, where glibc spent up to half the CPU (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Read;
 use std::path::PathBuf;
 

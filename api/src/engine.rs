@@ -33,7 +33,7 @@ use ygor_ledger::{
     SettlementId, Territory, Tokens, Wallet,
 };
 use ygor_rules::Rules;
-use ygor_store::{AppendBatch, CitizenDetails, EventLog, NewCredential, NewEvent, Position, StoreError};
+use ygor_store::{AppendBatch, CitizenDetails, EventLog, NewCredential, NewEvent, Position, RecordedEvent, StoreError};
 
 /// How many times an operation is decided again after another writer (another process on the same
 /// database) appended to one of its aggregates first.
@@ -203,6 +203,9 @@ struct Inner {
     rules: RwLock<Option<Arc<RulesVersion>>>,
     partner_info: RwLock<HashMap<PartnerId, PartnerInfo>>,
     committed: watch::Sender<Position>,
+    /// Where the committer hands the events it committed, as reading them back would return them
+    /// (the projection runner of this process subscribes; see [`Engine::committed_events`]).
+    feed: StdMutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<RecordedEvent>>>>,
     queue: tokio::sync::mpsc::UnboundedSender<Pending>,
 }
 
@@ -253,6 +256,7 @@ impl Engine {
                 rules: RwLock::new(None),
                 partner_info: RwLock::new(HashMap::new()),
                 committed,
+                feed: StdMutex::new(None),
                 queue,
             }),
         };
@@ -270,6 +274,17 @@ impl Engine {
     /// The position of the latest event this process committed (for waking projections).
     pub fn committed(&self) -> watch::Receiver<Position> {
         self.inner.committed.subscribe()
+    }
+
+    /// From now on, every group of events this process commits, in commit order, with their
+    /// positions: the projections apply them without reading them back from the database. Only
+    /// the latest subscriber is fed. Events of other processes, and positions left unused by a
+    /// failed transaction, are not in the feed: a subscriber must read the log when the feed does
+    /// not follow on from what it applied.
+    pub fn committed_events(&self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<RecordedEvent>> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        *self.inner.feed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
+        receiver
     }
 
     /// The rules in force now.
@@ -1044,6 +1059,14 @@ enum CommitFailure {
 /// Most operations one transaction carries.
 const GROUP_MAX: usize = 512;
 
+/// A group whose transaction is committing while the committer writes the next one.
+struct InFlight {
+    group: Vec<Pending>,
+    counts: Vec<usize>,
+    events: Vec<NewEvent>,
+    commit: tokio::task::JoinHandle<Result<Vec<Position>, StoreError>>,
+}
+
 impl Engine {
     /// The committer: appends the queued operations in groups, ONE transaction per group (group
     /// commit), in the order they were queued. Operations apply their events to the cached
@@ -1051,15 +1074,39 @@ impl Engine {
     /// wait here for durability: so commands to one hot aggregate pipeline instead of each
     /// waiting for a disk sync, and a client hears of success only once its events are durable.
     ///
+    /// Two groups overlap: while group k commits (its disk sync), group k+1 is gathered and
+    /// written in its own open transaction (on PostgreSQL; SQLite's single write turn makes it
+    /// wait). Group k+1 commits only once group k has: positions and commits keep the queue's order.
+    ///
     /// If a group's transaction fails, every operation in it — and every operation queued behind
-    /// it, which may have decided on the failed group's state — fails too (with `Retry`, so the
-    /// engine decides them again from the log), and the cached states they touched are reset.
+    /// it, which may have decided on the failed group's state, including a group already written
+    /// and not committed — fails too (with `Retry`, so the engine decides them again from the
+    /// log), and the cached states they touched are reset.
     async fn commit_loop(inner: std::sync::Weak<Inner>, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
-        while let Some(first) = queue.recv().await {
-            let Some(inner) = inner.upgrade() else {
+        let mut flight: Option<InFlight> = None;
+        loop {
+            let first = match flight.as_mut() {
+                None => match queue.recv().await {
+                    Some(first) => first,
+                    None => return,
+                },
+                Some(current) => tokio::select! {
+                    biased;
+                    result = &mut current.commit => {
+                        let Some(engine) = Engine::upgrade(&inner) else { return };
+                        let done = flight.take().expect("a group is in flight");
+                        engine.conclude(done, result, Vec::new(), &mut queue).await;
+                        continue;
+                    }
+                    next = queue.recv() => match next {
+                        Some(first) => first,
+                        None => return,
+                    },
+                },
+            };
+            let Some(engine) = Engine::upgrade(&inner) else {
                 return;
             };
-            let engine = Engine { inner };
             let mut group = vec![first];
             while group.len() < GROUP_MAX {
                 match queue.try_recv() {
@@ -1075,29 +1122,98 @@ impl Engine {
                 merged.credentials.append(&mut pending.batch.credentials);
                 merged.citizen_details.append(&mut pending.batch.citizen_details);
             }
-            match engine.inner.log.append(&merged).await {
-                Ok(positions) => {
-                    let mut rest = positions.as_slice();
-                    let mut last = 0;
-                    for (pending, count) in group.into_iter().zip(counts) {
-                        let (mine, others) = rest.split_at(count.min(rest.len()));
-                        rest = others;
-                        last = mine.last().copied().unwrap_or(last);
-                        let _ = pending.reply.send(Ok(mine.to_vec()));
-                    }
-                    engine.inner.committed.send_modify(|latest| *latest = (*latest).max(last));
-                }
-                Err(error) => {
-                    let failure = match error {
-                        StoreError::Conflict { .. } => CommitFailure::Retry,
-                        other => {
-                            tracing::error!(error = %other, "a group commit failed; its operations fail and their aggregates reload");
-                            CommitFailure::Storage(other.to_string())
+            // Written while the group before commits (SQLite waits for its write turn here); the
+            // group before is answered as soon as its commit ends.
+            let opened = {
+                let opening = engine.inner.log.begin_append(&merged);
+                tokio::pin!(opening);
+                let mut opened = None;
+                if let Some(mut previous) = flight.take() {
+                    let result = tokio::select! {
+                        result = &mut previous.commit => result,
+                        written = &mut opening => {
+                            opened = Some(written);
+                            (&mut previous.commit).await
                         }
                     };
-                    engine.fail_from(group, failure, &mut queue).await;
+                    let failed = !result.as_ref().is_ok_and(Result::is_ok);
+                    if failed {
+                        // This group may build on the failed one: it must not commit.
+                        let written = match opened.take() {
+                            Some(written) => written,
+                            None => opening.await,
+                        };
+                        if let Ok(open) = written {
+                            let _ = open.rollback().await;
+                        }
+                        engine.conclude(previous, result, group, &mut queue).await;
+                        continue;
+                    }
+                    engine.conclude(previous, result, Vec::new(), &mut queue).await;
                 }
+                match opened {
+                    Some(opened) => opened,
+                    None => opening.await,
+                }
+            };
+            match opened {
+                Ok(open) => {
+                    let commit = tokio::spawn(open.commit());
+                    flight = Some(InFlight { group, counts, events: merged.events, commit });
+                }
+                Err(error) => engine.fail_from(group, failure_of(error), Vec::new(), &mut queue).await,
             }
+        }
+    }
+
+    fn upgrade(inner: &std::sync::Weak<Inner>) -> Option<Engine> {
+        inner.upgrade().map(|inner| Engine { inner })
+    }
+
+    /// Answers the operations of a group whose commit has ended. If it failed, they fail, and so
+    /// do `behind` (a group written after it, rolled back) and everything queued.
+    async fn conclude(
+        &self,
+        done: InFlight,
+        result: Result<Result<Vec<Position>, StoreError>, tokio::task::JoinError>,
+        behind: Vec<Pending>,
+        queue: &mut tokio::sync::mpsc::UnboundedReceiver<Pending>,
+    ) {
+        let InFlight { group, counts, events, commit: _ } = done;
+        let positions = match result {
+            Ok(Ok(positions)) => positions,
+            Ok(Err(error)) => return self.fail_from(group, failure_of(error), behind, queue).await,
+            Err(panicked) => {
+                let failure = failure_of(StoreError::Serialization(format!("the commit task failed: {panicked}")));
+                return self.fail_from(group, failure, behind, queue).await;
+            }
+        };
+        let mut rest = positions.as_slice();
+        let mut last = 0;
+        for (pending, count) in group.into_iter().zip(counts) {
+            let (mine, others) = rest.split_at(count.min(rest.len()));
+            rest = others;
+            last = mine.last().copied().unwrap_or(last);
+            let _ = pending.reply.send(Ok(mine.to_vec()));
+        }
+        self.feed(events, &positions);
+        self.inner.committed.send_modify(|latest| *latest = (*latest).max(last));
+    }
+
+    /// Hands a committed group to the subscriber of [`Engine::committed_events`], if any.
+    fn feed(&self, events: Vec<NewEvent>, positions: &[Position]) {
+        let mut feed = self.inner.feed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(sender) = feed.as_ref() else {
+            return;
+        };
+        let recorded = events
+            .into_iter()
+            .zip(positions)
+            .map(|(new_event, position)| RecordedEvent::appended(*position, new_event))
+            .collect();
+        if sender.send(recorded).is_err() {
+            // The subscriber has gone: stop building its batches.
+            *feed = None;
         }
     }
 
@@ -1106,14 +1222,18 @@ impl Engine {
         &self,
         group: Vec<Pending>,
         failure: CommitFailure,
+        behind: Vec<Pending>,
         queue: &mut tokio::sync::mpsc::UnboundedReceiver<Pending>,
     ) {
         let mut failed = group;
-        let mut reset = std::collections::HashSet::new();
+        let mut behind = behind;
         let mut first = true;
         loop {
             // Reset first, then drain: an operation that decided on a touched state queued its
             // request before it released the lock the reset waits for, so the drain sees it.
+            // Every round resets again, even an aggregate an earlier round reset: an operation
+            // drained now may have applied its events to the state reloaded since.
+            let mut reset = std::collections::HashSet::new();
             for pending in &failed {
                 for touched in &pending.touched {
                     if reset.insert(touched.key()) {
@@ -1126,6 +1246,7 @@ impl Engine {
                 let _ = pending.reply.send(Err(answer));
             }
             first = false;
+            failed.append(&mut behind);
             while let Ok(next) = queue.try_recv() {
                 failed.push(next);
             }
@@ -1137,6 +1258,17 @@ impl Engine {
         let mut locks = Locks::default();
         if self.lock_territory(&mut locks).await.is_ok() {
             self.publish_rules_snapshot(locks.territory());
+        }
+    }
+}
+
+/// What the operations of a failed group are told.
+fn failure_of(error: StoreError) -> CommitFailure {
+    match error {
+        StoreError::Conflict { .. } => CommitFailure::Retry,
+        other => {
+            tracing::error!(error = %other, "a group commit failed; its operations fail and their aggregates reload");
+            CommitFailure::Storage(other.to_string())
         }
     }
 }

@@ -136,7 +136,8 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let new_admin_token = ensure_admin(&log, config).await?;
     let engine = Engine::open(log.clone(), crate::secrets::Seeds::new(key.clone())).await?;
     let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
-    let (projections, projection_task) = ygor_projections::start(log, engine.committed(), options).await?;
+    let (projections, projection_task) =
+        ygor_projections::start(log, engine.committed(), Some(engine.committed_events()), options).await?;
     let state = AppState::new(engine, projections, key);
     tokio::spawn(record_checkpoints(state.clone(), config.checkpoint_every));
     tokio::spawn(maintain_gold(state.clone()));

@@ -73,6 +73,44 @@ impl AnyEvent {
             other => Err(DecodeError::UnknownAggregateType(other.to_owned())),
         }
     }
+
+    /// [`AnyEvent::decode`] of an event whose payload is JSON text, as the database stores it:
+    /// the typed event is read straight from the text, without a `Value` in between. Any
+    /// spelling of the same JSON gives the same event.
+    pub fn decode_json(
+        aggregate_type: &str,
+        aggregate_id: &str,
+        event_type: &str,
+        event_version: &str,
+        payload: &str,
+    ) -> Result<AnyEvent, DecodeError> {
+        let payload_error = |source| DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            event_version: event_version.to_owned(),
+            source,
+        };
+        let bad_id = || DecodeError::BadAggregateId(aggregate_id.to_owned());
+        match aggregate_type {
+            Territory::TYPE => Ok(AnyEvent::Territory(serde_json::from_str(payload).map_err(payload_error)?)),
+            Partner::TYPE => {
+                let id = PartnerId::parse(aggregate_id).map_err(|_| bad_id())?;
+                Ok(AnyEvent::Partner(id, serde_json::from_str(payload).map_err(payload_error)?))
+            }
+            Draw::TYPE => {
+                let id = DrawId::parse(aggregate_id).map_err(|_| bad_id())?;
+                Ok(AnyEvent::Draw(id, serde_json::from_str(payload).map_err(payload_error)?))
+            }
+            Mission::TYPE => {
+                let id = MissionId::parse(aggregate_id).map_err(|_| bad_id())?;
+                Ok(AnyEvent::Mission(id, serde_json::from_str(payload).map_err(payload_error)?))
+            }
+            Wallet::TYPE => {
+                let id = CitizenId::parse(aggregate_id).map_err(|_| bad_id())?;
+                Ok(AnyEvent::Wallet(id, serde_json::from_str(payload).map_err(payload_error)?))
+            }
+            other => Err(DecodeError::UnknownAggregateType(other.to_owned())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,10 +1,10 @@
 //! The audit trail: the RFC 9162 Merkle tree over the log in position order, one leaf per event
 //! (the JCS form of the event as `GET /v1/audit/events` exports it). Proofs are answered from it.
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use ygor_audit::{ExportedEvent, MerkleLog};
-use ygor_store::{Position, RecordedEvent};
+use ygor_store::{Position, RecordedEvent, StoredEvent};
 
 /// An event as the audit export shows it (and as its Merkle leaf covers it).
 pub fn exported(recorded: &RecordedEvent) -> ExportedEvent {
@@ -46,6 +46,12 @@ impl AuditTrail {
         Ok(())
     }
 
+    /// Appends the leaf of the event at `position`, hashed already (see [`stored_leaf_hash`]).
+    pub fn push_leaf_hash(&mut self, position: Position, leaf_hash: [u8; 32]) {
+        self.tree.push_leaf_hash(leaf_hash);
+        self.positions.push(position);
+    }
+
     pub fn size(&self) -> u64 {
         self.positions.len() as u64
     }
@@ -57,5 +63,80 @@ impl AuditTrail {
 
     pub fn root_hex(&self, tree_size: u64) -> Option<String> {
         self.tree.root(tree_size).map(hex::encode)
+    }
+}
+
+/// The Merkle leaf hash of a stored event: the same hash [`AuditTrail::append`] computes for the
+/// event read back with `read_after`, from its payload text (no `Value` in between).
+pub fn stored_leaf_hash(stored: &StoredEvent) -> Result<[u8; 32], ygor_audit::AuditError> {
+    let recorded_at = rfc3339_micros(stored.recorded_at);
+    let leaf = ygor_audit::leaf_data_text(&ygor_audit::ExportedText {
+        position: stored.position,
+        aggregate_type: &stored.aggregate_type,
+        aggregate_id: &stored.aggregate_id,
+        sequence: stored.sequence as i64,
+        event_type: &stored.event_type,
+        event_version: &stored.event_version,
+        payload: &stored.payload,
+        recorded_at: &recorded_at,
+    })?;
+    Ok(ygor_audit::leaf_hash(&leaf))
+}
+
+/// `instant.to_rfc3339_opts(SecondsFormat::Micros, true)`, digit by digit for the years 0 to 9999
+/// outside leap seconds (chrono's general formatter costs as much as hashing a small event).
+fn rfc3339_micros(instant: DateTime<Utc>) -> String {
+    let naive = instant.naive_utc();
+    let Ok(year) = u32::try_from(naive.year()) else {
+        return instant.to_rfc3339_opts(SecondsFormat::Micros, true);
+    };
+    let nanosecond = naive.nanosecond();
+    if year > 9999 || nanosecond >= 1_000_000_000 {
+        return instant.to_rfc3339_opts(SecondsFormat::Micros, true);
+    }
+    let mut text = String::with_capacity(27);
+    let mut digits = |value: u32, width: u32, after: char| {
+        for place in (0..width).rev() {
+            text.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+        text.push(after);
+    };
+    digits(year, 4, '-');
+    digits(naive.month(), 2, '-');
+    digits(naive.day(), 2, 'T');
+    digits(naive.hour(), 2, ':');
+    digits(naive.minute(), 2, ':');
+    digits(naive.second(), 2, '.');
+    digits(nanosecond / 1_000, 6, 'Z');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn recorded_at_is_written_as_chrono_writes_it() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 22, 9, 5, 3).single().expect("valid instant");
+        let mut instants = vec![
+            start,
+            start + Duration::nanoseconds(1_234_567),
+            start + Duration::nanoseconds(999_999_999),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).single().expect("year 0"),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single().expect("year 9999"),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).single().expect("year 10000"),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).single().expect("year -1"),
+            // A leap second, as chrono represents it.
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|date| date.and_hms_micro_opt(23, 59, 59, 1_500_000))
+                .expect("leap second")
+                .and_utc(),
+        ];
+        instants.extend((0..2_000).map(|step| start + Duration::microseconds(step * 7_777_777_777 + step)));
+        for instant in instants {
+            assert_eq!(rfc3339_micros(instant), instant.to_rfc3339_opts(SecondsFormat::Micros, true), "{instant:?}");
+        }
     }
 }

@@ -26,6 +26,7 @@
 mod error;
 mod postgres;
 mod queries;
+mod replay;
 mod sqlite;
 pub mod testing;
 
@@ -37,6 +38,7 @@ pub use cqrs_es::persist::SerializedEvent;
 
 pub use crate::error::StoreError;
 use crate::postgres::PostgresLog;
+pub use crate::replay::{StoredEvent, StoredReader};
 use crate::sqlite::SqliteLog;
 
 /// A global position in the log: > 0, strictly increasing in the order readers are given events;
@@ -55,6 +57,12 @@ pub const CREDENTIAL_ROLES: [&str; 4] = ["admin", "association", "venue", "citiz
 
 /// The SQLite file used when no database URL is given.
 pub const DEFAULT_SQLITE_FILE: &str = "ygor.db";
+
+/// The options Ygor connects to the PostgreSQL `url` with (TLS off on the loopback interface
+/// unless the URL asks for it): for tools that must reach the server exactly as the log does.
+pub fn postgres_connect_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, StoreError> {
+    postgres::connect_options(url)
+}
 
 /// Which database holds the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +92,51 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
     /// The event.
     pub event: SerializedEvent,
+}
+
+impl RecordedEvent {
+    /// The event `new_event` appended at `position`, exactly as [`EventLog::read_after`] will
+    /// return it (the time cut to the microsecond as stored).
+    pub fn appended(position: Position, new_event: NewEvent) -> Self {
+        RecordedEvent { position, recorded_at: truncate_to_micros(new_event.recorded_at), event: new_event.event }
+    }
+}
+
+/// A batch written in a transaction that is still open (see [`EventLog::begin_append`]).
+pub struct OpenAppend {
+    transaction: OpenTransaction,
+    positions: Vec<Position>,
+}
+
+enum OpenTransaction {
+    /// With the process's SQLite write turn, released when the transaction ends.
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>, tokio::sync::OwnedMutexGuard<()>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl OpenAppend {
+    /// The positions drawn for the batch's events, in the batch's order.
+    pub fn positions(&self) -> &[Position] {
+        &self.positions
+    }
+
+    /// Commits (durably) and returns the positions.
+    pub async fn commit(self) -> Result<Vec<Position>, StoreError> {
+        match self.transaction {
+            OpenTransaction::Sqlite(transaction, _turn) => transaction.commit().await?,
+            OpenTransaction::Postgres(transaction) => transaction.commit().await?,
+        }
+        Ok(self.positions)
+    }
+
+    /// Rolls back: none of the batch is ever visible. (Dropping it does the same, later.)
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self.transaction {
+            OpenTransaction::Sqlite(transaction, _turn) => transaction.rollback().await?,
+            OpenTransaction::Postgres(transaction) => transaction.rollback().await?,
+        }
+        Ok(())
+    }
 }
 
 /// An API credential to store with the events that create it.
@@ -135,7 +188,14 @@ pub struct AppendBatch {
 #[derive(Clone)]
 pub struct EventLog {
     store: Store,
+    /// Credentials already found, by token hash. A credential is immutable and never deleted, so
+    /// a hit is always right, in every process; misses (unknown tokens) are not kept.
+    credentials: Arc<std::sync::RwLock<std::collections::HashMap<[u8; 32], Credential>>>,
 }
+
+/// The most credentials [`EventLog::find_credential`] keeps in memory (about 100 bytes each); the
+/// cache starts again empty when full.
+const CREDENTIAL_CACHE_LEN: usize = 100_000;
 
 #[derive(Clone)]
 enum Store {
@@ -150,18 +210,22 @@ impl std::fmt::Debug for EventLog {
 }
 
 impl EventLog {
+    fn with_store(store: Store) -> Self {
+        Self { store, credentials: Arc::default() }
+    }
+
     /// Opens (creating it and its directory if needed) the SQLite file at `path`, in WAL mode with
     /// durable commits. Run [`EventLog::migrate`] before use.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         let log = SqliteLog::open(path).await?;
-        Ok(Self { store: Store::Sqlite(Arc::new(log)) })
+        Ok(Self::with_store(Store::Sqlite(Arc::new(log))))
     }
 
     /// Connects to the PostgreSQL database at `url` (a pool of 16 connections). Run
     /// [`EventLog::migrate`] before use.
     pub async fn open_postgres(url: &str) -> Result<Self, StoreError> {
         let log = PostgresLog::open(url).await?;
-        Ok(Self { store: Store::Postgres(Arc::new(log)) })
+        Ok(Self::with_store(Store::Postgres(Arc::new(log))))
     }
 
     /// Opens the log a configuration names: no URL (or a blank one) is the SQLite file
@@ -216,14 +280,31 @@ impl EventLog {
     /// [`StoreError::DuplicateCredential`]; in both cases nothing of the batch is written. The
     /// batch is checked before the database is touched (lengths, sequences, roles).
     pub async fn append(&self, batch: &AppendBatch) -> Result<Vec<Position>, StoreError> {
+        self.begin_append(batch).await?.commit().await
+    }
+
+    /// Writes the batch in a transaction left open: its positions are drawn, but nothing is
+    /// visible to readers or durable until [`OpenAppend::commit`]; dropping it rolls back. Errors
+    /// as [`EventLog::append`].
+    ///
+    /// The engine's committer writes the next group while the previous one commits. On
+    /// PostgreSQL the two transactions overlap; on SQLite an open append holds the file's write
+    /// turn, so the next `begin_append` waits until this one commits or rolls back.
+    pub async fn begin_append(&self, batch: &AppendBatch) -> Result<OpenAppend, StoreError> {
         validate(batch)?;
-        let positions = match &self.store {
-            Store::Sqlite(log) => log.append(batch).await?,
-            Store::Postgres(log) => log.append(batch).await?,
+        let opened = match &self.store {
+            Store::Sqlite(log) => log.begin_append(batch).await,
+            Store::Postgres(log) => log.begin_append(batch).await,
         };
-        debug_assert_eq!(positions.len(), batch.events.len());
-        debug_assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
-        Ok(positions)
+        match opened {
+            Ok(open) => {
+                debug_assert_eq!(open.positions.len(), batch.events.len());
+                debug_assert!(open.positions.windows(2).all(|pair| pair[0] < pair[1]));
+                Ok(open)
+            }
+            Err(StoreError::Conflict { .. }) => Err(self.locate_conflict(batch).await),
+            Err(error) => Err(error),
+        }
     }
 
     /// The events of aggregate `aggregate_id` of type `A` with a sequence above `after_sequence`
@@ -268,6 +349,16 @@ impl EventLog {
         }
     }
 
+    /// Tells the log that every position up to `position` is final: each one was committed (or
+    /// is known never to exist), as a projection runner knows of the positions it applied one
+    /// after the other without a gap. [`EventLog::safe_position`] then never answers less, even
+    /// before its own watermark has seen the transactions end. A no-op on SQLite.
+    pub fn mark_final(&self, position: Position) {
+        if let Store::Postgres(log) = &self.store {
+            log.mark_final(position);
+        }
+    }
+
     /// The highest committed position visible now, 0 if the log is empty: for status and lag
     /// figures, not for reading (see [`EventLog::safe_position`]).
     /// Waits until every position up to `target` is safe to read (on PostgreSQL, until the
@@ -297,12 +388,45 @@ impl EventLog {
         }
     }
 
-    /// The credential whose token hashes to `token_hash`, if any.
+    /// The credential whose token hashes to `token_hash`, if any. Found credentials are kept in
+    /// memory: every request authenticates, and a round trip to the database each time cost a
+    /// fifth of a certification's time on PostgreSQL (docs/performance.md).
     pub async fn find_credential(&self, token_hash: &[u8; 32]) -> Result<Option<Credential>, StoreError> {
-        match &self.store {
-            Store::Sqlite(log) => log.find_credential(token_hash).await,
-            Store::Postgres(log) => log.find_credential(token_hash).await,
+        let cached =
+            self.credentials.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(token_hash).cloned();
+        if cached.is_some() {
+            return Ok(cached);
         }
+        let found = match &self.store {
+            Store::Sqlite(log) => log.find_credential(token_hash).await?,
+            Store::Postgres(log) => log.find_credential(token_hash).await?,
+        };
+        if let Some(credential) = &found {
+            let mut cache = self.credentials.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= CREDENTIAL_CACHE_LEN {
+                cache.clear();
+            }
+            cache.insert(*token_hash, credential.clone());
+        }
+        Ok(found)
+    }
+
+    /// After a multi-row insert failed on a taken sequence: the first event of the batch whose
+    /// sequence is taken (the database does not say which row of the statement failed).
+    async fn locate_conflict(&self, batch: &AppendBatch) -> StoreError {
+        for NewEvent { event, .. } in &batch.events {
+            match self.position_of(&event.aggregate_type, &event.aggregate_id, event.sequence).await {
+                Ok(Some(_)) => return conflict(event),
+                Ok(None) => {}
+                Err(error) => return error,
+            }
+        }
+        // The conflicting event was rolled back by its writer since: still a conflict, the
+        // caller decides again.
+        batch
+            .events
+            .first()
+            .map_or_else(|| StoreError::Serialization("empty batch conflicted".to_owned()), |new| conflict(&new.event))
     }
 
     /// The personal data of a citizen, if any was stored (and not erased).
@@ -420,8 +544,13 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
             return Err(StoreError::BatchTooLarge { list, len, limit: MAX_BATCH_LEN });
         }
     }
-    for new_event in &batch.events {
-        sequence_to_i64(&new_event.event)?;
+    let mut keys = std::collections::HashSet::with_capacity(batch.events.len());
+    for NewEvent { event, .. } in &batch.events {
+        sequence_to_i64(event)?;
+        // A batch holding one sequence twice conflicts with itself, whatever the database holds.
+        if !keys.insert((event.aggregate_type.as_str(), event.aggregate_id.as_str(), event.sequence)) {
+            return Err(conflict(event));
+        }
     }
     if let Some(credential) =
         batch.credentials.iter().find(|credential| !CREDENTIAL_ROLES.contains(&credential.role.as_str()))
@@ -461,18 +590,62 @@ fn unique_violation(error: &sqlx::Error) -> Option<&dyn sqlx::error::DatabaseErr
 /// A unique violation while inserting `event` is an optimistic-concurrency conflict: the only
 /// unique key such an insert can hit is (aggregate_type, aggregate_id, sequence), positions being
 /// drawn by the database (PostgreSQL names the constraint; SQLite does not).
+fn conflict(event: &SerializedEvent) -> StoreError {
+    StoreError::Conflict {
+        aggregate_type: event.aggregate_type.clone(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence: event.sequence,
+    }
+}
+
+/// A unique violation of the events' key is a [`StoreError::Conflict`], provisionally named after
+/// `event`; [`EventLog::append`] then finds the event that really conflicted.
 fn conflict_or_database(error: sqlx::Error, event: &SerializedEvent) -> StoreError {
     let is_conflict = unique_violation(&error)
         .is_some_and(|violation| violation.constraint().is_none_or(|constraint| constraint == "events_pkey"));
-    if is_conflict {
-        StoreError::Conflict {
-            aggregate_type: event.aggregate_type.clone(),
-            aggregate_id: event.aggregate_id.clone(),
-            sequence: event.sequence,
-        }
-    } else {
-        StoreError::Database(error)
+    if is_conflict { conflict(event) } else { StoreError::Database(error) }
+}
+
+/// JSON text of a payload or metadata value, as both databases store it.
+fn json_text(value: &serde_json::Value) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Serialization(error.to_string()))
+}
+
+/// The positions of `events` in their order, from the rows their multi-row insert returned (in
+/// any order) with `RETURNING position, aggregate_type, aggregate_id, sequence`.
+fn positions_in_batch_order<R>(events: &[NewEvent], rows: &[R]) -> Result<Vec<Position>, StoreError>
+where
+    R: sqlx::Row,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'static str: sqlx::ColumnIndex<R>,
+{
+    if rows.len() != events.len() {
+        return Err(StoreError::Serialization(format!(
+            "inserted {} events but the database returned {} rows",
+            events.len(),
+            rows.len()
+        )));
     }
+    let mut by_key = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let sequence = sequence_from_i64(row.try_get("sequence")?)?;
+        let key: (&str, &str, usize) = (row.try_get("aggregate_type")?, row.try_get("aggregate_id")?, sequence);
+        by_key.insert(key, row.try_get::<i64, _>("position")?);
+    }
+    events
+        .iter()
+        .map(|NewEvent { event, .. }| {
+            by_key.remove(&(event.aggregate_type.as_str(), event.aggregate_id.as_str(), event.sequence)).ok_or_else(
+                || {
+                    StoreError::Serialization(format!(
+                        "the insert returned no position for {} {} at sequence {}",
+                        event.aggregate_type, event.aggregate_id, event.sequence
+                    ))
+                },
+            )
+        })
+        .collect()
 }
 
 fn credential_error(error: sqlx::Error) -> StoreError {

@@ -11,8 +11,9 @@
 //!
 //! # The method
 //!
-//! *Writers* ([`write_batch`]): every append transaction first runs `SELECT pg_current_xact_id()`,
-//! so that its transaction id (xid) is assigned **before** it draws any position.
+//! *Writers* ([`begin_append`], [`write_batch`]): every append transaction runs
+//! `SELECT pg_current_xact_id()` right after its `BEGIN` (in the same round trip), so that its
+//! transaction id (xid) is assigned **before** it draws any position.
 //!
 //! *Readers* ([`PostgresLog::safe_position`]) run two statements, in this order:
 //! 1. `H` = the identity sequence's `last_value` (0 while it `is_called = false`). Sequences are not
@@ -52,7 +53,7 @@
 //!
 //! * Xids are cluster-wide: a long transaction in *any* database of the server (an idle session in a
 //!   transaction, a long report) holds the watermark back. Projections then lag; they never skip.
-//! * Every write to `events` must come from [`write_batch`]: an insert that draws a position before
+//! * Every write to `events` must come from [`write_batch`] in a [`begin_append`] transaction: an insert that draws a position before
 //!   its xid is assigned (postgres-es' own `persist`, for one) breaks the argument. The migration
 //!   gives `recorded_at` no default, so such an insert fails.
 //! * The identity must keep `CACHE 1` (set in the migration): a cached range would sit below `H`
@@ -72,7 +73,8 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::OnceCell;
 
 use crate::{
-    AppendBatch, NewEvent, Position, RecordedEvent, StoreError, conflict_or_database, credential_error, sequence_to_i64,
+    AppendBatch, NewEvent, OpenAppend, OpenTransaction, Position, RecordedEvent, StoreError, conflict_or_database,
+    credential_error, sequence_to_i64,
 };
 
 /// Connections in the pool: enough for the API replicas' concurrent appends to group-commit
@@ -86,10 +88,21 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most `(H, N)` pairs kept in memory; see [`Watermark::observe`].
 const MAX_PENDING_FRONTIERS: usize = 256;
 
-const INSERT_EVENT: &str = "
+/// Opens an append transaction and assigns its xid, in one round trip (a simple-protocol query of
+/// two statements): the xid exists before the first position is drawn.
+const BEGIN_APPEND: &str = "BEGIN; SELECT pg_current_xact_id()";
+
+/// Every event of a batch in ONE statement: one round trip and one plan however large the group
+/// commit. Rows are inserted in the arrays' order, so positions are drawn in that order; the
+/// returned keys map each position back to its event whatever order RETURNING uses.
+const INSERT_EVENTS: &str = "
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING position";
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload::jsonb, metadata::jsonb, recorded_at
+  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+       WITH ORDINALITY AS batch (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+                                 recorded_at, ordinal)
+  ORDER BY ordinal
+RETURNING position, aggregate_type, aggregate_id, sequence";
 
 const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (token_hash, role, subject_id) VALUES ($1, $2, $3)";
 
@@ -126,7 +139,7 @@ crate::queries::common_queries!(PostgresLog);
 
 impl PostgresLog {
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?;
+        let options = connect_options(url)?;
         // The pool retries a refused connection until its acquire timeout and then reports only
         // "pool timed out"; one direct connection first reports a wrong URL, a server that is
         // down or a refused login at once and with its real cause.
@@ -155,11 +168,10 @@ impl PostgresLog {
         Ok(())
     }
 
-    pub(crate) async fn append(&self, batch: &AppendBatch) -> Result<Vec<Position>, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+    pub(crate) async fn begin_append(&self, batch: &AppendBatch) -> Result<OpenAppend, StoreError> {
+        let mut transaction = begin_append(&self.pool).await?;
         let positions = write_batch(&mut transaction, batch).await?;
-        transaction.commit().await?;
-        Ok(positions)
+        Ok(OpenAppend { transaction: OpenTransaction::Postgres(transaction), positions })
     }
 
     pub(crate) async fn load_stream<A: Aggregate>(
@@ -196,6 +208,10 @@ impl PostgresLog {
         Ok(watermark.observe(Frontier { drawn_position: drawn, next_xid }, oldest_running_xid))
     }
 
+    pub(crate) fn mark_final(&self, position: Position) {
+        self.watermark.lock().unwrap_or_else(std::sync::PoisonError::into_inner).mark_final(position);
+    }
+
     pub(crate) async fn last_position(&self) -> Result<Position, StoreError> {
         let position: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?;
@@ -226,29 +242,32 @@ impl PostgresLog {
     }
 }
 
-/// Writes a batch in the caller's transaction, gap-safely: the transaction id is assigned before
-/// the first position is drawn (see the module documentation). The caller commits.
+/// The connection options of `url`. Without an explicit `sslmode` (in the URL or `PGSSLMODE`), a
+/// server on the loopback interface or a Unix socket is reached without TLS: the bytes never
+/// leave the machine, and TLS there cost CPU on every round trip (docs/decisions/0008). Anywhere
+/// else libpq's default (`prefer`) applies.
+pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    let options = PgConnectOptions::from_str(url)?;
+    let explicit = url.contains("sslmode=") || url.contains("ssl-mode=") || std::env::var_os("PGSSLMODE").is_some();
+    let host = options.get_host();
+    let local = host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+    Ok(if local && !explicit { options.ssl_mode(sqlx::postgres::PgSslMode::Disable) } else { options })
+}
+
+/// Begins a transaction for [`write_batch`], with its transaction id already assigned.
+pub(crate) async fn begin_append(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    Ok(pool.begin_with(BEGIN_APPEND).await?)
+}
+
+/// Writes a batch in a transaction opened by [`begin_append`] (whose xid is therefore assigned
+/// before the first position is drawn; see the module documentation). The caller commits.
 pub(crate) async fn write_batch(
     connection: &mut PgConnection,
     batch: &AppendBatch,
 ) -> Result<Vec<Position>, StoreError> {
-    sqlx::query("SELECT pg_current_xact_id()").execute(&mut *connection).await?;
-    let mut positions = Vec::with_capacity(batch.events.len());
-    for NewEvent { event, recorded_at } in &batch.events {
-        let position: i64 = sqlx::query_scalar(INSERT_EVENT)
-            .bind(&event.aggregate_type)
-            .bind(&event.aggregate_id)
-            .bind(sequence_to_i64(event)?)
-            .bind(&event.event_type)
-            .bind(&event.event_version)
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .bind(crate::truncate_to_micros(*recorded_at))
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(|error| conflict_or_database(error, event))?;
-        positions.push(position);
-    }
+    let positions = if batch.events.is_empty() { Vec::new() } else { insert_events(connection, &batch.events).await? };
     for credential in &batch.credentials {
         sqlx::query(INSERT_CREDENTIAL)
             .bind(credential.token_hash.as_slice())
@@ -267,6 +286,42 @@ pub(crate) async fn write_batch(
             .await?;
     }
     Ok(positions)
+}
+
+/// Inserts the events with [`INSERT_EVENTS`] and returns their positions in the batch's order.
+async fn insert_events(connection: &mut PgConnection, events: &[NewEvent]) -> Result<Vec<Position>, StoreError> {
+    let count = events.len();
+    let mut aggregate_types = Vec::with_capacity(count);
+    let mut aggregate_ids = Vec::with_capacity(count);
+    let mut sequences = Vec::with_capacity(count);
+    let mut event_types = Vec::with_capacity(count);
+    let mut event_versions = Vec::with_capacity(count);
+    let mut payloads = Vec::with_capacity(count);
+    let mut metadata = Vec::with_capacity(count);
+    let mut recorded_at = Vec::with_capacity(count);
+    for NewEvent { event, recorded_at: at } in events {
+        aggregate_types.push(event.aggregate_type.as_str());
+        aggregate_ids.push(event.aggregate_id.as_str());
+        sequences.push(sequence_to_i64(event)?);
+        event_types.push(event.event_type.as_str());
+        event_versions.push(event.event_version.as_str());
+        payloads.push(crate::json_text(&event.payload)?);
+        metadata.push(crate::json_text(&event.metadata)?);
+        recorded_at.push(crate::truncate_to_micros(*at));
+    }
+    let rows = sqlx::query(INSERT_EVENTS)
+        .bind(&aggregate_types)
+        .bind(&aggregate_ids)
+        .bind(&sequences)
+        .bind(&event_types)
+        .bind(&event_versions)
+        .bind(&payloads)
+        .bind(&metadata)
+        .bind(&recorded_at)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(|error| conflict_or_database(error, &events[0].event))?;
+    crate::positions_in_batch_order(events, &rows)
 }
 
 fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
@@ -329,6 +384,15 @@ impl Watermark {
         safe
     }
 
+    /// Raises the watermark to `position`, which the caller knows to be final (see
+    /// [`crate::EventLog::mark_final`]).
+    pub(crate) fn mark_final(&mut self, position: Position) {
+        if position > self.safe {
+            self.safe = position;
+            self.pending.retain(|frontier| frontier.drawn_position > position);
+        }
+    }
+
     fn remember(&mut self, fresh: Frontier) {
         // A pending pair that covers as many positions and frees no later than `fresh` makes it
         // useless (concurrent callers can push pairs out of order, hence the full scan).
@@ -358,6 +422,20 @@ mod tests {
     }
 
     #[test]
+    fn loopback_servers_are_reached_without_tls_unless_the_url_asks() {
+        use sqlx::postgres::PgSslMode;
+        if std::env::var_os("PGSSLMODE").is_some() {
+            return;
+        }
+        let mode = |url: &str| format!("{:?}", super::connect_options(url).expect("options").get_ssl_mode());
+        assert_eq!(mode("postgres://u@127.0.0.1:5432/db"), format!("{:?}", PgSslMode::Disable));
+        assert_eq!(mode("postgres://u@localhost/db"), format!("{:?}", PgSslMode::Disable));
+        assert_eq!(mode("postgres://u@[::1]:5432/db"), format!("{:?}", PgSslMode::Disable));
+        assert_eq!(mode("postgres://u@127.0.0.1/db?sslmode=require"), format!("{:?}", PgSslMode::Require));
+        assert_eq!(mode("postgres://u@db.example.org/db"), format!("{:?}", PgSslMode::Prefer));
+    }
+
+    #[test]
     fn idle_server_makes_the_fresh_frontier_safe_at_once() {
         let mut watermark = Watermark::default();
         assert_eq!(watermark.observe(frontier(7, 100), 100), 7);
@@ -374,6 +452,17 @@ mod tests {
         assert_eq!(watermark.observe(frontier(9, 104), 101), 7);
         assert_eq!(watermark.observe(frontier(9, 104), 104), 9);
         assert!(watermark.pending.is_empty());
+    }
+
+    #[test]
+    fn a_position_known_final_raises_the_watermark_and_never_lowers_it() {
+        let mut watermark = Watermark::default();
+        assert_eq!(watermark.observe(frontier(10, 100), 90), 0, "xids below 100 still run");
+        watermark.mark_final(12);
+        assert_eq!(watermark.observe(frontier(12, 101), 90), 12);
+        watermark.mark_final(5);
+        assert_eq!(watermark.observe(frontier(12, 101), 101), 12);
+        assert_eq!(watermark.observe(frontier(20, 102), 102), 20);
     }
 
     #[test]
@@ -455,7 +544,7 @@ mod gap_tests {
         let log = postgres_log().await;
         let pool = log.postgres_pool().expect("PostgreSQL log").clone();
 
-        let mut open = pool.begin().await.expect("begin A");
+        let mut open = super::begin_append(&pool).await.expect("begin A");
         let first = write_batch(&mut open, &one_event("wallet-a")).await.expect("write A")[0];
         let second = log.append(&one_event("wallet-b")).await.expect("append B")[0];
         assert!(second > first, "B drew its position after A");
@@ -480,9 +569,9 @@ mod gap_tests {
         let log = postgres_log().await;
         let pool = log.postgres_pool().expect("PostgreSQL log").clone();
 
-        let mut older = pool.begin().await.expect("begin A");
+        let mut older = super::begin_append(&pool).await.expect("begin A");
         let first = write_batch(&mut older, &one_event("wallet-a")).await.expect("write A")[0];
-        let mut newer = pool.begin().await.expect("begin B");
+        let mut newer = super::begin_append(&pool).await.expect("begin B");
         let second = write_batch(&mut newer, &one_event("wallet-b")).await.expect("write B")[0];
         assert!(second > first);
 
@@ -503,7 +592,7 @@ mod gap_tests {
         let log = postgres_log().await;
         let pool = log.postgres_pool().expect("PostgreSQL log").clone();
 
-        let mut doomed = pool.begin().await.expect("begin A");
+        let mut doomed = super::begin_append(&pool).await.expect("begin A");
         let lost = write_batch(&mut doomed, &one_event("wallet-a")).await.expect("write A")[0];
         let kept = log.append(&one_event("wallet-b")).await.expect("append B")[0];
         assert!(log.safe_position().await.expect("safe_position") < lost);

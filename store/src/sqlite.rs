@@ -20,7 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AppendBatch, NewEvent, Position, RecordedEvent, StoreError, conflict_or_database, credential_error, sequence_to_i64,
+    AppendBatch, NewEvent, OpenAppend, OpenTransaction, Position, RecordedEvent, StoreError, conflict_or_database,
+    credential_error, sequence_to_i64,
 };
 
 /// Connections in the pool. Writes are serialised anyway; the rest serve concurrent readers
@@ -34,10 +35,36 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for a free connection before failing instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
-const INSERT_EVENT: &str = "
-INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-RETURNING position";
+/// The most events one INSERT statement carries: 8 parameters each, well under SQLite's limit of
+/// 32,766 parameters per statement.
+const INSERT_CHUNK_MAX: usize = 256;
+
+/// `INSERT … VALUES (…), (…) … RETURNING` for `rows` events, for each power of two up to
+/// [`INSERT_CHUNK_MAX`]: a batch is cut into such chunks, so that a group commit costs a few
+/// statements (each a hand-off to sqlx's SQLite thread) instead of one per event, and the
+/// statement cache holds at most nine shapes.
+fn insert_events_sql(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        (0..=INSERT_CHUNK_MAX.trailing_zeros())
+            .map(|power| {
+                let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; 1 << power].join(", ");
+                format!(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                     metadata, recorded_at) VALUES {values} RETURNING position, aggregate_type, aggregate_id, sequence"
+                )
+            })
+            .collect()
+    });
+    debug_assert!(rows.is_power_of_two() && rows <= INSERT_CHUNK_MAX);
+    &statements[rows.trailing_zeros() as usize]
+}
+
+/// The largest chunk size [`insert_events_sql`] has that fits `remaining` events.
+fn chunk_len(remaining: usize) -> usize {
+    let largest_power = 1 << (usize::BITS - 1 - remaining.leading_zeros());
+    largest_power.min(INSERT_CHUNK_MAX)
+}
 
 const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (token_hash, role, subject_id) VALUES (?, ?, ?)";
 
@@ -60,7 +87,7 @@ pub(crate) struct SqliteLog {
     /// Serialises this process's appends. SQLite would serialise them anyway, but a writer that
     /// finds the file locked sleeps in its busy handler (in steps of up to 100 ms) instead of
     /// being woken when the lock is free; an async mutex hands the turn over at once.
-    writer: tokio::sync::Mutex<()>,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 crate::queries::common_queries!(SqliteLog);
@@ -83,7 +110,7 @@ impl SqliteLog {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { repository: SqliteEventRepository::new(pool.clone()), pool, writer: tokio::sync::Mutex::new(()) })
+        Ok(Self { repository: SqliteEventRepository::new(pool.clone()), pool, writer: std::sync::Arc::default() })
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
@@ -95,26 +122,33 @@ impl SqliteLog {
         Ok(())
     }
 
-    pub(crate) async fn append(&self, batch: &AppendBatch) -> Result<Vec<Position>, StoreError> {
-        let _turn = self.writer.lock().await;
+    pub(crate) async fn begin_append(&self, batch: &AppendBatch) -> Result<OpenAppend, StoreError> {
+        let turn = self.writer.clone().lock_owned().await;
         // IMMEDIATE takes the write lock at BEGIN, so the transaction never has to upgrade a read
         // lock later (an upgrade can fail with SQLITE_BUSY without waiting).
         let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut positions = Vec::with_capacity(batch.events.len());
-        for NewEvent { event, recorded_at } in &batch.events {
-            let position: i64 = sqlx::query_scalar(INSERT_EVENT)
-                .bind(&event.aggregate_type)
-                .bind(&event.aggregate_id)
-                .bind(sequence_to_i64(event)?)
-                .bind(&event.event_type)
-                .bind(&event.event_version)
-                .bind(&event.payload)
-                .bind(&event.metadata)
-                .bind(format_recorded_at(*recorded_at))
-                .fetch_one(&mut *transaction)
+        let mut rest = batch.events.as_slice();
+        while !rest.is_empty() {
+            let (chunk, others) = rest.split_at(chunk_len(rest.len()));
+            rest = others;
+            let mut query = sqlx::query(insert_events_sql(chunk.len()));
+            for NewEvent { event, recorded_at } in chunk {
+                query = query
+                    .bind(&event.aggregate_type)
+                    .bind(&event.aggregate_id)
+                    .bind(sequence_to_i64(event)?)
+                    .bind(&event.event_type)
+                    .bind(&event.event_version)
+                    .bind(crate::json_text(&event.payload)?)
+                    .bind(crate::json_text(&event.metadata)?)
+                    .bind(format_recorded_at(*recorded_at));
+            }
+            let rows = query
+                .fetch_all(&mut *transaction)
                 .await
-                .map_err(|error| conflict_or_database(error, event))?;
-            positions.push(position);
+                .map_err(|error| conflict_or_database(error, &chunk[0].event))?;
+            positions.extend(crate::positions_in_batch_order(chunk, &rows)?);
         }
         for credential in &batch.credentials {
             sqlx::query(INSERT_CREDENTIAL)
@@ -133,8 +167,7 @@ impl SqliteLog {
                 .execute(&mut *transaction)
                 .await?;
         }
-        transaction.commit().await?;
-        Ok(positions)
+        Ok(OpenAppend { transaction: OpenTransaction::Sqlite(transaction, turn), positions })
     }
 
     pub(crate) async fn load_stream<A: Aggregate>(
@@ -196,6 +229,15 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::format_recorded_at;
+
+    #[test]
+    fn chunks_are_the_largest_power_of_two_that_fits() {
+        assert_eq!(super::chunk_len(1), 1);
+        assert_eq!(super::chunk_len(3), 2);
+        assert_eq!(super::chunk_len(256), 256);
+        assert_eq!(super::chunk_len(1_000), 256);
+        assert!(super::insert_events_sql(4).matches("(?, ?, ?, ?, ?, ?, ?, ?)").count() == 4);
+    }
 
     #[test]
     fn recorded_at_is_fixed_width_utc_with_microseconds() {

@@ -232,6 +232,44 @@ async fn positions_strictly_increase_and_recorded_at_is_stored(backend: Backend)
     assert_eq!(positions(&log.read_after(written[1], 2).await.expect("page")), written[2..4]);
 }
 
+/// A group commit appends hundreds of events at once: one multi-row statement on PostgreSQL,
+/// chunks of powers of two on SQLite. Positions follow the batch's order, each event reads back as
+/// `RecordedEvent::appended` says (what the engine feeds its projections), and a conflict deep in
+/// a large batch names the event that conflicted and writes nothing.
+async fn large_batches_keep_their_order_and_read_back_as_appended(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let batch: Vec<NewEvent> = (0..701)
+        .map(|index| {
+            let mut event = new_event(
+                if index % 3 == 0 { "Partner" } else { "Wallet" },
+                &format!("a-{}", index % 97),
+                index / 97 + 1,
+            );
+            event.recorded_at = at(index as i64, 987_654_321);
+            event
+        })
+        .collect();
+    let written = log.append(&events(batch.clone())).await.expect("append");
+    assert_eq!(written.len(), batch.len());
+    assert!(written.windows(2).all(|pair| pair[0] < pair[1]), "positions follow the batch's order");
+    let read = read_all(&log, 0, 1_000, batch.len()).await;
+    let expected: Vec<RecordedEvent> =
+        written.iter().zip(batch).map(|(position, new)| RecordedEvent::appended(*position, new)).collect();
+    assert_eq!(read, expected);
+
+    let mut conflicting: Vec<NewEvent> =
+        (0..300).map(|index| new_event("Wallet", &format!("fresh-{index}"), 1)).collect();
+    conflicting.push(new_event("Partner", "a-0", 1));
+    conflicting.extend((0..40).map(|index| new_event("Wallet", &format!("late-{index}"), 1)));
+    match log.append(&events(conflicting)).await {
+        Err(StoreError::Conflict { aggregate_type, aggregate_id, sequence }) => {
+            assert_eq!((aggregate_type.as_str(), aggregate_id.as_str(), sequence), ("Partner", "a-0", 1))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(log.event_count().await.expect("count"), 701);
+}
+
 async fn credentials_are_found_by_token_hash(backend: Backend) {
     let (log, _guard) = fresh_event_log(backend).await;
     let batch = AppendBatch {
@@ -377,6 +415,7 @@ on_both_backends!(
     batch_spanning_two_aggregate_types_is_atomic,
     duplicate_sequence_is_a_conflict,
     positions_strictly_increase_and_recorded_at_is_stored,
+    large_batches_keep_their_order_and_read_back_as_appended,
     credentials_are_found_by_token_hash,
     citizen_details_are_replaced_by_a_later_write,
     migrate_is_idempotent,

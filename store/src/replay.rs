@@ -1,0 +1,384 @@
+//! Reads for replays (projection rebuilds and starts): events as the database stores them, their
+//! payload left as JSON text.
+//!
+//! [`EventLog::read_after`] decodes every payload into a `serde_json::Value`, which a replay then
+//! turns into a typed event and into its canonical form for the audit leaf: two passes over the
+//! JSON and a tree of small allocations per event. [`EventLog::read_stored_after`] returns the
+//! text instead (SQLite's `TEXT` column as stored; PostgreSQL's `jsonb` as `payload::text`, the
+//! very text sqlx would have parsed), so that the reader decodes it once, straight into the type
+//! it needs. It skips the metadata, which no replay reads. It is gap-safe exactly like
+//! `read_after`: on PostgreSQL it reads only up to the watermark (see `postgres.rs`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use sqlx::{Connection, Row, SqliteConnection};
+
+use crate::postgres::PostgresLog;
+use crate::{EventLog, MAX_READ_LIMIT, Position, Store, StoreError};
+
+/// An event read back for a replay, in position order, its payload not decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its global position.
+    pub position: Position,
+    /// When it was appended, to the microsecond.
+    pub recorded_at: DateTime<Utc>,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// Its sequence within its aggregate, from 1.
+    pub sequence: usize,
+    pub event_type: String,
+    pub event_version: String,
+    /// The payload as JSON text: on SQLite the stored text, on PostgreSQL the `jsonb` value's text
+    /// form (members in `jsonb` order, with spaces). Parsing it gives the `Value` that
+    /// [`EventLog::read_after`] returns as `event.payload`.
+    pub payload: String,
+}
+
+/// Two columns rather than eight: sqlx copies every column of every row (one or two allocations of
+/// SQLite's allocator each) before the reader sees it, and that cost more than SQLite's own work.
+/// The small columns travel as one JSON array, which escapes any text they may hold.
+const SQLITE_SELECT_STORED_AFTER: &str = "
+SELECT json_array(position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version), payload
+  FROM events
+  WHERE position > ?
+  ORDER BY position
+  LIMIT ?";
+
+const POSTGRES_SELECT_STORED_AFTER: &str = "
+SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text
+  FROM events
+  WHERE position > $1 AND position <= $2
+  ORDER BY position
+  LIMIT $3";
+
+impl EventLog {
+    /// [`EventLog::read_after`] for replays: the same events, in the same order and with the same
+    /// gap safety, each with its payload as JSON text rather than a `Value`, and without metadata.
+    pub async fn read_stored_after(&self, after: Position, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(limit) = sql_limit(limit) else {
+            return Ok(Vec::new());
+        };
+        let events = match &self.store {
+            Store::Sqlite(log) => read_sqlite(log.pool(), after, limit).await?,
+            Store::Postgres(log) => read_postgres(log, after, limit).await?,
+        };
+        check_order(&events, after);
+        Ok(events)
+    }
+
+    /// A reader for one replay: [`StoredReader::read_after`] reads what
+    /// [`EventLog::read_stored_after`] reads, faster when it is called page after page.
+    pub async fn stored_reader(&self) -> Result<StoredReader, StoreError> {
+        let reader = match &self.store {
+            Store::Sqlite(log) => {
+                // A connection of its own, whose worker thread hands a whole page over before it
+                // waits for the reader, instead of the pool's fifty rows: with fifty, the worker
+                // and the reader wake each other up for nearly every row.
+                let options = (*log.pool().connect_options()).clone().row_buffer_size(MAX_READ_LIMIT);
+                Reader::Sqlite(SqliteConnection::connect_with(&options).await?)
+            }
+            Store::Postgres(log) => Reader::Postgres(log.clone()),
+        };
+        Ok(StoredReader { reader })
+    }
+}
+
+/// Reads the log page after page for a replay (see [`EventLog::stored_reader`]).
+pub struct StoredReader {
+    reader: Reader,
+}
+
+enum Reader {
+    Sqlite(SqliteConnection),
+    Postgres(Arc<PostgresLog>),
+}
+
+impl std::fmt::Debug for StoredReader {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("StoredReader").finish_non_exhaustive()
+    }
+}
+
+impl StoredReader {
+    /// Exactly [`EventLog::read_stored_after`].
+    pub async fn read_after(&mut self, after: Position, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(limit) = sql_limit(limit) else {
+            return Ok(Vec::new());
+        };
+        let events = match &mut self.reader {
+            Reader::Sqlite(connection) => read_sqlite(&mut *connection, after, limit).await?,
+            Reader::Postgres(log) => read_postgres(log, after, limit).await?,
+        };
+        check_order(&events, after);
+        Ok(events)
+    }
+}
+
+/// The limit of a read as SQL takes it, at most [`MAX_READ_LIMIT`]; `None` for 0.
+fn sql_limit(limit: usize) -> Option<i64> {
+    // MAX_READ_LIMIT fits an i64, so the conversion cannot fail.
+    Some(limit.min(MAX_READ_LIMIT)).filter(|limit| *limit > 0).map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+fn check_order(events: &[StoredEvent], after: Position) {
+    debug_assert!(events.windows(2).all(|pair| pair[0].position < pair[1].position));
+    debug_assert!(events.iter().all(|event| event.position > after));
+}
+
+/// position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version
+/// (recorded_at is RFC 3339, which needs no JSON escape).
+type SqliteHeader<'a> = (i64, &'a str, String, String, i64, String, String);
+
+async fn read_sqlite<'c>(
+    executor: impl sqlx::SqliteExecutor<'c>,
+    after: Position,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    // Every visible event is at or below the safe position (see `sqlite.rs`). Rows are converted
+    // as they arrive, each freed before the next.
+    let mut rows = sqlx::query(SQLITE_SELECT_STORED_AFTER).bind(after).bind(limit).fetch(executor);
+    let mut events = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+    while let Some(row) = rows.try_next().await? {
+        let header: &str = row.try_get(0)?;
+        let (position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version): SqliteHeader<
+            '_,
+        > = serde_json::from_str(header)
+            .map_err(|error| StoreError::Serialization(format!("event columns `{header}`: {error}")))?;
+        events.push(StoredEvent {
+            position,
+            recorded_at: parse_recorded_at(recorded_at)?,
+            aggregate_type,
+            aggregate_id,
+            sequence: crate::sequence_from_i64(sequence)?,
+            event_type,
+            event_version,
+            payload: row.try_get(1)?,
+        });
+    }
+    Ok(events)
+}
+
+/// `recorded_at` as SQLite stores it. The store writes `YYYY-MM-DDTHH:MM:SS.ffffffZ` (see
+/// `sqlite.rs`), read here digit by digit; any other spelling goes through chrono's RFC 3339
+/// parser, as `read_after` does for every row.
+fn parse_recorded_at(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    if let Some(instant) = parse_fixed_width(text) {
+        return Ok(instant);
+    }
+    Ok(DateTime::parse_from_rfc3339(text)
+        .map_err(|error| StoreError::Serialization(format!("recorded_at `{text}` is not RFC 3339: {error}")))?
+        .with_timezone(&Utc))
+}
+
+fn parse_fixed_width(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (26, b'Z')];
+    if bytes.len() != 27 || separators.iter().any(|&(index, separator)| bytes[index] != separator) {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .try_fold(0u32, |number, &digit| digit.is_ascii_digit().then(|| number * 10 + u32::from(digit - b'0')))
+    };
+    let year = i32::try_from(number(0..4)?).ok()?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)?;
+    // A leap second (60) is refused here and left to chrono.
+    let time =
+        chrono::NaiveTime::from_hms_micro_opt(number(11..13)?, number(14..16)?, number(17..19)?, number(20..26)?)?;
+    Some(date.and_time(time).and_utc())
+}
+
+async fn read_postgres(log: &PostgresLog, after: Position, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+    // The check must come first: the rows are then read with a later snapshot, which sees every
+    // transaction that ended before the check (see `postgres.rs`).
+    let safe = log.safe_position().await?;
+    if safe <= after {
+        return Ok(Vec::new());
+    }
+    let mut rows = sqlx::query(POSTGRES_SELECT_STORED_AFTER).bind(after).bind(safe).bind(limit).fetch(log.pool());
+    let mut events = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+    while let Some(row) = rows.try_next().await? {
+        events.push(StoredEvent {
+            position: row.try_get(0)?,
+            recorded_at: row.try_get(1)?,
+            aggregate_type: row.try_get(2)?,
+            aggregate_id: row.try_get(3)?,
+            sequence: crate::sequence_from_i64(row.try_get(4)?)?,
+            event_type: row.try_get(5)?,
+            event_version: row.try_get(6)?,
+            payload: row.try_get(7)?,
+        });
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde_json::{Value, json};
+
+    use super::parse_recorded_at;
+
+    use crate::testing::fresh_event_log;
+    use crate::{AppendBatch, Backend, EventLog, NewEvent, SerializedEvent, StoredEvent};
+
+    fn new_event(aggregate_type: &str, aggregate_id: &str, sequence: usize, payload: Value) -> NewEvent {
+        NewEvent {
+            event: SerializedEvent::new(
+                aggregate_id.to_owned(),
+                sequence,
+                aggregate_type.to_owned(),
+                "Happened".to_owned(),
+                "1".to_owned(),
+                payload,
+                json!({"correlation": "x"}),
+            ),
+            recorded_at: Utc.timestamp_opt(1_800_000_000, 123_456_789).single().expect("valid instant"),
+        }
+    }
+
+    /// Payloads that exercise the JSON text: nesting, member order, numbers of every kind,
+    /// escapes, non-ASCII text and keys.
+    fn payloads() -> Vec<Value> {
+        vec![
+            json!({"Registered": {"name": "Zoé", "tags": ["a", "b"], "count": 3}}),
+            json!({"b": 1, "aa": 2, "a": {"zz": [1, 2.5, -0.0, 1e30], "é": "clé", "ccc": null}}),
+            json!({"text": "quote \" backslash \\ newline \n tab \t unit separator \u{1f} del \u{7f} emoji 😀"}),
+            json!({"big": 9_007_199_254_740_991_i64, "negative": -42, "fraction": 0.1, "tiny": 5e-324}),
+            json!([]),
+            json!("just a string"),
+        ]
+    }
+
+    #[test]
+    fn recorded_at_is_read_as_chrono_reads_it() {
+        for text in [
+            "2026-11-22T09:05:03.001234Z",
+            "2024-02-29T23:59:59.999999Z",
+            "0001-01-01T00:00:00.000000Z",
+            "2016-12-31T23:59:60.500000Z",
+            "2026-11-22T09:05:03Z",
+            "2026-11-22t09:05:03.001234z",
+            "2026-11-22T09:05:03.001234+02:00",
+            "2026-02-30T09:05:03.001234Z",
+            "2026-11-22T24:05:03.001234Z",
+            "2026-11-22T09:05:03.00123xZ",
+            "+2026-11-22T09:05:03.00123Z",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(text).map(|instant| instant.with_timezone(&Utc)).ok();
+            assert_eq!(parse_recorded_at(text).ok(), chrono, "{text}");
+        }
+    }
+
+    async fn append_samples(log: &EventLog) -> Vec<i64> {
+        let mut positions = Vec::new();
+        for (index, payload) in payloads().into_iter().enumerate() {
+            let batch = AppendBatch {
+                events: vec![
+                    new_event("Wallet", &format!("wallet-{index}"), 1, payload.clone()),
+                    new_event("Partner", "partner", index + 1, payload),
+                ],
+                ..AppendBatch::default()
+            };
+            positions.extend(log.append(&batch).await.expect("append"));
+        }
+        positions
+    }
+
+    async fn stored_events_match_read_after(backend: Backend) {
+        // Given a log holding events of two aggregate types with varied payloads
+        let (log, _guard) = fresh_event_log(backend).await;
+        let positions = append_samples(&log).await;
+        log.wait_until_safe(*positions.last().expect("events"), std::time::Duration::from_secs(30))
+            .await
+            .expect("safe");
+        // When the events are read both ways, in pages of 5
+        let mut stored: Vec<StoredEvent> = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = log.read_stored_after(after, 5).await.expect("read_stored_after");
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            stored.extend(page);
+        }
+        let mut reader = log.stored_reader().await.expect("stored_reader");
+        let mut through_reader: Vec<StoredEvent> = Vec::new();
+        let mut after_reader = 0;
+        loop {
+            let page = reader.read_after(after_reader, 3).await.expect("StoredReader::read_after");
+            let Some(last) = page.last() else { break };
+            after_reader = last.position;
+            through_reader.extend(page);
+        }
+        assert_eq!(through_reader, stored, "a reader reads what read_stored_after reads");
+        let recorded = log.read_after(0, 100).await.expect("read_after");
+        // Then they are the same events, field for field, and each text parses into the payload
+        assert_eq!(stored.len(), positions.len());
+        assert_eq!(stored.iter().map(|event| event.position).collect::<Vec<_>>(), positions);
+        for (stored, recorded) in stored.iter().zip(&recorded) {
+            assert_eq!(stored.position, recorded.position);
+            assert_eq!(stored.recorded_at, recorded.recorded_at);
+            assert_eq!(stored.aggregate_type, recorded.event.aggregate_type);
+            assert_eq!(stored.aggregate_id, recorded.event.aggregate_id);
+            assert_eq!(stored.sequence, recorded.event.sequence);
+            assert_eq!(stored.event_type, recorded.event.event_type);
+            assert_eq!(stored.event_version, recorded.event.event_version);
+            let parsed: Value = serde_json::from_str(&stored.payload).expect("the payload text is JSON");
+            assert_eq!(parsed, recorded.event.payload);
+        }
+        // And a read after the last event, or with a zero limit, is empty
+        assert!(log.read_stored_after(after, 100).await.expect("read").is_empty());
+        assert!(log.read_stored_after(0, 0).await.expect("read").is_empty());
+        assert!(reader.read_after(after, 100).await.expect("read").is_empty());
+        assert!(reader.read_after(0, 0).await.expect("read").is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite_stored_events_are_the_events_of_read_after() {
+        stored_events_match_read_after(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_stored_events_are_the_events_of_read_after() {
+        stored_events_match_read_after(Backend::Postgres).await;
+    }
+
+    /// The replay read is gap-safe like `read_after`: an event below an open transaction's position
+    /// is not returned until that transaction ends.
+    #[tokio::test]
+    async fn postgres_stored_read_waits_for_an_open_transaction_below_a_committed_position() {
+        let (log, _guard) = fresh_event_log(Backend::Postgres).await;
+        let pool = log.postgres_pool().expect("PostgreSQL log").clone();
+        let batch =
+            |id: &str| AppendBatch { events: vec![new_event("Wallet", id, 1, json!({}))], ..AppendBatch::default() };
+
+        let mut open = crate::postgres::begin_append(&pool).await.expect("begin A");
+        let first = crate::postgres::write_batch(&mut open, &batch("wallet-a")).await.expect("write A")[0];
+        let second = log.append(&batch("wallet-b")).await.expect("append B")[0];
+        assert!(second > first);
+
+        let mut reader = log.stored_reader().await.expect("stored_reader");
+        for visible in [
+            log.read_stored_after(0, 100).await.expect("read_stored_after"),
+            reader.read_after(0, 100).await.expect("StoredReader::read_after"),
+        ] {
+            assert!(
+                visible.iter().all(|event| event.position < first),
+                "the replay read returned {visible:?} while position {first} is still open"
+            );
+        }
+
+        open.commit().await.expect("commit A");
+        log.wait_until_safe(second, std::time::Duration::from_secs(30)).await.expect("safe");
+        let positions: Vec<i64> =
+            log.read_stored_after(0, 100).await.expect("read").iter().map(|event| event.position).collect();
+        assert_eq!(positions, vec![first, second]);
+        let positions: Vec<i64> =
+            reader.read_after(0, 100).await.expect("read").iter().map(|event| event.position).collect();
+        assert_eq!(positions, vec![first, second]);
+    }
+}

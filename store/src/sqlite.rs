@@ -88,6 +88,36 @@ pub(crate) struct SqliteLog {
     /// finds the file locked sleeps in its busy handler (in steps of up to 100 ms) instead of
     /// being woken when the lock is free; an async mutex hands the turn over at once.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    _checkpointer: AbortOnDrop,
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL back into the database file, off the write path. By default SQLite does it
+/// inside the commit that crosses 1,000 WAL pages, with a sync of the database file, so one
+/// commit in a few thousand events stalled the committer and every request queued behind it. A
+/// PASSIVE checkpoint waits for no reader or writer; when a checkpoint has copied every frame,
+/// the next writer starts the WAL again from its beginning, so it does not grow without bound.
+async fn checkpoint_in_background(pool: SqlitePool) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::warn!(%error, "WAL checkpoint failed; retrying later");
+        }
+    }
+}
+
+/// Stops the background checkpoints when the log is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 crate::queries::common_queries!(SqliteLog);
@@ -104,13 +134,23 @@ impl SqliteLog {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // No checkpoint inside a commit: see `checkpoint_in_background`.
+            .pragma("wal_autocheckpoint", "0")
+            // When the WAL starts again from its beginning, cut the file back to 64 MiB.
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { repository: SqliteEventRepository::new(pool.clone()), pool, writer: std::sync::Arc::default() })
+        let checkpointer = AbortOnDrop(tokio::spawn(checkpoint_in_background(pool.clone())));
+        Ok(Self {
+            repository: SqliteEventRepository::new(pool.clone()),
+            pool,
+            writer: std::sync::Arc::default(),
+            _checkpointer: checkpointer,
+        })
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {

@@ -440,6 +440,28 @@ async fn open_without_url_creates_the_sqlite_file_in_the_data_directory() {
     assert_eq!((journal.as_str(), synchronous, foreign_keys), ("wal", 2, 1));
 }
 
+/// Commits never checkpoint the WAL themselves (a checkpoint inside a commit stalled every request
+/// queued behind it); a background task copies it into the database file instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let (log, directory) = fresh_event_log(Backend::Sqlite).await;
+    let directory = directory.expect("SQLite directory");
+    let pool = log.sqlite_pool().expect("SQLite pool");
+    let automatic: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(pool).await.expect("pragma");
+    assert_eq!(automatic, 0, "no checkpoint inside a commit");
+    let database = directory.path().join(ygor_store::DEFAULT_SQLITE_FILE);
+    let before = std::fs::metadata(&database).expect("database file").len();
+    for round in 0..20 {
+        let batch = (1..=100).map(|index| new_event("Wallet", &format!("w-{round}-{index}"), 1)).collect();
+        log.append(&events(batch)).await.expect("append");
+    }
+    let started = Instant::now();
+    while std::fs::metadata(&database).expect("database file").len() < before + 500_000 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the events never reached the database file");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn open_dispatches_on_the_url_scheme() {
     let directory = fresh_sqlite_dir();

@@ -535,42 +535,10 @@ fn projections(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("projections");
     group.throughput(Throughput::Elements(1));
     group.bench_function("apply_recorded (decode + Merkle leaf + read models)", |bench| {
-        bench.iter_custom(|iters| {
-            let mut models = base.clone();
-            let mut next = 0;
-            let mut elapsed = Duration::ZERO;
-            let mut started = Instant::now();
-            for _ in 0..iters {
-                if next == pool.len() {
-                    elapsed += started.elapsed();
-                    models = base.clone();
-                    next = 0;
-                    started = Instant::now();
-                }
-                models.apply_recorded(black_box(&pool[next])).expect("applies");
-                next += 1;
-            }
-            elapsed + started.elapsed()
-        })
+        bench.iter_custom(|iters| replay(iters, &base, pool, |models, event| models.apply_recorded(event)))
     });
     group.bench_function("apply_stored (decode from text + Merkle leaf + read models)", |bench| {
-        bench.iter_custom(|iters| {
-            let mut models = base.clone();
-            let mut next = 0;
-            let mut elapsed = Duration::ZERO;
-            let mut started = Instant::now();
-            for _ in 0..iters {
-                if next == stored.len() {
-                    elapsed += started.elapsed();
-                    models = base.clone();
-                    next = 0;
-                    started = Instant::now();
-                }
-                models.apply_stored(black_box(&stored[next])).expect("applies");
-                next += 1;
-            }
-            elapsed + started.elapsed()
-        })
+        bench.iter_custom(|iters| replay(iters, &base, &stored, |models, event| models.apply_stored(event)))
     });
     group.bench_function("apply (decoded event, read models only)", |bench| {
         bench.iter_custom(|iters| {
@@ -624,6 +592,31 @@ fn projections(criterion: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// Applies `iters` events from `events` to copies of `base`, starting again from `base` whenever
+/// the events run out; the time of the copies is left out.
+fn replay<E>(
+    iters: u64,
+    base: &ReadModels,
+    events: &[E],
+    mut apply: impl FnMut(&mut ReadModels, &E) -> Result<(), ygor_projections::ProjectionError>,
+) -> Duration {
+    let mut models = base.clone();
+    let mut next = 0;
+    let mut elapsed = Duration::ZERO;
+    let mut started = Instant::now();
+    for _ in 0..iters {
+        if next == events.len() {
+            elapsed += started.elapsed();
+            models = base.clone();
+            next = 0;
+            started = Instant::now();
+        }
+        apply(&mut models, black_box(&events[next])).expect("applies");
+        next += 1;
+    }
+    elapsed + started.elapsed()
 }
 
 fn config() -> Criterion {

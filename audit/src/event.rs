@@ -53,17 +53,40 @@ pub fn leaf_data(event: &ExportedEvent) -> Result<Vec<u8>, AuditError> {
     })
 }
 
-/// An exported event's fields, borrowed: the server hashes stored events without copying them.
+/// An exported event's fields, borrowed, with its payload as `P`: the server hashes stored events
+/// without copying them.
 #[derive(Clone, Copy, Debug)]
-pub struct ExportedRef<'a> {
+pub struct ExportedFields<'a, P: ?Sized> {
     pub position: i64,
     pub aggregate_type: &'a str,
     pub aggregate_id: &'a str,
     pub sequence: i64,
     pub event_type: &'a str,
     pub event_version: &'a str,
-    pub payload: &'a Value,
+    pub payload: &'a P,
     pub recorded_at: &'a str,
+}
+
+/// An exported event with its payload parsed.
+pub type ExportedRef<'a> = ExportedFields<'a, Value>;
+
+/// An exported event whose payload is JSON text (as the database stores it), in any spelling
+/// (member order, whitespace, escapes): how a replay hashes the log without building a `Value`
+/// per event.
+pub type ExportedText<'a> = ExportedFields<'a, str>;
+
+impl<'a, P: ?Sized> ExportedFields<'a, P> {
+    fn envelope(&self) -> Envelope<'a> {
+        Envelope {
+            position: self.position,
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            recorded_at: self.recorded_at,
+        }
+    }
 }
 
 /// [`leaf_data`] of borrowed fields. The object's members are written directly in RFC 8785 order
@@ -71,34 +94,11 @@ pub struct ExportedRef<'a> {
 /// the same bytes as canonicalising the whole exported object, without building it.
 pub fn leaf_data_ref(event: &ExportedRef<'_>) -> Result<Vec<u8>, AuditError> {
     let payload = ygor_crypto::canonical_json(event.payload)?;
-    let envelope = Envelope {
-        position: event.position,
-        aggregate_type: event.aggregate_type,
-        aggregate_id: event.aggregate_id,
-        sequence: event.sequence,
-        event_type: event.event_type,
-        event_version: event.event_version,
-        recorded_at: event.recorded_at,
-    };
+    let envelope = event.envelope();
     envelope.write(payload.len(), |out| {
         out.extend_from_slice(&payload);
         Ok(())
     })
-}
-
-/// An exported event whose payload is JSON text (as the database stores it), borrowed: how a
-/// replay hashes the log without building a `Value` per event.
-#[derive(Clone, Copy, Debug)]
-pub struct ExportedText<'a> {
-    pub position: i64,
-    pub aggregate_type: &'a str,
-    pub aggregate_id: &'a str,
-    pub sequence: i64,
-    pub event_type: &'a str,
-    pub event_version: &'a str,
-    /// The payload as JSON text, in any spelling (member order, whitespace, escapes).
-    pub payload: &'a str,
-    pub recorded_at: &'a str,
 }
 
 /// [`leaf_data`] of an event whose payload is JSON text: the same bytes as [`leaf_data`] of the
@@ -112,15 +112,7 @@ pub struct ExportedText<'a> {
 /// an integer beyond ±(2^53 − 1)) is parsed into a `Value` and canonicalised as [`leaf_data`]
 /// does, with the same result or the same error.
 pub fn leaf_data_text(event: &ExportedText<'_>) -> Result<Vec<u8>, AuditError> {
-    let envelope = Envelope {
-        position: event.position,
-        aggregate_type: event.aggregate_type,
-        aggregate_id: event.aggregate_id,
-        sequence: event.sequence,
-        event_type: event.event_type,
-        event_version: event.event_version,
-        recorded_at: event.recorded_at,
-    };
+    let envelope = event.envelope();
     envelope.write(event.payload.len(), |out| {
         let start = out.len();
         if plain::write_canonical(event.payload.as_bytes(), out) {

@@ -199,21 +199,24 @@ async fn read_postgres(log: &PostgresLog, after: Position, limit: i64) -> Result
     if safe <= after {
         return Ok(Vec::new());
     }
-    let mut rows = sqlx::query(POSTGRES_SELECT_STORED_AFTER).bind(after).bind(safe).bind(limit).fetch(log.pool());
-    let mut events = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
-    while let Some(row) = rows.try_next().await? {
-        events.push(StoredEvent {
-            position: row.try_get(0)?,
-            recorded_at: row.try_get(1)?,
-            aggregate_type: row.try_get(2)?,
-            aggregate_id: row.try_get(3)?,
-            sequence: crate::sequence_from_i64(row.try_get(4)?)?,
-            event_type: row.try_get(5)?,
-            event_version: row.try_get(6)?,
-            payload: row.try_get(7)?,
-        });
-    }
-    Ok(events)
+    crate::postgres::read_windows(log, after, safe, limit, |from, to, wanted| async move {
+        let mut rows = sqlx::query(POSTGRES_SELECT_STORED_AFTER).bind(from).bind(to).bind(wanted).fetch(log.pool());
+        let mut events = Vec::with_capacity(usize::try_from(wanted).unwrap_or(0));
+        while let Some(row) = rows.try_next().await? {
+            events.push(StoredEvent {
+                position: row.try_get(0)?,
+                recorded_at: row.try_get(1)?,
+                aggregate_type: row.try_get(2)?,
+                aggregate_id: row.try_get(3)?,
+                sequence: crate::sequence_from_i64(row.try_get(4)?)?,
+                event_type: row.try_get(5)?,
+                event_version: row.try_get(6)?,
+                payload: row.try_get(7)?,
+            });
+        }
+        Ok(events)
+    })
+    .await
 }
 
 #[cfg(test)]

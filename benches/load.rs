@@ -598,6 +598,20 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The outcomes of the client tasks added up (successes, latencies, errors by kind).
+    async fn gather(workers: Vec<tokio::task::JoinHandle<Outcome>>, what: &str) -> Outcome {
+        let mut merged = Outcome::default();
+        for worker in workers {
+            let outcome = worker.await.unwrap_or_else(|error| panic!("{what}: {error}"));
+            merged.ok += outcome.ok;
+            merged.latencies_us.extend(outcome.latencies_us);
+            for (kind, count) in outcome.errors {
+                *merged.errors.entry(kind).or_default() += count;
+            }
+        }
+        merged
+    }
+
     fn throughput(&self) -> f64 {
         self.ok as f64 / self.elapsed
     }
@@ -659,15 +673,7 @@ async fn drive(server: &Server, requests: Vec<Prepared>, concurrency: usize, sec
             outcome
         }));
     }
-    let mut merged = Outcome::default();
-    for worker in workers {
-        let outcome = worker.await.expect("worker");
-        merged.ok += outcome.ok;
-        merged.latencies_us.extend(outcome.latencies_us);
-        for (status, count) in outcome.errors {
-            *merged.errors.entry(status).or_default() += count;
-        }
-    }
+    let mut merged = Outcome::gather(workers, "worker").await;
     merged.elapsed = started.elapsed().as_secs_f64();
     merged.exhausted = next.load(Ordering::Relaxed) >= total && merged.elapsed < seconds;
     merged.latencies_us.sort_unstable();
@@ -833,15 +839,7 @@ async fn bare_ceiling(bare: &Bare, concurrency: usize, seconds: f64) -> Outcome 
             outcome
         }));
     }
-    let mut merged = Outcome::default();
-    for worker in workers {
-        let outcome = worker.await.expect("bare worker");
-        merged.ok += outcome.ok;
-        merged.latencies_us.extend(outcome.latencies_us);
-        for (error, count) in outcome.errors {
-            *merged.errors.entry(error).or_default() += count;
-        }
-    }
+    let mut merged = Outcome::gather(workers, "bare worker").await;
     merged.elapsed = started.elapsed().as_secs_f64();
     merged.latencies_us.sort_unstable();
     merged

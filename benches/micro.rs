@@ -332,15 +332,7 @@ fn ledger(criterion: &mut Criterion) {
     group.bench_function("certify/apply", |bench| {
         bench.iter_batched(
             || (fresh_association.clone(), fresh_wallet.clone(), certified.clone()),
-            |(mut partner, mut wallet, changes)| {
-                for (_, events) in changes.wallets {
-                    events.into_iter().for_each(|event| wallet.apply_event(event));
-                }
-                for (_, events) in changes.partners {
-                    events.into_iter().for_each(|event| partner.apply_event(event));
-                }
-                (partner, wallet)
-            },
+            |(partner, wallet, changes)| apply_changes(partner, wallet, changes),
             BatchSize::SmallInput,
         )
     });
@@ -367,15 +359,7 @@ fn ledger(criterion: &mut Criterion) {
     group.bench_function("redeem/apply", |bench| {
         bench.iter_batched(
             || (venue.clone(), wallet.clone(), redeemed.clone()),
-            |(mut partner, mut wallet, changes)| {
-                for (_, events) in changes.wallets {
-                    events.into_iter().for_each(|event| wallet.apply_event(event));
-                }
-                for (_, events) in changes.partners {
-                    events.into_iter().for_each(|event| partner.apply_event(event));
-                }
-                (partner, wallet)
-            },
+            |(partner, wallet, changes)| apply_changes(partner, wallet, changes),
             BatchSize::SmallInput,
         )
     });
@@ -592,6 +576,17 @@ fn projections(criterion: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// Applies what an operation decided to the partner and the wallet it touched.
+fn apply_changes(mut partner: Partner, mut wallet: Wallet, changes: Changes) -> (Partner, Wallet) {
+    for (_, events) in changes.wallets {
+        events.into_iter().for_each(|event| wallet.apply_event(event));
+    }
+    for (_, events) in changes.partners {
+        events.into_iter().for_each(|event| partner.apply_event(event));
+    }
+    (partner, wallet)
 }
 
 /// Applies `iters` events from `events` to copies of `base`, starting again from `base` whenever

@@ -596,16 +596,7 @@ mod leaf_tests {
             json!({"TokensRedeemed": {"amount": 5, "spent": [{"lot_id": "x", "amount": 5}]}}),
             json!({"RulesPublished": {"rules": {"gold": {"probability": 0.05}}, "source": "é \"q\" \n", "clé": 1}}),
         ] {
-            let event = ExportedEvent {
-                position: 42,
-                aggregate_type: "wallet".to_owned(),
-                aggregate_id: "3f2504e0-4f89-41d3-9a0c-0305e82c3301".to_owned(),
-                sequence: 7,
-                event_type: "TokensRedeemed".to_owned(),
-                event_version: "1".to_owned(),
-                payload,
-                recorded_at: "2026-11-22T10:00:00.123456Z".to_owned(),
-            };
+            let event = super::text_tests::exported(payload);
             let whole = ygor_crypto::canonical_json(&serde_json::to_value(&event).unwrap()).unwrap();
             assert_eq!(String::from_utf8(leaf_data(&event).unwrap()).unwrap(), String::from_utf8(whole).unwrap());
         }
@@ -619,7 +610,7 @@ mod text_tests {
 
     use super::*;
 
-    fn exported(payload: Value) -> ExportedEvent {
+    pub(super) fn exported(payload: Value) -> ExportedEvent {
         ExportedEvent {
             position: 42,
             aggregate_type: "wallet".to_owned(),

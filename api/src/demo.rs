@@ -1595,7 +1595,7 @@ async fn redeem_all(context: Arc<Context>, mut jobs: Vec<RedemptionPlan>) -> Res
 /// A citizen asks for a voucher and shows it at a venue, which redeems it.
 async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, DemoError> {
     let citizen_id = context.citizens[job.citizen];
-    let balance = context.engine.wallet(citizen_id).await?.spendable(job.at).value();
+    let balance = context.engine.wallet(citizen_id).await?.holdings().spendable(job.at).value();
     let Some(amount) = redemption_amount(VENUES[job.venue].prices, job.wish, balance) else {
         return Ok(Tally::default());
     };
@@ -1654,7 +1654,7 @@ async fn change_interests(context: Arc<Context>, job: InterestChange) -> Result<
 async fn enter_draw(context: Arc<Context>, job: (usize, DrawId, usize, DateTime<Utc>)) -> Result<Tally, DemoError> {
     let (draw, draw_id, citizen, at) = job;
     let citizen_id = context.citizens[citizen];
-    let gold = context.engine.wallet(citizen_id).await?.gold();
+    let gold = context.engine.wallet(citizen_id).await?.holdings().gold();
     // Drawn here but from the citizen's own stream, so the concurrent order does not matter.
     let mut random = Random::new(context.seed, STREAM_DRAWS, ((draw as u64 + 1) << 32) | citizen as u64);
     if gold == 0 || !random.chance(0.7) {
@@ -2405,15 +2405,15 @@ async fn build(
                 }
             })
             .collect();
-        let facts = &models.participation.facts;
+        let registry = || models.profiles.profiles.values().flat_map(|profile| &profile.actions);
         let summary = Summary {
             citizens: models.wallets.values().filter(|wallet| wallet.is_registered()).count() as u64,
             associations: models.partners.values().filter(|(kind, _)| *kind == PartnerKind::Association).count() as u64,
             venues: models.partners.values().filter(|(kind, _)| *kind == PartnerKind::Venue).count() as u64,
             missions: models.missions.missions.len() as u64,
             open_missions: models.missions.open_at(end).len() as u64,
-            certifications: facts.len() as u64,
-            revoked_certifications: facts.iter().filter(|fact| fact.revoked).count() as u64,
+            certifications: registry().count() as u64,
+            revoked_certifications: registry().filter(|action| action.revoked).count() as u64,
             redemptions: redemptions.values().sum(),
             settlements: models.venues.venues.values().map(|book| book.settlements.len() as u64).sum(),
             badges: models.profiles.profiles.values().map(|profile| profile.badges.len() as u64).sum(),
@@ -2557,9 +2557,9 @@ mod tests {
         assert!(circulation.redeemed.value() > 0);
         assert!(circulation.recovered.value() > 0, "venues were settled");
         assert!(circulation.expired.value() > 0, "tokens expired");
-        let facts = &models.participation.facts;
-        assert!(facts.len() > 60, "a year of certifications: {}", facts.len());
-        assert!(facts.iter().any(|fact| fact.revoked), "a few revocations");
+        let registry: Vec<_> = models.profiles.profiles.values().flat_map(|profile| &profile.actions).collect();
+        assert!(registry.len() > 60, "a year of certifications: {}", registry.len());
+        assert!(registry.iter().any(|action| action.revoked), "a few revocations");
         let redemptions: usize = models.venues.venues.values().map(|book| book.redemptions.len()).sum();
         let settlements: usize = models.venues.venues.values().map(|book| book.settlements.len()).sum();
         assert!(redemptions > 0 && settlements > 0, "{redemptions} redemptions, {settlements} settlements");
@@ -2567,13 +2567,12 @@ mod tests {
         assert!(models.missions.missions.len() >= 20, "missions: {}", models.missions.missions.len());
         assert!(models.missions.missions.values().any(|mission| mission.closed_at.is_some()));
         assert!(!models.missions.open_at(report.end).is_empty(), "some missions are still open");
-        let names = models.association_names();
         for dimension in DIMENSIONS {
-            let rows = models.participation.rows(dimension, None, None, &names);
+            let rows = models.participation(dimension, None, None);
             assert!(!rows.is_empty(), "participation rows for {dimension:?}");
         }
-        assert_eq!(models.participation.rows(Dimension::Neighbourhood, None, None, &names).len(), 6);
-        let bands = models.participation.rows(Dimension::AgeBand, None, None, &names);
+        assert_eq!(models.participation(Dimension::Neighbourhood, None, None).len(), 6);
+        let bands = models.participation(Dimension::AgeBand, None, None);
         assert!(bands.iter().all(|row| row.key != "0-14" && row.key != "inconnu"), "citizens are 15 to 85");
         let citizens = models.wallets.values().filter(|wallet| wallet.is_registered()).count();
         assert_eq!(citizens, 60);
@@ -2584,7 +2583,7 @@ mod tests {
         let territory_key = setup::territory_key(&config.data_dir).expect("territory key").public_key();
         let audit = ygor_projections::verify::verify(&log, &territory_key).await.expect("the audit runs");
         assert!(audit.violations.is_empty(), "{} violations", audit.violations.len());
-        assert!(audit.signatures as usize > facts.len(), "certifications and redemptions are signed");
+        assert!(audit.signatures as usize > registry.len(), "certifications and redemptions are signed");
         drop(log);
 
         // A second demo into the same directory is refused.

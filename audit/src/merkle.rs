@@ -8,11 +8,14 @@
 //! what consistency proofs rely on.
 //!
 //! [`MerkleLog`] answers for any past size, not only the current one: an auditor holding an old
-//! checkpoint needs that size's root and proofs. It keeps the hash of every complete, aligned
-//! subtree (level `h` holds the `⌊n / 2^h⌋` subtrees of `2^h` leaves), about two hashes per leaf.
-//! Every subtree that the RFC's recursion visits starts at a multiple of its own largest power of
-//! two, so its left part is always one of those stored subtrees: a root costs O(log n) hashes,
-//! and a proof O(log² n), whatever the size.
+//! checkpoint needs that size's root and proofs. It keeps the leaf hashes and the hash of every
+//! complete, aligned subtree of 16 leaves or more (level `h` holds the `⌊n / 2^h⌋` subtrees of
+//! `2^h` leaves), about 1.13 hashes per leaf; a subtree of 2, 4 or 8 leaves is hashed again from
+//! its leaves when a root or a proof needs it (at most 7 hashes). Every subtree that the RFC's
+//! recursion visits starts at a multiple of its own largest power of two, so its left part is
+//! always one of those complete subtrees: a root costs O(log n) hashes, and a proof O(log² n),
+//! whatever the size. The hashes are held in chunks of fixed size, so a long log neither
+//! reserves twice the memory it uses nor copies itself as it grows.
 
 use sha2::{Digest as _, Sha256};
 
@@ -51,19 +54,141 @@ fn to_index(value: u64) -> Option<usize> {
     usize::try_from(value).ok()
 }
 
+/// The levels below this one (but the leaves) are not stored: their hashes are recomputed from
+/// the leaves, at most `2^SKIPPED_LEVELS - 1` node hashes each.
+const SKIPPED_LEVELS: usize = 3;
+
+/// Hashes per chunk of a stored level (512 KiB).
+const CHUNK: usize = 1 << 14;
+
+/// A list of hashes held in chunks of [`CHUNK`]: only the first chunk grows by doubling, so a
+/// long list reserves at most one partly used chunk beyond what it holds, and growing never moves
+/// what is stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Hashes {
+    chunks: Vec<Vec<[u8; 32]>>,
+    len: usize,
+}
+
+impl Hashes {
+    fn push(&mut self, hash: [u8; 32]) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(hash),
+            _ => {
+                let mut chunk = Vec::with_capacity(if self.chunks.is_empty() { 4 } else { CHUNK });
+                chunk.push(hash);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, index: usize) -> Option<[u8; 32]> {
+        self.chunks.get(index / CHUNK)?.get(index % CHUNK).copied()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.chunks.iter().flatten()
+    }
+}
+
+/// One level of the tree: every subtree hash (stored levels), or only the count and the last one
+/// (the skipped levels, which keep what the next leaf may need to carry upwards).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Level {
+    Stored(Hashes),
+    Skipped { count: usize, last: [u8; 32] },
+}
+
+impl Level {
+    fn at(height: usize) -> Level {
+        if (1..=SKIPPED_LEVELS).contains(&height) {
+            Level::Skipped { count: 0, last: [0; 32] }
+        } else {
+            Level::Stored(Hashes::default())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Level::Stored(hashes) => hashes.len,
+            Level::Skipped { count, .. } => *count,
+        }
+    }
+
+    fn last(&self) -> Option<[u8; 32]> {
+        match self {
+            Level::Stored(hashes) => hashes.len.checked_sub(1).and_then(|last| hashes.get(last)),
+            Level::Skipped { count, last } => (*count > 0).then_some(*last),
+        }
+    }
+
+    fn push(&mut self, hash: [u8; 32]) {
+        match self {
+            Level::Stored(hashes) => hashes.push(hash),
+            Level::Skipped { count, last } => {
+                *count += 1;
+                *last = hash;
+            }
+        }
+    }
+}
+
 /// An append-only RFC 9162 Merkle tree that answers roots and proofs for every size up to its
 /// length.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// It serialises as its leaf hashes only; the levels above are hashed again when it is read back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MerkleLog {
-    /// `levels[h][i]` is the hash of the complete subtree over leaves `[i·2^h, (i+1)·2^h)`;
-    /// `levels[0]` holds the leaf hashes.
-    levels: Vec<Vec<[u8; 32]>>,
+    /// `levels[h]` holds the complete subtrees over leaves `[i·2^h, (i+1)·2^h)`; `levels[0]` holds
+    /// the leaf hashes. Levels 1 to [`SKIPPED_LEVELS`] keep only their last hash.
+    levels: Vec<Level>,
+}
+
+impl serde::Serialize for MerkleLog {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let leaves = self.leaves();
+        let mut sequence = serializer.serialize_seq(Some(leaves.len))?;
+        for leaf in leaves.iter() {
+            sequence.serialize_element(leaf)?;
+        }
+        sequence.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MerkleLog {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Leaves;
+        impl<'de> serde::de::Visitor<'de> for Leaves {
+            type Value = MerkleLog;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a list of 32-byte leaf hashes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut leaves: A) -> Result<MerkleLog, A::Error> {
+                let mut log = MerkleLog::new();
+                while let Some(leaf) = leaves.next_element::<[u8; 32]>()? {
+                    log.push_leaf_hash(leaf);
+                }
+                Ok(log)
+            }
+        }
+        deserializer.deserialize_seq(Leaves)
+    }
 }
 
 impl MerkleLog {
     /// An empty log.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn leaves(&self) -> &Hashes {
+        static EMPTY: Hashes = Hashes { chunks: Vec::new(), len: 0 };
+        match self.levels.first() {
+            Some(Level::Stored(leaves)) => leaves,
+            _ => &EMPTY,
+        }
     }
 
     /// Appends a leaf given its data (hashed as `SHA-256(0x00 ‖ data)`) and returns its index.
@@ -77,18 +202,19 @@ impl MerkleLog {
         let mut hash = leaf_hash;
         let mut height = 0;
         // Each new leaf completes one subtree per trailing one bit of its index: carry the new
-        // hash upwards while the level now holds an even number of subtrees.
+        // hash upwards while the level now holds an even number of subtrees. The left sibling is
+        // always the level's last hash before this one, which every level keeps.
         loop {
             if self.levels.len() == height {
-                self.levels.push(Vec::new());
+                self.levels.push(Level::at(height));
             }
             let level = &mut self.levels[height];
+            let left = level.last();
             level.push(hash);
-            let count = level.len();
-            if count % 2 == 1 {
+            if level.len() % 2 == 1 {
                 break;
             }
-            hash = node_hash(&level[count - 2], &level[count - 1]);
+            hash = node_hash(&left.expect("an even count has a left sibling"), &hash);
             height += 1;
         }
         index
@@ -96,7 +222,7 @@ impl MerkleLog {
 
     /// The number of leaves.
     pub fn len(&self) -> u64 {
-        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+        self.leaves().len as u64
     }
 
     /// Whether the log has no leaf.
@@ -106,7 +232,7 @@ impl MerkleLog {
 
     /// The hash of the leaf at `leaf_index`, if there is one.
     pub fn leaf_hash_at(&self, leaf_index: u64) -> Option<[u8; 32]> {
-        self.levels.first()?.get(to_index(leaf_index)?).copied()
+        self.leaves().get(to_index(leaf_index)?)
     }
 
     /// The root (MTH) of the tree over the first `tree_size` leaves, for any `tree_size` up to
@@ -192,7 +318,14 @@ impl MerkleLog {
         if size.is_power_of_two() {
             let height = size.trailing_zeros() as usize;
             debug_assert_eq!(start % size, 0, "a complete subtree of the recursion is aligned");
-            return self.levels[height][start >> height];
+            if let Some(Level::Stored(hashes)) = self.levels.get(height)
+                && let Some(hash) = hashes.get(start >> height)
+            {
+                return hash;
+            }
+            // A skipped level: hash its two halves again, down to the stored leaves.
+            let half = size / 2;
+            return node_hash(&self.subtree_hash(start, half), &self.subtree_hash(start + half, half));
         }
         let k = split(size);
         node_hash(&self.subtree_hash(start, k), &self.subtree_hash(start + k, size - k))

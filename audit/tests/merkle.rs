@@ -352,6 +352,28 @@ fn a_million_leaves_answer_roots_and_proofs_for_old_sizes() {
     }
 }
 
+#[test]
+fn a_log_read_back_from_its_serialised_leaves_is_the_same_log() {
+    // Given logs of sizes around the skipped levels and across more than one chunk of hashes
+    for size in [0, 1, 7, 8, 9, 16, 17, 40, 40_000] {
+        let log = log_of(&synthetic_leaves(size));
+        // When it is serialised and read back
+        let text = serde_json::to_string(&log).expect("serialise");
+        let read: MerkleLog = serde_json::from_str(&text).expect("deserialise");
+        // Then it is the same log, with the same roots and proofs
+        assert_eq!(read, log, "size {size}");
+        let size = size as u64;
+        assert_eq!(read.root(size), log.root(size));
+        if size > 1 {
+            assert_eq!(read.inclusion_proof(size / 2, size), log.inclusion_proof(size / 2, size));
+            assert_eq!(read.consistency_proof(size / 3, size), log.consistency_proof(size / 3, size));
+        }
+    }
+    // And anything but a list of 32-byte hashes is refused
+    assert!(serde_json::from_str::<MerkleLog>("[[1, 2, 3]]").is_err());
+    assert!(serde_json::from_str::<MerkleLog>("{}").is_err());
+}
+
 // --- Property tests. ---
 
 proptest! {

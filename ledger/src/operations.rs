@@ -19,7 +19,7 @@ use crate::ids::{
 };
 use crate::mission::MissionEvent;
 use crate::partner::{
-    CertificationOutcome, CertificationRecord, Partner, PartnerCommand, PartnerEvent, RedemptionRecord,
+    CertificationOutcome, CertificationRecord, Fingerprint, Partner, PartnerCommand, PartnerEvent, RedemptionRecord,
 };
 use crate::territory::{RulesVersion, Territory, TerritoryCommand, TerritoryEvent};
 use crate::wallet::{NewLot, VerifiedVoucher, Wallet, WalletCommand, WalletEvent};
@@ -126,7 +126,7 @@ pub fn certify(
 ) -> Result<Decided<CertificationOutcome>, LedgerError> {
     partner.ensure_active(command.association_id, PartnerKind::Association)?;
     if let Some(existing) = partner.certification(command.action_id) {
-        if existing.fingerprint == command.fingerprint {
+        if existing.fingerprint == Fingerprint::of(&command.fingerprint) {
             return Ok(Decided::Replay {
                 outcome: existing.outcome.clone(),
                 original: partner_ref(command.association_id, existing.sequence),
@@ -134,7 +134,7 @@ pub fn certify(
         }
         return Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) });
     }
-    if !wallet.is_registered() {
+    if !wallet.holdings().is_registered() {
         return Err(LedgerError::UnknownCitizen(command.citizen_id));
     }
     if wallet.action(command.action_id).is_some() {
@@ -291,7 +291,7 @@ pub struct RedemptionOutcome {
 pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decided<RedemptionOutcome>, LedgerError> {
     venue.ensure_active(command.venue_id, PartnerKind::Venue)?;
     if let Some(existing) = venue.redemption(command.redemption_id) {
-        if existing.fingerprint == command.fingerprint {
+        if existing.fingerprint == Fingerprint::of(&command.fingerprint) {
             return Ok(Decided::Replay {
                 outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: existing.amount },
                 original: partner_ref(command.venue_id, existing.sequence),
@@ -299,7 +299,7 @@ pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decid
         }
         return Err(LedgerError::IdConflict { what: format!("redemption_id {}", command.redemption_id) });
     }
-    if !wallet.is_registered() {
+    if !wallet.holdings().is_registered() {
         return Err(LedgerError::UnknownCitizen(command.citizen_id));
     }
     let voucher_id: VoucherId = command.voucher.voucher_id;
@@ -410,7 +410,7 @@ pub fn enter_draw(
     tickets: u64,
     at: DateTime<Utc>,
 ) -> Result<Decided<u64>, LedgerError> {
-    if !wallet.is_registered() {
+    if !wallet.holdings().is_registered() {
         return Err(LedgerError::UnknownCitizen(citizen_id));
     }
     let draw_events = draw.decide(DrawCommand::Enter { citizen_id, tickets, at })?;

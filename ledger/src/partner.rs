@@ -71,14 +71,27 @@ pub struct RedemptionRecord {
     pub voucher: String,
 }
 
+/// A request's fingerprint as the partner remembers it: the SHA-256 of the fingerprint text, 32
+/// bytes in place of a 64-character string on the heap. Two fingerprints are the same exactly
+/// when their texts are (up to a SHA-256 collision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn of(text: &str) -> Fingerprint {
+        use sha2::Digest as _;
+        Fingerprint(sha2::Sha256::digest(text.as_bytes()).into())
+    }
+}
+
 /// What the partner remembers of a certification: what later decisions need (a retry, a
 /// revocation). The signed request stays in the log only: kept here for every certification it was
 /// most of the engine's memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CertificationState {
     pub citizen_id: CitizenId,
-    /// As in [`CertificationRecord::fingerprint`].
-    pub fingerprint: String,
+    /// Of [`CertificationRecord::fingerprint`].
+    pub fingerprint: Fingerprint,
     pub outcome: CertificationOutcome,
     pub certified_at: DateTime<Utc>,
     pub sequence: usize,
@@ -90,7 +103,7 @@ pub struct CertificationState {
 /// What a venue remembers of a redemption (see [`CertificationState`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedemptionState {
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     pub amount: Tokens,
     pub redeemed_at: DateTime<Utc>,
     pub sequence: usize,
@@ -315,7 +328,7 @@ impl Partner {
                     record.action_id,
                     CertificationState {
                         citizen_id: record.citizen_id,
-                        fingerprint: record.fingerprint,
+                        fingerprint: Fingerprint::of(&record.fingerprint),
                         outcome: record.outcome,
                         certified_at,
                         sequence: self.version,
@@ -337,7 +350,7 @@ impl Partner {
                 self.redemptions.insert(
                     record.redemption_id,
                     RedemptionState {
-                        fingerprint: record.fingerprint,
+                        fingerprint: Fingerprint::of(&record.fingerprint),
                         amount: record.amount,
                         redeemed_at,
                         sequence: self.version,

@@ -87,19 +87,26 @@ pub struct Demographics {
     pub birth_year: Option<i32>,
 }
 
+/// What a citizen holds and shows: registration, interests, lots and gold. The read models keep
+/// only this part of each wallet; the aggregate adds what its decisions need besides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Wallet {
+pub struct Holdings {
     registered_at: Option<DateTime<Utc>>,
     demographics: Demographics,
     interests: Vec<CategoryId>,
     lots: Vec<Lot>,
+    gold_issued: u64,
+    gold_spent: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Wallet {
+    holdings: Holdings,
     actions: BTreeMap<ActionId, ActionRecord>,
     /// Tokens earned per category and calendar month of `occurred_at` ("category/YYYY-MM"),
     /// revoked actions excluded: what the monthly caps are checked against.
     monthly_tokens: BTreeMap<String, Tokens>,
     used_vouchers: BTreeSet<VoucherId>,
-    gold_issued: u64,
-    gold_spent: u64,
     version: usize,
 }
 
@@ -222,7 +229,7 @@ pub fn month_key(category: &CategoryId, occurred_at: DateTime<Utc>) -> String {
     format!("{}/{:04}-{:02}", category, occurred_at.year(), occurred_at.month())
 }
 
-impl Wallet {
+impl Holdings {
     pub fn is_registered(&self) -> bool {
         self.registered_at.is_some()
     }
@@ -248,21 +255,8 @@ impl Wallet {
         self.registered_at
     }
 
-    /// Every certified action, revoked ones included (see `ActionRecord::revocation`).
-    pub fn actions(&self) -> impl Iterator<Item = &ActionRecord> {
-        self.actions.values()
-    }
-
     pub fn lots(&self) -> &[Lot] {
         &self.lots
-    }
-
-    pub fn version(&self) -> usize {
-        self.version
-    }
-
-    pub fn action(&self, action_id: ActionId) -> Option<&ActionRecord> {
-        self.actions.get(&action_id)
     }
 
     /// Tokens spendable at `now`: lots not yet expired (swept or not).
@@ -276,11 +270,6 @@ impl Wallet {
         self.lots.iter().filter(|lot| !lot.swept).map(|lot| lot.remaining).sum()
     }
 
-    /// Tokens already earned this month in the category, revoked actions excluded.
-    pub fn earned_in_month(&self, category: &CategoryId, occurred_at: DateTime<Utc>) -> Tokens {
-        self.monthly_tokens.get(&month_key(category, occurred_at)).copied().unwrap_or(Tokens::ZERO)
-    }
-
     /// Lots past expiry that the sweep has not yet written off, with what they still hold.
     pub fn expired_unswept(&self, now: DateTime<Utc>) -> Vec<LotSpend> {
         self.lots
@@ -288,125 +277,6 @@ impl Wallet {
             .filter(|lot| !lot.swept && lot.expires_at <= now && !lot.remaining.is_zero())
             .map(|lot| LotSpend { lot_id: lot.lot_id, amount: lot.remaining })
             .collect()
-    }
-
-    pub fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
-        match command {
-            WalletCommand::Register { demographics, interests, at } => {
-                if self.is_registered() {
-                    return Err(LedgerError::AlreadyRegistered("this citizen".to_owned()));
-                }
-                Ok(vec![WalletEvent::CitizenRegistered { demographics, interests, registered_at: at }])
-            }
-            WalletCommand::SetInterests { interests, at } => {
-                if !self.is_registered() {
-                    return Err(LedgerError::NotRegistered);
-                }
-                if interests == self.interests {
-                    return Ok(vec![]);
-                }
-                Ok(vec![WalletEvent::InterestsChanged { interests, changed_at: at }])
-            }
-            WalletCommand::CreditAction {
-                action_id,
-                association_id,
-                category,
-                quantity,
-                occurred_at,
-                tokens,
-                lot,
-                gold,
-                at,
-            } => {
-                if !self.is_registered() {
-                    return Err(LedgerError::NotRegistered);
-                }
-                if self.actions.contains_key(&action_id) {
-                    return Err(LedgerError::IdConflict { what: format!("action_id {action_id}") });
-                }
-                assert_eq!(lot.is_some(), !tokens.is_zero(), "a lot is opened exactly when tokens are earned");
-                self.held().checked_add(tokens).ok_or(LedgerError::Overflow)?;
-                Ok(vec![WalletEvent::ActionCertified {
-                    action_id,
-                    association_id,
-                    category,
-                    quantity,
-                    occurred_at,
-                    tokens,
-                    lot,
-                    gold,
-                    certified_at: at,
-                }])
-            }
-            WalletCommand::SpendGold { draw_id, tickets, at } => {
-                if !self.is_registered() {
-                    return Err(LedgerError::NotRegistered);
-                }
-                let available = self.gold();
-                if tickets == 0 || tickets > available {
-                    return Err(LedgerError::InsufficientGold { available, requested: tickets });
-                }
-                Ok(vec![WalletEvent::GoldSpent { draw_id, tickets, spent_at: at }])
-            }
-            WalletCommand::Revoke { action_id, association_id, reason, at } => {
-                let action = self.actions.get(&action_id).ok_or(LedgerError::UnknownAction(action_id))?;
-                if action.association_id != association_id {
-                    return Err(LedgerError::UnknownAction(action_id));
-                }
-                if action.revocation.is_some() {
-                    return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
-                }
-                let returned = action
-                    .lot_id
-                    .and_then(|lot_id| self.lots.iter().find(|lot| lot.lot_id == lot_id))
-                    .filter(|lot| !lot.swept)
-                    .map(|lot| lot.remaining)
-                    .unwrap_or(Tokens::ZERO);
-                Ok(vec![WalletEvent::CertificationRevoked {
-                    action_id,
-                    association_id,
-                    lot_id: action.lot_id,
-                    returned,
-                    reason,
-                    revoked_at: at,
-                }])
-            }
-            WalletCommand::Redeem { redemption_id, venue_id, voucher, amount, at } => {
-                if !self.is_registered() {
-                    return Err(LedgerError::NotRegistered);
-                }
-                if self.used_vouchers.contains(&voucher.voucher_id) {
-                    return Err(LedgerError::VoucherUsed);
-                }
-                if at >= voucher.expires_at {
-                    return Err(LedgerError::VoucherExpired);
-                }
-                if amount > voucher.amount_max {
-                    return Err(LedgerError::VoucherAmountExceeded { allowed: voucher.amount_max, requested: amount });
-                }
-                let available = self.spendable(at);
-                if amount > available {
-                    return Err(LedgerError::InsufficientBalance { available, requested: amount });
-                }
-                let spent = self.spend_plan(amount, at);
-                Ok(vec![WalletEvent::TokensRedeemed {
-                    redemption_id,
-                    venue_id,
-                    voucher_id: voucher.voucher_id,
-                    amount,
-                    spent,
-                    redeemed_at: at,
-                }])
-            }
-            WalletCommand::SweepExpired { at } => {
-                let lots = self.expired_unswept(at);
-                if lots.is_empty() {
-                    return Ok(vec![]);
-                }
-                let amount = lots.iter().map(|spend| spend.amount).sum();
-                Ok(vec![WalletEvent::TokensExpired { lots, amount, swept_at: at }])
-            }
-        }
     }
 
     /// The lots that expire first are spent first (ties: the older issue, then the lot id, so
@@ -432,79 +302,42 @@ impl Wallet {
         self.lots.iter_mut().find(|lot| lot.lot_id == lot_id).expect("an event names a lot of this wallet")
     }
 
-    pub fn apply_event(&mut self, event: WalletEvent) {
-        self.version += 1;
+    /// Applies the part of a wallet event that concerns the holdings.
+    pub fn apply(&mut self, event: &WalletEvent) {
         match event {
             WalletEvent::CitizenRegistered { demographics, interests, registered_at } => {
-                self.registered_at = Some(registered_at);
-                self.demographics = demographics;
-                self.interests = interests;
+                self.registered_at = Some(*registered_at);
+                self.demographics = demographics.clone();
+                self.interests = interests.clone();
             }
-            WalletEvent::InterestsChanged { interests, .. } => self.interests = interests,
-            WalletEvent::ActionCertified {
-                action_id,
-                association_id,
-                category,
-                quantity,
-                occurred_at,
-                tokens,
-                lot,
-                gold,
-                ..
-            } => {
-                if gold {
+            WalletEvent::InterestsChanged { interests, .. } => self.interests = interests.clone(),
+            WalletEvent::ActionCertified { action_id, tokens, lot, gold, .. } => {
+                if *gold {
                     self.gold_issued += 1;
                 }
-                let key = month_key(&category, occurred_at);
-                self.monthly_tokens.entry(key).or_default().add_assign_checked(tokens);
-                let lot_id = lot.as_ref().map(|lot| lot.lot_id);
                 if let Some(lot) = lot {
                     self.lots.push(Lot {
                         lot_id: lot.lot_id,
-                        action_id,
+                        action_id: *action_id,
                         kind: LotKind::Standard,
-                        amount: tokens,
-                        remaining: tokens,
+                        amount: *tokens,
+                        remaining: *tokens,
                         issued_at: lot.issued_at,
                         expires_at: lot.expires_at,
                         swept: false,
                     });
                 }
-                self.actions.insert(
-                    action_id,
-                    ActionRecord {
-                        action_id,
-                        association_id,
-                        category,
-                        quantity,
-                        occurred_at,
-                        tokens,
-                        lot_id,
-                        sequence: self.version,
-                        revocation: None,
-                    },
-                );
             }
-            WalletEvent::CertificationRevoked { action_id, lot_id, returned, reason, revoked_at, .. } => {
+            WalletEvent::CertificationRevoked { lot_id, returned, .. } => {
                 if let Some(lot_id) = lot_id {
-                    let lot = self.lot_mut(lot_id);
-                    lot.remaining.sub_assign_checked(returned);
-                }
-                let sequence = self.version;
-                let action = self.actions.get_mut(&action_id).expect("a revocation names a certified action");
-                let key = month_key(&action.category, action.occurred_at);
-                action.revocation = Some(Revocation { reason, returned, revoked_at, sequence });
-                let tokens = action.tokens;
-                if let Some(earned) = self.monthly_tokens.get_mut(&key) {
-                    earned.sub_assign_checked(tokens);
+                    self.lot_mut(*lot_id).remaining.sub_assign_checked(*returned);
                 }
             }
             WalletEvent::GoldSpent { tickets, .. } => {
-                assert!(tickets <= self.gold(), "gold is never spent beyond what was issued");
+                assert!(*tickets <= self.gold(), "gold is never spent beyond what was issued");
                 self.gold_spent += tickets;
             }
-            WalletEvent::TokensRedeemed { voucher_id, spent, .. } => {
-                self.used_vouchers.insert(voucher_id);
+            WalletEvent::TokensRedeemed { spent, .. } => {
                 for spend in spent {
                     self.lot_mut(spend.lot_id).remaining.sub_assign_checked(spend.amount);
                 }
@@ -520,6 +353,202 @@ impl Wallet {
         }
         for lot in &self.lots {
             assert!(lot.remaining <= lot.amount, "a lot never holds more than it was issued");
+        }
+    }
+}
+
+impl Wallet {
+    /// What the citizen holds: lots, gold, registration and interests.
+    pub fn holdings(&self) -> &Holdings {
+        &self.holdings
+    }
+
+    /// Every certified action, revoked ones included (see `ActionRecord::revocation`).
+    pub fn actions(&self) -> impl Iterator<Item = &ActionRecord> {
+        self.actions.values()
+    }
+
+    pub fn version(&self) -> usize {
+        self.version
+    }
+
+    pub fn action(&self, action_id: ActionId) -> Option<&ActionRecord> {
+        self.actions.get(&action_id)
+    }
+
+    /// Tokens already earned this month in the category, revoked actions excluded.
+    pub fn earned_in_month(&self, category: &CategoryId, occurred_at: DateTime<Utc>) -> Tokens {
+        self.monthly_tokens.get(&month_key(category, occurred_at)).copied().unwrap_or(Tokens::ZERO)
+    }
+
+    pub fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
+        let holdings = &self.holdings;
+        match command {
+            WalletCommand::Register { demographics, interests, at } => {
+                if holdings.is_registered() {
+                    return Err(LedgerError::AlreadyRegistered("this citizen".to_owned()));
+                }
+                Ok(vec![WalletEvent::CitizenRegistered { demographics, interests, registered_at: at }])
+            }
+            WalletCommand::SetInterests { interests, at } => {
+                if !holdings.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                if interests == holdings.interests {
+                    return Ok(vec![]);
+                }
+                Ok(vec![WalletEvent::InterestsChanged { interests, changed_at: at }])
+            }
+            WalletCommand::CreditAction {
+                action_id,
+                association_id,
+                category,
+                quantity,
+                occurred_at,
+                tokens,
+                lot,
+                gold,
+                at,
+            } => {
+                if !holdings.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                if self.actions.contains_key(&action_id) {
+                    return Err(LedgerError::IdConflict { what: format!("action_id {action_id}") });
+                }
+                assert_eq!(lot.is_some(), !tokens.is_zero(), "a lot is opened exactly when tokens are earned");
+                holdings.held().checked_add(tokens).ok_or(LedgerError::Overflow)?;
+                Ok(vec![WalletEvent::ActionCertified {
+                    action_id,
+                    association_id,
+                    category,
+                    quantity,
+                    occurred_at,
+                    tokens,
+                    lot,
+                    gold,
+                    certified_at: at,
+                }])
+            }
+            WalletCommand::SpendGold { draw_id, tickets, at } => {
+                if !holdings.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                let available = holdings.gold();
+                if tickets == 0 || tickets > available {
+                    return Err(LedgerError::InsufficientGold { available, requested: tickets });
+                }
+                Ok(vec![WalletEvent::GoldSpent { draw_id, tickets, spent_at: at }])
+            }
+            WalletCommand::Revoke { action_id, association_id, reason, at } => {
+                let action = self.actions.get(&action_id).ok_or(LedgerError::UnknownAction(action_id))?;
+                if action.association_id != association_id {
+                    return Err(LedgerError::UnknownAction(action_id));
+                }
+                if action.revocation.is_some() {
+                    return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
+                }
+                let returned = action
+                    .lot_id
+                    .and_then(|lot_id| holdings.lots.iter().find(|lot| lot.lot_id == lot_id))
+                    .filter(|lot| !lot.swept)
+                    .map(|lot| lot.remaining)
+                    .unwrap_or(Tokens::ZERO);
+                Ok(vec![WalletEvent::CertificationRevoked {
+                    action_id,
+                    association_id,
+                    lot_id: action.lot_id,
+                    returned,
+                    reason,
+                    revoked_at: at,
+                }])
+            }
+            WalletCommand::Redeem { redemption_id, venue_id, voucher, amount, at } => {
+                if !holdings.is_registered() {
+                    return Err(LedgerError::NotRegistered);
+                }
+                if self.used_vouchers.contains(&voucher.voucher_id) {
+                    return Err(LedgerError::VoucherUsed);
+                }
+                if at >= voucher.expires_at {
+                    return Err(LedgerError::VoucherExpired);
+                }
+                if amount > voucher.amount_max {
+                    return Err(LedgerError::VoucherAmountExceeded { allowed: voucher.amount_max, requested: amount });
+                }
+                let available = holdings.spendable(at);
+                if amount > available {
+                    return Err(LedgerError::InsufficientBalance { available, requested: amount });
+                }
+                let spent = holdings.spend_plan(amount, at);
+                Ok(vec![WalletEvent::TokensRedeemed {
+                    redemption_id,
+                    venue_id,
+                    voucher_id: voucher.voucher_id,
+                    amount,
+                    spent,
+                    redeemed_at: at,
+                }])
+            }
+            WalletCommand::SweepExpired { at } => {
+                let lots = holdings.expired_unswept(at);
+                if lots.is_empty() {
+                    return Ok(vec![]);
+                }
+                let amount = lots.iter().map(|spend| spend.amount).sum();
+                Ok(vec![WalletEvent::TokensExpired { lots, amount, swept_at: at }])
+            }
+        }
+    }
+
+    pub fn apply_event(&mut self, event: WalletEvent) {
+        self.version += 1;
+        self.holdings.apply(&event);
+        match event {
+            WalletEvent::ActionCertified {
+                action_id,
+                association_id,
+                category,
+                quantity,
+                occurred_at,
+                tokens,
+                lot,
+                ..
+            } => {
+                let key = month_key(&category, occurred_at);
+                self.monthly_tokens.entry(key).or_default().add_assign_checked(tokens);
+                self.actions.insert(
+                    action_id,
+                    ActionRecord {
+                        action_id,
+                        association_id,
+                        category,
+                        quantity,
+                        occurred_at,
+                        tokens,
+                        lot_id: lot.map(|lot| lot.lot_id),
+                        sequence: self.version,
+                        revocation: None,
+                    },
+                );
+            }
+            WalletEvent::CertificationRevoked { action_id, returned, reason, revoked_at, .. } => {
+                let sequence = self.version;
+                let action = self.actions.get_mut(&action_id).expect("a revocation names a certified action");
+                let key = month_key(&action.category, action.occurred_at);
+                action.revocation = Some(Revocation { reason, returned, revoked_at, sequence });
+                let tokens = action.tokens;
+                if let Some(earned) = self.monthly_tokens.get_mut(&key) {
+                    earned.sub_assign_checked(tokens);
+                }
+            }
+            WalletEvent::TokensRedeemed { voucher_id, .. } => {
+                self.used_vouchers.insert(voucher_id);
+            }
+            WalletEvent::CitizenRegistered { .. }
+            | WalletEvent::InterestsChanged { .. }
+            | WalletEvent::GoldSpent { .. }
+            | WalletEvent::TokensExpired { .. } => {}
         }
     }
 }

@@ -433,7 +433,7 @@ impl Run {
                     interests: vec![],
                     at: self.now,
                 });
-                if wallet.is_registered() {
+                if wallet.holdings().is_registered() {
                     assert!(matches!(result, Err(LedgerError::AlreadyRegistered(_))), "registering twice: {result:?}");
                 } else {
                     let events = result.expect("registering a new citizen");
@@ -493,7 +493,7 @@ impl Run {
                 let amount = match amount {
                     Amount::Fixed(amount) => amount,
                     Amount::Share(share) => {
-                        let spendable = self.world.wallet(citizen_id).spendable(self.now).value();
+                        let spendable = self.world.wallet(citizen_id).holdings().spendable(self.now).value();
                         1 + share.index(usize::try_from(spendable).expect("small balance") + 2) as u64
                     }
                 };
@@ -560,7 +560,7 @@ impl Run {
         if association.is_suspended() {
             reasons.push(LedgerError::PartnerSuspended(association_id));
         }
-        if !wallet.is_registered() {
+        if !wallet.holdings().is_registered() {
             reasons.push(LedgerError::UnknownCitizen(citizen_id));
         }
         if occurred_at > self.now {
@@ -694,7 +694,7 @@ impl Run {
         let action = wallet.action(action_id).expect("a certified action is in the wallet");
         let expected = action
             .lot_id
-            .and_then(|lot_id| wallet.lots().iter().find(|lot| lot.lot_id == lot_id))
+            .and_then(|lot_id| wallet.holdings().lots().iter().find(|lot| lot.lot_id == lot_id))
             .filter(|lot| !lot.swept)
             .map_or(Tokens::ZERO, |lot| lot.remaining);
         let Some((changes, outcome)) = expect_decision("revocation", result, &[]) else {
@@ -719,7 +719,7 @@ impl Run {
         if venue.is_suspended() {
             reasons.push(LedgerError::PartnerSuspended(venue_id));
         }
-        if !wallet.is_registered() {
+        if !wallet.holdings().is_registered() {
             reasons.push(LedgerError::UnknownCitizen(citizen_id));
         }
         let reused = self.redemptions.iter().any(|(earlier, _)| earlier.voucher.voucher_id == voucher.voucher_id);
@@ -732,7 +732,7 @@ impl Run {
         if amount > voucher.amount_max {
             reasons.push(LedgerError::VoucherAmountExceeded { allowed: voucher.amount_max, requested: amount });
         }
-        let available = wallet.spendable(self.now);
+        let available = wallet.holdings().spendable(self.now);
         if amount > available {
             reasons.push(LedgerError::InsufficientBalance { available, requested: amount });
         }
@@ -782,14 +782,15 @@ impl Run {
         let plan = &plans[0];
         assert_eq!(plan.iter().map(|spend| spend.amount).sum::<Tokens>(), amount);
         let mut left: HashMap<LotId, Tokens> = HashMap::new();
-        for lot in wallet.lots().iter().filter(|lot| lot.is_spendable_at(self.now)) {
+        for lot in wallet.holdings().lots().iter().filter(|lot| lot.is_spendable_at(self.now)) {
             left.insert(lot.lot_id, lot.remaining);
         }
         for spend in plan {
             let remaining = left.get_mut(&spend.lot_id).expect("only spendable lots are spent");
             *remaining = remaining.checked_sub(spend.amount).expect("a lot is never overspent");
         }
-        let expiry = |lot_id: LotId| wallet.lots().iter().find(|lot| lot.lot_id == lot_id).expect("lot").expires_at;
+        let expiry =
+            |lot_id: LotId| wallet.holdings().lots().iter().find(|lot| lot.lot_id == lot_id).expect("lot").expires_at;
         for spend in plan {
             for (lot_id, remaining) in &left {
                 if *lot_id != spend.lot_id && !remaining.is_zero() {
@@ -849,7 +850,8 @@ impl Run {
             .filter(|index| mask & (1 << index) != 0)
             .map(|index| (self.citizens[index], self.world.wallet(self.citizens[index])))
             .collect();
-        let expected: Vec<_> = chosen.iter().flat_map(|(_, wallet)| wallet.expired_unswept(self.now)).collect();
+        let expected: Vec<_> =
+            chosen.iter().flat_map(|(_, wallet)| wallet.holdings().expired_unswept(self.now)).collect();
         let wallets: Vec<(CitizenId, &Wallet)> = chosen.iter().map(|(id, wallet)| (*id, wallet)).collect();
         let result = operations::sweep_expired(&self.world.territory, &wallets, self.now);
         let (changes, outcome) = expect_decision("sweep", result, &[]).expect("a sweep is never refused");
@@ -866,7 +868,7 @@ impl Run {
         self.world.apply_changes(changes);
         for (citizen_id, _) in &chosen {
             assert!(
-                self.world.wallet(*citizen_id).expired_unswept(self.now).is_empty(),
+                self.world.wallet(*citizen_id).holdings().expired_unswept(self.now).is_empty(),
                 "the sweep takes every expired lot"
             );
         }
@@ -917,10 +919,11 @@ impl Run {
 
         for id in &self.citizens {
             let wallet = self.world.wallet(*id);
-            for lot in wallet.lots() {
+            for lot in wallet.holdings().lots() {
                 assert!(lot.remaining <= lot.amount, "lot {lot:?} holds more than it was issued");
             }
-            let (spendable, held, credited) = (wallet.spendable(self.now), wallet.held(), get(&self.credited, id));
+            let (spendable, held, credited) =
+                (wallet.holdings().spendable(self.now), wallet.holdings().held(), get(&self.credited, id));
             assert!(spendable <= held, "spendable {spendable} > held {held}");
             assert!(held.value() <= credited, "held {held} > credited {credited}");
             assert_eq!(

@@ -134,7 +134,7 @@ fn a_certification_moves_tokens_from_the_envelope_to_a_new_lot() {
     let outcome = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
     assert_eq!(outcome.tokens, Tokens::new(10));
     let wallet = world.wallet(citizen);
-    let lot = &wallet.lots()[0];
+    let lot = &wallet.holdings().lots()[0];
     assert_eq!((lot.amount, lot.remaining, Some(lot.lot_id)), (Tokens::new(10), Tokens::new(10), outcome.lot_id));
     assert_eq!(
         lot.expires_at,
@@ -310,7 +310,7 @@ fn a_redemption_spends_the_lots_that_expire_first() {
         Decided::Replay { .. } => panic!("not a replay"),
     }
     world.apply(decided);
-    assert_eq!(world.wallet(citizen).spendable(at(20, 13)), Tokens::new(17));
+    assert_eq!(world.wallet(citizen).holdings().spendable(at(20, 13)), Tokens::new(17));
     world.assert_consistent();
 }
 
@@ -325,7 +325,7 @@ fn an_expired_lot_is_not_spendable_before_the_sweep() {
         operations::redeem(&world.partner(venue), &world.wallet(citizen), command).unwrap_err(),
         LedgerError::InsufficientBalance { available: Tokens::ZERO, requested: Tokens::new(1) }
     );
-    assert_eq!(world.wallet(citizen).held(), Tokens::new(10), "still in the wallet until swept");
+    assert_eq!(world.wallet(citizen).holdings().held(), Tokens::new(10), "still in the wallet until swept");
 }
 
 #[test]

@@ -24,7 +24,37 @@ pub fn exported(recorded: &RecordedEvent) -> ExportedEvent {
 pub struct AuditTrail {
     pub tree: MerkleLog,
     /// The position of each leaf, in leaf order.
-    pub positions: Vec<Position>,
+    positions: Positions,
+}
+
+/// Increasing positions held as runs of consecutive positions: the log's positions are
+/// consecutive but where a transaction failed, so a million leaves take a few runs, not 8 MB.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Positions {
+    /// (first leaf index, its position) of each run, both increasing.
+    runs: Vec<(u64, Position)>,
+    len: u64,
+}
+
+impl Positions {
+    /// Appends `position`, which must be above the last one (the log is read in position order).
+    fn push(&mut self, position: Position) {
+        let follows =
+            self.runs.last().is_some_and(|&(first, start)| start + (self.len - first) as Position == position);
+        if !follows {
+            self.runs.push((self.len, position));
+        }
+        self.len += 1;
+    }
+
+    /// The leaf index of `position`, if a leaf has it.
+    fn leaf_index(&self, position: Position) -> Option<u64> {
+        let run = self.runs.partition_point(|&(_, start)| start <= position).checked_sub(1)?;
+        let (first, start) = self.runs[run];
+        let end = self.runs.get(run + 1).map_or(self.len, |&(next, _)| next);
+        let index = first + (position - start) as u64;
+        (index < end).then_some(index)
+    }
 }
 
 impl AuditTrail {
@@ -40,9 +70,7 @@ impl AuditTrail {
             payload: &recorded.event.payload,
             recorded_at: &recorded_at,
         })?;
-        let hash = ygor_audit::leaf_hash(&leaf);
-        self.tree.push_leaf_hash(hash);
-        self.positions.push(recorded.position);
+        self.push_leaf_hash(recorded.position, ygor_audit::leaf_hash(&leaf));
         Ok(())
     }
 
@@ -53,12 +81,12 @@ impl AuditTrail {
     }
 
     pub fn size(&self) -> u64 {
-        self.positions.len() as u64
+        self.positions.len
     }
 
     /// The leaf index of the event at `position`, if there is one.
     pub fn leaf_index(&self, position: Position) -> Option<u64> {
-        self.positions.binary_search(&position).ok().map(|index| index as u64)
+        self.positions.leaf_index(position)
     }
 
     pub fn root_hex(&self, tree_size: u64) -> Option<String> {
@@ -116,6 +144,19 @@ mod tests {
     use chrono::{Duration, TimeZone};
 
     use super::*;
+
+    #[test]
+    fn positions_in_runs_find_every_leaf_and_nothing_else() {
+        let held: Vec<Position> = [1, 2, 3, 5, 6, 10, 11, 12, 13, 40, 1_000_000, 1_000_001].to_vec();
+        let mut positions = Positions::default();
+        held.iter().for_each(|&position| positions.push(position));
+        assert_eq!(positions.runs.len(), 5, "{positions:?}");
+        for position in -1..=1_000_003 {
+            let expected = held.iter().position(|&found| found == position).map(|index| index as u64);
+            assert_eq!(positions.leaf_index(position), expected, "position {position}");
+        }
+        assert_eq!(Positions::default().leaf_index(1), None);
+    }
 
     #[test]
     fn recorded_at_is_written_as_chrono_writes_it() {

@@ -26,13 +26,12 @@ use tokio::sync::watch;
 use ygor_ledger::books::{AnyEvent, Books, Circulation};
 use ygor_ledger::partner::PartnerEvent;
 use ygor_ledger::territory::TerritoryEvent;
-use ygor_ledger::wallet::WalletEvent;
-use ygor_ledger::{CitizenId, Draw, DrawId, PartnerId, PartnerKind, Wallet};
+use ygor_ledger::wallet::{Holdings, WalletEvent};
+use ygor_ledger::{CitizenId, Draw, DrawId, PartnerId, PartnerKind};
 use ygor_rules::Rules;
 
 use crate::audit::AuditTrail;
 use crate::missions::Missions;
-use crate::participation::Participation;
 use crate::profiles::Profiles;
 use crate::venues::Venues;
 use ygor_store::{EventLog, Position, Snapshot, StoreError, StoredEvent};
@@ -71,11 +70,11 @@ pub struct ReadModels {
     pub rules: Option<Rules>,
     /// Partners' kind and name, for dashboards and lists.
     pub partners: BTreeMap<PartnerId, (PartnerKind, String)>,
-    /// Wallets as the citizen sees them: the same state the `Wallet` aggregate folds to.
-    pub wallets: BTreeMap<CitizenId, Wallet>,
+    /// Wallets as the citizen sees them: the holdings the `Wallet` aggregate folds to (its
+    /// decision-only state, the registry of actions and the used vouchers, is not kept here).
+    pub wallets: BTreeMap<CitizenId, Holdings>,
     pub profiles: Profiles,
     pub missions: Missions,
-    pub participation: Participation,
     pub venues: Venues,
     /// (expiry, citizen) of every lot ever issued: where the expiry sweep looks.
     pub expiries: BTreeSet<(DateTime<Utc>, CitizenId)>,
@@ -134,8 +133,7 @@ impl ReadModels {
                     self.expiries.insert((lot.expires_at, citizen_id));
                 }
                 self.profiles.apply(citizen_id, &event, self.rules.as_ref());
-                self.participation.apply(citizen_id, &event);
-                self.wallets.entry(citizen_id).or_default().apply_event(event);
+                self.wallets.entry(citizen_id).or_default().apply(&event);
             }
         }
         self.position = position;
@@ -154,6 +152,16 @@ impl ReadModels {
         found.sort();
         found.dedup();
         found
+    }
+
+    /// The participation dashboard along `dimension`, for actions with `from <= occurred_at < to`.
+    pub fn participation(
+        &self,
+        dimension: participation::Dimension,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Vec<participation::Row> {
+        participation::rows(&self.profiles, &self.wallets, dimension, from, to, &self.association_names())
     }
 
     /// Association names, for dashboards.
@@ -196,7 +204,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 4;
+pub const SNAPSHOT_FORMAT: i32 = 5;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use ygor_crypto::VoucherClaims;
-use ygor_ledger::{Tokens, Wallet};
+use ygor_ledger::Tokens;
+use ygor_ledger::wallet::Holdings;
 
 use super::now;
 use crate::AppState;
@@ -89,7 +90,7 @@ pub async fn wallet(
         WalletView {
             citizen_id: citizen_id.to_string(),
             balance: wallet.map(|wallet| wallet.spendable(at).value()).unwrap_or(0),
-            gold: wallet.map(Wallet::gold).unwrap_or(0),
+            gold: wallet.map(Holdings::gold).unwrap_or(0),
             lots,
             position: models.position,
         }

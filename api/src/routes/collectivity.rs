@@ -449,9 +449,8 @@ pub async fn participation(
         Some("csv") => true,
         Some(_) => return Err(ApiError::validation("format must be json or csv")),
     };
-    let (rows, position) = state
-        .projections()
-        .read(|models| (models.participation.rows(dimension, from, to, &models.association_names()), models.position));
+    let (rows, position) =
+        state.projections().read(|models| (models.participation(dimension, from, to), models.position));
     if csv {
         let mut text = String::from("key,actions,citizens,tokens\r\n");
         for row in &rows {

@@ -129,7 +129,7 @@ impl World {
         assert_eq!(circulation.envelopes, envelopes);
         let redeemed: Tokens = self.partners.values().map(Partner::redeemed_unsettled).sum();
         assert_eq!(circulation.redeemed_unsettled, redeemed);
-        let held: Tokens = self.wallets.values().map(Wallet::held).sum();
+        let held: Tokens = self.wallets.values().map(|wallet| wallet.holdings().held()).sum();
         assert_eq!(circulation.wallets, held);
     }
 }

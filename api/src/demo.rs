@@ -1425,7 +1425,7 @@ struct Partner {
     id: PartnerId,
     name: &'static str,
     key: SecretKey,
-    info: PartnerInfo,
+    info: std::sync::Arc<PartnerInfo>,
     token: String,
     key_file: PathBuf,
 }

@@ -71,6 +71,9 @@ pub struct PartnerInfo {
     pub kind: PartnerKind,
     pub name: String,
     pub public_key: String,
+    /// `public_key` parsed once (decompressing a point costs as much as a fifth of a signature
+    /// check); `None` if the registered text is not a usable key.
+    pub key: Option<ygor_crypto::PublicKey>,
     pub suspended: bool,
 }
 
@@ -201,7 +204,7 @@ struct Inner {
     seeds: Seeds,
     gold: RwLock<Vec<GoldPeriod>>,
     rules: RwLock<Option<Arc<RulesVersion>>>,
-    partner_info: RwLock<HashMap<PartnerId, PartnerInfo>>,
+    partner_info: RwLock<HashMap<PartnerId, Arc<PartnerInfo>>>,
     committed: watch::Sender<Position>,
     /// Where the committer hands the events it committed, as reading them back would return them
     /// (the projection runner of this process subscribes; see [`Engine::committed_events`]).
@@ -392,18 +395,30 @@ impl Engine {
 
     fn remember_partner(&self, id: PartnerId, partner: &Partner) {
         if let Some(Registration { kind, name, public_key, .. }) = partner.registration() {
+            let suspended = partner.is_suspended();
+            let mut known = self.inner.partner_info.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Most commands leave the registration as it was: keep the parsed key then.
+            if known.get(&id).is_some_and(|info| {
+                info.kind == *kind
+                    && info.name == *name
+                    && info.public_key == *public_key
+                    && info.suspended == suspended
+            }) {
+                return;
+            }
             let info = PartnerInfo {
                 kind: *kind,
                 name: name.clone(),
                 public_key: public_key.clone(),
-                suspended: partner.is_suspended(),
+                key: ygor_crypto::PublicKey::parse(public_key).ok(),
+                suspended,
             };
-            self.inner.partner_info.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, info);
+            known.insert(id, Arc::new(info));
         }
     }
 
     /// A partner's kind, key and status, without queueing behind its commands.
-    pub async fn partner_info(&self, id: PartnerId) -> Result<Option<PartnerInfo>, EngineError> {
+    pub async fn partner_info(&self, id: PartnerId) -> Result<Option<Arc<PartnerInfo>>, EngineError> {
         if let Some(info) = self.inner.partner_info.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&id) {
             return Ok(Some(info.clone()));
         }

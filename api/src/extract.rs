@@ -9,6 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::header;
 use axum::http::request::Parts;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -75,8 +76,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Signed<T> {
         let Value::Object(object) = value else {
             return Err(ApiError::validation("the body must be a JSON object"));
         };
-        let body = serde_json::from_value(Value::Object(object.clone()))
-            .map_err(|error| ApiError::validation(format!("invalid body: {error}")))?;
+        let object = Value::Object(object);
+        // Read from the parsed value by reference: the object itself is kept for the signature.
+        let body = T::deserialize(&object).map_err(|error| ApiError::validation(format!("invalid body: {error}")))?;
+        let Value::Object(object) = object else { unreachable!("an object, matched above") };
         Ok(Signed { body, object })
     }
 }

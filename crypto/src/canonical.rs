@@ -12,7 +12,7 @@
 //! U+1F600), writes 64-bit integers digit for digit instead of as doubles, and panics on every
 //! number when serde_json's `arbitrary_precision` feature is enabled anywhere in the build.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::CryptoError;
 
@@ -40,6 +40,32 @@ pub fn canonical_json(value: &Value) -> Result<Vec<u8>, CryptoError> {
         return serde_json::to_vec(value).map_err(|error| CryptoError::Canonicalization(error.to_string()));
     }
     serde_json_canonicalizer::to_vec(value).map_err(|error| CryptoError::Canonicalization(error.to_string()))
+}
+
+/// The canonical form of `object` without the members named in `excluded` (a signed object
+/// without its `signature`), with no copy of the object when the fast path of [`canonical_json`]
+/// applies to the members that remain.
+pub fn canonical_object_without(object: &Map<String, Value>, excluded: &[&str]) -> Result<Vec<u8>, CryptoError> {
+    let kept = || object.iter().filter(|(name, _)| !excluded.contains(&name.as_str()));
+    if kept().all(|(name, value)| name.is_ascii() && is_plain(value)) {
+        kept().try_for_each(|(_, value)| check_integers_are_exact(value))?;
+        // Serialised in the map's order, which is the canonical one for ASCII keys (see above).
+        struct Kept<'a>(&'a Map<String, Value>, &'a [&'a str]);
+        impl serde::Serialize for Kept<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = serializer.serialize_map(None)?;
+                for (name, value) in self.0.iter().filter(|(name, _)| !self.1.contains(&name.as_str())) {
+                    map.serialize_entry(name, value)?;
+                }
+                map.end()
+            }
+        }
+        return serde_json::to_vec(&Kept(object, excluded))
+            .map_err(|error| CryptoError::Canonicalization(error.to_string()));
+    }
+    let unsigned: Map<String, Value> = kept().map(|(name, value)| (name.clone(), value.clone())).collect();
+    canonical_json(&Value::Object(unsigned))
 }
 
 /// Whether `value` has only integer numbers and ASCII object keys (see [`canonical_json`]).

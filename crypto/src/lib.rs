@@ -27,7 +27,7 @@ pub use key_file::{MAX_DOCUMENT_BYTES, read_key_file, sign_document, write_key_f
 pub use keys::{PublicKey, SecretKey, Signature};
 pub use signing::{
     PUBLIC_KEY_FIELD, SIGNATURE_FIELD, SignedKind, invalid_signature_indexes, sign_object, signing_message,
-    verify_batch, verify_object,
+    verify_batch, verify_object, verify_object_message,
 };
 pub use tokens::{TOKEN_RANDOM_BYTES, generate_token, hash_token, sha256, sha256_hex};
 pub use voucher::{MAX_VOUCHER_BYTES, VOUCHER_PREFIX, VoucherClaims, issue_voucher, open_voucher};

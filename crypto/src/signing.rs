@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::{CryptoError, PublicKey, SecretKey, Signature, canonical_json};
+use crate::{CryptoError, PublicKey, SecretKey, Signature};
 
 /// The name of the field that carries an object's signature.
 pub const SIGNATURE_FIELD: &str = "signature";
@@ -61,13 +61,7 @@ impl fmt::Display for SignedKind {
 /// Builds the exact bytes that are signed for an object of the given kind:
 /// `context + "\n" + JCS(object minus "signature")` (for a checkpoint, minus `public_key` too).
 pub fn signing_message(kind: SignedKind, object: &Map<String, Value>) -> Result<Vec<u8>, CryptoError> {
-    let excluded = kind.excluded_fields();
-    let unsigned: Map<String, Value> = object
-        .iter()
-        .filter(|(name, _)| !excluded.contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-    let canonical = canonical_json(&Value::Object(unsigned))?;
+    let canonical = crate::canonical::canonical_object_without(object, kind.excluded_fields())?;
     let context = kind.context();
     let mut message = Vec::with_capacity(context.len() + 1 + canonical.len());
     message.extend_from_slice(context.as_bytes());
@@ -99,6 +93,16 @@ pub fn sign_object(
 /// [`CryptoError::InvalidSignature`] when it does not verify (another content, another kind or
 /// another key). Verification is ed25519's strict one (see [`PublicKey::verify`]).
 pub fn verify_object(kind: SignedKind, object: &Map<String, Value>, key: &PublicKey) -> Result<Signature, CryptoError> {
+    verify_object_message(kind, object, key).map(|(signature, _)| signature)
+}
+
+/// [`verify_object`], returning the signed message too (for a fingerprint of the request), so
+/// that it is built once.
+pub fn verify_object_message(
+    kind: SignedKind,
+    object: &Map<String, Value>,
+    key: &PublicKey,
+) -> Result<(Signature, Vec<u8>), CryptoError> {
     let signature = match object.get(SIGNATURE_FIELD) {
         None => return Err(CryptoError::MissingSignature),
         Some(Value::String(text)) => Signature::parse(text)?,
@@ -106,7 +110,7 @@ pub fn verify_object(kind: SignedKind, object: &Map<String, Value>, key: &Public
     };
     let message = signing_message(kind, object)?;
     key.verify(&message, &signature)?;
-    Ok(signature)
+    Ok((signature, message))
 }
 
 /// Verifies many signatures at once, each over its own message with its own key.

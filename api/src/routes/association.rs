@@ -65,20 +65,17 @@ pub(crate) fn verify_partner_signature(
 ) -> Result<String, ApiError> {
     let invalid =
         |detail: String| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_signature", detail);
-    let key = ygor_crypto::PublicKey::parse(&partner.public_key)
-        .map_err(|_| invalid("the partner's registered key is unusable".to_owned()))?;
-    ygor_crypto::verify_object(kind, object, &key).map_err(|error| {
+    let key = partner.key.as_ref().ok_or_else(|| invalid("the partner's registered key is unusable".to_owned()))?;
+    let (_, message) = ygor_crypto::verify_object_message(kind, object, key).map_err(|error| {
         invalid(format!(
             "{error}; sign \"{}\\n\" + JCS(body without signature) with the key registered for this partner",
             kind.context()
         ))
     })?;
-    let message =
-        ygor_crypto::signing_message(kind, object).map_err(|error| ApiError::validation(error.to_string()))?;
     Ok(ygor_crypto::sha256_hex(&message))
 }
 
-pub(crate) async fn active_partner(state: &AppState, id: PartnerId) -> Result<PartnerInfo, ApiError> {
+pub(crate) async fn active_partner(state: &AppState, id: PartnerId) -> Result<std::sync::Arc<PartnerInfo>, ApiError> {
     let info = state
         .engine()
         .partner_info(id)

@@ -638,8 +638,8 @@ mod replay_tests {
     }
 
     fn new_event<A: Aggregate>(id: &str, sequence: usize, event: &A::Event, second: i64) -> NewEvent {
-        NewEvent {
-            event: SerializedEvent::new(
+        NewEvent::new(
+            SerializedEvent::new(
                 id.to_owned(),
                 sequence,
                 A::TYPE.to_owned(),
@@ -648,8 +648,9 @@ mod replay_tests {
                 serde_json::to_value(event).expect("event serialises"),
                 serde_json::json!({}),
             ),
-            recorded_at: at(second),
-        }
+            at(second),
+        )
+        .expect("serialises")
     }
 
     /// Rules (with a fraction and accented text: the general canonical path), a venue with an
@@ -759,7 +760,7 @@ mod replay_tests {
             amount: Tokens::new(1_000_000_000),
             allocated_at: at(0),
         };
-        let mut bad = new_event::<Territory>("territory", count + 1, &overdrawn, 0);
+        let bad = new_event::<Territory>("territory", count + 1, &overdrawn, 0);
         let overdrawn_at = log.append(&AppendBatch { events: vec![bad.clone()], ..AppendBatch::default() }).await;
         let overdrawn_at = overdrawn_at.expect("append")[0];
         // Other tests' transactions on the shared server may hold the gap-safe watermark back.
@@ -773,7 +774,9 @@ mod replay_tests {
         assert_eq!(models.position, last, "every event before the bad one is applied");
 
         let (log, _guard, _) = log_with_history(backend).await;
-        bad.event.payload = serde_json::json!({"NoSuchEvent": {}});
+        let mut undecodable = bad.event().clone();
+        undecodable.payload = serde_json::json!({"NoSuchEvent": {}});
+        let bad = NewEvent::new(undecodable, bad.recorded_at).expect("serialises");
         let undecodable_at = log.append(&AppendBatch { events: vec![bad], ..AppendBatch::default() }).await;
         let undecodable_at = undecodable_at.expect("append")[0];
         log.wait_until_safe(undecodable_at, std::time::Duration::from_secs(30)).await.expect("safe");

@@ -78,9 +78,33 @@ pub enum Backend {
 pub struct NewEvent {
     /// The event as cqrs-es serialises it; its `aggregate_type` is stored as given, so one batch
     /// may hold several aggregate types.
-    pub event: SerializedEvent,
+    event: SerializedEvent,
     /// Stored with microsecond precision (PostgreSQL's), on both backends.
     pub recorded_at: DateTime<Utc>,
+    /// `event.payload` and `event.metadata` as the JSON text that is stored: written when the
+    /// event is made (by the request that decided it, on any core), not by the committer, whose
+    /// work is the serial part of every group commit.
+    payload_text: String,
+    metadata_text: String,
+}
+
+impl NewEvent {
+    /// The event to append, serialised once for storage.
+    pub fn new(event: SerializedEvent, recorded_at: DateTime<Utc>) -> Result<NewEvent, StoreError> {
+        let payload_text = json_text(&event.payload)?;
+        let metadata_text = json_text(&event.metadata)?;
+        Ok(NewEvent { event, recorded_at, payload_text, metadata_text })
+    }
+
+    /// The event.
+    pub fn event(&self) -> &SerializedEvent {
+        &self.event
+    }
+
+    /// The payload's JSON text, as it is stored.
+    pub fn payload_text(&self) -> &str {
+        &self.payload_text
+    }
 }
 
 /// An event read back in position order.
@@ -99,6 +123,23 @@ impl RecordedEvent {
     /// return it (the time cut to the microsecond as stored).
     pub fn appended(position: Position, new_event: NewEvent) -> Self {
         RecordedEvent { position, recorded_at: truncate_to_micros(new_event.recorded_at), event: new_event.event }
+    }
+}
+
+/// A transaction opened for a batch not written yet (see [`EventLog::open_append`]); dropping
+/// it rolls it back.
+pub struct AppendTransaction {
+    transaction: OpenTransaction,
+}
+
+impl AppendTransaction {
+    /// Rolls back at once (dropping it does the same, later).
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self.transaction {
+            OpenTransaction::Sqlite(transaction, _turn) => transaction.rollback().await?,
+            OpenTransaction::Postgres(transaction) => transaction.rollback().await?,
+        }
+        Ok(())
     }
 }
 
@@ -292,9 +333,36 @@ impl EventLog {
     /// turn, so the next `begin_append` waits until this one commits or rolls back.
     pub async fn begin_append(&self, batch: &AppendBatch) -> Result<OpenAppend, StoreError> {
         validate(batch)?;
-        let opened = match &self.store {
-            Store::Sqlite(log) => log.begin_append(batch).await,
-            Store::Postgres(log) => log.begin_append(batch).await,
+        let transaction = self.open_append().await?;
+        self.write_append(transaction, batch).await
+    }
+
+    /// Opens a transaction for a later [`EventLog::write_append`]: on PostgreSQL with its
+    /// transaction id already assigned (so that it draws positions after it, as the gap-safe
+    /// readers need), on SQLite with the file's write turn. The committer opens the next one
+    /// while it writes the current group, which takes a round trip off every group's path.
+    ///
+    /// While it is open it holds back the gap-safe watermark of readers (PostgreSQL) or every
+    /// other writer (SQLite): write it soon, or drop it.
+    pub async fn open_append(&self) -> Result<AppendTransaction, StoreError> {
+        let transaction = match &self.store {
+            Store::Sqlite(log) => log.open_append().await?,
+            Store::Postgres(log) => log.open_append().await?,
+        };
+        Ok(AppendTransaction { transaction })
+    }
+
+    /// Writes the batch in a transaction from [`EventLog::open_append`]; as
+    /// [`EventLog::begin_append`] otherwise (nothing is written if the batch is refused).
+    pub async fn write_append(
+        &self,
+        transaction: AppendTransaction,
+        batch: &AppendBatch,
+    ) -> Result<OpenAppend, StoreError> {
+        validate(batch)?;
+        let opened = match transaction.transaction {
+            OpenTransaction::Sqlite(transaction, turn) => sqlite::write_batch(transaction, turn, batch).await,
+            OpenTransaction::Postgres(transaction) => postgres::write_open_batch(transaction, batch).await,
         };
         match opened {
             Ok(open) => {

@@ -97,7 +97,7 @@ const BEGIN_APPEND: &str = "BEGIN; SELECT pg_current_xact_id()";
 /// returned keys map each position back to its event whatever order RETURNING uses.
 const INSERT_EVENTS: &str = "
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at)
-SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload::jsonb, metadata::jsonb, recorded_at
+SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload::json, metadata::json, recorded_at
   FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
        WITH ORDINALITY AS batch (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
                                  recorded_at, ordinal)
@@ -168,10 +168,8 @@ impl PostgresLog {
         Ok(())
     }
 
-    pub(crate) async fn begin_append(&self, batch: &AppendBatch) -> Result<OpenAppend, StoreError> {
-        let mut transaction = begin_append(&self.pool).await?;
-        let positions = write_batch(&mut transaction, batch).await?;
-        Ok(OpenAppend { transaction: OpenTransaction::Postgres(transaction), positions })
+    pub(crate) async fn open_append(&self) -> Result<OpenTransaction, StoreError> {
+        Ok(OpenTransaction::Postgres(begin_append(&self.pool).await?))
     }
 
     pub(crate) async fn load_stream<A: Aggregate>(
@@ -339,6 +337,15 @@ pub(crate) async fn write_batch(
     Ok(positions)
 }
 
+/// Writes a batch in a transaction opened by [`PostgresLog::open_append`], left open.
+pub(crate) async fn write_open_batch(
+    mut transaction: sqlx::Transaction<'static, sqlx::Postgres>,
+    batch: &AppendBatch,
+) -> Result<OpenAppend, StoreError> {
+    let positions = write_batch(&mut transaction, batch).await?;
+    Ok(OpenAppend { transaction: OpenTransaction::Postgres(transaction), positions })
+}
+
 /// Inserts the events with [`INSERT_EVENTS`] and returns their positions in the batch's order.
 async fn insert_events(connection: &mut PgConnection, events: &[NewEvent]) -> Result<Vec<Position>, StoreError> {
     let count = events.len();
@@ -350,14 +357,14 @@ async fn insert_events(connection: &mut PgConnection, events: &[NewEvent]) -> Re
     let mut payloads = Vec::with_capacity(count);
     let mut metadata = Vec::with_capacity(count);
     let mut recorded_at = Vec::with_capacity(count);
-    for NewEvent { event, recorded_at: at } in events {
+    for NewEvent { event, recorded_at: at, payload_text, metadata_text } in events {
         aggregate_types.push(event.aggregate_type.as_str());
         aggregate_ids.push(event.aggregate_id.as_str());
         sequences.push(sequence_to_i64(event)?);
         event_types.push(event.event_type.as_str());
         event_versions.push(event.event_version.as_str());
-        payloads.push(crate::json_text(&event.payload)?);
-        metadata.push(crate::json_text(&event.metadata)?);
+        payloads.push(payload_text.as_str());
+        metadata.push(metadata_text.as_str());
         recorded_at.push(crate::truncate_to_micros(*at));
     }
     let rows = sqlx::query(INSERT_EVENTS)
@@ -555,18 +562,21 @@ mod gap_tests {
 
     fn one_event(aggregate_id: &str) -> AppendBatch {
         AppendBatch {
-            events: vec![NewEvent {
-                event: SerializedEvent::new(
-                    aggregate_id.to_owned(),
-                    1,
-                    "Wallet".to_owned(),
-                    "WalletOpened".to_owned(),
-                    "1".to_owned(),
-                    json!({ "wallet": aggregate_id }),
-                    json!({}),
-                ),
-                recorded_at: Utc::now(),
-            }],
+            events: vec![
+                NewEvent::new(
+                    SerializedEvent::new(
+                        aggregate_id.to_owned(),
+                        1,
+                        "Wallet".to_owned(),
+                        "WalletOpened".to_owned(),
+                        "1".to_owned(),
+                        json!({ "wallet": aggregate_id }),
+                        json!({}),
+                    ),
+                    Utc::now(),
+                )
+                .expect("serialises"),
+            ],
             ..AppendBatch::default()
         }
     }

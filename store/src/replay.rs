@@ -4,9 +4,9 @@
 //! [`EventLog::read_after`] decodes every payload into a `serde_json::Value`, which a replay then
 //! turns into a typed event and into its canonical form for the audit leaf: two passes over the
 //! JSON and a tree of small allocations per event. [`EventLog::read_stored_after`] returns the
-//! text instead (SQLite's `TEXT` column as stored; PostgreSQL's `jsonb` as `payload::text`, the
-//! very text sqlx would have parsed), so that the reader decodes it once, straight into the type
-//! it needs. It skips the metadata, which no replay reads. It is gap-safe exactly like
+//! text instead (the stored text on both backends: SQLite's `TEXT` column, PostgreSQL's `json`
+//! column, which keeps the text as written), so that the reader decodes it once, straight into
+//! the type it needs. It skips the metadata, which no replay reads. It is gap-safe exactly like
 //! `read_after`: on PostgreSQL it reads only up to the watermark (see `postgres.rs`).
 
 use std::sync::Arc;
@@ -31,9 +31,10 @@ pub struct StoredEvent {
     pub sequence: usize,
     pub event_type: String,
     pub event_version: String,
-    /// The payload as JSON text: on SQLite the stored text, on PostgreSQL the `jsonb` value's text
-    /// form (members in `jsonb` order, with spaces). Parsing it gives the `Value` that
-    /// [`EventLog::read_after`] returns as `event.payload`.
+    /// The payload as JSON text, as stored (on PostgreSQL, a log migrated from the `jsonb` column
+    /// of the first schema holds `jsonb`'s text form for its older events: members ordered by
+    /// name length, with spaces). Parsing it gives the `Value` that [`EventLog::read_after`]
+    /// returns as `event.payload`.
     pub payload: String,
 }
 
@@ -230,8 +231,8 @@ mod tests {
     use crate::{AppendBatch, Backend, EventLog, NewEvent, SerializedEvent, StoredEvent};
 
     fn new_event(aggregate_type: &str, aggregate_id: &str, sequence: usize, payload: Value) -> NewEvent {
-        NewEvent {
-            event: SerializedEvent::new(
+        NewEvent::new(
+            SerializedEvent::new(
                 aggregate_id.to_owned(),
                 sequence,
                 aggregate_type.to_owned(),
@@ -240,8 +241,9 @@ mod tests {
                 payload,
                 json!({"correlation": "x"}),
             ),
-            recorded_at: Utc.timestamp_opt(1_800_000_000, 123_456_789).single().expect("valid instant"),
-        }
+            Utc.timestamp_opt(1_800_000_000, 123_456_789).single().expect("valid instant"),
+        )
+        .expect("serialises")
     }
 
     /// Payloads that exercise the JSON text: nesting, member order, numbers of every kind,

@@ -162,52 +162,12 @@ impl SqliteLog {
         Ok(())
     }
 
-    pub(crate) async fn begin_append(&self, batch: &AppendBatch) -> Result<OpenAppend, StoreError> {
+    pub(crate) async fn open_append(&self) -> Result<OpenTransaction, StoreError> {
         let turn = self.writer.clone().lock_owned().await;
         // IMMEDIATE takes the write lock at BEGIN, so the transaction never has to upgrade a read
         // lock later (an upgrade can fail with SQLITE_BUSY without waiting).
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut positions = Vec::with_capacity(batch.events.len());
-        let mut rest = batch.events.as_slice();
-        while !rest.is_empty() {
-            let (chunk, others) = rest.split_at(chunk_len(rest.len()));
-            rest = others;
-            let mut query = sqlx::query(insert_events_sql(chunk.len()));
-            for NewEvent { event, recorded_at } in chunk {
-                query = query
-                    .bind(&event.aggregate_type)
-                    .bind(&event.aggregate_id)
-                    .bind(sequence_to_i64(event)?)
-                    .bind(&event.event_type)
-                    .bind(&event.event_version)
-                    .bind(crate::json_text(&event.payload)?)
-                    .bind(crate::json_text(&event.metadata)?)
-                    .bind(format_recorded_at(*recorded_at));
-            }
-            let rows = query
-                .fetch_all(&mut *transaction)
-                .await
-                .map_err(|error| conflict_or_database(error, &chunk[0].event))?;
-            positions.extend(crate::positions_in_batch_order(chunk, &rows)?);
-        }
-        for credential in &batch.credentials {
-            sqlx::query(INSERT_CREDENTIAL)
-                .bind(credential.token_hash.as_slice())
-                .bind(&credential.role)
-                .bind(&credential.subject_id)
-                .execute(&mut *transaction)
-                .await
-                .map_err(credential_error)?;
-        }
-        for details in &batch.citizen_details {
-            sqlx::query(UPSERT_CITIZEN_DETAILS)
-                .bind(&details.citizen_id)
-                .bind(&details.neighbourhood)
-                .bind(details.birth_year)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        Ok(OpenAppend { transaction: OpenTransaction::Sqlite(transaction, turn), positions })
+        let transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(OpenTransaction::Sqlite(transaction, turn))
     }
 
     pub(crate) async fn load_stream<A: Aggregate>(
@@ -235,6 +195,53 @@ impl SqliteLog {
             sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?;
         Ok(position)
     }
+}
+
+/// Writes a batch in a transaction opened by [`SqliteLog::open_append`], left open.
+pub(crate) async fn write_batch(
+    mut transaction: sqlx::Transaction<'static, sqlx::Sqlite>,
+    turn: tokio::sync::OwnedMutexGuard<()>,
+    batch: &AppendBatch,
+) -> Result<OpenAppend, StoreError> {
+    let mut positions = Vec::with_capacity(batch.events.len());
+    let mut rest = batch.events.as_slice();
+    while !rest.is_empty() {
+        let (chunk, others) = rest.split_at(chunk_len(rest.len()));
+        rest = others;
+        let mut query = sqlx::query(insert_events_sql(chunk.len()));
+        for NewEvent { event, recorded_at, payload_text, metadata_text } in chunk {
+            query = query
+                .bind(&event.aggregate_type)
+                .bind(&event.aggregate_id)
+                .bind(sequence_to_i64(event)?)
+                .bind(&event.event_type)
+                .bind(&event.event_version)
+                .bind(payload_text.as_str())
+                .bind(metadata_text.as_str())
+                .bind(format_recorded_at(*recorded_at));
+        }
+        let rows =
+            query.fetch_all(&mut *transaction).await.map_err(|error| conflict_or_database(error, &chunk[0].event))?;
+        positions.extend(crate::positions_in_batch_order(chunk, &rows)?);
+    }
+    for credential in &batch.credentials {
+        sqlx::query(INSERT_CREDENTIAL)
+            .bind(credential.token_hash.as_slice())
+            .bind(&credential.role)
+            .bind(&credential.subject_id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(credential_error)?;
+    }
+    for details in &batch.citizen_details {
+        sqlx::query(UPSERT_CITIZEN_DETAILS)
+            .bind(&details.citizen_id)
+            .bind(&details.neighbourhood)
+            .bind(details.birth_year)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    Ok(OpenAppend { transaction: OpenTransaction::Sqlite(transaction, turn), positions })
 }
 
 /// RFC 3339 in UTC with exactly six fractional digits: fixed width, so that text order is time

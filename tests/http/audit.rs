@@ -194,7 +194,7 @@ async fn verify_catches_a_changed_row(backend: Backend) {
     let position = raw.position_of("TokensRedeemed").await;
     raw.execute(
         "UPDATE events SET payload = replace(payload, '\"amount\":5', '\"amount\":4') WHERE position = ?1",
-        "UPDATE events SET payload = jsonb_set(payload, '{TokensRedeemed,amount}', '4') WHERE position = $1",
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{TokensRedeemed,amount}', '4')::json WHERE position = $1",
         position,
     )
     .await;

@@ -68,5 +68,19 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
          # HELP ygor_projection_lag_events Events committed but not yet applied by the read models.\n# TYPE ygor_projection_lag_events gauge\nygor_projection_lag_events {}\n",
         (log_position - projection_position).max(0)
     );
+    let stats = state.engine().commit_stats();
+    let read = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let body = format!(
+        "{body}# HELP ygor_commit_groups_total Transactions the committer appended (group commit).\n# TYPE ygor_commit_groups_total counter\nygor_commit_groups_total {}\n\
+         # HELP ygor_commit_operations_total Operations (commands) those transactions held.\n# TYPE ygor_commit_operations_total counter\nygor_commit_operations_total {}\n\
+         # HELP ygor_commit_events_total Events those transactions appended.\n# TYPE ygor_commit_events_total counter\nygor_commit_events_total {}\n\
+         # HELP ygor_commit_write_seconds_total Time spent writing the groups (the INSERT, and BEGIN when no transaction was opened ahead).\n# TYPE ygor_commit_write_seconds_total counter\nygor_commit_write_seconds_total {}\n\
+         # HELP ygor_commit_sync_seconds_total Time spent committing the groups (COMMIT and its disk sync).\n# TYPE ygor_commit_sync_seconds_total counter\nygor_commit_sync_seconds_total {}\n",
+        read(&stats.groups),
+        read(&stats.operations),
+        read(&stats.events),
+        read(&stats.write_micros) as f64 / 1e6,
+        read(&stats.commit_micros) as f64 / 1e6,
+    );
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

@@ -1,10 +1,11 @@
-//! End-to-end load benchmark: a real Ygor server (started in this process on a random port of
-//! 127.0.0.1, on a fresh SQLite file or a fresh PostgreSQL database), a territory set up over
-//! HTTP, then signed certifications and redemptions driven over real HTTP by N concurrent
-//! clients for a set time. Every run also measures, at the same concurrency and for the same
-//! time, the bare database ceiling: N tasks each inserting one event-shaped row per transaction
-//! with durable commits, into a scratch table of a fresh database (PostgreSQL) or a scratch file
-//! in WAL mode with `synchronous=FULL` (SQLite). Results are given as ratios to it.
+//! End-to-end load benchmark: the real `ygor serve` binary, started in a process of its own on a
+//! random port of 127.0.0.1 (on a fresh SQLite file or a fresh PostgreSQL database), a territory
+//! set up over HTTP, then signed certifications and redemptions driven over real HTTP by N
+//! concurrent clients for a set time. Every run also measures, right before each scenario, at the
+//! same concurrency and for the same time, the bare database ceiling: N tasks each inserting one
+//! event-shaped row per transaction with durable commits, into a scratch table of a fresh database
+//! (PostgreSQL) or a scratch file in WAL mode with `synchronous=FULL` (SQLite). Results are given
+//! as ratios to it.
 //!
 //!     cargo bench --bench load -- [--backend sqlite|postgres|both] [--concurrency 1,8,32,128]
 //!                                 [--seconds 10] [--scenario certify|redeem|hot|all]
@@ -14,15 +15,18 @@
 //! * `redeem`: redemptions at many venues, with vouchers fetched before the timed window;
 //! * `hot`: ONE association certifying for 10,000 citizens from N clients.
 //!
-//! Requests are signed (real ed25519 signatures) before the timed window, so that the client's
-//! CPU is not what is measured; the client still shares the machine (and this process) with the
-//! server. Each run is bounded by time and by the number of prepared requests (`--max-rate`
-//! requests per second of the run are prepared, half as many redemptions; a run that uses them all
-//! stops early and says so). With `--backend both`, each backend runs in a child process of its own,
-//! so that the RSS reported is that backend's server (and the client) only.
+//! Requests are signed (real ed25519 signatures) and written out as complete HTTP/1.1 requests
+//! before the timed window; during it, each client task sends them over its own keep-alive
+//! connection and reads the status line and the body of each answer (a minimal client, so that
+//! the two cores, which the client shares with the server and the database, go to the server).
+//! Each run is bounded by time and by the number of prepared requests (`--max-rate` requests per
+//! second of the run are prepared, half as many redemptions; a run that uses them all stops early
+//! and says so). The RSS and CPU reported are those of the server process.
 //!
 //! Other options: `--citizens N` (10000), `--associations N` (256), `--venues N` (128),
 //! `--funded N` (citizens that get tokens for the redemptions, 2000), `--max-rate N` (20000).
+//! `YGOR_BENCH_SERVER_LOG=path` keeps the server's standard error there; `YGOR_BENCH_SERVER_BIN=path`
+//! runs that `ygor` binary instead of the one cargo built with the benchmark.
 //! PostgreSQL comes from `YGOR_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does), it runs a tiny version of every
@@ -34,6 +38,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,8 +47,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Connection;
-use ygor_api::setup::{self, Config};
+use sqlx::Connection as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ygor_crypto::{SecretKey, SignedKind};
 
 /// The rules both benchmarks run under (no caps, so only envelopes and balances limit).
@@ -195,24 +200,36 @@ fn parse_options() -> Options {
 // ---------------------------------------------------------------------------------------------
 // Process figures
 
-fn status_kb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A field of `/proc/<pid>/status`, in kB.
+fn status_kb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| status.lines().find(|line| line.starts_with(field)).map(str::to_owned))
         .and_then(|line| line.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         .unwrap_or(0.0)
 }
 
-/// CPU time so far, in clock ticks: the whole machine busy (all cores), the whole machine, and
-/// this process (server and client).
+/// User and system CPU time of a process so far, in clock ticks.
+fn process_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().skip(11).take(2).filter_map(|field| field.parse::<u64>().ok()).sum())
+        .unwrap_or(0)
+}
+
+/// CPU time so far, in clock ticks summed over the cores: the whole machine busy, the whole
+/// machine, the server process and this (client) process.
 #[derive(Clone, Copy)]
 struct CpuTimes {
     busy: u64,
     total: u64,
-    own: u64,
+    steal: u64,
+    server: u64,
+    client: u64,
 }
 
-fn cpu_times() -> CpuTimes {
+fn cpu_times(server_pid: u32) -> CpuTimes {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let fields: Vec<u64> = stat
         .lines()
@@ -224,28 +241,44 @@ fn cpu_times() -> CpuTimes {
         .collect();
     let total: u64 = fields.iter().take(8).sum();
     let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-    let own_stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
-    let own: u64 = own_stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().skip(11).take(2).filter_map(|field| field.parse::<u64>().ok()).sum())
-        .unwrap_or(0);
-    CpuTimes { busy: total - idle, total, own }
+    // Time the hypervisor gave to other machines (8th field): counted in `total`, not as busy.
+    let steal = fields.get(7).copied().unwrap_or(0);
+    CpuTimes {
+        busy: total - idle - steal,
+        total,
+        steal,
+        server: process_ticks(server_pid),
+        client: process_ticks(std::process::id()),
+    }
 }
 
-/// Busy share of the machine and this process's share, in percent of all cores, between two readings.
-fn cpu_shares(before: CpuTimes, after: CpuTimes) -> (f64, f64) {
-    // Both count ticks summed over the cores.
+/// Shares of all cores between two readings, in percent: machine busy, stolen by the hypervisor,
+/// server, client.
+#[derive(Clone, Copy, Default)]
+struct CpuShares {
+    busy: f64,
+    steal: f64,
+    server: f64,
+    client: f64,
+}
+
+impl CpuShares {
+    /// Microseconds of CPU (all processes of the machine) per operation, over a run of `seconds`.
+    fn machine_micros_per(&self, operations_per_second: f64) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        self.busy / 100.0 * cores * 1e6 / operations_per_second.max(f64::MIN_POSITIVE)
+    }
+}
+
+fn cpu_shares(before: CpuTimes, after: CpuTimes) -> CpuShares {
     let total = (after.total - before.total).max(1) as f64;
-    (100.0 * (after.busy - before.busy) as f64 / total, 100.0 * (after.own - before.own) as f64 / total)
-}
-
-fn rss_mb() -> f64 {
-    status_kb("VmRSS:") / 1024.0
-}
-
-fn peak_rss_mb() -> f64 {
-    status_kb("VmHWM:") / 1024.0
+    let share = |after: u64, before: u64| 100.0 * after.saturating_sub(before) as f64 / total;
+    CpuShares {
+        busy: share(after.busy, before.busy),
+        steal: share(after.steal, before.steal),
+        server: share(after.server, before.server),
+        client: share(after.client, before.client),
+    }
 }
 
 fn directory_bytes(directory: &Path) -> u64 {
@@ -278,54 +311,117 @@ struct Citizen {
     token: Arc<str>,
 }
 
-struct Server {
-    address: String,
-    admin_token: String,
-    client: reqwest::Client,
-    state: ygor_api::AppState,
-    data_dir: tempfile::TempDir,
-    database_url: Option<String>,
+/// The server's database, opened by the benchmark for the figures on disk only.
+enum Database {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
 }
 
+/// A `ygor serve` process and what the benchmark needs to talk to it.
+struct Server {
+    process: std::process::Child,
+    address: SocketAddr,
+    base_url: String,
+    admin_token: String,
+    client: reqwest::Client,
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+    database: Database,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts the real `ygor serve` binary with its defaults, on a fresh database and a free port.
 async fn start_server(backend: Backend) -> Server {
     let data_dir = tempfile::Builder::new().prefix("ygor-load-").tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(ygor_store::testing::fresh_postgres_url().await),
     };
-    // The defaults of `ygor serve`, with a known admin token.
-    let config = Config {
-        admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4())),
-        ..Config::new(data_dir.path().to_path_buf(), database_url.clone())
-    };
-    let service = setup::start(&config).await.expect("the service starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = format!("http://{}", listener.local_addr().expect("address"));
-    let state = service.state.clone();
-    tokio::spawn(async move {
-        let _ = setup::serve(listener, service.state).await;
-    });
+    let admin_token = format!("admin-{}", uuid::Uuid::new_v4());
+    let address = std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("port");
+    // The server's own log (warnings and errors): `YGOR_BENCH_SERVER_LOG` keeps it after the run.
+    let log_path = std::env::var_os("YGOR_BENCH_SERVER_LOG")
+        .map_or_else(|| data_dir.path().join("serve.log"), std::path::PathBuf::from);
+    let log_file = std::fs::File::create(&log_path).expect("server log");
+    // `YGOR_BENCH_SERVER_BIN` runs another build of the same code (one with frame pointers, for a profile).
+    let program = std::env::var_os("YGOR_BENCH_SERVER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_ygor").into());
+    let mut command = std::process::Command::new(program);
+    command
+        .args(["serve", "--listen", &address.to_string(), "--data-dir", &data_dir.path().display().to_string()])
+        .env("YGOR_ADMIN_TOKEN", &admin_token)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file);
+    if let Some(url) = &database_url {
+        command.args(["--database-url", url]);
+    }
+    let mut process = command.spawn().expect("start ygor serve");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .tcp_nodelay(true)
         .pool_max_idle_per_host(1024)
         .build()
         .expect("client");
-    Server {
-        address,
-        admin_token: config.admin_token.clone().expect("set above"),
-        client,
-        state,
-        data_dir,
-        database_url,
+    let base_url = format!("http://{address}");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = process.try_wait().expect("wait") {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("ygor serve stopped at start ({status}):\n{log}");
+        }
+        if client.get(format!("{base_url}/healthz")).send().await.is_ok_and(|response| response.status().is_success()) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "ygor serve did not answer /healthz in 2 minutes");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let database = match &database_url {
+        Some(url) => Database::Postgres(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(ygor_store::postgres_connect_options(url).expect("URL"))
+                .await
+                .expect("the server's database"),
+        ),
+        None => Database::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(data_dir.path().join(ygor_store::DEFAULT_SQLITE_FILE))
+                        .read_only(true),
+                )
+                .await
+                .expect("the server's SQLite file"),
+        ),
+    };
+    Server { process, address, base_url, admin_token, client, data_dir, database_url, database }
 }
 
 impl Server {
+    fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    fn rss_mb(&self) -> f64 {
+        status_kb(self.pid(), "VmRSS:") / 1024.0
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        status_kb(self.pid(), "VmHWM:") / 1024.0
+    }
+
     async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
         let response = self
             .client
-            .post(format!("{}{path}", self.address))
+            .post(format!("{}{path}", self.base_url))
             .bearer_auth(token)
             .json(body)
             .send()
@@ -354,16 +450,87 @@ impl Server {
         }
     }
 
+    /// (log position, position applied by the read models), as `GET /v1/status` tells them.
     async fn status(&self) -> (i64, i64) {
         let response = self
             .client
-            .get(format!("{}/v1/status", self.address))
+            .get(format!("{}/v1/status", self.base_url))
             .bearer_auth(&self.admin_token)
             .send()
             .await
             .expect("status");
         let body: Value = response.json().await.expect("status body");
         (body["log_position"].as_i64().expect("log_position"), body["projection_position"].as_i64().expect("applied"))
+    }
+
+    /// The committer's counters from `/metrics`: groups, operations, events, write and sync seconds.
+    async fn commit_counters(&self) -> [f64; 5] {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        [
+            value("ygor_commit_groups_total"),
+            value("ygor_commit_operations_total"),
+            value("ygor_commit_events_total"),
+            value("ygor_commit_write_seconds_total"),
+            value("ygor_commit_sync_seconds_total"),
+        ]
+    }
+
+    /// Waits until the read models have applied `position`; false after `timeout`.
+    async fn wait_for_projections(&self, position: i64, timeout: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if self.status().await.1 >= position {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    /// The number of events in the log, the bytes of the whole database on disk, and the bytes
+    /// of the `events` table with its indexes.
+    async fn disk_figures(&self) -> (i64, u64, u64) {
+        match &self.database {
+            Database::Postgres(pool) => {
+                let events: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.expect("event count");
+                let database: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(pool)
+                    .await
+                    .expect("database size");
+                let table: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('events')")
+                    .fetch_one(pool)
+                    .await
+                    .expect("events size");
+                (events, database as u64, table as u64)
+            }
+            Database::Sqlite(pool) => {
+                let events: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await.expect("event count");
+                // The file, its WAL and shared memory index; the table's own pages from `dbstat`.
+                let table: Option<i64> = sqlx::query_scalar(
+                    "SELECT SUM(d.pgsize) FROM dbstat AS d JOIN sqlite_master AS m ON d.name = m.name WHERE m.tbl_name = 'events'",
+                )
+                .fetch_one(pool)
+                .await
+                .ok()
+                .flatten();
+                (events, directory_bytes(self.data_dir.path()), table.unwrap_or(0) as u64)
+            }
+        }
     }
 }
 
@@ -399,7 +566,7 @@ async fn set_up_territory(server: &Server, options: &Options) -> Territory {
     let admin = server.admin_token.as_str();
     let response = server
         .client
-        .put(format!("{}/v1/rules", server.address))
+        .put(format!("{}/v1/rules", server.base_url))
         .bearer_auth(admin)
         .header("content-type", "application/toml")
         .body(RULES)
@@ -473,10 +640,21 @@ async fn set_up_territory(server: &Server, options: &Options) -> Territory {
 // ---------------------------------------------------------------------------------------------
 // Prepared requests
 
+/// One complete HTTP/1.1 request, bytes ready to write.
 struct Prepared {
-    path: &'static str,
-    token: Arc<str>,
-    body: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+impl Prepared {
+    fn post(address: SocketAddr, path: &str, token: &str, body: &[u8]) -> Prepared {
+        let mut bytes = format!(
+            "POST {path} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(body);
+        Prepared { bytes }
+    }
 }
 
 /// Signs `count` requests with `sign` on every core (before the timed window).
@@ -502,6 +680,7 @@ where
 
 async fn prepare(server: &Server, territory: &Territory, scenario: Scenario, count: usize) -> Vec<Prepared> {
     let when = occurred_at();
+    let address = server.address;
     match scenario {
         Scenario::Certify | Scenario::Hot => {
             // Request j goes to association j mod A (or the hot one) and citizen j mod C, so that
@@ -530,11 +709,7 @@ async fn prepare(server: &Server, territory: &Territory, scenario: Scenario, cou
                     unreachable!("an object")
                 };
                 let signed = ygor_crypto::sign_object(SignedKind::Certification, object, key).expect("sign");
-                Prepared {
-                    path: "/v1/certifications",
-                    token: token.clone(),
-                    body: serde_json::to_vec(&signed).expect("json"),
-                }
+                Prepared::post(address, "/v1/certifications", token, &serde_json::to_vec(&signed).expect("json"))
             })
             .await
         }
@@ -574,11 +749,7 @@ async fn prepare(server: &Server, territory: &Territory, scenario: Scenario, cou
                     unreachable!("an object")
                 };
                 let signed = ygor_crypto::sign_object(SignedKind::Redemption, object, key).expect("sign");
-                Prepared {
-                    path: "/v1/redemptions",
-                    token: token.clone(),
-                    body: serde_json::to_vec(&signed).expect("json"),
-                }
+                Prepared::post(address, "/v1/redemptions", token, &serde_json::to_vec(&signed).expect("json"))
             })
             .await
         }
@@ -587,6 +758,58 @@ async fn prepare(server: &Server, territory: &Territory, scenario: Scenario, cou
 
 // ---------------------------------------------------------------------------------------------
 // Driving the load
+
+/// A keep-alive HTTP/1.1 connection that sends prepared requests and reads each answer's status
+/// line, headers and `content-length` body: all a client needs to know that the request was served.
+struct HttpConnection {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl HttpConnection {
+    async fn open(address: SocketAddr) -> std::io::Result<HttpConnection> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(HttpConnection { stream, buffer: Vec::with_capacity(8192) })
+    }
+
+    /// Sends one request and returns the status of its answer, once the whole answer is read.
+    async fn exchange(&mut self, request: &[u8]) -> std::io::Result<u16> {
+        self.stream.write_all(request).await?;
+        loop {
+            if let Some((status, length)) = parse_answer(&self.buffer)?
+                && self.buffer.len() >= length
+            {
+                self.buffer.drain(..length);
+                return Ok(status);
+            }
+            self.buffer.reserve(4096);
+            if self.stream.read_buf(&mut self.buffer).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
+/// The status and the total length (head and body) of the answer at the start of `buffer`, once
+/// its head has arrived.
+fn parse_answer(buffer: &[u8]) -> std::io::Result<Option<(u16, usize)>> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut answer = httparse::Response::new(&mut headers);
+    match answer.parse(buffer).map_err(|error| invalid(error.to_string()))? {
+        httparse::Status::Partial => Ok(None),
+        httparse::Status::Complete(head) => {
+            let length = answer
+                .headers
+                .iter()
+                .find(|header| header.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|header| std::str::from_utf8(header.value).ok()?.trim().parse::<usize>().ok())
+                .ok_or_else(|| invalid("an answer without content-length".to_owned()))?;
+            Ok(Some((answer.code.unwrap_or(0), head + length)))
+        }
+    }
+}
 
 #[derive(Default)]
 struct Outcome {
@@ -612,6 +835,11 @@ impl Outcome {
         merged
     }
 
+    fn record(&mut self, sent: Instant) {
+        self.ok += 1;
+        self.latencies_us.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+    }
+
     fn throughput(&self) -> f64 {
         self.ok as f64 / self.elapsed
     }
@@ -624,17 +852,21 @@ impl Outcome {
     }
 }
 
-/// N workers take the next prepared request until the time is up or none is left.
-async fn drive(server: &Server, requests: Vec<Prepared>, concurrency: usize, seconds: f64) -> Outcome {
+/// N workers, each on its own connection, take the next prepared request until the time is up
+/// or none is left.
+async fn drive(address: SocketAddr, requests: Vec<Prepared>, concurrency: usize, seconds: f64) -> Outcome {
     let total = requests.len();
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
+    let mut connections = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        connections.push(HttpConnection::open(address).await.expect("connect to the server"));
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (requests, next, client, address) =
-            (requests.clone(), next.clone(), server.client.clone(), server.address.clone());
+    for mut connection in connections {
+        let (requests, next) = (requests.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut outcome = Outcome::default();
             loop {
@@ -646,28 +878,16 @@ async fn drive(server: &Server, requests: Vec<Prepared>, concurrency: usize, sec
                     break;
                 };
                 let sent = Instant::now();
-                let result = client
-                    .post(format!("{address}{}", request.path))
-                    .bearer_auth(&request.token)
-                    .header("content-type", "application/json")
-                    .body(request.body.clone())
-                    .send()
-                    .await;
-                let status = match result {
-                    Ok(response) => {
-                        let status = response.status();
-                        let body = response.bytes().await;
-                        if body.is_err() { None } else { Some(status) }
+                match connection.exchange(&request.bytes).await {
+                    Ok(status) if (200..300).contains(&status) => outcome.record(sent),
+                    Ok(status) => *outcome.errors.entry(status.to_string()).or_default() += 1,
+                    Err(_) => {
+                        *outcome.errors.entry("transport".to_owned()).or_default() += 1;
+                        match HttpConnection::open(address).await {
+                            Ok(fresh) => connection = fresh,
+                            Err(_) => break,
+                        }
                     }
-                    Err(_) => None,
-                };
-                match status {
-                    Some(status) if status.is_success() => {
-                        outcome.ok += 1;
-                        outcome.latencies_us.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Some(status) => *outcome.errors.entry(status.as_u16().to_string()).or_default() += 1,
-                    None => *outcome.errors.entry("transport".to_owned()).or_default() += 1,
                 }
             }
             outcome
@@ -680,15 +900,21 @@ async fn drive(server: &Server, requests: Vec<Prepared>, concurrency: usize, sec
     merged
 }
 
-/// Samples the projection lag (committed by the engine − applied by the read models) while a run
-/// goes on; returns the largest seen.
+/// Samples the projection lag (log position − applied, from `GET /v1/status`) every 20 ms while
+/// a run goes on; returns the largest seen.
 fn sample_lag(server: &Server, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<i64> {
-    let committed = server.state.engine().committed();
-    let projections = server.state.projections().clone();
+    let (client, url, token) =
+        (server.client.clone(), format!("{}/v1/status", server.base_url), server.admin_token.clone());
     tokio::spawn(async move {
         let mut largest = 0;
         while !stop.load(Ordering::Relaxed) {
-            largest = largest.max(*committed.borrow() - projections.applied());
+            if let Ok(response) = client.get(&url).bearer_auth(&token).send().await
+                && let Ok(body) = response.json::<Value>().await
+                && let (Some(log), Some(applied)) =
+                    (body["log_position"].as_i64(), body["projection_position"].as_i64())
+            {
+                largest = largest.max(log - applied);
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         largest
@@ -829,10 +1055,7 @@ async fn bare_ceiling(bare: &Bare, concurrency: usize, seconds: f64) -> Outcome 
                     }
                 };
                 match result {
-                    Ok(()) => {
-                        outcome.ok += 1;
-                        outcome.latencies_us.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
+                    Ok(()) => outcome.record(sent),
                     Err(error) => *outcome.errors.entry(error.to_string()).or_default() += 1,
                 }
             }
@@ -864,54 +1087,40 @@ struct Row {
     lag_max: i64,
     catch_up_ms: f64,
     rss_mb: f64,
+    events: i64,
     bytes_per_event: f64,
     table_bytes_per_event: f64,
-    note: String,
-    cpu_busy: f64,
-    cpu_own: f64,
+    cpu: CpuShares,
 }
 
-/// The number of events in the log, the bytes of the whole database on disk, and the bytes of
-/// the `events` table with its indexes.
-async fn disk_figures(server: &Server) -> (i64, u64, u64) {
-    let log = server.state.log();
-    let events = log.event_count().await.expect("event count");
-    match (log.postgres_pool(), log.sqlite_pool()) {
-        (Some(pool), _) => {
-            let database: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
-                .fetch_one(pool)
-                .await
-                .expect("database size");
-            let table: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('events')")
-                .fetch_one(pool)
-                .await
-                .expect("events size");
-            (events, database as u64, table as u64)
-        }
-        (None, Some(pool)) => {
-            // The file, its WAL and shared memory index; the table's own pages from `dbstat`.
-            let table: Option<i64> = sqlx::query_scalar(
-                "SELECT SUM(d.pgsize) FROM dbstat AS d JOIN sqlite_master AS m ON d.name = m.name WHERE m.tbl_name = 'events'",
-            )
-            .fetch_one(pool)
-            .await
-            .ok()
-            .flatten();
-            (events, directory_bytes(server.data_dir.path()), table.unwrap_or(0) as u64)
-        }
-        (None, None) => unreachable!("one backend or the other"),
-    }
+/// Measures the bare ceiling at `concurrency`, right before the scenario that is compared to it.
+async fn measure_bare(bare: &Bare, backend: Backend, concurrency: usize, seconds: f64, server_pid: u32) -> Outcome {
+    let cpu_before = cpu_times(server_pid);
+    let ceiling = bare_ceiling(bare, concurrency, seconds).await;
+    let cpu = cpu_shares(cpu_before, cpu_times(server_pid));
+    println!(
+        "  {:<8} bare    N={:<4} {:>7.0} rows/s (one row per durable transaction{})  p50 {:.2} ms  p99 {:.2} ms  errors {}  CPU busy {:.0}% (this client process {:.0}%, stolen {:.0}%), {:.0} µs of CPU per row",
+        backend.name(),
+        concurrency,
+        ceiling.throughput(),
+        if backend == Backend::Postgres && concurrency > BARE_MAX_CONNECTIONS { ", 64 connections" } else { "" },
+        percentile(&ceiling.latencies_us, 0.5),
+        percentile(&ceiling.latencies_us, 0.99),
+        ceiling.errors_text(),
+        cpu.busy,
+        cpu.client,
+        cpu.steal,
+        cpu.machine_micros_per(ceiling.throughput())
+    );
+    ceiling
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_one(
     server: &Server,
     territory: &Territory,
-    backend: Backend,
-    scenario: Scenario,
-    concurrency: usize,
+    bare: &Bare,
+    (backend, scenario, concurrency): (Backend, Scenario, usize),
     options: &Options,
-    bare: &Outcome,
 ) -> Row {
     // Redemptions cost more than certifications and each needs a voucher fetched over HTTP
     // beforehand: half as many are prepared.
@@ -920,31 +1129,30 @@ async fn run_one(
     let preparing = Instant::now();
     let requests = prepare(server, territory, scenario, count).await;
     let prepared_in = preparing.elapsed().as_secs_f64();
-    let events_before = server.state.log().event_count().await.expect("count");
-    // Let the projections catch up with the set-up before the window opens.
+    let (events_before, _, _) = server.disk_figures().await;
+    // Let the projections catch up with the set-up before the windows open.
     let (log_position, _) = server.status().await;
-    server.state.projections().wait_for(log_position, Duration::from_secs(120)).await;
+    server.wait_for_projections(log_position, Duration::from_secs(120)).await;
+    let ceiling = measure_bare(bare, backend, concurrency, options.seconds, server.pid()).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_lag(server, stop.clone());
-    let cpu_before = cpu_times();
-    let outcome = drive(server, requests, concurrency, options.seconds).await;
-    let (cpu_busy, cpu_own) = cpu_shares(cpu_before, cpu_times());
+    let commits_before = server.commit_counters().await;
+    let cpu_before = cpu_times(server.pid());
+    let outcome = drive(server.address, requests, concurrency, options.seconds).await;
+    let cpu = cpu_shares(cpu_before, cpu_times(server.pid()));
+    let commits: Vec<f64> =
+        server.commit_counters().await.iter().zip(commits_before).map(|(after, before)| after - before).collect();
     let (log_position, applied) = server.status().await;
     let caught_up = Instant::now();
     let lag_end = (log_position - applied).max(0);
-    let in_time = server.state.projections().wait_for(log_position, Duration::from_secs(120)).await;
+    let in_time = server.wait_for_projections(log_position, Duration::from_secs(120)).await;
     let catch_up_ms = if in_time { caught_up.elapsed().as_secs_f64() * 1000.0 } else { f64::NAN };
     stop.store(true, Ordering::Relaxed);
     let lag_max = sampler.await.expect("sampler").max(lag_end);
 
-    let (events, bytes, table_bytes) = disk_figures(server).await;
+    let (events, bytes, table_bytes) = server.disk_figures().await;
     let events_written = (events - events_before).max(0) as f64;
-    let rss = rss_mb();
-    let mut note = format!("prepared {count} in {prepared_in:.1} s");
-    if outcome.exhausted {
-        note.push_str("; ran out of prepared requests before the time was up");
-    }
     let row = Row {
         backend,
         scenario,
@@ -955,21 +1163,20 @@ async fn run_one(
         p99: percentile(&outcome.latencies_us, 0.99),
         max: percentile(&outcome.latencies_us, 1.0),
         errors: outcome.errors_text(),
-        bare: bare.throughput(),
-        bare_p99: percentile(&bare.latencies_us, 0.99),
+        bare: ceiling.throughput(),
+        bare_p99: percentile(&ceiling.latencies_us, 0.99),
         lag_end,
         lag_max,
         catch_up_ms,
-        rss_mb: rss,
+        rss_mb: server.rss_mb(),
+        events,
         bytes_per_event: bytes as f64 / events as f64,
         table_bytes_per_event: table_bytes as f64 / events as f64,
-        note,
-        cpu_busy,
-        cpu_own,
+        cpu,
     };
     println!(
         "  {:<8} {:<7} N={:<4} {:>7.0} ops/s ({:>6.0} events/s) in {:.1} s  p50 {:.2} ms  p99 {:.2} ms  max {:.1} ms  errors {}  \
-         ratio to bare {:.2}×  lag at end {} (max {}) caught up in {:.0} ms  RSS {:.0} MB (peak {:.0})  {} events; on disk {:.0} B/event (events table and its indexes {:.0} B/event)  CPU busy {:.0}% (this process {:.0}%)  [{}]",
+         ratio to bare {:.2}×  lag at end {} (max {}) caught up in {:.0} ms  server RSS {:.0} MB (peak {:.0})  {} events; on disk {:.0} B/event (events table and its indexes {:.0} B/event)  CPU busy {:.0}% (server {:.0}%, client {:.0}%, stolen {:.0}%), {:.0} µs of CPU per operation  [prepared {count} in {prepared_in:.1} s{}]",
         backend.name(),
         scenario.name(),
         concurrency,
@@ -985,60 +1192,66 @@ async fn run_one(
         row.lag_max,
         row.catch_up_ms,
         row.rss_mb,
-        peak_rss_mb(),
+        server.peak_rss_mb(),
         events,
         row.bytes_per_event,
         row.table_bytes_per_event,
-        row.cpu_busy,
-        row.cpu_own,
-        row.note
+        row.cpu.busy,
+        row.cpu.server,
+        row.cpu.client,
+        row.cpu.steal,
+        row.cpu.machine_micros_per(row.throughput),
+        if outcome.exhausted { "; ran out of prepared requests before the time was up" } else { "" }
+    );
+    let groups = commits[0].max(1.0);
+    println!(
+        "           committer: {:.0} groups, {:.1} operations and {:.1} events per group, writing {:.2} ms and committing {:.2} ms per group",
+        commits[0],
+        commits[1] / groups,
+        commits[2] / groups,
+        1000.0 * commits[3] / groups,
+        1000.0 * commits[4] / groups
     );
     row
 }
 
-async fn run_backend(backend: Backend, options: &Options) -> (Vec<Row>, Vec<String>) {
+async fn run_backend(backend: Backend, options: &Options) -> Vec<Row> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("{}: starting a server (RSS before: {:.0} MB; load average {})", backend.name(), rss_mb(), load.trim());
+    println!("{}: starting ygor serve (load average {})", backend.name(), load.trim());
     let server = start_server(backend).await;
     let territory = set_up_territory(&server, options).await;
-    println!("  RSS after set-up: {:.0} MB", rss_mb());
+    println!("  server RSS after set-up: {:.0} MB", server.rss_mb());
     let largest = options.concurrency.iter().copied().max().unwrap_or(1);
     let bare = open_bare(backend, largest.min(BARE_MAX_CONNECTIONS)).await;
     let mut rows = Vec::new();
     for &concurrency in &options.concurrency {
-        let cpu_before = cpu_times();
-        let ceiling = bare_ceiling(&bare, concurrency, options.seconds).await;
-        let (cpu_busy, cpu_own) = cpu_shares(cpu_before, cpu_times());
-        println!(
-            "  {:<8} bare    N={:<4} {:>7.0} rows/s (one row per durable transaction{})  p50 {:.2} ms  p99 {:.2} ms  errors {}  CPU busy {cpu_busy:.0}% (this process {cpu_own:.0}%)",
-            backend.name(),
-            concurrency,
-            ceiling.throughput(),
-            if backend == Backend::Postgres && concurrency > BARE_MAX_CONNECTIONS { ", 64 connections" } else { "" },
-            percentile(&ceiling.latencies_us, 0.5),
-            percentile(&ceiling.latencies_us, 0.99),
-            ceiling.errors_text()
-        );
         for &scenario in &options.scenarios {
-            rows.push(run_one(&server, &territory, backend, scenario, concurrency, options, &ceiling).await);
+            rows.push(run_one(&server, &territory, &bare, (backend, scenario, concurrency), options).await);
         }
     }
     if let BarePool::Postgres(pool) = &bare.pool {
         pool.close().await;
     }
-    let databases = [server.database_url.clone(), bare.database_url.clone()].into_iter().flatten().collect();
-    (rows, databases)
+    if let Database::Postgres(pool) = &server.database {
+        pool.close().await;
+    }
+    let databases: Vec<String> =
+        [server.database_url.clone(), bare.database_url.clone()].into_iter().flatten().collect();
+    // Stop the server before dropping its database.
+    drop(server);
+    drop_databases(&databases).await;
+    rows
 }
 
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "| backend | scenario | N | ops/s | events/s | p50 ms | p99 ms | max ms | errors | bare rows/s | bare p99 ms | ratio | lag at end (max) | caught up ms | RSS MB | B/event (db) | B/event (events) | CPU busy % (own) |"
+        "| backend | scenario | N | ops/s | events/s | p50 ms | p99 ms | max ms | errors | bare rows/s | bare p99 ms | ratio | lag at end (max) | caught up ms | server RSS MB | events | B/event (db) | B/event (events) | CPU busy % (server, client) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.0} | {:.2} | {:.2} | {} ({}) | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} ({:.0}) |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {:.0} | {:.2} | {:.2} | {} ({}) | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.0} ({:.0}, {:.0}) |",
             row.backend.name(),
             row.scenario.name(),
             row.concurrency,
@@ -1055,10 +1268,12 @@ fn print_table(rows: &[Row]) {
             row.lag_max,
             row.catch_up_ms,
             row.rss_mb,
+            row.events,
             row.bytes_per_event,
             row.table_bytes_per_event,
-            row.cpu_busy,
-            row.cpu_own
+            row.cpu.busy,
+            row.cpu.server,
+            row.cpu.client
         );
     }
 }
@@ -1084,24 +1299,9 @@ async fn drop_databases(urls: &[String]) {
 
 fn main() {
     let options = parse_options();
-    if options.backends.len() > 1 {
-        // One process per backend, so that each one's RSS is its own (memory freed by one server
-        // is not always given back to the system).
-        let program = std::env::current_exe().expect("this program");
-        for backend in &options.backends {
-            let status = std::process::Command::new(&program)
-                .args(std::env::args().skip(1))
-                .args(["--backend", backend.name()])
-                .status()
-                .expect("run one backend");
-            assert!(status.success(), "the {} run failed: {status}", backend.name());
-        }
-        return;
-    }
-    let backend = options.backends[0];
     println!(
-        "Ygor load benchmark on {}: concurrency {:?}, {} s per run, scenarios {:?}; {} citizens, {} associations (+1 hot), {} venues; {} cores",
-        backend.name(),
+        "Ygor load benchmark: backends {:?}, concurrency {:?}, {} s per run, scenarios {:?}; {} citizens, {} associations (+1 hot), {} venues; {} cores",
+        options.backends.iter().map(|backend| backend.name()).collect::<Vec<_>>(),
         options.concurrency,
         options.seconds,
         options.scenarios.iter().map(|scenario| scenario.name()).collect::<Vec<_>>(),
@@ -1111,10 +1311,9 @@ fn main() {
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let (rows, databases) = runtime.block_on(run_backend(backend, &options));
-    // Stop the server's tasks (and close its pool) before dropping its database.
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    let cleanup = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    cleanup.block_on(drop_databases(&databases));
+    let mut rows = Vec::new();
+    for &backend in &options.backends {
+        rows.extend(runtime.block_on(run_backend(backend, &options)));
+    }
     print_table(&rows);
 }

@@ -6,6 +6,7 @@
 //!     YGOR_BENCH_EVENTS=200000 YGOR_BENCH_BACKENDS=sqlite cargo bench --bench rebuild
 //!     YGOR_BENCH_REBUILDS=5 …                      # five rebuilds instead of two (for profiles)
 //!     YGOR_BENCH_HEAP=1 …                          # also the heap each read model holds (slower rebuilds)
+//!     YGOR_BENCH_KEEP=1 …                          # keep the SQLite log (its directory is printed)
 //!
 //! After the rebuilds it starts the real `ygor serve` on the same log, in its own process, and
 //! prints that server's RSS once its read models have applied the whole log.
@@ -494,6 +495,13 @@ async fn run(backend: Backend, events: usize) {
         }
     }
     serve_rss(name, &log, directory.as_ref().map(|dir| dir.path())).await;
+    // `YGOR_BENCH_KEEP=1` keeps the generated log for profiling by hand (a PostgreSQL database is
+    // left on the server in any case, until the test helpers drop it as stale).
+    if std::env::var_os("YGOR_BENCH_KEEP").is_some()
+        && let Some(directory) = directory
+    {
+        println!("{name}: the log is kept in {}", directory.keep().display());
+    }
 }
 
 fn main() {

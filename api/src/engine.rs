@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, DomainEvent};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+use ygor_ledger::books::AnyEvent;
 use ygor_ledger::draw::{DrawCommand, DrawResult, DrawTerms};
 use ygor_ledger::mission::{MissionCommand, MissionDetails, Publication};
 use ygor_ledger::operations::{
@@ -32,8 +33,9 @@ use ygor_ledger::{
     ActionId, CategoryId, CitizenId, Draw, DrawId, LedgerError, Mission, MissionId, Partner, PartnerId, PartnerKind,
     SettlementId, Territory, Tokens, Wallet,
 };
+use ygor_projections::FedEvent;
 use ygor_rules::Rules;
-use ygor_store::{AppendBatch, CitizenDetails, EventLog, NewCredential, NewEvent, Position, RecordedEvent, StoreError};
+use ygor_store::{AppendBatch, CitizenDetails, EventLog, NewCredential, NewEvent, Position, StoreError};
 
 /// How many times an operation is decided again after another writer (another process on the same
 /// database) appended to one of its aggregates first.
@@ -230,7 +232,7 @@ struct Inner {
     committed: watch::Sender<Position>,
     /// Where the committer hands the events it committed, as reading them back would return them
     /// (the projection runner of this process subscribes; see [`Engine::committed_events`]).
-    feed: StdMutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<RecordedEvent>>>>,
+    feed: StdMutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<FedEvent>>>>,
     queue: tokio::sync::mpsc::UnboundedSender<Pending>,
     stats: Arc<CommitStats>,
 }
@@ -247,6 +249,9 @@ pub fn serialize<A: Aggregate>(
         .enumerate()
         .map(|(index, event)| {
             let payload = serde_json::to_value(event).map_err(|error| EngineError::Decode(error.to_string()))?;
+            // Stored in canonical form: this process's projections hash its audit leaf from the
+            // text as it is, and the log holds one spelling of each payload.
+            let canonical = ygor_crypto::canonical_json(&payload).ok().and_then(|bytes| String::from_utf8(bytes).ok());
             let event = SerializedEvent::new(
                 aggregate_id.to_owned(),
                 first_sequence + index,
@@ -256,7 +261,11 @@ pub fn serialize<A: Aggregate>(
                 payload,
                 serde_json::json!({}),
             );
-            Ok(NewEvent::new(event, at)?)
+            Ok(match canonical {
+                Some(canonical) => NewEvent::with_canonical_payload(event, at, canonical)?,
+                // An integer JSON cannot carry exactly has no canonical form; the audit will say so.
+                None => NewEvent::new(event, at)?,
+            })
         })
         .collect()
 }
@@ -311,7 +320,7 @@ impl Engine {
     /// the latest subscriber is fed. Events of other processes, and positions left unused by a
     /// failed transaction, are not in the feed: a subscriber must read the log when the feed does
     /// not follow on from what it applied.
-    pub fn committed_events(&self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<RecordedEvent>> {
+    pub fn committed_events(&self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<FedEvent>> {
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         *self.inner.feed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sender);
         receiver
@@ -494,27 +503,46 @@ impl Engine {
             return Ok(Committed { outcome, position, replayed: false });
         }
         let Changes { territory, partners, wallets, missions, draws } = changes;
+        // The typed events go to this process's projections with the committed group, so that
+        // they are not decoded again from JSON there (only while a runner subscribes).
+        let feeding = self.inner.feed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some();
+        let mut typed: Vec<AnyEvent> = Vec::new();
         // Wallets, then partners, then the territory: the order `EventRef` relies on.
         let mut events = Vec::new();
         for (id, mission_events) in &missions {
             let next = locks.mission(*id).version() + 1;
             events.extend(serialize::<Mission>(&id.to_string(), next, mission_events, at)?);
+            if feeding {
+                typed.extend(mission_events.iter().map(|event| AnyEvent::Mission(*id, event.clone())));
+            }
         }
         for (id, draw_events) in &draws {
             let next = locks.draw(*id).version() + 1;
             events.extend(serialize::<Draw>(&id.to_string(), next, draw_events, at)?);
+            if feeding {
+                typed.extend(draw_events.iter().map(|event| AnyEvent::Draw(*id, event.clone())));
+            }
         }
         for (id, wallet_events) in &wallets {
             let next = locks.wallet(*id).version() + 1;
             events.extend(serialize::<Wallet>(&id.to_string(), next, wallet_events, at)?);
+            if feeding {
+                typed.extend(wallet_events.iter().map(|event| AnyEvent::Wallet(*id, event.clone())));
+            }
         }
         for (id, partner_events) in &partners {
             let next = locks.partner(*id).version() + 1;
             events.extend(serialize::<Partner>(&id.to_string(), next, partner_events, at)?);
+            if feeding {
+                typed.extend(partner_events.iter().map(|event| AnyEvent::Partner(*id, event.clone())));
+            }
         }
         if !territory.is_empty() {
             let next = locks.territory().version() + 1;
             events.extend(serialize::<Territory>(TERRITORY_ID, next, &territory, at)?);
+            if feeding {
+                typed.extend(territory.iter().cloned().map(AnyEvent::Territory));
+            }
         }
         // Apply to the cached states now, queue the events for the committer while the locks are
         // still held (so the queue keeps each aggregate's order), release the locks, and wait for
@@ -561,7 +589,7 @@ impl Engine {
         }
         let batch = AppendBatch { events, credentials: extra.credentials, citizen_details: extra.citizen_details };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.inner.queue.send(Pending { batch, touched, reply }).is_err() {
+        if self.inner.queue.send(Pending { batch, typed, touched, reply }).is_err() {
             locks.mark_stale_all();
             return Err(CommitError::Engine(EngineError::Decode("the committer has stopped".to_owned())));
         }
@@ -1047,6 +1075,8 @@ impl Engine {
 /// them to, and where to answer.
 struct Pending {
     batch: AppendBatch,
+    /// The batch's events as decided, in the same order (empty when no runner subscribed).
+    typed: Vec<AnyEvent>,
     touched: Vec<Touched>,
     reply: tokio::sync::oneshot::Sender<Result<Vec<Position>, CommitFailure>>,
 }
@@ -1112,6 +1142,8 @@ struct InFlight {
     group: Vec<Pending>,
     counts: Vec<usize>,
     events: Vec<NewEvent>,
+    /// The typed events of `events`, if every operation of the group had them.
+    typed: Option<Vec<AnyEvent>>,
     commit: tokio::task::JoinHandle<Result<Vec<Position>, StoreError>>,
 }
 
@@ -1185,8 +1217,13 @@ impl Engine {
             }
             let mut merged = AppendBatch { events: Vec::new(), credentials: Vec::new(), citizen_details: Vec::new() };
             let mut counts = Vec::with_capacity(group.len());
+            let mut typed = Some(Vec::new());
             for pending in &mut group {
                 counts.push(pending.batch.events.len());
+                match typed.as_mut() {
+                    Some(all) if pending.typed.len() == pending.batch.events.len() => all.append(&mut pending.typed),
+                    _ => typed = None,
+                }
                 merged.events.append(&mut pending.batch.events);
                 merged.credentials.append(&mut pending.batch.credentials);
                 merged.citizen_details.append(&mut pending.batch.citizen_details);
@@ -1251,7 +1288,7 @@ impl Engine {
                         CommitStats::add(&stats.commit_micros, CommitStats::micros_since(committing));
                         committed
                     });
-                    flight = Some(InFlight { group, counts, events: merged.events, commit });
+                    flight = Some(InFlight { group, counts, events: merged.events, typed, commit });
                 }
                 Err(error) => engine.fail_from(group, failure_of(error), Vec::new(), &mut queue).await,
             }
@@ -1271,7 +1308,7 @@ impl Engine {
         behind: Vec<Pending>,
         queue: &mut tokio::sync::mpsc::UnboundedReceiver<Pending>,
     ) {
-        let InFlight { group, counts, events, commit: _ } = done;
+        let InFlight { group, counts, events, typed, commit: _ } = done;
         let positions = match result {
             Ok(Ok(positions)) => positions,
             Ok(Err(error)) => return self.fail_from(group, failure_of(error), behind, queue).await,
@@ -1292,22 +1329,28 @@ impl Engine {
             last = mine.last().copied().unwrap_or(last);
             let _ = pending.reply.send(Ok(mine.to_vec()));
         }
-        self.feed(events, &positions);
+        self.feed(events, typed, &positions);
         self.inner.committed.send_modify(|latest| *latest = (*latest).max(last));
     }
 
-    /// Hands a committed group to the subscriber of [`Engine::committed_events`], if any.
-    fn feed(&self, events: Vec<NewEvent>, positions: &[Position]) {
+    /// Hands a committed group to the subscriber of [`Engine::committed_events`], if any. A group
+    /// without its typed events (decided before the runner subscribed) is not fed: the runner
+    /// reads it from the log.
+    fn feed(&self, events: Vec<NewEvent>, typed: Option<Vec<AnyEvent>>, positions: &[Position]) {
         let mut feed = self.inner.feed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(sender) = feed.as_ref() else {
+        let (Some(sender), Some(typed)) = (feed.as_ref(), typed) else {
             return;
         };
-        let recorded = events
+        if typed.len() != events.len() || positions.len() != events.len() {
+            return;
+        }
+        let fed = events
             .into_iter()
+            .zip(typed)
             .zip(positions)
-            .map(|(new_event, position)| RecordedEvent::appended(*position, new_event))
+            .map(|((stored, event), position)| FedEvent { position: *position, stored, event })
             .collect();
-        if sender.send(recorded).is_err() {
+        if sender.send(fed).is_err() {
             // The subscriber has gone: stop building its batches.
             *feed = None;
         }

@@ -126,6 +126,16 @@ pub fn leaf_data_text(event: &ExportedText<'_>) -> Result<Vec<u8>, AuditError> {
     })
 }
 
+/// [`leaf_data`] of an event whose payload text is already its RFC 8785 canonical form (as the
+/// engine writes every payload it appends): the text is copied, not parsed. The caller vouches
+/// for the form; [`leaf_data_text`] is the function for text of any other spelling.
+pub fn leaf_data_canonical(event: &ExportedText<'_>) -> Result<Vec<u8>, AuditError> {
+    event.envelope().write(event.payload.len(), |out| {
+        out.extend_from_slice(event.payload.as_bytes());
+        Ok(())
+    })
+}
+
 /// The members of an exported event but its payload.
 struct Envelope<'a> {
     position: i64,

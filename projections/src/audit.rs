@@ -111,6 +111,32 @@ pub fn stored_leaf_hash(stored: &StoredEvent) -> Result<[u8; 32], ygor_audit::Au
     Ok(ygor_audit::leaf_hash(&leaf))
 }
 
+/// The Merkle leaf hash of an event this process appended (see [`crate::FedEvent`]): the same hash
+/// [`AuditTrail::append`] computes for it once read back, from its canonical payload text when the
+/// engine wrote one (no parsing at all), else from its stored text.
+pub fn appended_leaf_hash(
+    position: Position,
+    appended: &ygor_store::NewEvent,
+) -> Result<[u8; 32], ygor_audit::AuditError> {
+    let event = appended.event();
+    let recorded_at = rfc3339_micros(appended.stored_recorded_at());
+    let fields = ygor_audit::ExportedText {
+        position,
+        aggregate_type: &event.aggregate_type,
+        aggregate_id: &event.aggregate_id,
+        sequence: event.sequence as i64,
+        event_type: &event.event_type,
+        event_version: &event.event_version,
+        payload: appended.canonical_payload().unwrap_or(appended.payload_text()),
+        recorded_at: &recorded_at,
+    };
+    let leaf = match appended.canonical_payload() {
+        Some(_) => ygor_audit::leaf_data_canonical(&fields)?,
+        None => ygor_audit::leaf_data_text(&fields)?,
+    };
+    Ok(ygor_audit::leaf_hash(&leaf))
+}
+
 /// `instant.to_rfc3339_opts(SecondsFormat::Micros, true)`, digit by digit for the years 0 to 9999
 /// outside leap seconds (chrono's general formatter costs as much as hashing a small event).
 fn rfc3339_micros(instant: DateTime<Utc>) -> String {

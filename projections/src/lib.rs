@@ -84,9 +84,30 @@ pub struct ReadModels {
     pub draws: BTreeMap<DrawId, Draw>,
 }
 
+/// An event this process appended, handed to its projections by the engine with its position
+/// once committed: the stored form (for the audit leaf) and the typed event the engine decided
+/// (applied as it is, not decoded again from JSON). Applying it has the same effect as applying
+/// the same event read back from the log.
+#[derive(Debug, Clone)]
+pub struct FedEvent {
+    pub position: Position,
+    pub stored: ygor_store::NewEvent,
+    pub event: AnyEvent,
+}
+
 impl ReadModels {
     pub fn circulation(&self) -> Circulation {
         self.books.circulation()
+    }
+
+    /// Applies an event fed by the engine: the same effect as [`ReadModels::apply_recorded`] on
+    /// the event read back.
+    pub fn apply_fed(&mut self, fed: FedEvent) -> Result<(), ProjectionError> {
+        let position = fed.position;
+        let leaf_hash = audit::appended_leaf_hash(position, &fed.stored)
+            .map_err(|error| ProjectionError::Decode { position, message: error.to_string() })?;
+        self.audit.push_leaf_hash(position, leaf_hash);
+        self.apply(position, fed.event)
     }
 
     /// Applies one stored event: its Merkle leaf, then its effect on every read model.
@@ -431,7 +452,7 @@ async fn catch_up(log: &EventLog, models: &mut ReadModels) -> Result<usize, Proj
 pub async fn start(
     log: EventLog,
     mut wake: watch::Receiver<Position>,
-    mut feed: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<ygor_store::RecordedEvent>>>,
+    mut feed: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<FedEvent>>>,
     options: RunnerOptions,
 ) -> Result<(Projections, tokio::task::JoinHandle<Result<(), ProjectionError>>), ProjectionError> {
     let mut models = load_snapshot(&log).await?;
@@ -458,11 +479,11 @@ pub async fn start(
             // Read a page without holding the lock, then apply it: readers never wait on the database.
             let position = shared.read().unwrap_or_else(|poisoned| poisoned.into_inner()).position;
             let page = match next_fed_page(&mut fed, position) {
-                Some(page) => page,
+                Some(page) => Page::Fed(page),
                 // A storage failure is transient for a reader: log it, wait, and read again. Only
                 // an event that breaks an invariant stops the runner.
                 None => match log.read_after(position, PAGE).await {
-                    Ok(page) => page,
+                    Ok(page) => Page::Read(page),
                     Err(error) => {
                         tracing::warn!(%error, "the projections cannot read the log; retrying");
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -470,14 +491,13 @@ pub async fn start(
                     }
                 },
             };
-            if !page.is_empty() {
-                since_snapshot += page.len();
-                apply_page(&shared, &page, &applied_sender)?;
+            let page_len = page.len();
+            if page_len > 0 {
+                since_snapshot += page_len;
+                let last = apply_page(&shared, page, &applied_sender)?;
                 // Every position up to the last applied is final (applied without a gap): other
                 // readers of the log (the audit export) need not wait for the watermark to see it.
-                if let Some(last) = page.last() {
-                    log.mark_final(last.position);
-                }
+                log.mark_final(last);
                 if since_snapshot >= options.snapshot_every {
                     since_snapshot = 0;
                     // Serialised on a blocking thread under the READ lock: queries go on, and
@@ -496,7 +516,7 @@ pub async fn start(
                         tracing::warn!(%error, "could not write the read-model snapshot; will retry later");
                     }
                 }
-                if page.len() == PAGE || !fed.is_empty() {
+                if page_len == PAGE || !fed.is_empty() {
                     continue;
                 }
             }
@@ -526,19 +546,33 @@ pub async fn start(
     Ok((projections, task))
 }
 
+/// Something with a position in the log.
+trait Positioned {
+    fn position(&self) -> Position;
+}
+
+impl Positioned for FedEvent {
+    fn position(&self) -> Position {
+        self.position
+    }
+}
+
+impl Positioned for ygor_store::RecordedEvent {
+    fn position(&self) -> Position {
+        self.position
+    }
+}
+
 /// The fed events that follow on from `position` (at most a page), after dropping those already
 /// applied (read from the log meanwhile); `None` when the next fed event does not follow on.
-fn next_fed_page(
-    fed: &mut std::collections::VecDeque<ygor_store::RecordedEvent>,
-    position: Position,
-) -> Option<Vec<ygor_store::RecordedEvent>> {
-    while fed.front().is_some_and(|event| event.position <= position) {
+fn next_fed_page<T: Positioned>(fed: &mut std::collections::VecDeque<T>, position: Position) -> Option<Vec<T>> {
+    while fed.front().is_some_and(|event| event.position() <= position) {
         fed.pop_front();
     }
     let mut next = position + 1;
     let mut page = Vec::new();
     while page.len() < PAGE
-        && let Some(event) = fed.pop_front_if(|event| event.position == next)
+        && let Some(event) = fed.pop_front_if(|event| event.position() == next)
     {
         page.push(event);
         next += 1;
@@ -546,21 +580,38 @@ fn next_fed_page(
     (!page.is_empty()).then_some(page)
 }
 
-/// Applies a page of events under the write lock.
-fn apply_page(
-    shared: &RwLock<ReadModels>,
-    page: &[ygor_store::RecordedEvent],
-    applied: &watch::Sender<Position>,
-) -> Result<(), ProjectionError> {
-    let mut models = shared.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-    for recorded in page {
-        if let Err(error) = models.apply_recorded(recorded) {
-            tracing::error!(%error, "projection stopped: the log breaks an invariant");
-            return Err(error);
+/// Events to apply: fed by the engine, or read from the log.
+enum Page {
+    Fed(Vec<FedEvent>),
+    Read(Vec<ygor_store::RecordedEvent>),
+}
+
+impl Page {
+    fn len(&self) -> usize {
+        match self {
+            Page::Fed(events) => events.len(),
+            Page::Read(events) => events.len(),
         }
     }
+}
+
+/// Applies a page of events under the write lock; returns the position of the last one.
+fn apply_page(
+    shared: &RwLock<ReadModels>,
+    page: Page,
+    applied: &watch::Sender<Position>,
+) -> Result<Position, ProjectionError> {
+    let mut models = shared.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let result = match page {
+        Page::Fed(events) => events.into_iter().try_for_each(|fed| models.apply_fed(fed)),
+        Page::Read(events) => events.iter().try_for_each(|recorded| models.apply_recorded(recorded)),
+    };
+    if let Err(error) = result {
+        tracing::error!(%error, "projection stopped: the log breaks an invariant");
+        return Err(error);
+    }
     let _ = applied.send(models.position);
-    Ok(())
+    Ok(models.position)
 }
 
 fn projections_position(shared: &Arc<RwLock<ReadModels>>) -> Position {
@@ -623,6 +674,7 @@ mod tests {
 mod replay_tests {
     use chrono::TimeZone;
     use cqrs_es::{Aggregate, DomainEvent};
+    use ygor_ledger::books::AnyEvent;
     use ygor_ledger::partner::PartnerCommand;
     use ygor_ledger::territory::TerritoryCommand;
     use ygor_ledger::{Partner, Territory, Tokens};
@@ -651,6 +703,57 @@ mod replay_tests {
             at(second),
         )
         .expect("serialises")
+    }
+
+    /// The engine feeds its projections the typed events with their canonical payload text; the
+    /// read models (Merkle tree included) must be those of the same events read back from the log.
+    #[test]
+    fn a_fed_event_applies_as_the_same_event_read_back() {
+        let rules = ygor_rules::Rules::parse(RULES).expect("sample rules");
+        let mut territory = Territory::default();
+        let mut typed: Vec<(AnyEvent, NewEvent)> = Vec::new();
+        fn record(typed: &mut Vec<(AnyEvent, NewEvent)>, territory: &mut Territory, command: TerritoryCommand) {
+            for event in territory.decide(command).expect("decides") {
+                let sequence = territory.version() + 1;
+                let stored = new_event::<Territory>("territory", sequence, &event, sequence as i64);
+                typed.push((AnyEvent::Territory(event.clone()), stored));
+                territory.apply_event(event);
+            }
+        }
+        let publish = TerritoryCommand::PublishRules { rules, source: RULES.to_owned(), at: at(0) };
+        record(&mut typed, &mut territory, publish);
+        record(&mut typed, &mut territory, TerritoryCommand::MintSupply { amount: Tokens::new(1_000), at: at(1) });
+        let venue = PartnerId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").expect("an id");
+        for event in Partner::default()
+            .decide(PartnerCommand::Register {
+                kind: PartnerKind::Venue,
+                name: "Vélo « Club » ☕ \"quoted\"\n".to_owned(),
+                public_key: "k".to_owned(),
+                at: at(2),
+            })
+            .expect("registers")
+        {
+            let stored = new_event::<Partner>(&venue.to_string(), 1, &event, 2);
+            typed.push((AnyEvent::Partner(venue, event), stored));
+        }
+        let allocate = TerritoryCommand::AllocateEnvelope { partner_id: venue, amount: Tokens::new(10), at: at(3) };
+        record(&mut typed, &mut territory, allocate);
+        let count = typed.len() as u64;
+        let mut fed = ReadModels::default();
+        let mut read = ReadModels::default();
+        for (index, (event, stored)) in typed.into_iter().enumerate() {
+            let position = 2 * index as Position + 1;
+            let canonical = String::from_utf8(ygor_crypto::canonical_json(&stored.event().payload).expect("canonical"))
+                .expect("UTF-8");
+            let with_canonical =
+                NewEvent::with_canonical_payload(stored.event().clone(), stored.recorded_at, canonical)
+                    .expect("serialises");
+            fed.apply_fed(FedEvent { position, stored: with_canonical, event }).expect("applies fed");
+            read.apply_recorded(&ygor_store::RecordedEvent::appended(position, stored)).expect("applies read");
+        }
+        assert_eq!(fed.audit.size(), count);
+        assert!(count >= 4, "rules, mint, registration, envelope");
+        assert_eq!(fed, read, "the same read models, Merkle tree included");
     }
 
     /// Rules (with a fraction and accented text: the general canonical path), a venue with an

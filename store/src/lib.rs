@@ -86,6 +86,8 @@ pub struct NewEvent {
     /// work is the serial part of every group commit.
     payload_text: String,
     metadata_text: String,
+    /// Whether `payload_text` is the payload's RFC 8785 canonical form.
+    canonical: bool,
 }
 
 impl NewEvent {
@@ -93,7 +95,31 @@ impl NewEvent {
     pub fn new(event: SerializedEvent, recorded_at: DateTime<Utc>) -> Result<NewEvent, StoreError> {
         let payload_text = json_text(&event.payload)?;
         let metadata_text = json_text(&event.metadata)?;
-        Ok(NewEvent { event, recorded_at, payload_text, metadata_text })
+        Ok(NewEvent { event, recorded_at, payload_text, metadata_text, canonical: false })
+    }
+
+    /// The event to append, with `canonical`, the RFC 8785 canonical form of its payload, as the
+    /// stored text: the projections of this process then hash its audit leaf without parsing it
+    /// again. The caller vouches for the text (the engine passes `ygor_crypto::canonical_json`
+    /// of the payload); the tests that rebuild the read models from the log and compare them with
+    /// the live ones, Merkle roots included, check it.
+    pub fn with_canonical_payload(
+        event: SerializedEvent,
+        recorded_at: DateTime<Utc>,
+        canonical: String,
+    ) -> Result<NewEvent, StoreError> {
+        let metadata_text = json_text(&event.metadata)?;
+        Ok(NewEvent { event, recorded_at, payload_text: canonical, metadata_text, canonical: true })
+    }
+
+    /// When it was recorded, as stored and read back: to the microsecond.
+    pub fn stored_recorded_at(&self) -> DateTime<Utc> {
+        truncate_to_micros(self.recorded_at)
+    }
+
+    /// The payload's RFC 8785 canonical form, when the event was made with it.
+    pub fn canonical_payload(&self) -> Option<&str> {
+        self.canonical.then_some(self.payload_text.as_str())
     }
 
     /// The event.

@@ -357,7 +357,7 @@ async fn insert_events(connection: &mut PgConnection, events: &[NewEvent]) -> Re
     let mut payloads = Vec::with_capacity(count);
     let mut metadata = Vec::with_capacity(count);
     let mut recorded_at = Vec::with_capacity(count);
-    for NewEvent { event, recorded_at: at, payload_text, metadata_text } in events {
+    for NewEvent { event, recorded_at: at, payload_text, metadata_text, .. } in events {
         aggregate_types.push(event.aggregate_type.as_str());
         aggregate_ids.push(event.aggregate_id.as_str());
         sequences.push(sequence_to_i64(event)?);

@@ -209,7 +209,7 @@ pub(crate) async fn write_batch(
         let (chunk, others) = rest.split_at(chunk_len(rest.len()));
         rest = others;
         let mut query = sqlx::query(insert_events_sql(chunk.len()));
-        for NewEvent { event, recorded_at, payload_text, metadata_text } in chunk {
+        for NewEvent { event, recorded_at, payload_text, metadata_text, .. } in chunk {
             query = query
                 .bind(&event.aggregate_type)
                 .bind(&event.aggregate_id)

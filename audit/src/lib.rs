@@ -41,4 +41,7 @@ pub use event::{
     leaf_data_ref, leaf_data_text,
 };
 pub use gold::{gold_earned, gold_hash, hash_below_probability, seed_commitment, seed_matches_commitment};
-pub use merkle::{EMPTY_TREE_ROOT, MerkleLog, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+pub use merkle::{
+    BlockLeaves, EMPTY_TREE_ROOT, MAX_BLOCK_HEIGHT, MerkleLog, MissingBlocks, leaf_hash, node_hash, verify_consistency,
+    verify_inclusion,
+};

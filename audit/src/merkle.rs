@@ -92,17 +92,24 @@ impl Hashes {
     }
 }
 
-/// One level of the tree: every subtree hash (stored levels), or only the count and the last one
-/// (the skipped levels, which keep what the next leaf may need to carry upwards).
+/// One level of the tree: every subtree hash (stored levels), only the count and the last one
+/// (the skipped levels, which keep what the next leaf may need to carry upwards), or, for the
+/// leaves of a compact log, the leaves of the last block, which is not complete yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Level {
     Stored(Hashes),
     Skipped { count: usize, last: [u8; 32] },
+    Tail { count: usize, block: usize, leaves: Vec<[u8; 32]> },
 }
 
 impl Level {
-    fn at(height: usize) -> Level {
-        if (1..=SKIPPED_LEVELS).contains(&height) {
+    /// The level at `height` of a log whose leaves are kept (`block_height` 0), or of a compact
+    /// log that keeps the subtrees of `2^block_height` leaves and more.
+    fn at(height: usize, block_height: usize) -> Level {
+        let skipped = if block_height == 0 { 1..=SKIPPED_LEVELS } else { 1..=block_height - 1 };
+        if height == 0 && block_height > 0 {
+            Level::Tail { count: 0, block: 1 << block_height, leaves: Vec::new() }
+        } else if skipped.contains(&height) {
             Level::Skipped { count: 0, last: [0; 32] }
         } else {
             Level::Stored(Hashes::default())
@@ -112,7 +119,7 @@ impl Level {
     fn len(&self) -> usize {
         match self {
             Level::Stored(hashes) => hashes.len,
-            Level::Skipped { count, .. } => *count,
+            Level::Skipped { count, .. } | Level::Tail { count, .. } => *count,
         }
     }
 
@@ -120,6 +127,19 @@ impl Level {
         match self {
             Level::Stored(hashes) => hashes.len.checked_sub(1).and_then(|last| hashes.get(last)),
             Level::Skipped { count, last } => (*count > 0).then_some(*last),
+            Level::Tail { leaves, .. } => leaves.last().copied(),
+        }
+    }
+
+    /// The hash at `index` on this level, if the level holds it.
+    fn get(&self, index: usize) -> Option<[u8; 32]> {
+        match self {
+            Level::Stored(hashes) => hashes.get(index),
+            Level::Skipped { .. } => None,
+            Level::Tail { count, leaves, .. } => {
+                let first = count - leaves.len();
+                index.checked_sub(first).and_then(|offset| leaves.get(offset)).copied()
+            }
         }
     }
 
@@ -130,9 +150,26 @@ impl Level {
                 *count += 1;
                 *last = hash;
             }
+            Level::Tail { count, block, leaves } => {
+                *count += 1;
+                leaves.push(hash);
+                if *count % *block == 0 {
+                    // The block is complete: its hash is stored a few levels up.
+                    leaves.clear();
+                }
+            }
         }
     }
 }
+
+/// Leaves of complete blocks that a compact log no longer holds, supplied by the caller (who
+/// recomputed them from the events) for a root or a proof: block index → its `2^block_height`
+/// leaf hashes. Check them with [`MerkleLog::check_block`] first.
+pub type BlockLeaves = std::collections::BTreeMap<u64, Vec<[u8; 32]>>;
+
+/// The blocks whose leaves a compact log needs for an answer (see [`BlockLeaves`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingBlocks(pub Vec<u64>);
 
 /// An append-only RFC 9162 Merkle tree that answers roots and proofs for every size up to its
 /// length.
@@ -143,44 +180,89 @@ pub struct MerkleLog {
     /// `levels[h]` holds the complete subtrees over leaves `[i·2^h, (i+1)·2^h)`; `levels[0]` holds
     /// the leaf hashes. Levels 1 to [`SKIPPED_LEVELS`] keep only their last hash.
     levels: Vec<Level>,
+    /// 0 for a log that keeps every leaf. Otherwise the log is compact: it keeps the complete
+    /// subtrees of `2^block_height` leaves ("blocks") and more, and the leaves of the last,
+    /// incomplete block only; the leaves of an older block are supplied when an answer needs them.
+    block_height: usize,
+}
+
+/// How a log is serialised: its leaves, or, for a compact log, its block hashes and the leaves of
+/// its last block (the levels in between and above are hashed again when it is read back).
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Stored {
+    Leaves(Vec<[u8; 32]>),
+    Compact { block_height: usize, blocks: Vec<[u8; 32]>, tail: Vec<[u8; 32]> },
 }
 
 impl serde::Serialize for MerkleLog {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq as _;
-        let leaves = self.leaves();
-        let mut sequence = serializer.serialize_seq(Some(leaves.len))?;
-        for leaf in leaves.iter() {
-            sequence.serialize_element(leaf)?;
-        }
-        sequence.end()
+        let stored = if self.block_height == 0 {
+            Stored::Leaves(self.leaves().iter().copied().collect())
+        } else {
+            let blocks = match self.levels.get(self.block_height) {
+                Some(Level::Stored(hashes)) => hashes.iter().copied().collect(),
+                _ => Vec::new(),
+            };
+            let tail = match self.levels.first() {
+                Some(Level::Tail { leaves, .. }) => leaves.clone(),
+                _ => Vec::new(),
+            };
+            Stored::Compact { block_height: self.block_height, blocks, tail }
+        };
+        stored.serialize(serializer)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for MerkleLog {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Leaves;
-        impl<'de> serde::de::Visitor<'de> for Leaves {
-            type Value = MerkleLog;
-            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-                formatter.write_str("a list of 32-byte leaf hashes")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut leaves: A) -> Result<MerkleLog, A::Error> {
+        match Stored::deserialize(deserializer)? {
+            Stored::Leaves(leaves) => {
                 let mut log = MerkleLog::new();
-                while let Some(leaf) = leaves.next_element::<[u8; 32]>()? {
+                leaves.into_iter().for_each(|leaf| {
                     log.push_leaf_hash(leaf);
+                });
+                Ok(log)
+            }
+            Stored::Compact { block_height, blocks, tail } => {
+                if !(1..=MAX_BLOCK_HEIGHT).contains(&block_height) || tail.len() >= 1 << block_height {
+                    return Err(serde::de::Error::custom("a compact Merkle log of an impossible shape"));
                 }
+                let mut log = MerkleLog::compact(block_height);
+                blocks.into_iter().for_each(|block| log.push_block(block));
+                tail.into_iter().for_each(|leaf| {
+                    log.push_leaf_hash(leaf);
+                });
                 Ok(log)
             }
         }
-        deserializer.deserialize_seq(Leaves)
     }
 }
 
+/// The largest block a compact log may forget the leaves of (2^20 leaves, 32 MiB to recompute).
+pub const MAX_BLOCK_HEIGHT: usize = 20;
+
 impl MerkleLog {
-    /// An empty log.
+    /// An empty log that keeps every leaf.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty compact log: it keeps the hash of every complete block of `2^block_height`
+    /// leaves, the subtrees above them and the leaves of the last, incomplete block, and forgets
+    /// the leaves of a block once it is complete (about 2 hashes per block instead of 1.13 per
+    /// leaf). A root or a proof that needs the leaves of an older block asks for them
+    /// ([`MissingBlocks`]) and takes them back ([`BlockLeaves`]).
+    ///
+    /// # Panics
+    /// If `block_height` is 0 or above [`MAX_BLOCK_HEIGHT`].
+    pub fn compact(block_height: usize) -> Self {
+        assert!((1..=MAX_BLOCK_HEIGHT).contains(&block_height), "a block of 2 to 2^20 leaves");
+        MerkleLog { levels: Vec::new(), block_height }
+    }
+
+    /// The leaves of a block of a compact log (0 for a log that keeps every leaf).
+    pub fn block_len(&self) -> u64 {
+        if self.block_height == 0 { 0 } else { 1 << self.block_height }
     }
 
     fn leaves(&self) -> &Hashes {
@@ -191,6 +273,43 @@ impl MerkleLog {
         }
     }
 
+    /// Appends a complete block given its hash (a compact log read back from its blocks).
+    fn push_block(&mut self, block_hash: [u8; 32]) {
+        let block = 1usize << self.block_height;
+        for height in 0..self.block_height {
+            if self.levels.len() == height {
+                self.levels.push(Level::at(height, self.block_height));
+            }
+            match &mut self.levels[height] {
+                Level::Skipped { count, .. } | Level::Tail { count, .. } => *count += block >> height,
+                Level::Stored(_) => unreachable!("a compact log stores no level below its blocks"),
+            }
+        }
+        self.carry(self.block_height, block_hash);
+    }
+
+    /// The root of a complete block from its leaves, to compare with [`MerkleLog::block_root`].
+    pub fn root_of_leaves(leaves: &[[u8; 32]]) -> [u8; 32] {
+        let mut log = MerkleLog::new();
+        leaves.iter().for_each(|leaf| {
+            log.push_leaf_hash(*leaf);
+        });
+        log.root(log.len()).unwrap_or(EMPTY_TREE_ROOT)
+    }
+
+    /// The stored hash of complete block `block` of a compact log.
+    pub fn block_root(&self, block: u64) -> Option<[u8; 32]> {
+        if self.block_height == 0 {
+            return None;
+        }
+        self.levels.get(self.block_height)?.get(to_index(block)?)
+    }
+
+    /// Whether `leaves` are the leaves of complete block `block`: their root is the stored one.
+    pub fn check_block(&self, block: u64, leaves: &[[u8; 32]]) -> bool {
+        leaves.len() as u64 == self.block_len() && self.block_root(block) == Some(Self::root_of_leaves(leaves))
+    }
+
     /// Appends a leaf given its data (hashed as `SHA-256(0x00 ‖ data)`) and returns its index.
     pub fn push(&mut self, leaf_data: &[u8]) -> u64 {
         self.push_leaf_hash(leaf_hash(leaf_data))
@@ -199,14 +318,18 @@ impl MerkleLog {
     /// Appends a leaf given its leaf hash and returns its index.
     pub fn push_leaf_hash(&mut self, leaf_hash: [u8; 32]) -> u64 {
         let index = self.len();
-        let mut hash = leaf_hash;
-        let mut height = 0;
+        self.carry(0, leaf_hash);
+        index
+    }
+
+    /// Pushes `hash` at `height` and carries upwards.
+    fn carry(&mut self, mut height: usize, mut hash: [u8; 32]) {
         // Each new leaf completes one subtree per trailing one bit of its index: carry the new
         // hash upwards while the level now holds an even number of subtrees. The left sibling is
         // always the level's last hash before this one, which every level keeps.
         loop {
             if self.levels.len() == height {
-                self.levels.push(Level::at(height));
+                self.levels.push(Level::at(height, self.block_height));
             }
             let level = &mut self.levels[height];
             let left = level.last();
@@ -217,12 +340,20 @@ impl MerkleLog {
             hash = node_hash(&left.expect("an even count has a left sibling"), &hash);
             height += 1;
         }
-        index
+        // A block just completed: what its skipped levels kept is of no further use, and a log
+        // read back from its blocks, which never had it, must be equal.
+        if self.block_height > 0 && height >= self.block_height {
+            for level in &mut self.levels[1..self.block_height] {
+                if let Level::Skipped { last, .. } = level {
+                    *last = [0; 32];
+                }
+            }
+        }
     }
 
     /// The number of leaves.
     pub fn len(&self) -> u64 {
-        self.leaves().len as u64
+        self.levels.first().map_or(0, Level::len) as u64
     }
 
     /// Whether the log has no leaf.
@@ -230,105 +361,210 @@ impl MerkleLog {
         self.len() == 0
     }
 
-    /// The hash of the leaf at `leaf_index`, if there is one.
+    /// The hash of the leaf at `leaf_index`, if there is one (and, in a compact log, if its
+    /// block is the last one).
     pub fn leaf_hash_at(&self, leaf_index: u64) -> Option<[u8; 32]> {
-        self.leaves().get(to_index(leaf_index)?)
+        self.leaf_hash_with(leaf_index, &BlockLeaves::new()).ok().flatten()
+    }
+
+    /// [`MerkleLog::leaf_hash_at`], with the leaves of older blocks of a compact log.
+    pub fn leaf_hash_with(&self, leaf_index: u64, blocks: &BlockLeaves) -> Result<Option<[u8; 32]>, MissingBlocks> {
+        if leaf_index >= self.len() {
+            return Ok(None);
+        }
+        let index = to_index(leaf_index).ok_or(MissingBlocks(Vec::new()))?;
+        self.answer(blocks, |tree| tree.subtree_hash(index, 1)).map(Some)
     }
 
     /// The root (MTH) of the tree over the first `tree_size` leaves, for any `tree_size` up to
-    /// [`MerkleLog::len`]; `None` beyond it. The root of size 0 is [`EMPTY_TREE_ROOT`].
+    /// [`MerkleLog::len`]; `None` beyond it (or, in a compact log, when it needs the leaves of an
+    /// older block: see [`MerkleLog::root_with`]). The root of size 0 is [`EMPTY_TREE_ROOT`].
     pub fn root(&self, tree_size: u64) -> Option<[u8; 32]> {
-        let size = to_index(tree_size).filter(|&size| size as u64 <= self.len())?;
+        self.root_with(tree_size, &BlockLeaves::new()).ok().flatten()
+    }
+
+    /// [`MerkleLog::root`], with the leaves of older blocks of a compact log.
+    pub fn root_with(&self, tree_size: u64, blocks: &BlockLeaves) -> Result<Option<[u8; 32]>, MissingBlocks> {
+        let Some(size) = to_index(tree_size).filter(|&size| size as u64 <= self.len()) else {
+            return Ok(None);
+        };
         if size == 0 {
-            return Some(EMPTY_TREE_ROOT);
+            return Ok(Some(EMPTY_TREE_ROOT));
         }
-        Some(self.subtree_hash(0, size))
+        self.answer(blocks, |tree| tree.subtree_hash(0, size)).map(Some)
     }
 
     /// The inclusion proof of the leaf at `leaf_index` in the tree of `tree_size` leaves: RFC 9162
     /// §2.1.3.1 `PATH(leaf_index, D[tree_size])`, from the leaf's sibling up to the root's child.
-    /// `None` unless `leaf_index < tree_size ≤ len`.
+    /// `None` unless `leaf_index < tree_size ≤ len` (and, in a compact log, when it needs older
+    /// leaves: see [`MerkleLog::inclusion_proof_with`]).
     pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Option<Vec<[u8; 32]>> {
-        let mut index = to_index(leaf_index)?;
-        let mut size = to_index(tree_size).filter(|&size| size as u64 <= self.len())?;
+        self.inclusion_proof_with(leaf_index, tree_size, &BlockLeaves::new()).ok().flatten()
+    }
+
+    /// [`MerkleLog::inclusion_proof`], with the leaves of older blocks of a compact log.
+    pub fn inclusion_proof_with(
+        &self,
+        leaf_index: u64,
+        tree_size: u64,
+        blocks: &BlockLeaves,
+    ) -> Result<Option<Vec<[u8; 32]>>, MissingBlocks> {
+        let (Some(mut index), Some(mut size)) =
+            (to_index(leaf_index), to_index(tree_size).filter(|&size| size as u64 <= self.len()))
+        else {
+            return Ok(None);
+        };
         if index >= size {
-            return None;
+            return Ok(None);
         }
-        // The RFC's recursion, unrolled from the root down. It appends each sibling after the
-        // deeper part of the path, so the siblings found top-down are reversed at the end.
-        let mut start = 0;
-        let mut path = Vec::new();
-        while size > 1 {
-            let k = split(size);
-            if index < k {
-                path.push(self.subtree_hash(start + k, size - k));
-                size = k;
-            } else {
-                path.push(self.subtree_hash(start, k));
-                start += k;
-                index -= k;
-                size -= k;
+        self.answer(blocks, |tree| {
+            // The RFC's recursion, unrolled from the root down. It appends each sibling after the
+            // deeper part of the path, so the siblings found top-down are reversed at the end.
+            let mut start = 0;
+            let mut path = Vec::new();
+            while size > 1 {
+                let k = split(size);
+                if index < k {
+                    path.push(tree.subtree_hash(start + k, size - k));
+                    size = k;
+                } else {
+                    path.push(tree.subtree_hash(start, k));
+                    start += k;
+                    index -= k;
+                    size -= k;
+                }
             }
-        }
-        path.reverse();
-        Some(path)
+            path.reverse();
+            path
+        })
+        .map(Some)
     }
 
     /// The consistency proof between the trees of `old_size` and `new_size` leaves: RFC 9162
     /// §2.1.4.1 `PROOF(old_size, D[new_size])`. It is empty when `old_size` is 0 or equal to
-    /// `new_size` (there is nothing to prove). `None` unless `old_size ≤ new_size ≤ len`.
+    /// `new_size` (there is nothing to prove). `None` unless `old_size ≤ new_size ≤ len` (and, in
+    /// a compact log, when it needs older leaves: see [`MerkleLog::consistency_proof_with`]).
     pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Option<Vec<[u8; 32]>> {
-        let mut old = to_index(old_size)?;
-        let mut size = to_index(new_size).filter(|&size| size as u64 <= self.len())?;
+        self.consistency_proof_with(old_size, new_size, &BlockLeaves::new()).ok().flatten()
+    }
+
+    /// [`MerkleLog::consistency_proof`], with the leaves of older blocks of a compact log.
+    pub fn consistency_proof_with(
+        &self,
+        old_size: u64,
+        new_size: u64,
+        blocks: &BlockLeaves,
+    ) -> Result<Option<Vec<[u8; 32]>>, MissingBlocks> {
+        let (Some(mut old), Some(mut size)) =
+            (to_index(old_size), to_index(new_size).filter(|&size| size as u64 <= self.len()))
+        else {
+            return Ok(None);
+        };
         if old > size {
-            return None;
+            return Ok(None);
         }
         if old == 0 || old == size {
-            return Some(Vec::new());
+            return Ok(Some(Vec::new()));
         }
-        // SUBPROOF(m, D[n], b), unrolled like `inclusion_proof`. `complete` is the RFC's `b`: it
-        // stays true while the old tree is still a left part of the current subtree, whose root
-        // the verifier already knows, so it need not be sent.
-        let mut start = 0;
-        let mut complete = true;
-        let mut proof = Vec::new();
-        while old != size {
-            let k = split(size);
-            if old <= k {
-                proof.push(self.subtree_hash(start + k, size - k));
-                size = k;
-            } else {
-                proof.push(self.subtree_hash(start, k));
-                start += k;
-                old -= k;
-                size -= k;
-                complete = false;
+        self.answer(blocks, |tree| {
+            // SUBPROOF(m, D[n], b), unrolled like `inclusion_proof`. `complete` is the RFC's `b`:
+            // it stays true while the old tree is still a left part of the current subtree, whose
+            // root the verifier already knows, so it need not be sent.
+            let mut start = 0;
+            let mut complete = true;
+            let mut proof = Vec::new();
+            while old != size {
+                let k = split(size);
+                if old <= k {
+                    proof.push(tree.subtree_hash(start + k, size - k));
+                    size = k;
+                } else {
+                    proof.push(tree.subtree_hash(start, k));
+                    start += k;
+                    old -= k;
+                    size -= k;
+                    complete = false;
+                }
             }
+            if !complete {
+                proof.push(tree.subtree_hash(start, size));
+            }
+            proof.reverse();
+            proof
+        })
+        .map(Some)
+    }
+
+    /// Runs `compute` over the log and the supplied blocks; fails with the blocks it lacked.
+    fn answer<T>(&self, blocks: &BlockLeaves, compute: impl FnOnce(&Subtrees<'_>) -> T) -> Result<T, MissingBlocks> {
+        let tree = Subtrees { log: self, blocks, missing: std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+        let answer = compute(&tree);
+        let missing = tree.missing.into_inner();
+        if missing.is_empty() { Ok(answer) } else { Err(MissingBlocks(missing.into_iter().collect())) }
+    }
+}
+
+/// A log and the leaves supplied for it, answering subtree hashes and noting the blocks it lacks.
+struct Subtrees<'a> {
+    log: &'a MerkleLog,
+    blocks: &'a BlockLeaves,
+    missing: std::cell::RefCell<std::collections::BTreeSet<u64>>,
+}
+
+impl Subtrees<'_> {
+    /// The leaf at `index`: held by the log, or supplied.
+    fn leaf(&self, index: usize) -> Option<[u8; 32]> {
+        if let Some(leaf) = self.log.levels.first().and_then(|level| level.get(index)) {
+            return Some(leaf);
         }
-        if !complete {
-            proof.push(self.subtree_hash(start, size));
-        }
-        proof.reverse();
-        Some(proof)
+        let height = self.log.block_height;
+        (height > 0).then_some(())?;
+        let block = (index >> height) as u64;
+        self.blocks.get(&block).and_then(|leaves| leaves.get(index & ((1 << height) - 1))).copied()
     }
 
     /// MTH of the leaves `[start, start + size)`, for a range that the RFC's recursion visits
-    /// (`size ≥ 1`, and `start` a multiple of the largest power of two not above `size`).
+    /// (`size ≥ 1`, and `start` a multiple of the largest power of two not above `size`). Such a
+    /// range smaller than a block lies within one block. A hash it cannot compute is noted as a
+    /// missing block and returned as zeros (the answer is then thrown away).
     fn subtree_hash(&self, start: usize, size: usize) -> [u8; 32] {
+        let block_height = self.log.block_height;
+        if block_height > 0 && size <= 1 << block_height {
+            let block = start >> block_height;
+            let in_tail = self.log.levels.first().is_some_and(|level| level.get(start).is_some());
+            let supplied = self.blocks.contains_key(&(block as u64));
+            let whole_block_stored = size == 1 << block_height && self.stored(start, size).is_some();
+            if !(in_tail || supplied || whole_block_stored) {
+                self.missing.borrow_mut().insert(block as u64);
+                return [0; 32];
+            }
+        }
         if size.is_power_of_two() {
-            let height = size.trailing_zeros() as usize;
-            debug_assert_eq!(start % size, 0, "a complete subtree of the recursion is aligned");
-            if let Some(Level::Stored(hashes)) = self.levels.get(height)
-                && let Some(hash) = hashes.get(start >> height)
-            {
+            if let Some(hash) = self.stored(start, size) {
                 return hash;
             }
-            // A skipped level: hash its two halves again, down to the stored leaves.
+            if size == 1 {
+                return self.leaf(start).unwrap_or_else(|| {
+                    self.missing.borrow_mut().insert((start >> block_height.max(1)) as u64);
+                    [0; 32]
+                });
+            }
+            // A skipped level: hash its two halves again, down to the leaves.
             let half = size / 2;
             return node_hash(&self.subtree_hash(start, half), &self.subtree_hash(start + half, half));
         }
         let k = split(size);
         node_hash(&self.subtree_hash(start, k), &self.subtree_hash(start + k, size - k))
+    }
+
+    /// The stored hash of the complete, aligned subtree `[start, start + size)`, if held.
+    fn stored(&self, start: usize, size: usize) -> Option<[u8; 32]> {
+        let height = size.trailing_zeros() as usize;
+        debug_assert_eq!(start % size, 0, "a complete subtree of the recursion is aligned");
+        match self.log.levels.get(height)? {
+            level @ (Level::Stored(_) | Level::Tail { .. }) => level.get(start >> height),
+            Level::Skipped { .. } => None,
+        }
     }
 }
 

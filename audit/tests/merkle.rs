@@ -3,7 +3,9 @@
 //! property tests.
 
 use proptest::prelude::*;
-use ygor_audit::{EMPTY_TREE_ROOT, MerkleLog, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+use ygor_audit::{
+    BlockLeaves, EMPTY_TREE_ROOT, MerkleLog, MissingBlocks, leaf_hash, node_hash, verify_consistency, verify_inclusion,
+};
 
 fn hash(text: &str) -> [u8; 32] {
     let bytes = hex::decode(text).expect("test vector is hex");
@@ -372,6 +374,108 @@ fn a_log_read_back_from_its_serialised_leaves_is_the_same_log() {
     // And anything but a list of 32-byte hashes is refused
     assert!(serde_json::from_str::<MerkleLog>("[[1, 2, 3]]").is_err());
     assert!(serde_json::from_str::<MerkleLog>("{}").is_err());
+}
+
+// --- Compact logs. ---
+
+fn compact_log_of(leaves: &[[u8; 32]], block_height: usize) -> MerkleLog {
+    let mut log = MerkleLog::compact(block_height);
+    for leaf in leaves {
+        log.push_leaf_hash(*leaf);
+    }
+    log
+}
+
+/// Answers `ask` from a compact log: first with no block, then with exactly the blocks it asked
+/// for (checked against the log's own block hashes), which must then suffice.
+fn with_blocks<T: std::fmt::Debug>(
+    log: &MerkleLog,
+    leaves: &[[u8; 32]],
+    ask: impl Fn(&BlockLeaves) -> Result<T, MissingBlocks>,
+) -> (T, Vec<u64>) {
+    match ask(&BlockLeaves::new()) {
+        Ok(answer) => (answer, Vec::new()),
+        Err(MissingBlocks(missing)) => {
+            assert!(!missing.is_empty());
+            let block = log.block_len() as usize;
+            let supplied: BlockLeaves = missing
+                .iter()
+                .map(|&index| (index, leaves[index as usize * block..(index as usize + 1) * block].to_vec()))
+                .collect();
+            for (index, block_leaves) in &supplied {
+                assert!(log.check_block(*index, block_leaves), "block {index} checks against its stored root");
+            }
+            (ask(&supplied).expect("the blocks it asked for suffice"), missing)
+        }
+    }
+}
+
+#[test]
+fn a_compact_log_answers_every_root_and_proof_as_a_full_log_given_the_blocks_it_asks_for() {
+    let leaves = synthetic_leaves(70);
+    let full = log_of(&leaves);
+    for block_height in [1, 2, 3, 5] {
+        let compact = compact_log_of(&leaves, block_height);
+        let block = compact.block_len() as usize;
+        let complete_blocks = leaves.len() / block;
+        for size in 0..=leaves.len() as u64 {
+            let (root, _) = with_blocks(&compact, &leaves, |blocks| compact.root_with(size, blocks));
+            assert_eq!(root, full.root(size), "root of {size}, blocks of {block}");
+            for index in 0..size {
+                let (proof, missing) =
+                    with_blocks(&compact, &leaves, |blocks| compact.inclusion_proof_with(index, size, blocks));
+                assert_eq!(proof, full.inclusion_proof(index, size), "path of {index} in {size}");
+                assert!(missing.len() <= 2, "at most the leaf's block and the last one: {missing:?}");
+                assert!(missing.iter().all(|&block| (block as usize) < complete_blocks), "only complete blocks");
+                let (leaf, _) = with_blocks(&compact, &leaves, |blocks| compact.leaf_hash_with(index, blocks));
+                assert_eq!(leaf, Some(leaves[index as usize]));
+            }
+            for old in 0..=size {
+                let (proof, _) =
+                    with_blocks(&compact, &leaves, |blocks| compact.consistency_proof_with(old, size, blocks));
+                assert_eq!(proof, full.consistency_proof(old, size), "proof {old} -> {size}");
+            }
+        }
+        // The current root needs nothing from outside, nor do the proofs of the last block while
+        // it is incomplete.
+        let size = leaves.len() as u64;
+        assert_eq!(compact.root(size), full.root(size));
+        if !size.is_multiple_of(block as u64) {
+            assert_eq!(compact.inclusion_proof(size - 1, size), full.inclusion_proof(size - 1, size));
+        }
+        // Beyond the log there is nothing, as for a full log.
+        assert_eq!(compact.root_with(size + 1, &BlockLeaves::new()), Ok(None));
+        assert_eq!(compact.inclusion_proof_with(size, size, &BlockLeaves::new()), Ok(None));
+    }
+}
+
+#[test]
+fn a_compact_log_refuses_leaves_that_are_not_its_blocks() {
+    let leaves = synthetic_leaves(64);
+    let compact = compact_log_of(&leaves, 4);
+    assert!(compact.check_block(1, &leaves[16..32]));
+    let mut changed = leaves[16..32].to_vec();
+    changed[3] = flip_bit(changed[3]);
+    assert!(!compact.check_block(1, &changed), "a changed leaf");
+    assert!(!compact.check_block(1, &leaves[0..16]), "another block's leaves");
+    assert!(!compact.check_block(1, &leaves[16..31]), "too few leaves");
+    assert!(!compact.check_block(4, &leaves[48..64]), "a block the log does not have");
+}
+
+#[test]
+fn a_compact_log_holds_its_blocks_not_its_leaves_and_reads_back_the_same() {
+    for size in [0, 1, 15, 16, 17, 40_000] {
+        let leaves = synthetic_leaves(size);
+        let compact = compact_log_of(&leaves, 4);
+        let text = serde_json::to_string(&compact).expect("serialise");
+        let read: MerkleLog = serde_json::from_str(&text).expect("deserialise");
+        assert_eq!(read, compact, "size {size}");
+        assert_eq!(read.root(size as u64), log_of(&leaves).root(size as u64));
+        // About one hash per block (and the last block's leaves), not one per leaf.
+        let hashes = text.matches('[').count();
+        assert!(hashes <= size / 16 + 16 + 3, "{hashes} hashes serialised for {size} leaves");
+    }
+    assert!(serde_json::from_str::<MerkleLog>(r#"{"Compact":{"block_height":0,"blocks":[],"tail":[]}}"#).is_err());
 }
 
 // --- Property tests. ---

@@ -11,6 +11,7 @@ use crate::helpers::{Backend, TestApp, spawn_app};
 
 crate::on_both_backends!(
     checkpoints_and_proofs_can_be_checked_from_the_export,
+    proofs_about_older_blocks_read_their_events_back_and_refuse_a_changed_one,
     verify_passes_on_an_untouched_log,
     verify_catches_a_changed_row,
     verify_catches_a_deleted_row,
@@ -112,6 +113,78 @@ async fn checkpoints_and_proofs_can_be_checked_from_the_export(backend: Backend)
         &hex32(second["root_hash"].as_str().expect("root")),
         &proof
     ));
+}
+
+/// The read models' Merkle tree keeps a hash per block of 1,024 leaves, not the leaves: proofs
+/// about older blocks read the block's events back from the log, hash them again and check them
+/// against the tree, which refuses a block that was changed behind the server's back.
+async fn proofs_about_older_blocks_read_their_events_back_and_refuse_a_changed_one(backend: Backend) {
+    use futures::StreamExt;
+    let app = spawn_app(backend).await;
+    let (_association, _venue, _citizen) = workload(&app).await;
+    let mint =
+        |_| async { app.post("/v1/supply", &app.admin_token, json!({ "amount": 1 })).await.expect(StatusCode::OK) };
+    futures::stream::iter(0..400).map(mint).buffer_unordered(8).collect::<Vec<_>>().await;
+    let recorded = app.post("/v1/audit/checkpoints", &app.admin_token, json!({})).await.expect(StatusCode::CREATED);
+    let first = recorded["checkpoint"]["tree_size"].as_u64().expect("size");
+    futures::stream::iter(0..1_800).map(mint).buffer_unordered(8).collect::<Vec<_>>().await;
+    let latest = app.latest().await;
+    let checkpoint = app
+        .send(Method::GET, &format!("/v1/audit/checkpoint?min_position={latest}"), None, None)
+        .await
+        .expect(StatusCode::OK);
+    let size = checkpoint["tree_size"].as_u64().expect("size");
+    assert!(size > 2 * 1_024, "more than two complete blocks: {size}");
+    let events = exported(&app).await;
+    let tree = MerkleLog::from_events(&events).expect("tree");
+    assert_eq!(hex::encode(tree.root(size).expect("root")), checkpoint["root_hash"].as_str().expect("root"));
+
+    // Events of the first block, of the second and of the last: proofs in the current tree and
+    // in the tree of the first checkpoint, which ends inside the first block.
+    for (index, tree_size) in [(0, size), (5, first), (first - 1, first), (1_500, size), (size - 1, size)] {
+        let event = &events[index as usize];
+        let proof = app
+            .get(&format!("/v1/audit/proof/{}?tree_size={tree_size}", event.position), &app.admin_token)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(proof["leaf_index"].as_u64(), Some(index));
+        assert_eq!(proof["root_hash"].as_str(), Some(hex::encode(tree.root(tree_size).expect("root")).as_str()));
+        let path: Vec<[u8; 32]> = proof["audit_path"]
+            .as_array()
+            .expect("path")
+            .iter()
+            .map(|hash| hex32(hash.as_str().expect("hex")))
+            .collect();
+        assert_eq!(Some(path.clone()), tree.inclusion_proof(index, tree_size), "leaf {index} in {tree_size}");
+        let leaf = ygor_audit::event_leaf_hash(event).expect("leaf");
+        assert!(ygor_audit::verify_inclusion(&leaf, index, tree_size, &path, &tree.root(tree_size).expect("root")));
+    }
+    let consistency = app
+        .send(Method::GET, &format!("/v1/audit/consistency?first={first}&second={size}"), None, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(consistency["first_root"].as_str(), recorded["checkpoint"]["root_hash"].as_str());
+    let proof: Vec<[u8; 32]> =
+        consistency["proof"].as_array().expect("proof").iter().map(|hash| hex32(hash.as_str().expect("hex"))).collect();
+    assert_eq!(Some(proof), tree.consistency_proof(first, size));
+
+    // A mint of the first block made larger in the database: its block no longer hashes to the
+    // tree's root for it, and a proof that needs it is refused; the last block still answers.
+    let changed = events.iter().find(|event| event.event_type == "SupplyMinted").expect("a mint");
+    assert!(changed.position < events[1_023].position, "in the first block");
+    let raw = Raw::open(&app).await;
+    raw.execute(
+        "UPDATE events SET payload = replace(payload, '\"amount\":', '\"amount\":9') WHERE position = ?1",
+        "UPDATE events SET payload = replace(payload::text, '\"amount\":', '\"amount\":9')::json WHERE position = $1",
+        changed.position,
+    )
+    .await;
+    app.get(&format!("/v1/audit/proof/{}", events[3].position), &app.admin_token)
+        .await
+        .expect_problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    app.get(&format!("/v1/audit/proof/{}", events[size as usize - 1].position), &app.admin_token)
+        .await
+        .expect(StatusCode::OK);
 }
 
 /// Runs `ygor audit verify` on the app's storage: (exit code, stdout).

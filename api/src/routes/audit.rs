@@ -216,21 +216,75 @@ pub async fn proof(
         _ => return Err(ApiError::forbidden("a proof is for the admin or the citizen the event concerns")),
     }
     state.projections().wait_for(position, crate::extract::READ_WAIT).await;
-    let answer = state.projections().read(|models| {
-        let leaf_index = models.audit.leaf_index(position)?;
-        let tree_size = query.tree_size.unwrap_or(models.audit.size());
-        let path = models.audit.tree.inclusion_proof(leaf_index, tree_size)?;
-        Some(InclusionProof {
-            leaf_index,
-            tree_size,
-            audit_path: path.iter().map(hex::encode).collect(),
-            root_hash: models.audit.root_hex(tree_size)?,
-            leaf_hash: hex::encode(models.audit.tree.leaf_hash_at(leaf_index)?),
-        })
-    });
+    let answer = from_tree(&state, |trail, blocks| {
+        let mut missing = Missing::default();
+        let Some(leaf_index) = trail.leaf_index(position) else {
+            return Ok(None);
+        };
+        let tree_size = query.tree_size.unwrap_or(trail.size());
+        let path = missing.take(trail.tree.inclusion_proof_with(leaf_index, tree_size, blocks));
+        let root = missing.take(trail.tree.root_with(tree_size, blocks));
+        let leaf = missing.take(trail.tree.leaf_hash_with(leaf_index, blocks));
+        missing.into_result()?;
+        Ok((|| {
+            Some(InclusionProof {
+                leaf_index,
+                tree_size,
+                audit_path: path?.iter().map(hex::encode).collect(),
+                root_hash: hex::encode(root?),
+                leaf_hash: hex::encode(leaf?),
+            })
+        })())
+    })
+    .await?;
     answer
         .ok_or_else(|| ApiError::validation("tree_size must include the event and not exceed the current tree"))
         .map(axum::Json)
+}
+
+/// The blocks of the compact Merkle tree an answer lacked, gathered over its parts.
+#[derive(Default)]
+struct Missing(std::collections::BTreeSet<u64>);
+
+impl Missing {
+    fn take<T>(&mut self, part: Result<Option<T>, ygor_audit::MissingBlocks>) -> Option<T> {
+        part.unwrap_or_else(|missing| {
+            self.0.extend(missing.0);
+            None
+        })
+    }
+
+    fn into_result(self) -> Result<(), ygor_audit::MissingBlocks> {
+        if self.0.is_empty() { Ok(()) } else { Err(ygor_audit::MissingBlocks(self.0.into_iter().collect())) }
+    }
+}
+
+/// Answers from the read models' Merkle tree. The tree keeps the hash of each complete block of
+/// leaves, not the leaves: when `answer` needs older leaves, they are read back from the log,
+/// hashed again, checked against the tree, and `answer` runs again with them.
+async fn from_tree<T>(
+    state: &AppState,
+    answer: impl Fn(
+        &ygor_projections::audit::AuditTrail,
+        &ygor_audit::BlockLeaves,
+    ) -> Result<Option<T>, ygor_audit::MissingBlocks>,
+) -> Result<Option<T>, ApiError> {
+    let first = state.projections().read(|models| match answer(&models.audit, &ygor_audit::BlockLeaves::new()) {
+        Ok(found) => Ok(found),
+        Err(missing) => Err(models.audit.blocks_to_read(&missing)),
+    });
+    let wanted = match first {
+        Ok(found) => return Ok(found),
+        Err(wanted) => wanted,
+    };
+    let blocks = ygor_projections::audit::read_blocks(state.log(), &wanted).await.map_err(|error| {
+        tracing::error!(%error, "cannot give back the leaves of a Merkle block");
+        ApiError::internal()
+    })?;
+    state.projections().read(|models| answer(&models.audit, &blocks)).map_err(|missing| {
+        tracing::error!(?missing, "the Merkle tree still lacks blocks it was given");
+        ApiError::internal()
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -256,15 +310,22 @@ pub async fn consistency(
     State(state): State<AppState>,
     Query(query): Query<ConsistencyQuery>,
 ) -> Result<axum::Json<ConsistencyProof>, ApiError> {
-    let answer = state.projections().read(|models| {
-        let proof = models.audit.tree.consistency_proof(query.first, query.second)?;
-        Some(ConsistencyProof {
-            first: query.first,
-            second: query.second,
-            first_root: models.audit.root_hex(query.first)?,
-            second_root: models.audit.root_hex(query.second)?,
-            proof: proof.iter().map(hex::encode).collect(),
-        })
-    });
+    let answer = from_tree(&state, |trail, blocks| {
+        let mut missing = Missing::default();
+        let proof = missing.take(trail.tree.consistency_proof_with(query.first, query.second, blocks));
+        let first_root = missing.take(trail.tree.root_with(query.first, blocks));
+        let second_root = missing.take(trail.tree.root_with(query.second, blocks));
+        missing.into_result()?;
+        Ok((|| {
+            Some(ConsistencyProof {
+                first: query.first,
+                second: query.second,
+                first_root: hex::encode(first_root?),
+                second_root: hex::encode(second_root?),
+                proof: proof?.iter().map(hex::encode).collect(),
+            })
+        })())
+    })
+    .await?;
     answer.ok_or_else(|| ApiError::validation("need 0 ≤ first ≤ second ≤ the current tree size")).map(axum::Json)
 }

@@ -270,6 +270,12 @@ impl Holdings {
         self.lots.iter().filter(|lot| !lot.swept).map(|lot| lot.remaining).sum()
     }
 
+    /// When the next lot still holding tokens expires, among those the sweep has not written off
+    /// (past or future): what the expiry sweep's index keeps, one time per wallet.
+    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        self.lots.iter().filter(|lot| !lot.swept && !lot.remaining.is_zero()).map(|lot| lot.expires_at).min()
+    }
+
     /// Lots past expiry that the sweep has not yet written off, with what they still hold.
     pub fn expired_unswept(&self, now: DateTime<Utc>) -> Vec<LotSpend> {
         self.lots

@@ -76,7 +76,9 @@ pub struct ReadModels {
     pub profiles: Profiles,
     pub missions: Missions,
     pub venues: Venues,
-    /// (expiry, citizen) of every lot ever issued: where the expiry sweep looks.
+    /// (next expiry, citizen) of every wallet with a lot still holding tokens that the sweep has
+    /// not written off ([`Holdings::next_expiry`]): where the expiry sweep looks. One entry per
+    /// wallet, not one per lot.
     pub expiries: BTreeSet<(DateTime<Utc>, CitizenId)>,
     /// The Merkle tree over the log, for checkpoints and proofs.
     pub audit: AuditTrail,
@@ -150,11 +152,30 @@ impl ReadModels {
             AnyEvent::Mission(mission_id, event) => self.missions.apply(mission_id, &event),
             AnyEvent::Draw(draw_id, event) => self.draws.entry(draw_id).or_default().apply_event(event),
             AnyEvent::Wallet(citizen_id, event) => {
-                if let WalletEvent::ActionCertified { lot: Some(lot), .. } = &event {
-                    self.expiries.insert((lot.expires_at, citizen_id));
-                }
                 self.profiles.apply(citizen_id, &event, self.rules.as_ref());
-                self.wallets.entry(citizen_id).or_default().apply(&event);
+                let wallet = self.wallets.entry(citizen_id).or_default();
+                let before = wallet.next_expiry();
+                wallet.apply(&event);
+                let after = match &event {
+                    // A new lot can only bring the next expiry forward: no need to look at the others.
+                    WalletEvent::ActionCertified { lot: None, .. } => before,
+                    WalletEvent::ActionCertified { lot: Some(lot), .. } => {
+                        Some(before.map_or(lot.expires_at, |before| before.min(lot.expires_at)))
+                    }
+                    WalletEvent::CitizenRegistered { .. }
+                    | WalletEvent::InterestsChanged { .. }
+                    | WalletEvent::GoldSpent { .. } => before,
+                    _ => wallet.next_expiry(),
+                };
+                debug_assert_eq!(after, wallet.next_expiry(), "the sweep's index follows the wallet");
+                if before != after {
+                    if let Some(before) = before {
+                        self.expiries.remove(&(before, citizen_id));
+                    }
+                    if let Some(after) = after {
+                        self.expiries.insert((after, citizen_id));
+                    }
+                }
             }
         }
         self.position = position;
@@ -225,7 +246,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 6;
+pub const SNAPSHOT_FORMAT: i32 = 7;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

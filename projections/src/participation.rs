@@ -3,14 +3,14 @@
 //! tokens they earned. Computed when asked from the profiles' registry and the wallets'
 //! demographics: the dashboards hold no copy of their own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use ygor_ledger::wallet::Holdings;
-use ygor_ledger::{CitizenId, PartnerId};
+use ygor_ledger::{CategoryId, CitizenId, PartnerId};
 
-use crate::profiles::{ProfileAction, Profiles};
+use crate::profiles::Profiles;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dimension {
@@ -57,31 +57,32 @@ pub struct Row {
     pub tokens: u64,
 }
 
-/// The key of an action's group along `dimension`.
-fn key(
-    citizen: Option<&Holdings>,
-    action: &ProfileAction,
-    dimension: Dimension,
-    association_names: &BTreeMap<PartnerId, String>,
-) -> String {
-    let demographics = citizen.map(Holdings::demographics);
-    match dimension {
-        Dimension::Category => action.category.to_string(),
-        Dimension::Association => association_names
-            .get(&action.association_id)
-            .map(|name| format!("{name} ({})", action.association_id))
-            .unwrap_or_else(|| action.association_id.to_string()),
-        Dimension::Neighbourhood => {
-            demographics.and_then(|d| d.neighbourhood.clone()).unwrap_or_else(|| "inconnu".to_owned())
+/// An action's group along a dimension, before it is written out as a row's key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Group<'a> {
+    Category(&'a CategoryId),
+    Association(PartnerId),
+    Text(&'a str),
+    Month(i32, u32),
+}
+
+impl Group<'_> {
+    fn key(&self, association_names: &BTreeMap<PartnerId, String>) -> String {
+        match self {
+            Group::Category(category) => category.to_string(),
+            Group::Association(id) => {
+                association_names.get(id).map(|name| format!("{name} ({id})")).unwrap_or_else(|| id.to_string())
+            }
+            Group::Text(text) => (*text).to_owned(),
+            Group::Month(year, month) => format!("{year:04}-{month:02}"),
         }
-        Dimension::Month => format!("{:04}-{:02}", action.occurred_at.year(), action.occurred_at.month()),
-        Dimension::AgeBand => age_band(demographics.and_then(|d| d.birth_year), action.occurred_at).to_owned(),
     }
 }
 
 /// Rows sorted by key, for the counted actions (certified, not revoked) of every citizen's
 /// registry with `from <= occurred_at < to`. The registry is the profiles' (one copy of each
-/// action in memory); the demographics are the wallets'.
+/// action in memory); the demographics are the wallets'. Each action is grouped without building
+/// its key: the keys are written once per group.
 pub fn rows(
     profiles: &Profiles,
     wallets: &BTreeMap<CitizenId, Holdings>,
@@ -90,21 +91,42 @@ pub fn rows(
     to: Option<DateTime<Utc>>,
     association_names: &BTreeMap<PartnerId, String>,
 ) -> Vec<Row> {
-    let mut groups: BTreeMap<String, (u64, BTreeSet<CitizenId>, u64)> = BTreeMap::new();
-    for (citizen_id, profile) in &profiles.profiles {
-        let citizen = wallets.get(citizen_id);
+    // (actions, citizens, tokens, the last citizen counted): citizens come one after the other,
+    // so a group counts a citizen when it first sees one of their actions.
+    let mut groups: HashMap<Group<'_>, (u64, u64, u64, usize)> = HashMap::new();
+    for (rank, (citizen_id, profile)) in profiles.profiles.iter().enumerate() {
+        let demographics = wallets.get(citizen_id).map(Holdings::demographics);
+        let neighbourhood = demographics.and_then(|d| d.neighbourhood.as_deref()).unwrap_or("inconnu");
+        let birth_year = demographics.and_then(|d| d.birth_year);
         for action in profile.counted() {
             if from.is_some_and(|from| action.occurred_at < from) || to.is_some_and(|to| action.occurred_at >= to) {
                 continue;
             }
-            let group = groups.entry(key(citizen, action, dimension, association_names)).or_default();
-            group.0 += 1;
-            group.1.insert(*citizen_id);
-            group.2 = group.2.saturating_add(action.tokens.value());
+            let group = match dimension {
+                Dimension::Category => Group::Category(profiles.category(action)),
+                Dimension::Association => Group::Association(profiles.association(action)),
+                Dimension::Neighbourhood => Group::Text(neighbourhood),
+                Dimension::Month => Group::Month(action.occurred_at.year(), action.occurred_at.month()),
+                Dimension::AgeBand => Group::Text(age_band(birth_year, action.occurred_at)),
+            };
+            let entry = groups.entry(group).or_insert((0, 0, 0, usize::MAX));
+            entry.0 += 1;
+            if entry.3 != rank {
+                entry.1 += 1;
+                entry.3 = rank;
+            }
+            entry.2 = entry.2.saturating_add(action.tokens.value());
         }
     }
-    groups
+    let mut rows: Vec<Row> = groups
         .into_iter()
-        .map(|(key, (actions, citizens, tokens))| Row { key, actions, citizens: citizens.len() as u64, tokens })
-        .collect()
+        .map(|(group, (actions, citizens, tokens, _))| Row {
+            key: group.key(association_names),
+            actions,
+            citizens,
+            tokens,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows
 }

@@ -10,12 +10,16 @@ use ygor_ledger::wallet::WalletEvent;
 use ygor_ledger::{ActionId, CategoryId, CitizenId, PartnerId, Tokens};
 use ygor_rules::Rules;
 
+/// One certified action in a citizen's registry. Its category and association are held as
+/// indexes into tables of [`Profiles`] (see [`Profiles::category`], [`Profiles::association`]):
+/// 56 bytes an action instead of 104 and a string of its own, and the registry is most of what a
+/// server holds per action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileAction {
     pub action_id: ActionId,
-    pub category: CategoryId,
+    category: u32,
     pub occurred_at: DateTime<Utc>,
-    pub association_id: PartnerId,
+    association: u32,
     pub quantity: u64,
     pub tokens: Tokens,
     pub revoked: bool,
@@ -59,11 +63,87 @@ impl Profile {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredProfiles", into = "StoredProfiles")]
 pub struct Profiles {
     pub profiles: BTreeMap<CitizenId, Profile>,
+    /// Every category and every association an action names, once, in order of first use.
+    categories: Interned<CategoryId>,
+    associations: Interned<PartnerId>,
+}
+
+/// Values held once and named by their index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Interned<T> {
+    values: Vec<T>,
+    indexes: BTreeMap<T, u32>,
+}
+
+impl<T> Default for Interned<T> {
+    fn default() -> Self {
+        Interned { values: Vec::new(), indexes: BTreeMap::new() }
+    }
+}
+
+impl<T: Ord + Clone> Interned<T> {
+    fn from_values(values: Vec<T>) -> Self {
+        let indexes = values.iter().enumerate().map(|(index, value)| (value.clone(), index as u32)).collect();
+        Interned { values, indexes }
+    }
+
+    fn index(&mut self, value: &T) -> u32 {
+        if let Some(index) = self.indexes.get(value) {
+            return *index;
+        }
+        let index = u32::try_from(self.values.len()).expect("fewer than 2^32 categories and associations");
+        self.values.push(value.clone());
+        self.indexes.insert(value.clone(), index);
+        index
+    }
+
+    fn get(&self, index: u32) -> &T {
+        &self.values[index as usize]
+    }
+}
+
+/// How [`Profiles`] are serialised: the tables without their lookup indexes.
+#[derive(Serialize, Deserialize)]
+struct StoredProfiles {
+    profiles: BTreeMap<CitizenId, Profile>,
+    categories: Vec<CategoryId>,
+    associations: Vec<PartnerId>,
+}
+
+impl From<StoredProfiles> for Profiles {
+    fn from(stored: StoredProfiles) -> Self {
+        Profiles {
+            profiles: stored.profiles,
+            categories: Interned::from_values(stored.categories),
+            associations: Interned::from_values(stored.associations),
+        }
+    }
+}
+
+impl From<Profiles> for StoredProfiles {
+    fn from(profiles: Profiles) -> Self {
+        StoredProfiles {
+            profiles: profiles.profiles,
+            categories: profiles.categories.values,
+            associations: profiles.associations.values,
+        }
+    }
 }
 
 impl Profiles {
+    /// The category of an action of this registry.
+    pub fn category(&self, action: &ProfileAction) -> &CategoryId {
+        self.categories.get(action.category)
+    }
+
+    /// The association that certified an action of this registry.
+    pub fn association(&self, action: &ProfileAction) -> PartnerId {
+        *self.associations.get(action.association)
+    }
+
     pub fn apply(&mut self, citizen_id: CitizenId, event: &WalletEvent, rules: Option<&Rules>) {
         match event {
             WalletEvent::CitizenRegistered { interests, .. } | WalletEvent::InterestsChanged { interests, .. } => {
@@ -72,18 +152,20 @@ impl Profiles {
             WalletEvent::ActionCertified {
                 action_id, association_id, category, quantity, occurred_at, tokens, ..
             } => {
+                let category_index = self.categories.index(category);
+                let association = self.associations.index(association_id);
                 let profile = self.profiles.entry(citizen_id).or_default();
                 profile.actions.push(ProfileAction {
                     action_id: *action_id,
-                    category: category.clone(),
+                    category: category_index,
                     occurred_at: *occurred_at,
-                    association_id: *association_id,
+                    association,
                     quantity: *quantity,
                     tokens: *tokens,
                     revoked: false,
                 });
                 if let Some(rules) = rules {
-                    award_badges(profile, rules, category, *occurred_at);
+                    award_badges(profile, rules, category, category_index, *occurred_at);
                 }
             }
             WalletEvent::CertificationRevoked { action_id, .. } => {
@@ -102,7 +184,13 @@ impl Profiles {
 
 /// Awards every badge of the category that the citizen's counted actions now satisfy and that
 /// was not awarded yet. A badge, once awarded, stays (even if an action is later revoked).
-fn award_badges(profile: &mut Profile, rules: &Rules, category: &CategoryId, occurred_at: DateTime<Utc>) {
+fn award_badges(
+    profile: &mut Profile,
+    rules: &Rules,
+    category: &CategoryId,
+    category_index: u32,
+    occurred_at: DateTime<Utc>,
+) {
     let badges: Vec<_> = rules.badges_of(category.as_str()).collect();
     for (index, badge) in badges.iter().enumerate() {
         if profile.badges.iter().any(|awarded| awarded.id == badge.id) {
@@ -113,7 +201,7 @@ fn award_badges(profile: &mut Profile, rules: &Rules, category: &CategoryId, occ
         }
         let (count, quantity) = profile
             .counted()
-            .filter(|action| action.category == *category && badge.window_contains(action.occurred_at))
+            .filter(|action| action.category == category_index && badge.window_contains(action.occurred_at))
             .fold((0u64, 0u64), |(count, quantity), action| (count + 1, quantity.saturating_add(action.quantity)));
         let actions_ok = badge.actions_min.is_none_or(|minimum| count >= minimum);
         let quantity_ok = badge.quantity_min.is_none_or(|minimum| quantity >= minimum);

@@ -192,10 +192,10 @@ pub async fn profile(
             .counted()
             .map(|action| ProfileActionView {
                 action_id: action.action_id.to_string(),
-                category: action.category.to_string(),
+                category: models.profiles.category(action).to_string(),
                 occurred_at: action.occurred_at,
-                association_id: action.association_id.to_string(),
-                association: names.get(&action.association_id).cloned(),
+                association_id: models.profiles.association(action).to_string(),
+                association: names.get(&models.profiles.association(action)).cloned(),
                 quantity: action.quantity,
                 tokens: action.tokens.value(),
             })

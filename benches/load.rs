@@ -24,7 +24,9 @@
 //! and says so). The RSS and CPU reported are those of the server process.
 //!
 //! Other options: `--citizens N` (10000), `--associations N` (256), `--venues N` (128),
-//! `--funded N` (citizens that get tokens for the redemptions, 2000), `--max-rate N` (20000).
+//! `--funded N` (citizens that get tokens for the redemptions, 2000), `--max-rate N` (20000),
+//! `--fill-events N` (drive certifications first until the log holds N events, and report the
+//! server's RSS then: `--fill-events 1000000` measures a server with a million events in its log).
 //! `YGOR_BENCH_SERVER_LOG=path` keeps the server's standard error there; `YGOR_BENCH_SERVER_BIN=path`
 //! runs that `ygor` binary instead of the one cargo built with the benchmark.
 //! PostgreSQL comes from `YGOR_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
@@ -106,6 +108,8 @@ struct Options {
     venues: usize,
     funded: usize,
     max_rate: f64,
+    /// Certifications are driven before the scenarios until the log holds this many events.
+    fill_events: i64,
 }
 
 fn parse_options() -> Options {
@@ -124,6 +128,7 @@ fn parse_options() -> Options {
             venues: 4,
             funded: 8,
             max_rate: 200.0,
+            fill_events: 0,
         }
     } else {
         Options {
@@ -136,6 +141,7 @@ fn parse_options() -> Options {
             venues: 128,
             funded: 2_000,
             max_rate: 20_000.0,
+            fill_events: 0,
         }
     };
     let mut index = 0;
@@ -181,6 +187,7 @@ fn parse_options() -> Options {
             "--venues" => options.venues = number(value(index, name), name) as usize,
             "--funded" => options.funded = number(value(index, name), name) as usize,
             "--max-rate" => options.max_rate = number(value(index, name), name),
+            "--fill-events" => options.fill_events = number(value(index, name), name) as i64,
             // Under `cargo test`, options meant for the test harness are ignored.
             other if other.starts_with("--") && !testing => {
                 panic!("unknown option {other}; see the top of benches/load.rs")
@@ -1221,6 +1228,7 @@ async fn run_backend(backend: Backend, options: &Options) -> Vec<Row> {
     let server = start_server(backend).await;
     let territory = set_up_territory(&server, options).await;
     println!("  server RSS after set-up: {:.0} MB", server.rss_mb());
+    fill(&server, &territory, options.fill_events).await;
     let largest = options.concurrency.iter().copied().max().unwrap_or(1);
     let bare = open_bare(backend, largest.min(BARE_MAX_CONNECTIONS)).await;
     let mut rows = Vec::new();
@@ -1241,6 +1249,35 @@ async fn run_backend(backend: Backend, options: &Options) -> Vec<Row> {
     drop(server);
     drop_databases(&databases).await;
     rows
+}
+
+/// Drives certifications (64 clients, untimed) until the log holds `target` events, so that the
+/// scenarios run, and the server's RSS is read, with a log of that size.
+async fn fill(server: &Server, territory: &Territory, target: i64) {
+    if target <= 0 {
+        return;
+    }
+    let started = Instant::now();
+    loop {
+        let (events, _, _) = server.disk_figures().await;
+        if events >= target {
+            let (log_position, _) = server.status().await;
+            server.wait_for_projections(log_position, Duration::from_secs(600)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            println!(
+                "  filled the log to {events} events in {:.0} s; server RSS {:.0} MB (peak {:.0} MB)",
+                started.elapsed().as_secs_f64(),
+                server.rss_mb(),
+                server.peak_rss_mb()
+            );
+            return;
+        }
+        // Two events per certification.
+        let count = (((target - events) / 2) as usize).clamp(1, 100_000);
+        let requests = prepare(server, territory, Scenario::Certify, count).await;
+        let outcome = drive(server.address, requests, 64, 3_600.0).await;
+        assert!(outcome.errors.is_empty(), "filling the log: {}", outcome.errors_text());
+    }
 }
 
 fn print_table(rows: &[Row]) {

@@ -58,8 +58,13 @@ macro_rules! common_queries {
                 Ok(position)
             }
 
+            /// A snapshot is by far the largest value that crosses a connection (tens of MB), and
+            /// a connection keeps buffers as large as the largest message it carried: snapshots
+            /// go through a connection of their own, closed afterwards, so that the pool does not
+            /// hold them for good.
             pub(crate) async fn save_snapshot(&self, snapshot: &$crate::Snapshot) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                let mut connection = self.pool.acquire().await?.detach();
+                let written = sqlx::query(
                     "INSERT INTO projection_snapshots (name, position, format, body) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (name) DO UPDATE SET position = excluded.position, format = excluded.format, \
                      body = excluded.body, written_at = excluded.written_at",
@@ -68,8 +73,11 @@ macro_rules! common_queries {
                 .bind(snapshot.position)
                 .bind(snapshot.format)
                 .bind(&snapshot.body)
-                .execute(&self.pool)
-                .await?;
+                .execute(&mut connection)
+                .await;
+                // Only the write mattered; a failure to say goodbye does not.
+                let _ = sqlx::Connection::close(connection).await;
+                written?;
                 Ok(())
             }
 
@@ -78,10 +86,13 @@ macro_rules! common_queries {
                 name: &str,
             ) -> Result<Option<$crate::Snapshot>, $crate::StoreError> {
                 use sqlx::Row;
+                let mut connection = self.pool.acquire().await?.detach();
                 let row = sqlx::query("SELECT name, position, format, body FROM projection_snapshots WHERE name = $1")
                     .bind(name)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                    .fetch_optional(&mut connection)
+                    .await;
+                let _ = sqlx::Connection::close(connection).await;
+                let row = row?;
                 row.map(|row| {
                     Ok($crate::Snapshot {
                         name: row.try_get("name")?,

@@ -150,6 +150,17 @@ impl Generator {
         self.random.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
     }
 
+    /// 86 characters of base64url, the length of an ed25519 signature's text.
+    fn signature(&mut self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        (0..86).map(|_| ALPHABET[self.next(64) as usize] as char).collect()
+    }
+
+    /// 64 hexadecimal characters, the length of a request's fingerprint.
+    fn fingerprint(&mut self) -> String {
+        (0..4).map(|_| format!("{:016x}", self.next(u64::MAX))).collect()
+    }
+
     /// Applies the changes to the states and queues their serialised events, in the engine's order.
     fn apply(&mut self, changes: Changes) {
         let at = self.now;
@@ -235,16 +246,31 @@ impl Generator {
         if roll < 700 {
             let association = self.next(self.associations.len() as u64) as usize;
             let category = CATEGORIES[self.next(CATEGORIES.len() as u64) as usize];
+            let action_id = ActionId::from_uuid(uuid::Uuid::new_v4());
+            let quantity = 1 + self.next(20);
+            let occurred_at = self.now - Duration::hours(2);
+            let signature = self.signature();
+            // The signed request as a partner sends it, stored with the event for the audit: the
+            // signature is not a real one (a replay does not check signatures; `audit verify` does).
+            let request = serde_json::json!({
+                "action_id": action_id.to_string(),
+                "association_id": self.associations[association].0.to_string(),
+                "citizen_id": self.citizens[citizen].0.to_string(),
+                "category": category,
+                "quantity": quantity,
+                "occurred_at": occurred_at.to_rfc3339(),
+                "signature": signature,
+            });
             let command = Certify {
-                action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+                action_id,
                 association_id: self.associations[association].0,
                 citizen_id: self.citizens[citizen].0,
                 category: CategoryId::parse(category).expect("category"),
-                quantity: 1 + self.next(20),
-                occurred_at: self.now - Duration::hours(2),
-                signature: "x".repeat(86),
-                request: serde_json::Value::Null,
-                fingerprint: "f".repeat(64),
+                quantity,
+                occurred_at,
+                signature,
+                request,
+                fingerprint: self.fingerprint(),
                 gold: false,
                 gold_period: None,
                 lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
@@ -264,8 +290,18 @@ impl Generator {
             let available = self.citizens[citizen].1.holdings().spendable(self.now).value();
             if available > 0 {
                 let amount = Tokens::new(1 + self.next(available));
+                let redemption_id = RedemptionId::from_uuid(uuid::Uuid::new_v4());
+                let voucher_text = format!("v1.{}", self.signature().repeat(3));
+                let signature = self.signature();
+                let request = serde_json::json!({
+                    "redemption_id": redemption_id.to_string(),
+                    "venue_id": self.venues[venue].0.to_string(),
+                    "voucher": voucher_text,
+                    "amount": amount.value(),
+                    "signature": signature,
+                });
                 let command = Redeem {
-                    redemption_id: RedemptionId::from_uuid(uuid::Uuid::new_v4()),
+                    redemption_id,
                     venue_id: self.venues[venue].0,
                     citizen_id: self.citizens[citizen].0,
                     voucher: VerifiedVoucher {
@@ -273,11 +309,11 @@ impl Generator {
                         amount_max: amount,
                         expires_at: self.now + Duration::minutes(10),
                     },
-                    voucher_text: "v1.".to_owned() + &"x".repeat(200),
+                    voucher_text,
                     amount,
-                    signature: "x".repeat(86),
-                    request: serde_json::Value::Null,
-                    fingerprint: "f".repeat(64),
+                    signature,
+                    request,
+                    fingerprint: self.fingerprint(),
                     at: self.now,
                 };
                 if let Ok(decided) = operations::redeem(&self.venues[venue].1, &self.citizens[citizen].1, command) {

@@ -132,9 +132,11 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// mimalloc's default purge delay: a freed page is given back to the system a second later, and
 /// only when its thread next allocates, so pages freed by a thread that then idles (a replay's
 /// decoder, the thread that wrote a snapshot) stayed resident: a server started on a
-/// million-event log kept 60-70 MB more than its read models needed. Purging at once costs no
-/// measurable throughput (docs/performance.md). A `MIMALLOC_PURGE_DELAY` in the environment
-/// still wins.
+/// million-event log kept 60-70 MB more than its read models needed. For the server, whose memory
+/// is what counts, purging at once costs no measurable throughput (docs/performance.md); batch
+/// commands (`rebuild`, `audit verify`) keep the default, as purging at once slows a replay by a
+/// sixth (each page the replay frees is zeroed again when it is reused). A
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
 fn return_freed_memory_at_once() {
     // SAFETY: `mi_option_get` and `mi_option_set` only read and write mimalloc's table of
     // options, for any option number below its last; the check that the option holds its
@@ -148,7 +150,6 @@ fn return_freed_memory_at_once() {
 }
 
 fn main() -> anyhow::Result<()> {
-    return_freed_memory_at_once();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -190,6 +191,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { listen, storage } => {
+            return_freed_memory_at_once();
             let config = storage.config();
             let service = setup::start(&config).await?;
             if let Some(token) = &service.new_admin_token {
@@ -253,26 +255,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Rebuild { storage } => {
             let log = setup::open_log(&storage.config()).await?;
-            // How much of the time is reading: one pass over the log without applying anything.
-            let started = std::time::Instant::now();
-            let (mut after, mut read) = (0, 0usize);
-            loop {
-                let page = log.read_after(after, 5_000).await?;
-                read += page.len();
-                match page.last() {
-                    Some(last) => after = last.position,
-                    None => break,
-                }
-            }
-            eprintln!("read {read} events in {:.3} s", started.elapsed().as_secs_f64());
             let started = std::time::Instant::now();
             log.delete_snapshots().await?;
             let models = ygor_projections::rebuild(&log).await?;
+            let replayed = started.elapsed().as_secs_f64();
             ygor_projections::save_snapshot(&log, &models).await?;
-            let seconds = started.elapsed().as_secs_f64();
+            let events = models.audit.size();
             println!(
-                "replayed up to position {} in {seconds:.3} s; circulation: {}",
+                "replayed {events} events up to position {} in {replayed:.3} s ({:.0} events/s), snapshot written in {:.3} s; circulation: {}",
                 models.position,
+                events as f64 / replayed.max(f64::MIN_POSITIVE),
+                started.elapsed().as_secs_f64() - replayed,
                 serde_json::to_string(&models.circulation())?
             );
             Ok(())

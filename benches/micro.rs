@@ -33,7 +33,7 @@ use serde_json::{Map, Value, json};
 use ygor_crypto::{PublicKey, SecretKey, Signature, SignedKind, VoucherClaims};
 use ygor_ledger::books::AnyEvent;
 use ygor_ledger::operations::{self, Certify, Changes, Decided, Redeem};
-use ygor_ledger::partner::PartnerCommand;
+use ygor_ledger::partner::{PartnerCommand, SignedRequest};
 use ygor_ledger::territory::{RulesVersion, TerritoryCommand};
 use ygor_ledger::wallet::{Demographics, VerifiedVoucher, WalletCommand};
 use ygor_ledger::{
@@ -222,7 +222,7 @@ impl Sim {
             quantity,
             occurred_at: self.now - chrono::Duration::hours(1),
             signature: object["signature"].as_str().expect("signature").to_owned(),
-            request: Value::Object(object),
+            request: SignedRequest::of(object),
             fingerprint,
             gold: false,
             gold_period: None,
@@ -277,7 +277,7 @@ impl Sim {
             voucher_text: voucher,
             amount: Tokens::new(amount),
             signature: signed["signature"].as_str().expect("signature").to_owned(),
-            request: Value::Object(signed.clone()),
+            request: SignedRequest::of(signed.clone()),
             fingerprint: ygor_crypto::sha256_hex(&message),
             at: self.now,
         }

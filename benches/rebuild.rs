@@ -269,7 +269,7 @@ impl Generator {
                 quantity,
                 occurred_at,
                 signature,
-                request,
+                request: signed_request(request),
                 fingerprint: self.fingerprint(),
                 gold: false,
                 gold_period: None,
@@ -312,7 +312,7 @@ impl Generator {
                     voucher_text,
                     amount,
                     signature,
-                    request,
+                    request: signed_request(request),
                     fingerprint: self.fingerprint(),
                     at: self.now,
                 };
@@ -537,6 +537,14 @@ async fn run(backend: Backend, events: usize) {
         && let Some(directory) = directory
     {
         println!("{name}: the log is kept in {}", directory.keep().display());
+    }
+}
+
+/// A generated request as the events store it.
+fn signed_request(request: serde_json::Value) -> ygor_ledger::partner::SignedRequest {
+    match request {
+        serde_json::Value::Object(object) => ygor_ledger::partner::SignedRequest::of(object),
+        _ => unreachable!("the generated requests are objects"),
     }
 }
 

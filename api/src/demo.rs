@@ -1491,7 +1491,11 @@ where
 
 /// Signs an object as the partner would, and checks it exactly as the HTTP edge does; returns
 /// the signature, the fingerprint and the signed object, all stored with the event.
-fn sign(kind: SignedKind, object: Map<String, Value>, partner: &Partner) -> Result<(String, String, Value), DemoError> {
+fn sign(
+    kind: SignedKind,
+    object: Map<String, Value>,
+    partner: &Partner,
+) -> Result<(String, String, ygor_ledger::partner::SignedRequest), DemoError> {
     let signed = ygor_crypto::sign_object(kind, object, &partner.key)?;
     let fingerprint =
         verify_partner_signature(kind, &signed, &partner.info).map_err(|error| DemoError::Signature(error.detail))?;
@@ -1500,7 +1504,7 @@ fn sign(kind: SignedKind, object: Map<String, Value>, partner: &Partner) -> Resu
         .and_then(Value::as_str)
         .expect("sign_object sets the signature")
         .to_owned();
-    Ok((signature, fingerprint, Value::Object(signed)))
+    Ok((signature, fingerprint, ygor_ledger::partner::SignedRequest::of(signed)))
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {

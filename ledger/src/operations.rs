@@ -105,7 +105,7 @@ pub struct Certify {
     pub occurred_at: DateTime<Utc>,
     pub signature: String,
     /// The signed object as received, stored for re-verification by the audit.
-    pub request: serde_json::Value,
+    pub request: crate::partner::SignedRequest,
     pub fingerprint: String,
     /// The gold outcome, computed at the edge from the period's seed.
     pub gold: bool,
@@ -277,7 +277,7 @@ pub struct Redeem {
     pub amount: Tokens,
     pub signature: String,
     /// The signed object as received, stored for re-verification by the audit.
-    pub request: serde_json::Value,
+    pub request: crate::partner::SignedRequest,
     pub fingerprint: String,
     pub at: DateTime<Utc>,
 }

@@ -35,6 +35,51 @@ pub struct CertificationOutcome {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A partner's signed request (signature included) as the JSON text stored in the log, so that
+/// anyone can re-verify the signature. Nothing in Ygor reads inside it but the audit: kept as text,
+/// a replay copies it instead of building a tree of a dozen small allocations per event.
+///
+/// Built from the request's RFC 8785 canonical form, it is exactly the text the event's canonical
+/// payload holds, so an event compares equal to itself read back. Two requests compare equal when
+/// their texts are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SignedRequest(Box<serde_json::value::RawValue>);
+
+impl SignedRequest {
+    /// The request in canonical form (its compact form, if it has none: an integer JSON cannot
+    /// carry exactly).
+    pub fn of(object: serde_json::Map<String, serde_json::Value>) -> SignedRequest {
+        let value = serde_json::Value::Object(object);
+        let text = ygor_crypto::canonical_json(&value)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_else(|| value.to_string());
+        SignedRequest(serde_json::value::RawValue::from_string(text).expect("serialised JSON is JSON"))
+    }
+
+    /// `null`: no request (events built by tests and tools).
+    pub fn none() -> SignedRequest {
+        SignedRequest(serde_json::value::RawValue::from_string("null".to_owned()).expect("null is JSON"))
+    }
+
+    /// The JSON text as stored.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The request parsed, for the audit.
+    pub fn parse(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for SignedRequest {
+    fn eq(&self, other: &SignedRequest) -> bool {
+        self.text() == other.text()
+    }
+}
+
 /// A certification as the association signed it, plus what the territory decided for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CertificationRecord {
@@ -45,9 +90,9 @@ pub struct CertificationRecord {
     pub occurred_at: DateTime<Utc>,
     /// The partner's ed25519 signature over the canonical request, kept for the audit.
     pub signature: String,
-    /// The signed object exactly as the partner sent it (signature included), so that anyone can
+    /// The signed object as the partner sent it (signature included), so that anyone can
     /// re-verify the signature from the log.
-    pub request: serde_json::Value,
+    pub request: SignedRequest,
     /// SHA-256 (hex) of the signed message: a retry with the same fingerprint is the same request.
     pub fingerprint: String,
     pub rules_version: u32,
@@ -64,8 +109,8 @@ pub struct RedemptionRecord {
     pub voucher_id: VoucherId,
     pub amount: Tokens,
     pub signature: String,
-    /// The signed object exactly as the venue sent it (signature included).
-    pub request: serde_json::Value,
+    /// The signed object as the venue sent it (signature included).
+    pub request: SignedRequest,
     pub fingerprint: String,
     /// The voucher as presented, so that anyone can re-check the territory's signature on it.
     pub voucher: String,
@@ -373,3 +418,69 @@ impl Partner {
 }
 
 crate::macros::aggregate!(Partner, "partner", PartnerCommand, PartnerEvent);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> SignedRequest {
+        let object = serde_json::json!({
+            "quantity": 3,
+            "category": "solidarite",
+            "note": "Vélo « Club » \"cité\"\n",
+            "signature": "c2lnbmF0dXJl",
+        });
+        let serde_json::Value::Object(object) = object else { unreachable!("an object") };
+        SignedRequest::of(object)
+    }
+
+    #[test]
+    fn a_signed_request_is_kept_in_canonical_form_and_parses_back() {
+        let request = request();
+        assert_eq!(
+            request.text(),
+            r#"{"category":"solidarite","note":"Vélo « Club » \"cité\"\n","quantity":3,"signature":"c2lnbmF0dXJl"}"#
+        );
+        let parsed = request.parse().expect("parses");
+        assert_eq!(parsed["quantity"], 3);
+        assert_eq!(parsed["note"], "Vélo « Club » \"cité\"\n");
+        assert_eq!(SignedRequest::none().text(), "null");
+        assert_ne!(request, SignedRequest::none());
+    }
+
+    #[test]
+    fn an_event_with_a_signed_request_reads_back_equal_from_its_canonical_payload() {
+        let record = CertificationRecord {
+            action_id: ActionId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").expect("an id"),
+            citizen_id: CitizenId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3302").expect("an id"),
+            category: CategoryId::parse("solidarite").expect("a category"),
+            quantity: 3,
+            occurred_at: DateTime::from_timestamp(1_780_000_000, 0).expect("a time"),
+            signature: "c2lnbmF0dXJl".to_owned(),
+            request: request(),
+            fingerprint: "f".repeat(64),
+            rules_version: 1,
+            gold_period: None,
+            outcome: CertificationOutcome {
+                action_id: ActionId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").expect("an id"),
+                tokens: Tokens::new(12),
+                gold: false,
+                gold_period: None,
+                lot_id: None,
+                expires_at: None,
+            },
+        };
+        let event = PartnerEvent::CertificationRecorded {
+            record,
+            certified_at: DateTime::from_timestamp(1_780_000_060, 0).expect("a time"),
+        };
+        // As the engine stores it: the payload's canonical form.
+        let payload = serde_json::to_value(&event).expect("serialises");
+        let stored = String::from_utf8(ygor_crypto::canonical_json(&payload).expect("canonical")).expect("UTF-8");
+        let read_back: PartnerEvent = serde_json::from_str(&stored).expect("decodes");
+        assert_eq!(read_back, event);
+        // And from the `Value` a `read_after` returns.
+        let from_value: PartnerEvent = serde_json::from_value(payload).expect("decodes");
+        assert_eq!(from_value, event);
+    }
+}

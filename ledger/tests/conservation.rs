@@ -595,7 +595,7 @@ impl Run {
             quantity,
             occurred_at,
             signature: "sig".to_owned(),
-            request: serde_json::Value::Null,
+            request: ygor_ledger::partner::SignedRequest::none(),
             fingerprint: format!("certification-{id}"),
             gold,
             gold_period: gold.then_some(0),
@@ -745,7 +745,7 @@ impl Run {
             voucher_text: "voucher".to_owned(),
             amount,
             signature: "sig".to_owned(),
-            request: serde_json::Value::Null,
+            request: ygor_ledger::partner::SignedRequest::none(),
             fingerprint: format!("redemption-{id}"),
             at: self.now,
         };

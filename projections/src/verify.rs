@@ -301,7 +301,8 @@ impl Verifier {
             ),
             None => self.violation(position, "no wallet was credited for this certification"),
         }
-        let Some(object) = as_object(&record.request) else {
+        let request = record.request.parse().ok();
+        let Some(object) = request.as_ref().and_then(as_object) else {
             return self.violation(position, "the certification has no signed request");
         };
         match self.partner_key(association) {
@@ -407,7 +408,8 @@ impl Verifier {
             ),
             None => self.violation(position, "no wallet spent the tokens of this redemption"),
         }
-        let Some(object) = as_object(&record.request) else {
+        let request = record.request.parse().ok();
+        let Some(object) = request.as_ref().and_then(as_object) else {
             return self.violation(position, "the redemption has no signed request");
         };
         match self.partner_key(venue) {

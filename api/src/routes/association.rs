@@ -123,7 +123,7 @@ pub async fn certify(
         quantity: request.quantity,
         occurred_at,
         signature: request.signature,
-        request: serde_json::Value::Object(signed.object),
+        request: ygor_ledger::partner::SignedRequest::of(signed.object),
         fingerprint,
         gold: false,
         gold_period: None,

@@ -88,7 +88,7 @@ pub async fn redeem(
         voucher_text: request.voucher,
         amount,
         signature: request.signature,
-        request: serde_json::Value::Object(signed.object),
+        request: ygor_ledger::partner::SignedRequest::of(signed.object),
         fingerprint,
         at: super::now(),
     };

@@ -742,7 +742,7 @@ where
         .collect()
 }
 
-fn credential_error(error: sqlx::Error) -> StoreError {
+pub(crate) fn credential_error(error: sqlx::Error) -> StoreError {
     if unique_violation(&error).is_some() { StoreError::DuplicateCredential } else { StoreError::Database(error) }
 }
 

@@ -74,7 +74,7 @@ use tokio::sync::OnceCell;
 
 use crate::{
     AppendBatch, NewEvent, OpenAppend, OpenTransaction, Position, RecordedEvent, StoreError, conflict_or_database,
-    credential_error, sequence_to_i64,
+    sequence_to_i64,
 };
 
 /// Connections in the pool: enough for the API replicas' concurrent appends to group-commit
@@ -103,13 +103,6 @@ SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payloa
                                  recorded_at, ordinal)
   ORDER BY ordinal
 RETURNING position, aggregate_type, aggregate_id, sequence";
-
-const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (token_hash, role, subject_id) VALUES ($1, $2, $3)";
-
-// Details change (a citizen moves); the latest write wins. Erasure will delete the row.
-const UPSERT_CITIZEN_DETAILS: &str = "
-INSERT INTO citizen_details (citizen_id, neighbourhood, birth_year) VALUES ($1, $2, $3)
-ON CONFLICT (citizen_id) DO UPDATE SET neighbourhood = EXCLUDED.neighbourhood, birth_year = EXCLUDED.birth_year";
 
 const SELECT_AFTER: &str = "
 SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
@@ -317,23 +310,7 @@ pub(crate) async fn write_batch(
     batch: &AppendBatch,
 ) -> Result<Vec<Position>, StoreError> {
     let positions = if batch.events.is_empty() { Vec::new() } else { insert_events(connection, &batch.events).await? };
-    for credential in &batch.credentials {
-        sqlx::query(INSERT_CREDENTIAL)
-            .bind(credential.token_hash.as_slice())
-            .bind(&credential.role)
-            .bind(&credential.subject_id)
-            .execute(&mut *connection)
-            .await
-            .map_err(credential_error)?;
-    }
-    for details in &batch.citizen_details {
-        sqlx::query(UPSERT_CITIZEN_DETAILS)
-            .bind(&details.citizen_id)
-            .bind(&details.neighbourhood)
-            .bind(details.birth_year)
-            .execute(&mut *connection)
-            .await?;
-    }
+    crate::queries::write_side_rows!(connection, batch);
     Ok(positions)
 }
 

@@ -118,3 +118,35 @@ macro_rules! common_queries {
 }
 
 pub(crate) use common_queries;
+
+/// Writes the rows an append carries beside its events (new credentials, citizens' details) on
+/// `connection`, inside the append's transaction: the same statements on both backends (`$n`
+/// placeholders, which SQLite reads as well).
+macro_rules! write_side_rows {
+    ($connection:expr, $batch:expr) => {{
+        for credential in &$batch.credentials {
+            sqlx::query("INSERT INTO credentials (token_hash, role, subject_id) VALUES ($1, $2, $3)")
+                .bind(credential.token_hash.as_slice())
+                .bind(&credential.role)
+                .bind(&credential.subject_id)
+                .execute(&mut *$connection)
+                .await
+                .map_err($crate::credential_error)?;
+        }
+        for details in &$batch.citizen_details {
+            // Details change (a citizen moves); the latest write wins. Erasure deletes the row.
+            sqlx::query(
+                "INSERT INTO citizen_details (citizen_id, neighbourhood, birth_year) VALUES ($1, $2, $3)
+                 ON CONFLICT (citizen_id) DO UPDATE
+                 SET neighbourhood = excluded.neighbourhood, birth_year = excluded.birth_year",
+            )
+            .bind(&details.citizen_id)
+            .bind(&details.neighbourhood)
+            .bind(details.birth_year)
+            .execute(&mut *$connection)
+            .await?;
+        }
+    }};
+}
+
+pub(crate) use write_side_rows;

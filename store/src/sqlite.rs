@@ -21,7 +21,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{
     AppendBatch, NewEvent, OpenAppend, OpenTransaction, Position, RecordedEvent, StoreError, conflict_or_database,
-    credential_error, sequence_to_i64,
+    sequence_to_i64,
 };
 
 /// Connections in the pool. Writes are serialised anyway; the rest serve concurrent readers
@@ -65,13 +65,6 @@ fn chunk_len(remaining: usize) -> usize {
     let largest_power = 1 << (usize::BITS - 1 - remaining.leading_zeros());
     largest_power.min(INSERT_CHUNK_MAX)
 }
-
-const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (token_hash, role, subject_id) VALUES (?, ?, ?)";
-
-// Details change (a citizen moves); the latest write wins. Erasure will delete the row.
-const UPSERT_CITIZEN_DETAILS: &str = "
-INSERT INTO citizen_details (citizen_id, neighbourhood, birth_year) VALUES (?, ?, ?)
-ON CONFLICT (citizen_id) DO UPDATE SET neighbourhood = excluded.neighbourhood, birth_year = excluded.birth_year";
 
 const SELECT_AFTER: &str = "
 SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
@@ -224,23 +217,7 @@ pub(crate) async fn write_batch(
             query.fetch_all(&mut *transaction).await.map_err(|error| conflict_or_database(error, &chunk[0].event))?;
         positions.extend(crate::positions_in_batch_order(chunk, &rows)?);
     }
-    for credential in &batch.credentials {
-        sqlx::query(INSERT_CREDENTIAL)
-            .bind(credential.token_hash.as_slice())
-            .bind(&credential.role)
-            .bind(&credential.subject_id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(credential_error)?;
-    }
-    for details in &batch.citizen_details {
-        sqlx::query(UPSERT_CITIZEN_DETAILS)
-            .bind(&details.citizen_id)
-            .bind(&details.neighbourhood)
-            .bind(details.birth_year)
-            .execute(&mut *transaction)
-            .await?;
-    }
+    crate::queries::write_side_rows!(transaction, batch);
     Ok(OpenAppend { transaction: OpenTransaction::Sqlite(transaction, turn), positions })
 }
 

@@ -584,3 +584,82 @@ impl Wallet {
 }
 
 crate::macros::aggregate!(Wallet, "wallet", WalletCommand, WalletEvent);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + day * 86_400, 0).expect("a time")
+    }
+
+    fn certified(lot_id: LotId, tokens: u64, expires_on: i64) -> WalletEvent {
+        WalletEvent::ActionCertified {
+            action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+            association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
+            category: CategoryId::parse("solidarite").expect("a category"),
+            quantity: 1,
+            occurred_at: at(0),
+            tokens: Tokens::new(tokens),
+            lot: Some(NewLot { lot_id, issued_at: at(0), expires_at: at(expires_on) }),
+            gold: false,
+            certified_at: at(0),
+        }
+    }
+
+    /// The kept next expiry against a scan of the lots, after each event.
+    fn apply(holdings: &mut Holdings, event: WalletEvent) -> Option<DateTime<Utc>> {
+        holdings.apply(&event);
+        assert_eq!(holdings.next_expiry, holdings.find_next_expiry());
+        holdings.next_expiry
+    }
+
+    #[test]
+    fn the_next_expiry_follows_lots_as_they_come_empty_and_are_swept() {
+        let (first, second, third) = (
+            LotId::from_uuid(uuid::Uuid::new_v4()),
+            LotId::from_uuid(uuid::Uuid::new_v4()),
+            LotId::from_uuid(uuid::Uuid::new_v4()),
+        );
+        let mut holdings = Holdings::default();
+        assert_eq!(apply(&mut holdings, certified(second, 10, 20)), Some(at(20)));
+        // An earlier lot brings it forward; a later one, or an empty one, does not.
+        assert_eq!(apply(&mut holdings, certified(first, 5, 10)), Some(at(10)));
+        assert_eq!(apply(&mut holdings, certified(third, 7, 30)), Some(at(10)));
+        assert_eq!(apply(&mut holdings, certified(LotId::from_uuid(uuid::Uuid::new_v4()), 0, 1)), Some(at(10)));
+        let redeem = |spent: Vec<LotSpend>| WalletEvent::TokensRedeemed {
+            redemption_id: RedemptionId::from_uuid(uuid::Uuid::new_v4()),
+            venue_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
+            voucher_id: VoucherId::from_uuid(uuid::Uuid::new_v4()),
+            amount: spent.iter().map(|spend| spend.amount).sum(),
+            spent,
+            redeemed_at: at(2),
+        };
+        // Part of the first lot: it still comes first; all of it: the second comes next.
+        assert_eq!(
+            apply(&mut holdings, redeem(vec![LotSpend { lot_id: first, amount: Tokens::new(2) }])),
+            Some(at(10))
+        );
+        assert_eq!(
+            apply(&mut holdings, redeem(vec![LotSpend { lot_id: first, amount: Tokens::new(3) }])),
+            Some(at(20))
+        );
+        // A revocation that empties the second lot.
+        let revoke = WalletEvent::CertificationRevoked {
+            action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+            association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
+            lot_id: Some(second),
+            returned: Tokens::new(10),
+            reason: "erreur".to_owned(),
+            revoked_at: at(3),
+        };
+        assert_eq!(apply(&mut holdings, revoke), Some(at(30)));
+        // The sweep writes the last lot off.
+        let sweep = WalletEvent::TokensExpired {
+            lots: vec![LotSpend { lot_id: third, amount: Tokens::new(7) }],
+            amount: Tokens::new(7),
+            swept_at: at(31),
+        };
+        assert_eq!(apply(&mut holdings, sweep), None);
+    }
+}

@@ -248,23 +248,36 @@ pub fn serialize<A: Aggregate>(
         .iter()
         .enumerate()
         .map(|(index, event)| {
-            let payload = serde_json::to_value(event).map_err(|error| EngineError::Decode(error.to_string()))?;
+            let text = serde_json::to_string(event).map_err(|error| EngineError::Decode(error.to_string()))?;
             // Stored in canonical form: this process's projections hash its audit leaf from the
-            // text as it is, and the log holds one spelling of each payload.
-            let canonical = ygor_crypto::canonical_json(&payload).ok().and_then(|bytes| String::from_utf8(bytes).ok());
-            let event = SerializedEvent::new(
-                aggregate_id.to_owned(),
-                first_sequence + index,
-                A::TYPE.to_owned(),
-                event.event_type(),
-                event.event_version(),
-                payload,
-                serde_json::json!({}),
-            );
-            Ok(match canonical {
-                Some(canonical) => NewEvent::with_canonical_payload(event, at, canonical)?,
+            // text as it is, and the log holds one spelling of each payload. serde_json's compact
+            // text with its members sorted (the audit's text canonicaliser) is the canonical form
+            // of the event's `Value`, without building one.
+            let (event_type, event_version) = (event.event_type(), event.event_version());
+            let head = ygor_store::EventHead {
+                aggregate_type: A::TYPE,
+                aggregate_id,
+                sequence: first_sequence + index,
+                event_type: &event_type,
+                event_version: &event_version,
+            };
+            Ok(match ygor_audit::canonical_text(&text) {
+                Ok(canonical) => NewEvent::from_canonical_text(head, at, canonical),
                 // An integer JSON cannot carry exactly has no canonical form; the audit will say so.
-                None => NewEvent::new(event, at)?,
+                Err(_) => {
+                    let payload =
+                        serde_json::from_str(&text).map_err(|error| EngineError::Decode(error.to_string()))?;
+                    let event = SerializedEvent::new(
+                        aggregate_id.to_owned(),
+                        head.sequence,
+                        A::TYPE.to_owned(),
+                        event_type,
+                        event_version,
+                        payload,
+                        serde_json::json!({}),
+                    );
+                    NewEvent::new(event, at)?
+                }
             })
         })
         .collect()
@@ -1420,5 +1433,73 @@ enum CommitError {
 impl From<EngineError> for CommitError {
     fn from(error: EngineError) -> Self {
         CommitError::Engine(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ygor_ledger::partner::{CertificationRecord, PartnerEvent, SignedRequest};
+    use ygor_ledger::territory::TerritoryEvent;
+
+    /// `serialize` writes the canonical form of the event's `Value` (what it wrote before it
+    /// skipped the `Value`), and the event reads back as itself.
+    fn check<A: Aggregate>(id: &str, event: A::Event)
+    where
+        A::Event: PartialEq + std::fmt::Debug,
+    {
+        let at = DateTime::from_timestamp(1_780_000_000, 123_456_000).expect("a time");
+        let written = serialize::<A>(id, 7, std::slice::from_ref(&event), at).expect("serialises").remove(0);
+        let value = serde_json::to_value(&event).expect("a value");
+        let expected = String::from_utf8(ygor_crypto::canonical_json(&value).expect("canonical")).expect("UTF-8");
+        assert_eq!(written.canonical_payload(), Some(expected.as_str()));
+        let head = written.head();
+        assert_eq!((head.aggregate_type, head.aggregate_id, head.sequence), (A::TYPE, id, 7));
+        assert_eq!(written.event().payload, value);
+        let read_back: A::Event = serde_json::from_str(written.payload_text()).expect("decodes");
+        assert_eq!(read_back, event);
+    }
+
+    #[test]
+    fn events_are_stored_in_the_canonical_form_of_their_value() {
+        let at = DateTime::from_timestamp(1_780_000_000, 0).expect("a time");
+        // Rules carry fractions (the gold probability): the text canonicaliser's general path.
+        let source = include_str!("demo_rules.toml");
+        let rules = Rules::parse(source).expect("sample rules");
+        let published =
+            TerritoryEvent::RulesPublished { version: 2, rules, source: source.to_owned(), published_at: at };
+        check::<Territory>(TERRITORY_ID, published);
+        let request = serde_json::json!({
+            "signature": "c2ln",
+            "category": "solidarité",
+            "note": "« Vélo » \"club\"\n\u{1}",
+            "quantity": 3,
+        });
+        let serde_json::Value::Object(request) = request else { unreachable!("an object") };
+        let action_id = ActionId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").expect("an id");
+        let record = CertificationRecord {
+            action_id,
+            citizen_id: CitizenId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3302").expect("an id"),
+            category: CategoryId::parse("solidarite").expect("a category"),
+            quantity: 3,
+            occurred_at: at,
+            signature: "c2ln".to_owned(),
+            request: SignedRequest::of(request),
+            fingerprint: "f".repeat(64),
+            rules_version: 2,
+            gold_period: Some(4),
+            outcome: CertificationOutcome {
+                action_id,
+                tokens: Tokens::new(u64::from(u32::MAX)),
+                gold: true,
+                gold_period: Some(4),
+                lot_id: None,
+                expires_at: Some(at),
+            },
+        };
+        check::<Partner>(
+            "3f2504e0-4f89-41d3-9a0c-0305e82c3303",
+            PartnerEvent::CertificationRecorded { record, certified_at: at },
+        );
     }
 }

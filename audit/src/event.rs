@@ -112,18 +112,28 @@ pub fn leaf_data_ref(event: &ExportedRef<'_>) -> Result<Vec<u8>, AuditError> {
 /// an integer beyond ±(2^53 − 1)) is parsed into a `Value` and canonicalised as [`leaf_data`]
 /// does, with the same result or the same error.
 pub fn leaf_data_text(event: &ExportedText<'_>) -> Result<Vec<u8>, AuditError> {
-    let envelope = event.envelope();
-    envelope.write(event.payload.len(), |out| {
-        let start = out.len();
-        if plain::write_canonical(event.payload.as_bytes(), out) {
-            return Ok(());
-        }
-        out.truncate(start);
-        let value: Value = serde_json::from_str(event.payload)
-            .map_err(|error| AuditError::Canonicalization(format!("the payload is not JSON: {error}")))?;
-        out.extend_from_slice(&ygor_crypto::canonical_json(&value)?);
-        Ok(())
-    })
+    event.envelope().write(event.payload.len(), |out| write_canonical_text(event.payload, out))
+}
+
+/// The RFC 8785 canonical form of JSON text, whatever its spelling: the same bytes as
+/// `ygor_crypto::canonical_json` of the text parsed into a `Value`, or the same error. Plain JSON
+/// (see [`leaf_data_text`]) is canonicalised straight from the text, without a `Value`.
+pub fn canonical_text(text: &str) -> Result<String, AuditError> {
+    let mut out = Vec::with_capacity(text.len());
+    write_canonical_text(text, &mut out)?;
+    String::from_utf8(out).map_err(|error| AuditError::Canonicalization(error.to_string()))
+}
+
+fn write_canonical_text(text: &str, out: &mut Vec<u8>) -> Result<(), AuditError> {
+    let start = out.len();
+    if plain::write_canonical(text.as_bytes(), out) {
+        return Ok(());
+    }
+    out.truncate(start);
+    let value: Value = serde_json::from_str(text)
+        .map_err(|error| AuditError::Canonicalization(format!("the payload is not JSON: {error}")))?;
+    out.extend_from_slice(&ygor_crypto::canonical_json(&value)?);
+    Ok(())
 }
 
 /// [`leaf_data`] of an event whose payload text is already its RFC 8785 canonical form (as the

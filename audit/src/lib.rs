@@ -37,8 +37,8 @@ pub use draw::{
 pub use encoding::decode_hex_32;
 pub use error::AuditError;
 pub use event::{
-    ExportedEvent, ExportedFields, ExportedRef, ExportedText, event_leaf_hash, leaf_data, leaf_data_canonical,
-    leaf_data_ref, leaf_data_text,
+    ExportedEvent, ExportedFields, ExportedRef, ExportedText, canonical_text, event_leaf_hash, leaf_data,
+    leaf_data_canonical, leaf_data_ref, leaf_data_text,
 };
 pub use gold::{gold_earned, gold_hash, hash_below_probability, seed_commitment, seed_matches_commitment};
 pub use merkle::{

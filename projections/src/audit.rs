@@ -205,15 +205,15 @@ pub fn appended_leaf_hash(
     position: Position,
     appended: &ygor_store::NewEvent,
 ) -> Result<[u8; 32], ygor_audit::AuditError> {
-    let event = appended.event();
+    let head = appended.head();
     let recorded_at = rfc3339_micros(appended.stored_recorded_at());
     let fields = ygor_audit::ExportedText {
         position,
-        aggregate_type: &event.aggregate_type,
-        aggregate_id: &event.aggregate_id,
-        sequence: event.sequence as i64,
-        event_type: &event.event_type,
-        event_version: &event.event_version,
+        aggregate_type: head.aggregate_type,
+        aggregate_id: head.aggregate_id,
+        sequence: head.sequence as i64,
+        event_type: head.event_type,
+        event_version: head.event_version,
         payload: appended.canonical_payload().unwrap_or(appended.payload_text()),
         recorded_at: &recorded_at,
     };

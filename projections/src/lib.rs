@@ -769,7 +769,7 @@ mod replay_tests {
             let canonical = String::from_utf8(ygor_crypto::canonical_json(&stored.event().payload).expect("canonical"))
                 .expect("UTF-8");
             let with_canonical =
-                NewEvent::with_canonical_payload(stored.event().clone(), stored.recorded_at, canonical)
+                NewEvent::with_canonical_payload(stored.event().into_owned(), stored.recorded_at, canonical)
                     .expect("serialises");
             fed.apply_fed(FedEvent { position, stored: with_canonical, event }).expect("applies fed");
             read.apply_recorded(&ygor_store::RecordedEvent::appended(position, stored)).expect("applies read");
@@ -900,7 +900,7 @@ mod replay_tests {
         assert_eq!(models.position, last, "every event before the bad one is applied");
 
         let (log, _guard, _) = log_with_history(backend).await;
-        let mut undecodable = bad.event().clone();
+        let mut undecodable = bad.event().into_owned();
         undecodable.payload = serde_json::json!({"NoSuchEvent": {}});
         let bad = NewEvent::new(undecodable, bad.recorded_at).expect("serialises");
         let undecodable_at = log.append(&AppendBatch { events: vec![bad], ..AppendBatch::default() }).await;

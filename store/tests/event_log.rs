@@ -133,7 +133,7 @@ async fn append_then_load_stream_round_trips_through_the_stock_repository(backen
     log.append(&events(vec![new_event("Wallet", "w-2", 1)])).await.expect("append another wallet");
 
     let loaded = log.load_stream::<Wallet>("w-1", 0).await.expect("load");
-    let expected: Vec<SerializedEvent> = written.iter().map(|new| new.event().clone()).collect();
+    let expected: Vec<SerializedEvent> = written.iter().map(|new| new.event().into_owned()).collect();
     assert_eq!(loaded, expected);
 
     let tail = log.load_stream::<Wallet>("w-1", 1).await.expect("load tail");
@@ -216,7 +216,7 @@ async fn positions_strictly_increase_and_recorded_at_is_stored(backend: Backend)
     assert_eq!(positions(&read), written);
     for (recorded, (position, new)) in read.iter().zip(&appended) {
         assert_eq!(recorded.position, *position);
-        assert_eq!(&recorded.event, new.event());
+        assert_eq!(recorded.event, *new.event());
         let expected_time =
             new.recorded_at - TimeDelta::nanoseconds(i64::from(new.recorded_at.timestamp_subsec_nanos() % 1_000));
         assert_eq!(recorded.recorded_at, expected_time);

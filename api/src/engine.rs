@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex as StdMutex, RwLock};
 
 use crate::secrets::Seeds;
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, DomainEvent};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use ygor_ledger::books::AnyEvent;
@@ -262,22 +261,9 @@ pub fn serialize<A: Aggregate>(
                 event_version: &event_version,
             };
             Ok(match ygor_audit::canonical_text(&text) {
-                Ok(canonical) => NewEvent::from_canonical_text(head, at, canonical),
+                Ok(canonical) => NewEvent::from_text(head, at, canonical, true),
                 // An integer JSON cannot carry exactly has no canonical form; the audit will say so.
-                Err(_) => {
-                    let payload =
-                        serde_json::from_str(&text).map_err(|error| EngineError::Decode(error.to_string()))?;
-                    let event = SerializedEvent::new(
-                        aggregate_id.to_owned(),
-                        head.sequence,
-                        A::TYPE.to_owned(),
-                        event_type,
-                        event_version,
-                        payload,
-                        serde_json::json!({}),
-                    );
-                    NewEvent::new(event, at)?
-                }
+                Err(_) => NewEvent::from_text(head, at, text, false),
             })
         })
         .collect()
@@ -1501,5 +1487,18 @@ mod tests {
             "3f2504e0-4f89-41d3-9a0c-0305e82c3303",
             PartnerEvent::CertificationRecorded { record, certified_at: at },
         );
+    }
+
+    #[test]
+    fn an_event_without_a_canonical_form_is_stored_as_its_compact_text() {
+        let at = DateTime::from_timestamp(1_780_000_000, 0).expect("a time");
+        // Beyond 2^53 - 1: JSON cannot carry it exactly, so RFC 8785 has no form for it.
+        let event = PartnerEvent::EnvelopeReceived { amount: Tokens::new(u64::MAX), received_at: at };
+        let written = serialize::<Partner>("3f2504e0-4f89-41d3-9a0c-0305e82c3303", 1, std::slice::from_ref(&event), at)
+            .expect("serialises")
+            .remove(0);
+        assert_eq!(written.canonical_payload(), None);
+        assert_eq!(written.payload_text(), serde_json::to_string(&event).expect("compact text"));
+        assert_eq!(written.event().payload, serde_json::to_value(&event).expect("a value"));
     }
 }

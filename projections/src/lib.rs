@@ -768,9 +768,7 @@ mod replay_tests {
             let position = 2 * index as Position + 1;
             let canonical = String::from_utf8(ygor_crypto::canonical_json(&stored.event().payload).expect("canonical"))
                 .expect("UTF-8");
-            let with_canonical =
-                NewEvent::with_canonical_payload(stored.event().into_owned(), stored.recorded_at, canonical)
-                    .expect("serialises");
+            let with_canonical = NewEvent::from_text(stored.head(), stored.recorded_at, canonical, true);
             fed.apply_fed(FedEvent { position, stored: with_canonical, event }).expect("applies fed");
             read.apply_recorded(&ygor_store::RecordedEvent::appended(position, stored)).expect("applies read");
         }

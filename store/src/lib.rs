@@ -89,7 +89,7 @@ pub struct NewEvent {
     /// Whether `payload_text` is the payload's RFC 8785 canonical form.
     canonical: bool,
     /// Whether `event.payload` holds the payload. An event made from its text alone
-    /// ([`NewEvent::from_canonical_text`]) leaves it `null` and parses the text when asked.
+    /// ([`NewEvent::from_text`]) leaves it `null` and parses the text when asked.
     payload_parsed: bool,
 }
 
@@ -101,32 +101,19 @@ impl NewEvent {
         Ok(NewEvent { event, recorded_at, payload_text, metadata_text, canonical: false, payload_parsed: true })
     }
 
-    /// The event to append, with `canonical`, the RFC 8785 canonical form of its payload, as the
-    /// stored text: the projections of this process then hash its audit leaf without parsing it
-    /// again. The caller vouches for the text (the engine passes `ygor_crypto::canonical_json`
-    /// of the payload); the tests that rebuild the read models from the log and compare them with
-    /// the live ones, Merkle roots included, check it.
-    pub fn with_canonical_payload(
-        event: SerializedEvent,
+    /// The event to append from its payload's JSON text, with empty metadata: what the engine
+    /// appends, without a `serde_json::Value` of the payload in between (building one cost a
+    /// twentieth of the server's CPU). `canonical` says that the text is the payload's RFC 8785
+    /// canonical form: the projections of this process then hash its audit leaf from the text as
+    /// it is. The caller vouches for the text (the engine passes `ygor_audit::canonical_text` of
+    /// the event's compact JSON); the tests that rebuild the read models from the log and compare
+    /// them with the live ones, Merkle roots included, check it.
+    pub fn from_text(
+        head: EventHead<'_>,
         recorded_at: DateTime<Utc>,
-        canonical: String,
-    ) -> Result<NewEvent, StoreError> {
-        let metadata_text = json_text(&event.metadata)?;
-        Ok(NewEvent {
-            event,
-            recorded_at,
-            payload_text: canonical,
-            metadata_text,
-            canonical: true,
-            payload_parsed: true,
-        })
-    }
-
-    /// The event to append, from `canonical`, the RFC 8785 canonical text of its payload, with
-    /// empty metadata: what the engine appends, without a `serde_json::Value` of the payload in
-    /// between (building one cost a twentieth of the server's CPU). The caller vouches for the
-    /// text as for [`NewEvent::with_canonical_payload`].
-    pub fn from_canonical_text(head: EventHead<'_>, recorded_at: DateTime<Utc>, canonical: String) -> NewEvent {
+        payload_text: String,
+        canonical: bool,
+    ) -> NewEvent {
         let event = SerializedEvent::new(
             head.aggregate_id.to_owned(),
             head.sequence,
@@ -136,14 +123,7 @@ impl NewEvent {
             serde_json::Value::Null,
             serde_json::Value::Object(serde_json::Map::new()),
         );
-        NewEvent {
-            event,
-            recorded_at,
-            payload_text: canonical,
-            metadata_text: "{}".to_owned(),
-            canonical: true,
-            payload_parsed: false,
-        }
+        NewEvent { event, recorded_at, payload_text, metadata_text: "{}".to_owned(), canonical, payload_parsed: false }
     }
 
     /// When it was recorded, as stored and read back: to the microsecond.

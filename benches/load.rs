@@ -472,6 +472,30 @@ impl Server {
 
     /// The committer's counters from `/metrics`: groups, operations, events, write and sync seconds.
     async fn commit_counters(&self) -> [f64; 5] {
+        self.metrics(&[
+            "ygor_commit_groups_total",
+            "ygor_commit_operations_total",
+            "ygor_commit_events_total",
+            "ygor_commit_write_seconds_total",
+            "ygor_commit_sync_seconds_total",
+        ])
+        .await
+    }
+
+    /// The aggregate cache: entries, estimated MB, evictions.
+    async fn cache_figures(&self) -> [f64; 3] {
+        let [entries, bytes, evicted] = self
+            .metrics(&[
+                "ygor_aggregate_cache_entries",
+                "ygor_aggregate_cache_bytes",
+                "ygor_aggregate_cache_evictions_total",
+            ])
+            .await;
+        [entries, bytes / 1e6, evicted]
+    }
+
+    /// Figures of `/metrics`, NaN for a missing one.
+    async fn metrics<const N: usize>(&self, names: &[&str; N]) -> [f64; N] {
         let text = self
             .client
             .get(format!("{}/metrics", self.base_url))
@@ -486,13 +510,7 @@ impl Server {
                 .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
                 .unwrap_or(f64::NAN)
         };
-        [
-            value("ygor_commit_groups_total"),
-            value("ygor_commit_operations_total"),
-            value("ygor_commit_events_total"),
-            value("ygor_commit_write_seconds_total"),
-            value("ygor_commit_sync_seconds_total"),
-        ]
+        names.map(value)
     }
 
     /// Waits until the read models have applied `position`; false after `timeout`.
@@ -1264,8 +1282,9 @@ async fn fill(server: &Server, territory: &Territory, target: i64) {
             let (log_position, _) = server.status().await;
             server.wait_for_projections(log_position, Duration::from_secs(600)).await;
             tokio::time::sleep(Duration::from_secs(2)).await;
+            let [entries, cache_mb, evicted] = server.cache_figures().await;
             println!(
-                "  filled the log to {events} events in {:.0} s; server RSS {:.0} MB (peak {:.0} MB)",
+                "  filled the log to {events} events in {:.0} s; server RSS {:.0} MB (peak {:.0} MB); aggregate cache {entries} entries, ~{cache_mb:.0} MB, {evicted} evicted",
                 started.elapsed().as_secs_f64(),
                 server.rss_mb(),
                 server.peak_rss_mb()

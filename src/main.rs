@@ -47,6 +47,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "YGOR_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Memory for the aggregates kept between commands, in MiB (an estimate): past it, the
+        /// least recently used idle ones are dropped and loaded again from the log when needed.
+        #[arg(long, env = "YGOR_CACHE_MB", default_value_t = (ygor_api::engine::DEFAULT_CACHE_BUDGET >> 20) as u64,
+              value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+        cache_mb: u64,
         #[command(flatten)]
         storage: Storage,
     },
@@ -190,9 +195,10 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, storage } => {
+        Command::Serve { listen, cache_mb, storage } => {
             return_freed_memory_at_once();
-            let config = storage.config();
+            let cache_budget = usize::try_from(cache_mb << 20).context("--cache-mb is too large for this machine")?;
+            let config = Config { cache_budget, ..storage.config() };
             let service = setup::start(&config).await?;
             if let Some(token) = &service.new_admin_token {
                 println!("Jeton administrateur (affiché une seule fois) / admin token (shown once): {token}");

@@ -29,8 +29,8 @@ use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, Registration};
 use ygor_ledger::territory::{GoldPeriod, RulesVersion, TERRITORY_ID, TerritoryCommand};
 use ygor_ledger::wallet::{Demographics, WalletCommand};
 use ygor_ledger::{
-    ActionId, CategoryId, CitizenId, Draw, DrawId, LedgerError, Mission, MissionId, Partner, PartnerId, PartnerKind,
-    SettlementId, Territory, Tokens, Wallet,
+    ActionId, CategoryId, CitizenId, Draw, DrawId, Footprint, LedgerError, Mission, MissionId, Partner, PartnerId,
+    PartnerKind, SettlementId, Territory, Tokens, Wallet,
 };
 use ygor_projections::FedEvent;
 use ygor_rules::Rules;
@@ -105,58 +105,172 @@ struct Slot<A> {
     loaded: bool,
 }
 
-struct Cache<K, A> {
-    slots: StdMutex<HashMap<K, Arc<Mutex<Slot<A>>>>>,
+/// Every aggregate the engine loaded but the territory, each behind its own mutex, with an estimate
+/// of the memory it holds. When the estimates add up to more than the budget, the aggregates no
+/// command holds or waits for, and whose changes are durable, go, least recently used first: the
+/// next command that needs one loads it again from the log. Without a bound, a server that
+/// certified for months kept every wallet and every association's certifications in memory
+/// (docs/performance.md).
+struct Aggregates {
+    /// Bytes; `usize::MAX` for no bound.
+    budget: usize,
+    cache: StdMutex<Lru>,
 }
 
-impl<K: Hash + Eq + Clone, A: Default> Cache<K, A> {
-    fn new() -> Self {
-        Self { slots: StdMutex::new(HashMap::new()) }
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum AggregateKey {
+    Partner(PartnerId),
+    Wallet(CitizenId),
+    Mission(MissionId),
+    Draw(DrawId),
+}
+
+struct CacheEntry {
+    slot: Touched,
+    last_used: u64,
+    /// The estimate when the aggregate was last seen idle.
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Lru {
+    entries: HashMap<AggregateKey, CacheEntry>,
+    /// Counts the look-ups: an entry's `last_used` is the count at its last look-up.
+    clock: u64,
+    since_trim: usize,
+    /// The estimate of every entry at the last trim, for `/metrics`.
+    bytes: usize,
+    evicted: u64,
+}
+
+/// What an entry costs besides its aggregate: the map's bucket and the slot's allocation.
+const ENTRY_BYTES: usize = std::mem::size_of::<(AggregateKey, CacheEntry)>() + 64;
+
+/// Look-ups between two trims, at least: a trim walks every entry, so it runs once every
+/// `max(TRIM_EVERY, entries / 8)` look-ups, a constant cost per look-up however many there are
+/// (`max(1, entries / 8)` while the last trim left the cache over budget).
+const TRIM_EVERY: usize = 1024;
+
+/// The engine's aggregate cache, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheFigures {
+    pub entries: usize,
+    pub bytes: usize,
+    pub budget: usize,
+    pub evicted: u64,
+}
+
+impl Aggregates {
+    fn new(budget: usize) -> Self {
+        Self { budget, cache: StdMutex::new(Lru::default()) }
     }
 
-    fn slot(&self, key: &K) -> Arc<Mutex<Slot<A>>> {
-        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slots
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(Slot { state: A::default(), loaded: false })))
-            .clone()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn slot<A: Cached>(&self, key: AggregateKey) -> Arc<Mutex<Slot<A>>> {
+        let mut cache = self.lock();
+        cache.clock += 1;
+        let now = cache.clock;
+        let slot = match cache.entries.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut occupied) => {
+                occupied.get_mut().last_used = now;
+                A::unwrap(&occupied.get().slot).expect("a key names one kind of aggregate").clone()
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                let slot = Arc::new(Mutex::new(Slot { state: A::default(), loaded: false }));
+                vacant.insert(CacheEntry { slot: A::wrap(slot.clone()), last_used: now, bytes: ENTRY_BYTES });
+                cache.bytes += ENTRY_BYTES;
+                slot
+            }
+        };
+        cache.since_trim += 1;
+        // Over budget at the last trim (entries it could not drop were busy), trim again sooner.
+        let every = if cache.bytes > self.budget { 1 } else { TRIM_EVERY };
+        if cache.since_trim >= every.max(cache.entries.len() / 8) {
+            cache.since_trim = 0;
+            cache.trim(self.budget);
+        }
+        slot
+    }
+
+    fn figures(&self) -> CacheFigures {
+        let cache = self.lock();
+        CacheFigures { entries: cache.entries.len(), bytes: cache.bytes, budget: self.budget, evicted: cache.evicted }
+    }
+
+    #[cfg(test)]
+    fn trim_now(&self) {
+        self.lock().trim(self.budget);
     }
 }
 
-/// The aggregates the engine caches: their stream id and the number of events they applied.
-trait Cached: Aggregate {
+impl Lru {
+    /// Measures the idle entries again and, over budget, drops the least recently used of them
+    /// until the estimate is an eighth under the budget (so that trims do not follow each other).
+    ///
+    /// An entry is idle when the map holds the only reference to its slot: no command holds or
+    /// waits for its lock, and no transaction in flight holds it (a `Pending` keeps a reference to
+    /// every aggregate it changed until its events are durable or the change is undone). Every
+    /// new reference is cloned from the map under this lock, or from a reference already held,
+    /// so an entry found idle here stays idle until the lock is released.
+    fn trim(&mut self, budget: usize) {
+        let mut total = 0;
+        let mut idle = Vec::new();
+        for (key, entry) in &mut self.entries {
+            if let Some(bytes) = entry.slot.idle_footprint() {
+                entry.bytes = bytes + ENTRY_BYTES;
+                idle.push((entry.last_used, *key));
+            }
+            total += entry.bytes;
+        }
+        if total > budget {
+            idle.sort_unstable_by_key(|(last_used, _)| *last_used);
+            let target = budget - budget / 8;
+            for (_, key) in idle {
+                if total <= target {
+                    break;
+                }
+                let entry = self.entries.remove(&key).expect("an idle entry is in the map");
+                total -= entry.bytes;
+                self.evicted += 1;
+            }
+        }
+        self.bytes = total;
+    }
+}
+
+/// The aggregates the engine caches: the number of events they applied, and their place in
+/// [`Touched`].
+trait Cached: Aggregate + Default + Send + 'static {
     fn applied(&self) -> usize;
+    fn wrap(slot: Arc<Mutex<Slot<Self>>>) -> Touched;
+    fn unwrap(touched: &Touched) -> Option<&Arc<Mutex<Slot<Self>>>>;
 }
 
-impl Cached for Territory {
-    fn applied(&self) -> usize {
-        self.version()
-    }
+macro_rules! cached {
+    ($($aggregate:ident),*) => {
+        $(impl Cached for $aggregate {
+            fn applied(&self) -> usize {
+                self.version()
+            }
+
+            fn wrap(slot: Arc<Mutex<Slot<Self>>>) -> Touched {
+                Touched::$aggregate(slot)
+            }
+
+            fn unwrap(touched: &Touched) -> Option<&Arc<Mutex<Slot<Self>>>> {
+                match touched {
+                    Touched::$aggregate(slot) => Some(slot),
+                    _ => None,
+                }
+            }
+        })*
+    };
 }
 
-impl Cached for Partner {
-    fn applied(&self) -> usize {
-        self.version()
-    }
-}
-
-impl Cached for Draw {
-    fn applied(&self) -> usize {
-        self.version()
-    }
-}
-
-impl Cached for Mission {
-    fn applied(&self) -> usize {
-        self.version()
-    }
-}
-
-impl Cached for Wallet {
-    fn applied(&self) -> usize {
-        self.version()
-    }
-}
+cached!(Territory, Partner, Wallet, Mission, Draw);
 
 /// The aggregates one operation holds, locked, for the time of its decision and commit.
 #[derive(Default)]
@@ -220,10 +334,7 @@ pub struct Engine {
 struct Inner {
     log: EventLog,
     territory: Arc<Mutex<Slot<Territory>>>,
-    partners: Cache<PartnerId, Partner>,
-    wallets: Cache<CitizenId, Wallet>,
-    missions: Cache<MissionId, Mission>,
-    draws: Cache<DrawId, Draw>,
+    aggregates: Aggregates,
     seeds: Seeds,
     gold: RwLock<Vec<GoldPeriod>>,
     rules: RwLock<Option<Arc<RulesVersion>>>,
@@ -269,9 +380,30 @@ pub fn serialize<A: Aggregate>(
         .collect()
 }
 
+/// The default of [`EngineOptions::cache_budget`]: 512 MiB, above what a million-event log of the load
+/// benchmark needs (~250 MB of estimate), so that only a larger working set is ever reloaded.
+pub const DEFAULT_CACHE_BUDGET: usize = 512 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Estimated bytes of the aggregates kept in memory between commands (see [`Aggregates`]).
+    pub cache_budget: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self { cache_budget: DEFAULT_CACHE_BUDGET }
+    }
+}
+
 impl Engine {
     /// Opens the engine on a migrated log and loads the territory (rules in force, treasury).
     pub async fn open(log: EventLog, seeds: Seeds) -> Result<Self, EngineError> {
+        Self::open_with(log, seeds, EngineOptions::default()).await
+    }
+
+    /// [`Engine::open`] with options.
+    pub async fn open_with(log: EventLog, seeds: Seeds, options: EngineOptions) -> Result<Self, EngineError> {
         let initial = log.last_position().await?;
         let (committed, _) = watch::channel(initial);
         let (queue, receiver) = tokio::sync::mpsc::unbounded_channel();
@@ -279,10 +411,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 log,
                 territory: Arc::new(Mutex::new(Slot { state: Territory::default(), loaded: false })),
-                partners: Cache::new(),
-                wallets: Cache::new(),
-                missions: Cache::new(),
-                draws: Cache::new(),
+                aggregates: Aggregates::new(options.cache_budget),
                 seeds,
                 gold: RwLock::new(Vec::new()),
                 rules: RwLock::new(None),
@@ -302,6 +431,11 @@ impl Engine {
 
     pub fn log(&self) -> &EventLog {
         &self.inner.log
+    }
+
+    /// The aggregate cache: entries, estimated bytes at the last trim, budget, evictions.
+    pub fn cache_figures(&self) -> CacheFigures {
+        self.inner.aggregates.figures()
     }
 
     /// The committer's counters since the start.
@@ -397,7 +531,7 @@ impl Engine {
     async fn lock_partner(&self, locks: &mut Locks, id: PartnerId) -> Result<(), EngineError> {
         assert!(locks.wallets.is_empty(), "lock order: partners before wallets");
         assert!(locks.partners.iter().all(|(held, _)| *held < id), "lock order: partners by ascending id");
-        let mut guard = self.inner.partners.slot(&id).lock_owned().await;
+        let mut guard = self.inner.aggregates.slot(AggregateKey::Partner(id)).lock_owned().await;
         self.load(&id.to_string(), &mut guard).await?;
         self.remember_partner(id, &guard.state);
         locks.partners.push((id, guard));
@@ -406,7 +540,7 @@ impl Engine {
 
     async fn lock_wallet(&self, locks: &mut Locks, id: CitizenId) -> Result<(), EngineError> {
         assert!(locks.wallets.iter().all(|(held, _)| *held < id), "lock order: wallets by ascending id");
-        let mut guard = self.inner.wallets.slot(&id).lock_owned().await;
+        let mut guard = self.inner.aggregates.slot(AggregateKey::Wallet(id)).lock_owned().await;
         self.load(&id.to_string(), &mut guard).await?;
         locks.wallets.push((id, guard));
         Ok(())
@@ -414,7 +548,7 @@ impl Engine {
 
     async fn lock_mission(&self, locks: &mut Locks, id: MissionId) -> Result<(), EngineError> {
         assert!(locks.missions.is_empty(), "one mission per operation");
-        let mut guard = self.inner.missions.slot(&id).lock_owned().await;
+        let mut guard = self.inner.aggregates.slot(AggregateKey::Mission(id)).lock_owned().await;
         self.load(&id.to_string(), &mut guard).await?;
         locks.missions.push((id, guard));
         Ok(())
@@ -422,7 +556,7 @@ impl Engine {
 
     async fn lock_draw(&self, locks: &mut Locks, id: DrawId) -> Result<(), EngineError> {
         assert!(locks.wallets.is_empty() && locks.draws.is_empty(), "lock order: one draw, before wallets");
-        let mut guard = self.inner.draws.slot(&id).lock_owned().await;
+        let mut guard = self.inner.aggregates.slot(AggregateKey::Draw(id)).lock_owned().await;
         self.load(&id.to_string(), &mut guard).await?;
         locks.draws.push((id, guard));
         Ok(())
@@ -1102,6 +1236,25 @@ impl Touched {
         }
     }
 
+    /// The estimated bytes of the aggregate if it is idle: the cache holds the only reference to
+    /// it (see [`Lru::trim`]). The territory is never in the cache.
+    fn idle_footprint(&self) -> Option<usize> {
+        fn of<A: Cached + Footprint>(slot: &Arc<Mutex<Slot<A>>>) -> Option<usize> {
+            if Arc::strong_count(slot) != 1 {
+                return None;
+            }
+            let slot = slot.try_lock().ok()?;
+            Some(if slot.loaded { slot.state.footprint() } else { std::mem::size_of::<A>() })
+        }
+        match self {
+            Touched::Territory(_) => None,
+            Touched::Partner(slot) => of(slot),
+            Touched::Wallet(slot) => of(slot),
+            Touched::Mission(slot) => of(slot),
+            Touched::Draw(slot) => of(slot),
+        }
+    }
+
     /// Forgets the cached state: the next command reloads the aggregate from the log.
     async fn reset(&self) {
         async fn forget<A: Default>(slot: &Arc<Mutex<Slot<A>>>) {
@@ -1500,5 +1653,78 @@ mod tests {
         assert_eq!(written.canonical_payload(), None);
         assert_eq!(written.payload_text(), serde_json::to_string(&event).expect("compact text"));
         assert_eq!(written.event().payload, serde_json::to_value(&event).expect("a value"));
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    fn wallet_key() -> AggregateKey {
+        AggregateKey::Wallet(CitizenId::from_uuid(uuid::Uuid::new_v4()))
+    }
+
+    #[tokio::test]
+    async fn a_trim_drops_idle_aggregates_least_recently_used_first_and_never_a_busy_one() {
+        // Room for two empty entries, not three.
+        let one = ENTRY_BYTES + std::mem::size_of::<Wallet>();
+        let aggregates = Aggregates::new(2 * one + one / 2);
+        let (oldest, older, held, newest) = (wallet_key(), wallet_key(), wallet_key(), wallet_key());
+        drop(aggregates.slot::<Wallet>(oldest));
+        drop(aggregates.slot::<Wallet>(older));
+        // Held the way a command holds it: locked, through its own reference.
+        let busy = aggregates.slot::<Wallet>(held).lock_owned().await;
+        drop(aggregates.slot::<Wallet>(newest));
+        aggregates.trim_now();
+        let kept = |key: &AggregateKey| aggregates.lock().entries.contains_key(key);
+        assert!(!kept(&oldest) && !kept(&older), "the two least recently used idle ones go");
+        assert!(kept(&held), "a locked aggregate stays, whatever its age");
+        assert!(kept(&newest));
+        assert_eq!(aggregates.figures().evicted, 2);
+
+        // Released, the held one is the least recently used idle entry.
+        drop(busy);
+        let other = wallet_key();
+        drop(aggregates.slot::<Wallet>(other));
+        aggregates.trim_now();
+        assert!(!kept(&held) && kept(&newest) && kept(&other));
+        assert!(aggregates.figures().bytes <= 2 * one + one / 2);
+    }
+
+    #[tokio::test]
+    async fn a_reference_kept_by_a_transaction_in_flight_keeps_the_aggregate() {
+        let aggregates = Aggregates::new(1);
+        let key = wallet_key();
+        // What a `Pending` keeps until its events are durable.
+        let touched = Touched::Wallet(aggregates.slot::<Wallet>(key));
+        aggregates.trim_now();
+        assert!(aggregates.lock().entries.contains_key(&key));
+        drop(touched);
+        aggregates.trim_now();
+        assert!(!aggregates.lock().entries.contains_key(&key));
+    }
+
+    #[tokio::test]
+    async fn an_aggregate_comes_back_from_the_log_as_it_was_before_it_was_dropped() {
+        let (log, _dir) = ygor_store::testing::fresh_event_log(ygor_store::Backend::Sqlite).await;
+        let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
+        let engine = Engine::open_with(log, seeds, EngineOptions { cache_budget: 1 }).await.expect("opens");
+        let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
+        let demographics = Demographics { neighbourhood: Some("Gare".to_owned()), birth_year: Some(1984) };
+        let details = CitizenDetails {
+            citizen_id: citizen.to_string(),
+            neighbourhood: demographics.neighbourhood.clone(),
+            birth_year: demographics.birth_year,
+        };
+        let interests = vec![CategoryId::parse("ecologie").expect("a category")];
+        engine
+            .register_citizen(citizen, demographics, interests, details, [7; 32], Utc::now())
+            .await
+            .expect("registers");
+        let remembered = engine.wallet(citizen).await.expect("a wallet");
+        engine.inner.aggregates.trim_now();
+        assert_eq!(engine.cache_figures().entries, 0, "the budget leaves room for nothing idle");
+        assert_eq!(engine.wallet(citizen).await.expect("a wallet"), remembered);
+        assert!(remembered.holdings().is_registered());
     }
 }

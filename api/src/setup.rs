@@ -31,6 +31,8 @@ pub struct Config {
     pub snapshot_every: usize,
     /// How often a signed checkpoint of the log is recorded (when the log grew).
     pub checkpoint_every: std::time::Duration,
+    /// Estimated bytes of aggregates the engine keeps in memory between commands.
+    pub cache_budget: usize,
 }
 
 impl Config {
@@ -42,6 +44,7 @@ impl Config {
             admin_token: None,
             snapshot_every: ygor_projections::RunnerOptions::default().snapshot_every,
             checkpoint_every: std::time::Duration::from_secs(300),
+            cache_budget: crate::engine::DEFAULT_CACHE_BUDGET,
         }
     }
 }
@@ -134,7 +137,8 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let log = open_log(config).await?;
     let key = territory_key(&config.data_dir)?;
     let new_admin_token = ensure_admin(&log, config).await?;
-    let engine = Engine::open(log.clone(), crate::secrets::Seeds::new(key.clone())).await?;
+    let options = crate::engine::EngineOptions { cache_budget: config.cache_budget };
+    let engine = Engine::open_with(log.clone(), crate::secrets::Seeds::new(key.clone()), options).await?;
     let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
     let (projections, projection_task) =
         ygor_projections::start(log, engine.committed(), Some(engine.committed_events()), options).await?;

@@ -133,4 +133,18 @@ impl Draw {
     }
 }
 
+impl crate::Footprint for Draw {
+    fn footprint(&self) -> usize {
+        use crate::footprint::{btree, text, vec};
+        std::mem::size_of::<Self>()
+            + self.terms.as_ref().map_or(0, |terms| text(terms.prize.capacity()) + text(terms.commitment.capacity()))
+            + btree::<CitizenId, u64>(self.entries.len())
+            + self.result.as_ref().map_or(0, |result| {
+                text(result.seed.capacity())
+                    + text(result.entries_root.capacity())
+                    + vec::<CitizenId>(result.winners.capacity())
+            })
+    }
+}
+
 crate::macros::aggregate!(Draw, "draw", DrawCommand, DrawEvent);

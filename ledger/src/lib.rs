@@ -6,6 +6,7 @@ pub mod amount;
 pub mod books;
 pub mod draw;
 pub mod error;
+pub mod footprint;
 pub mod ids;
 mod macros;
 pub mod mission;
@@ -18,6 +19,7 @@ pub use amount::{AMOUNT_MAX, Tokens};
 pub use books::{AnyEvent, Books, Circulation};
 pub use draw::Draw;
 pub use error::{LedgerError, ParseError};
+pub use footprint::Footprint;
 pub use ids::{
     ActionId, CategoryId, CitizenId, DrawId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId,
     VoucherId,

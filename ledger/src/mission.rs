@@ -103,4 +103,17 @@ impl Mission {
     }
 }
 
+impl crate::Footprint for Mission {
+    fn footprint(&self) -> usize {
+        use crate::footprint::{text, vec};
+        std::mem::size_of::<Self>()
+            + self.details.as_ref().map_or(0, |details| {
+                text(details.title.capacity())
+                    + vec::<CategoryId>(details.categories.capacity())
+                    + details.categories.iter().map(|category| text(category.as_str().len())).sum::<usize>()
+                    + text(details.neighbourhood.as_ref().map_or(0, String::capacity))
+            })
+    }
+}
+
 crate::macros::aggregate!(Mission, "mission", MissionCommand, MissionEvent);

@@ -128,7 +128,7 @@ pub fn certify(
     if let Some(existing) = partner.certification(command.action_id) {
         if existing.fingerprint == Fingerprint::of(&command.fingerprint) {
             return Ok(Decided::Replay {
-                outcome: existing.outcome.clone(),
+                outcome: existing.outcome(command.action_id),
                 original: partner_ref(command.association_id, existing.sequence),
             });
         }
@@ -232,7 +232,8 @@ pub fn revoke(
     if let Some(revocation) = &action.revocation {
         if revocation.reason == reason {
             // The answer names the last event of the original transaction: the refund, if any.
-            let refund = partner.certification(action_id).and_then(|state| state.refund_sequence);
+            let refund =
+                partner.certification(action_id).and_then(|state| state.refund.as_ref()).map(|refund| refund.sequence);
             let original = match refund {
                 Some(sequence) => partner_ref(association_id, sequence),
                 None => wallet_ref(citizen_id, revocation.sequence),

@@ -131,18 +131,45 @@ impl Fingerprint {
 
 /// What the partner remembers of a certification: what later decisions need (a retry, a
 /// revocation). The signed request stays in the log only: kept here for every certification it was
-/// most of the engine's memory.
+/// most of the engine's memory. One of these is kept per certification for as long as the
+/// partner is cached, so what is rare (a refund) is boxed and what the map's key says (the
+/// action id) is not repeated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CertificationState {
     pub citizen_id: CitizenId,
     /// Of [`CertificationRecord::fingerprint`].
     pub fingerprint: Fingerprint,
-    pub outcome: CertificationOutcome,
-    pub certified_at: DateTime<Utc>,
+    /// What [`CertificationOutcome`] said, but the action id.
+    pub tokens: Tokens,
+    pub gold: bool,
+    pub gold_period: Option<u64>,
+    pub lot_id: Option<LotId>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub sequence: usize,
-    pub refunded: Option<Tokens>,
-    /// Sequence of the `RevocationRefunded` event, if the revocation returned anything.
-    pub refund_sequence: Option<usize>,
+    /// Set once a revocation gave tokens back to the envelope.
+    pub refund: Option<Box<Refund>>,
+}
+
+/// The envelope side of a revocation: how much came back, in the `RevocationRefunded` event at
+/// `sequence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub amount: Tokens,
+    pub sequence: usize,
+}
+
+impl CertificationState {
+    /// The outcome as it was answered to the association.
+    pub fn outcome(&self, action_id: ActionId) -> CertificationOutcome {
+        CertificationOutcome {
+            action_id,
+            tokens: self.tokens,
+            gold: self.gold,
+            gold_period: self.gold_period,
+            lot_id: self.lot_id,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// What a venue remembers of a redemption (see [`CertificationState`]).
@@ -330,10 +357,10 @@ impl Partner {
             }
             PartnerCommand::RefundRevocation { action_id, amount, at } => {
                 let state = self.certifications.get(&action_id).ok_or(LedgerError::UnknownAction(action_id))?;
-                if state.refunded.is_some() {
+                if state.refund.is_some() {
                     return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
                 }
-                if amount > state.outcome.tokens {
+                if amount > state.tokens {
                     return Err(LedgerError::Overflow);
                 }
                 Ok(vec![PartnerEvent::RevocationRefunded { action_id, amount, refunded_at: at }])
@@ -367,26 +394,28 @@ impl Partner {
             }
             PartnerEvent::PartnerSuspended { .. } => self.suspended = true,
             PartnerEvent::EnvelopeReceived { amount, .. } => self.envelope.add_assign_checked(amount),
-            PartnerEvent::CertificationRecorded { record, certified_at } => {
-                self.envelope.sub_assign_checked(record.outcome.tokens);
+            PartnerEvent::CertificationRecorded { record, .. } => {
+                let outcome = record.outcome;
+                self.envelope.sub_assign_checked(outcome.tokens);
                 self.certifications.insert(
                     record.action_id,
                     CertificationState {
                         citizen_id: record.citizen_id,
                         fingerprint: Fingerprint::of(&record.fingerprint),
-                        outcome: record.outcome,
-                        certified_at,
+                        tokens: outcome.tokens,
+                        gold: outcome.gold,
+                        gold_period: outcome.gold_period,
+                        lot_id: outcome.lot_id,
+                        expires_at: outcome.expires_at,
                         sequence: self.version,
-                        refunded: None,
-                        refund_sequence: None,
+                        refund: None,
                     },
                 );
             }
             PartnerEvent::RevocationRefunded { action_id, amount, .. } => {
                 self.envelope.add_assign_checked(amount);
                 if let Some(state) = self.certifications.get_mut(&action_id) {
-                    state.refunded = Some(amount);
-                    state.refund_sequence = Some(self.version);
+                    state.refund = Some(Box::new(Refund { amount, sequence: self.version }));
                 }
             }
             PartnerEvent::RedemptionRecorded { record, redeemed_at } => {
@@ -414,6 +443,20 @@ impl Partner {
                 self.unsettled.retain(|id| !settled.contains(id));
             }
         }
+    }
+}
+
+impl crate::Footprint for Partner {
+    fn footprint(&self) -> usize {
+        use crate::footprint::{hash_map, text, vec};
+        std::mem::size_of::<Self>()
+            + self
+                .registration
+                .as_ref()
+                .map_or(0, |registration| text(registration.name.capacity()) + text(registration.public_key.capacity()))
+            + hash_map::<ActionId, CertificationState>(self.certifications.capacity())
+            + hash_map::<RedemptionId, RedemptionState>(self.redemptions.capacity())
+            + vec::<RedemptionId>(self.unsettled.capacity())
     }
 }
 

@@ -58,9 +58,10 @@ pub struct Revocation {
     pub sequence: usize,
 }
 
+/// A certified action as the wallet remembers it (its id is the key of [`Wallet::action`]): one
+/// per certification for as long as the wallet is cached, so the rare revocation is boxed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionRecord {
-    pub action_id: ActionId,
     pub association_id: PartnerId,
     pub category: CategoryId,
     pub quantity: u64,
@@ -68,7 +69,7 @@ pub struct ActionRecord {
     pub tokens: Tokens,
     pub lot_id: Option<LotId>,
     pub sequence: usize,
-    pub revocation: Option<Revocation>,
+    pub revocation: Option<Box<Revocation>>,
 }
 
 /// A voucher whose territory signature was checked at the edge.
@@ -394,8 +395,8 @@ impl Wallet {
     }
 
     /// Every certified action, revoked ones included (see `ActionRecord::revocation`).
-    pub fn actions(&self) -> impl Iterator<Item = &ActionRecord> {
-        self.actions.values()
+    pub fn actions(&self) -> impl Iterator<Item = (ActionId, &ActionRecord)> {
+        self.actions.iter().map(|(id, action)| (*id, action))
     }
 
     pub fn version(&self) -> usize {
@@ -550,7 +551,6 @@ impl Wallet {
                 self.actions.insert(
                     action_id,
                     ActionRecord {
-                        action_id,
                         association_id,
                         category,
                         quantity,
@@ -566,7 +566,7 @@ impl Wallet {
                 let sequence = self.version;
                 let action = self.actions.get_mut(&action_id).expect("a revocation names a certified action");
                 let key = month_key(&action.category, action.occurred_at);
-                action.revocation = Some(Revocation { reason, returned, revoked_at, sequence });
+                action.revocation = Some(Box::new(Revocation { reason, returned, revoked_at, sequence }));
                 let tokens = action.tokens;
                 if let Some(earned) = self.monthly_tokens.get_mut(&key) {
                     earned.sub_assign_checked(tokens);
@@ -580,6 +580,33 @@ impl Wallet {
             | WalletEvent::GoldSpent { .. }
             | WalletEvent::TokensExpired { .. } => {}
         }
+    }
+}
+
+impl crate::Footprint for Holdings {
+    fn footprint(&self) -> usize {
+        use crate::footprint::{text, vec};
+        std::mem::size_of::<Self>()
+            + vec::<Lot>(self.lots.capacity())
+            + vec::<CategoryId>(self.interests.capacity())
+            + self.interests.iter().map(|interest| text(interest.as_str().len())).sum::<usize>()
+            + text(self.demographics.neighbourhood.as_ref().map_or(0, String::len))
+    }
+}
+
+impl crate::Footprint for Wallet {
+    /// Counts each action's category as one small allocation and leaves out revocation reasons
+    /// (few): no walk over the actions.
+    fn footprint(&self) -> usize {
+        use crate::footprint::{btree, text};
+        const CATEGORY_TEXT: usize = 16;
+        std::mem::size_of::<Self>() - std::mem::size_of::<Holdings>()
+            + self.holdings.footprint()
+            + btree::<ActionId, ActionRecord>(self.actions.len())
+            + self.actions.len() * CATEGORY_TEXT
+            + btree::<String, Tokens>(self.monthly_tokens.len())
+            + self.monthly_tokens.keys().map(|key| text(key.len())).sum::<usize>()
+            + btree::<VoucherId, ()>(self.used_vouchers.len())
     }
 }
 

@@ -13,6 +13,9 @@ use ygor_crypto::{SecretKey, SignedKind};
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// SQLite, on a server whose aggregate cache has a budget of one byte: every aggregate no
+    /// command holds is dropped at once and loaded again from the log by the next command.
+    SqliteUncached,
 }
 
 pub const RULES: &str = r#"
@@ -94,14 +97,16 @@ impl Answer {
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
-        Backend::Sqlite => None,
+        Backend::Sqlite | Backend::SqliteUncached => None,
         Backend::Postgres => Some(ygor_store::testing::fresh_postgres_url().await),
     };
+    let defaults = Config::new(data_dir.path().to_path_buf(), database_url);
     let config = Config {
         admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4())),
         // Small, so that the tests write and reload snapshots.
         snapshot_every: 25,
-        ..Config::new(data_dir.path().to_path_buf(), database_url)
+        cache_budget: if backend == Backend::SqliteUncached { 1 } else { defaults.cache_budget },
+        ..defaults
     };
     let mut app = start_on(config).await;
     app._data_dir = Some(data_dir);
@@ -299,13 +304,23 @@ impl TestApp {
         body
     }
 
+    /// A figure of `/metrics` (the first sample of that name).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.client.get(format!("{}/metrics", self.address)).send().await.expect("metrics");
+        let text = text.text().await.expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    }
+
     /// The territory's own key, read from the data directory, to forge test vouchers.
     pub fn territory_key(&self) -> SecretKey {
         ygor_crypto::read_key_file(&self.config.data_dir.join(setup::TERRITORY_KEY_FILE)).expect("territory key")
     }
 }
 
-/// Declares each listed case once per backend: `sqlite::case` and `postgres::case`.
+/// Declares each listed case once per backend: `sqlite::case` and `postgres::case`, and once more
+/// on SQLite with no aggregate cache, `sqlite_uncached::case`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
@@ -322,6 +337,14 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::$case($crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+        mod sqlite_uncached {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::helpers::Backend::SqliteUncached).await;
                 }
             )*
         }

@@ -372,6 +372,24 @@ async fn a_rebuild_equals_the_live_read_models(backend: Backend) {
         "a rebuild from position 0 equals the live read models"
     );
     assert_eq!(live, rebuilt);
+
+    // The engine's own states, cached or loaded again after they were dropped, are the states a
+    // fresh engine loads from the log.
+    let seeds = ygor_api::secrets::Seeds::new(app.state.territory_key().clone());
+    let fresh = ygor_api::engine::Engine::open(app.state.log().clone(), seeds).await.expect("a second engine");
+    for citizen in &citizens {
+        let id = ygor_ledger::CitizenId::parse(&citizen.id).expect("an id");
+        let kept = app.state.engine().wallet(id).await.expect("the live wallet");
+        assert_eq!(kept, fresh.wallet(id).await.expect("the wallet from the log"));
+    }
+    let evicted = app.metric("ygor_aggregate_cache_evictions_total").await;
+    if backend == Backend::SqliteUncached {
+        assert!(evicted > 0.0, "a one-byte budget drops aggregates");
+        assert!(app.metric("ygor_aggregate_cache_entries").await < 8.0);
+    } else {
+        assert_eq!(evicted, 0.0, "the default budget holds a small territory");
+        assert!(app.metric("ygor_aggregate_cache_entries").await >= citizens.len() as f64);
+    }
 }
 
 async fn a_restart_resumes_from_the_snapshot_and_equals_a_rebuild(backend: Backend) {

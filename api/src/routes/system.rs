@@ -82,5 +82,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         read(&stats.write_micros) as f64 / 1e6,
         read(&stats.commit_micros) as f64 / 1e6,
     );
+    let cache = state.engine().cache_figures();
+    let body = format!(
+        "{body}# HELP ygor_aggregate_cache_entries Aggregates the engine keeps in memory between commands.\n# TYPE ygor_aggregate_cache_entries gauge\nygor_aggregate_cache_entries {}\n\
+         # HELP ygor_aggregate_cache_bytes Estimated bytes of those aggregates, at the last trim.\n# TYPE ygor_aggregate_cache_bytes gauge\nygor_aggregate_cache_bytes {}\n\
+         # HELP ygor_aggregate_cache_budget_bytes The bound on that estimate (ygor serve --cache-mb).\n# TYPE ygor_aggregate_cache_budget_bytes gauge\nygor_aggregate_cache_budget_bytes {}\n\
+         # HELP ygor_aggregate_cache_evictions_total Aggregates dropped from memory to stay within the budget.\n# TYPE ygor_aggregate_cache_evictions_total counter\nygor_aggregate_cache_evictions_total {}\n",
+        cache.entries, cache.bytes, cache.budget, cache.evicted,
+    );
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

@@ -618,6 +618,9 @@ impl EventLog {
     }
 }
 
+/// The size of the parts a snapshot's body is stored in (the last one may be shorter).
+pub const SNAPSHOT_PART_BYTES: usize = 4 << 20;
+
 /// A snapshot of read models: their serialised state and the log position it includes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {

@@ -113,7 +113,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-crate::queries::common_queries!(SqliteLog);
+crate::queries::common_queries!(SqliteLog, sqlx::SqliteConnection);
 
 impl SqliteLog {
     pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {

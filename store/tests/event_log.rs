@@ -14,7 +14,7 @@ use serde_json::json;
 use ygor_store::testing::{fresh_event_log, fresh_postgres_url, fresh_sqlite_dir};
 use ygor_store::{
     AppendBatch, Backend, CitizenDetails, Credential, EventLog, MAX_BATCH_LEN, NewCredential, NewEvent, Position,
-    RecordedEvent, SerializedEvent, StoreError,
+    RecordedEvent, SNAPSHOT_PART_BYTES, SerializedEvent, Snapshot, StoreError,
 };
 
 /// Other tests share the PostgreSQL server, and their open transactions hold the gap-safe
@@ -389,6 +389,70 @@ async fn concurrent_appends_from_sixteen_tasks_all_land_in_order(backend: Backen
     }
 }
 
+/// Runs one statement on the log's own database, behind its back.
+async fn execute(log: &EventLog, statement: &str) {
+    if let Some(pool) = log.sqlite_pool() {
+        sqlx::query(statement).execute(pool).await.expect("statement");
+    } else {
+        let pool = log.postgres_pool().expect("a pool");
+        sqlx::query(statement).execute(pool).await.expect("statement");
+    }
+}
+
+/// Bytes that differ from part to part, so that a part out of place shows.
+fn snapshot_body(len: usize) -> Vec<u8> {
+    (0..len).map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+async fn a_snapshot_larger_than_a_part_reads_back_whole(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let large = Snapshot {
+        name: "read-models".to_owned(),
+        position: 41,
+        format: 3,
+        body: snapshot_body(SNAPSHOT_PART_BYTES * 2 + 12_345),
+    };
+    log.save_snapshot(&large).await.expect("saves");
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), Some(large));
+    // A smaller one replaces it, parts and all.
+    let small = Snapshot { name: "read-models".to_owned(), position: 42, format: 3, body: snapshot_body(100) };
+    log.save_snapshot(&small).await.expect("saves");
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), Some(small));
+    assert_eq!(log.load_snapshot("other").await.expect("loads"), None);
+    log.delete_snapshots().await.expect("deletes");
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), None);
+}
+
+async fn a_snapshot_written_before_parts_keeps_its_body_inline(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let literal = if backend == Backend::Sqlite { "X'0102FF'" } else { "'\\x0102ff'::bytea" };
+    execute(
+        &log,
+        &format!(
+            "INSERT INTO projection_snapshots (name, position, format, body) VALUES ('read-models', 7, 2, {literal})"
+        ),
+    )
+    .await;
+    let snapshot = log.load_snapshot("read-models").await.expect("loads").expect("a snapshot");
+    assert_eq!((snapshot.position, snapshot.format, snapshot.body), (7, 2, vec![1, 2, 255]));
+}
+
+async fn a_snapshot_missing_a_part_does_not_load(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let snapshot = Snapshot {
+        name: "read-models".to_owned(),
+        position: 9,
+        format: 1,
+        body: snapshot_body(SNAPSHOT_PART_BYTES * 3),
+    };
+    log.save_snapshot(&snapshot).await.expect("saves");
+    execute(&log, "DELETE FROM projection_snapshot_parts WHERE part = 1").await;
+    match log.load_snapshot("read-models").await {
+        Err(StoreError::Serialization(message)) => assert!(message.contains("1 of its 3 parts"), "{message}"),
+        other => panic!("a snapshot with a hole loaded: {:?}", other.map(|found| found.map(|s| s.body.len()))),
+    }
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -411,6 +475,9 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    a_snapshot_larger_than_a_part_reads_back_whole,
+    a_snapshot_written_before_parts_keeps_its_body_inline,
+    a_snapshot_missing_a_part_does_not_load,
     append_then_load_stream_round_trips_through_the_stock_repository,
     batch_spanning_two_aggregate_types_is_atomic,
     duplicate_sequence_is_a_conflict,

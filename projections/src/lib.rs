@@ -269,6 +269,30 @@ fn snapshot_of(models: &ReadModels) -> Result<Snapshot, ProjectionError> {
     Ok(Snapshot { name: SNAPSHOT_NAME.to_owned(), position: models.position, format: SNAPSHOT_FORMAT, body })
 }
 
+/// Whether `models` serialise to exactly `expected`, compared as they are written: no second
+/// buffer of the snapshot's size.
+fn serialises_to(models: &ReadModels, expected: &[u8]) -> bool {
+    struct SameBytes<'a> {
+        expected: &'a [u8],
+        offset: usize,
+    }
+    impl std::io::Write for SameBytes<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let end = self.offset + bytes.len();
+            if self.expected.get(self.offset..end) != Some(bytes) {
+                return Err(std::io::Error::other("the serialisation differs"));
+            }
+            self.offset = end;
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    postcard::to_io(models, SameBytes { expected, offset: 0 }).is_ok_and(|written| written.offset == expected.len())
+}
+
 /// Writes the read models and the position they include, atomically.
 pub async fn save_snapshot(log: &EventLog, models: &ReadModels) -> Result<(), ProjectionError> {
     log.save_snapshot(&snapshot_of(models)?).await?;
@@ -489,15 +513,19 @@ pub async fn start(
         // The read models of a long replay were allocated among the replay's own short-lived
         // buffers, and those pages stay half used: taking them back from the snapshot just
         // written lays them out afresh (a million events: 170 MB resident instead of 105).
-        // It is also the one check that a snapshot reads back as what was written.
-        match postcard::from_bytes::<ReadModels>(&snapshot.body) {
-            Ok(compacted) if compacted == models => models = compacted,
-            Ok(_) | Err(_) => {
-                return Err(ProjectionError::Snapshot(
+        // It is also the one check that a snapshot reads back as what was written: the models
+        // read back serialise to the very bytes written. The replayed models go first, so that
+        // the start never holds them, the snapshot and the models read back at once (282 MB
+        // at the peak for a million events, against 144 once started).
+        drop(models);
+        models = postcard::from_bytes::<ReadModels>(&snapshot.body)
+            .ok()
+            .filter(|compacted| serialises_to(compacted, &snapshot.body))
+            .ok_or_else(|| {
+                ProjectionError::Snapshot(
                     "the snapshot just written does not read back as the read models it was made of".to_owned(),
-                ));
-            }
-        }
+                )
+            })?;
     }
     let idle_poll = options.idle_poll;
     let mut since_snapshot = 0usize;
@@ -886,6 +914,39 @@ mod replay_tests {
     #[tokio::test]
     async fn postgres_a_replay_equals_applying_one_by_one() {
         a_replay_equals_applying_one_by_one(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn read_models_serialise_to_their_snapshot_and_to_nothing_else() {
+        let (log, _guard, _) = log_with_history(Backend::Sqlite).await;
+        let models = rebuild(&log).await.expect("rebuild");
+        let body = snapshot_of(&models).expect("serialises").body;
+        let read_back: ReadModels = postcard::from_bytes(&body).expect("reads back");
+        assert!(serialises_to(&read_back, &body));
+        let mut changed = body.clone();
+        let middle = changed.len() / 2;
+        changed[middle] ^= 1;
+        assert!(!serialises_to(&read_back, &changed), "one byte differs");
+        assert!(!serialises_to(&read_back, &body[..body.len() - 1]), "one byte short");
+        let mut longer = body.clone();
+        longer.push(0);
+        assert!(!serialises_to(&read_back, &longer), "one byte more");
+        assert!(!serialises_to(&ReadModels::default(), &body), "other models");
+    }
+
+    /// A start that replays more than `snapshot_every` events writes a snapshot and takes the read
+    /// models back from it: they equal a rebuild, and the snapshot holds them.
+    #[tokio::test]
+    async fn a_long_start_takes_its_read_models_back_from_the_snapshot_it_wrote() {
+        let (log, _guard, _) = log_with_history(Backend::Sqlite).await;
+        let last = log.last_position().await.expect("last position");
+        let options = RunnerOptions { snapshot_every: 100, ..RunnerOptions::default() };
+        let (projections, task) = start(log.clone(), watch::channel(last).1, None, options).await.expect("starts");
+        let started = projections.read(ReadModels::clone);
+        task.abort();
+        assert_eq!(started.position, last);
+        assert_eq!(started, rebuild(&log).await.expect("rebuild"));
+        assert_eq!(load_snapshot(&log).await.expect("a snapshot"), started);
     }
 
     /// A replay stops at the first event that breaks an invariant, every event before it applied.

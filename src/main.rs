@@ -265,7 +265,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             log.delete_snapshots().await?;
             let models = ygor_projections::rebuild(&log).await?;
             let replayed = started.elapsed().as_secs_f64();
-            ygor_projections::save_snapshot(&log, &models).await?;
+            let models = ygor_projections::save_snapshot(&log, models).await?;
             let events = models.audit.size();
             println!(
                 "replayed {events} events up to position {} in {replayed:.3} s ({:.0} events/s), snapshot written in {:.3} s; circulation: {}",

@@ -3,8 +3,8 @@
 //! Every read model is a pure function of the log: the runner applies each event exactly once, in
 //! position order, and readers can wait until a given position is applied (read-your-writes).
 //! The read models live in memory, so reads never touch the database. Every `snapshot_every`
-//! events the runner writes a snapshot of all of them together with the position they include, in
-//! one statement: the state and its checkpoint can never disagree, so a crash at any point neither
+//! events the runner writes a snapshot of all of them together with the position they include,
+//! made visible in one transaction: the state and its checkpoint can never disagree, so a crash at any point neither
 //! loses nor doubles an event. A start loads the snapshot and replays only the events after it
 //! (or replays from position 0 when there is none, or when its format is older). The books check
 //! conservation after every event and stop the runner loudly if it ever fails.
@@ -34,7 +34,7 @@ use crate::audit::AuditTrail;
 use crate::missions::Missions;
 use crate::profiles::Profiles;
 use crate::venues::Venues;
-use ygor_store::{EventLog, Position, Snapshot, StoreError, StoredEvent};
+use ygor_store::{EventLog, Position, StoreError, StoredEvent};
 
 /// How many events one read of the log returns.
 const PAGE: usize = 2_000;
@@ -235,7 +235,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 8;
+pub const SNAPSHOT_FORMAT: i32 = 9;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]
@@ -255,23 +255,87 @@ impl Default for RunnerOptions {
     }
 }
 
-/// The read models serialised with the position they include.
-///
-/// The body is sized first, then written into one allocation of that size: grown by doubling, a
-/// body of tens of MB passed through buffers up to twice its size, the old one still held while
-/// the new one was filled, and the server's peak memory rose by three times the snapshot at every
-/// snapshot of a large log (docs/performance.md). Sizing costs a second pass over the models.
-fn snapshot_of(models: &ReadModels) -> Result<Snapshot, ProjectionError> {
-    let failed = |error: postcard::Error| ProjectionError::Snapshot(error.to_string());
-    let size = postcard::experimental::serialized_size(models).map_err(failed)?;
-    let body = postcard::to_extend(models, Vec::with_capacity(size)).map_err(failed)?;
-    debug_assert_eq!(body.len(), size, "postcard wrote the size it measured");
-    Ok(Snapshot { name: SNAPSHOT_NAME.to_owned(), position: models.position, format: SNAPSHOT_FORMAT, body })
+/// The body of a snapshot: the read models one after the other, each a section of its own, its
+/// length (a postcard varint), its postcard encoding, then the SHA-256 of that encoding (so that a
+/// body changed in storage is refused rather than read as other models). Written section by section and read back
+/// the same way (decision 14): a start never holds the whole body (≈ 55 MB at a million events)
+/// beside the read models, only the largest section and one part.
+macro_rules! snapshot_sections {
+    ($($field:ident),* $(,)?) => {
+        /// How many sections a snapshot has.
+        const SECTIONS: usize = [$(stringify!($field)),*].len();
+
+        /// Writes section `index` of the snapshot of `models` to `out`; `None` past the last.
+        fn write_section(
+            models: &ReadModels,
+            index: usize,
+            out: &mut dyn std::io::Write,
+        ) -> Option<Result<(), ProjectionError>> {
+            let sections: [&dyn Fn(&mut dyn std::io::Write) -> Result<(), ProjectionError>; SECTIONS] =
+                [$(&|out| encode_section(&models.$field, out)),*];
+            sections.get(index).map(|section| section(out))
+        }
+
+        /// The read models, section after section, each checked when `check` is set.
+        async fn read_sections(sections: &mut SectionReader, check: bool) -> Result<ReadModels, ProjectionError> {
+            // Fields are evaluated in the order written, which is the sections' order.
+            Ok(ReadModels { $($field: sections.next(stringify!($field), check).await?),* })
+        }
+    };
 }
 
-/// Whether `models` serialise to exactly `expected`, compared as they are written: no second
-/// buffer of the snapshot's size.
-fn serialises_to(models: &ReadModels, expected: &[u8]) -> bool {
+snapshot_sections!(position, books, rules, partners, wallets, profiles, missions, venues, expiries, audit, draws);
+
+/// One section: its length, its encoding, its digest, written to `out` as they are produced (the
+/// encoding is sized first, in a pass that allocates nothing).
+fn encode_section<T: Serialize>(value: &T, out: &mut dyn std::io::Write) -> Result<(), ProjectionError> {
+    use sha2::Digest as _;
+    /// Hashes and counts what it passes on.
+    struct Hashing<'a> {
+        out: &'a mut dyn std::io::Write,
+        digest: sha2::Sha256,
+        len: usize,
+    }
+    impl std::io::Write for Hashing<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let written = self.out.write(bytes)?;
+            self.digest.update(&bytes[..written]);
+            self.len += written;
+            Ok(written)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.out.flush()
+        }
+    }
+    let failed = |error: &dyn std::fmt::Display| ProjectionError::Snapshot(error.to_string());
+    let size = postcard::experimental::serialized_size(value).map_err(|error| failed(&error))?;
+    let mut length = [0u8; 10];
+    out.write_all(postcard::to_slice(&(size as u64), &mut length).map_err(|error| failed(&error))?)
+        .map_err(|error| failed(&error))?;
+    // postcard writes field by field, a few bytes at a time: buffered before they are hashed.
+    let mut hashing = std::io::BufWriter::with_capacity(64 << 10, Hashing { out, digest: sha2::Sha256::new(), len: 0 });
+    postcard::to_io(value, &mut hashing).map_err(|error| failed(&error))?;
+    let Hashing { out, digest, len } = hashing.into_inner().map_err(|error| failed(&error.error()))?;
+    if len != size {
+        return Err(ProjectionError::Snapshot(format!("{len} bytes written of the {size} measured")));
+    }
+    out.write_all(&digest.finalize()).map_err(|error| failed(&error))
+}
+
+/// Section `index` of the snapshot of `models`, in memory.
+#[cfg(test)]
+fn section_of(models: &ReadModels, index: usize) -> Option<Result<Vec<u8>, ProjectionError>> {
+    let mut section = Vec::new();
+    write_section(models, index, &mut section).map(|written| written.map(|()| section))
+}
+
+/// The length of a section's SHA-256.
+const DIGEST_LEN: usize = 32;
+
+/// Whether `value` serialises to exactly `expected`, compared as it is written: no second buffer
+/// of the section's size.
+fn serialises_to<T: Serialize>(value: &T, expected: &[u8]) -> bool {
     struct SameBytes<'a> {
         expected: &'a [u8],
         offset: usize,
@@ -290,36 +354,194 @@ fn serialises_to(models: &ReadModels, expected: &[u8]) -> bool {
             Ok(())
         }
     }
-    postcard::to_io(models, SameBytes { expected, offset: 0 }).is_ok_and(|written| written.offset == expected.len())
+    postcard::to_io(value, SameBytes { expected, offset: 0 }).is_ok_and(|written| written.offset == expected.len())
 }
 
-/// Writes the read models and the position they include, atomically.
-pub async fn save_snapshot(log: &EventLog, models: &ReadModels) -> Result<(), ProjectionError> {
-    log.save_snapshot(&snapshot_of(models)?).await?;
+/// Reads a snapshot's sections from its parts, holding at most one section and one part.
+struct SectionReader {
+    parts: ygor_store::SnapshotReader,
+    /// Bytes read and not consumed yet start at `start`.
+    pending: Vec<u8>,
+    start: usize,
+    /// Whether every part is read.
+    done: bool,
+}
+
+impl SectionReader {
+    fn new(parts: ygor_store::SnapshotReader) -> SectionReader {
+        SectionReader { parts, pending: Vec::new(), start: 0, done: false }
+    }
+
+    fn available(&self) -> &[u8] {
+        &self.pending[self.start..]
+    }
+
+    /// Reads parts until `needed` bytes are available or the body ends; false if it ended short.
+    async fn fill(&mut self, needed: usize) -> Result<bool, ProjectionError> {
+        while self.available().len() < needed && !self.done {
+            let Some(part) = self.parts.next_part().await? else {
+                self.done = true;
+                break;
+            };
+            self.pending.drain(..self.start);
+            self.start = 0;
+            self.pending.reserve_exact(needed.max(self.pending.len() + part.len()) - self.pending.len());
+            self.pending.extend_from_slice(&part);
+        }
+        Ok(self.available().len() >= needed)
+    }
+
+    /// The next section, decoded as a `T` once its digest matches; with `check`, also re-encoded
+    /// and compared byte for byte (so that the value is exactly what was written).
+    async fn next<T>(&mut self, name: &str, check: bool) -> Result<T, ProjectionError>
+    where
+        T: Serialize + serde::de::DeserializeOwned,
+    {
+        use sha2::Digest as _;
+        let bad = |why: &str| ProjectionError::Snapshot(format!("section {name}: {why}"));
+        // A varint of a u64 takes at most 10 bytes; a section takes more (its digest).
+        self.fill(10).await?;
+        let (len, rest) = postcard::take_from_bytes::<u64>(self.available()).map_err(|_| bad("no length"))?;
+        let header = self.available().len() - rest.len();
+        let end = usize::try_from(len).ok().and_then(|len| (header + DIGEST_LEN).checked_add(len));
+        let Some(end) = end.filter(|&end| end <= self.parts.size()) else {
+            return Err(bad("longer than the body"));
+        };
+        if !self.fill(end).await? {
+            return Err(bad("the body ends inside it"));
+        }
+        let (bytes, digest) = self.available()[header..end].split_at(end - header - DIGEST_LEN);
+        if sha2::Sha256::digest(bytes).as_slice() != digest {
+            return Err(bad("its digest does not match"));
+        }
+        let value = match postcard::take_from_bytes::<T>(bytes) {
+            Ok((value, [])) => value,
+            Ok(_) => return Err(bad("bytes after its value")),
+            Err(error) => return Err(bad(&error.to_string())),
+        };
+        if check && !serialises_to(&value, bytes) {
+            return Err(bad("does not serialise back to what was read"));
+        }
+        self.start += end;
+        Ok(value)
+    }
+
+    /// Whether the body ends right after the last section.
+    async fn at_end(&mut self) -> Result<bool, ProjectionError> {
+        Ok(!self.fill(1).await?)
+    }
+}
+
+/// How many bytes of a snapshot the serialiser hands over at a time.
+const SNAPSHOT_CHUNK: usize = 256 << 10;
+
+/// Passes what it is given on to the snapshot's writer, a chunk at a time.
+struct ChunkSender {
+    chunk: Vec<u8>,
+    sender: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(SNAPSHOT_CHUNK));
+        self.sender.blocking_send(chunk).map_err(|_| std::io::Error::other("the snapshot's writer stopped"))
+    }
+}
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.chunk.extend_from_slice(bytes);
+        if self.chunk.len() >= SNAPSHOT_CHUNK {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() { Ok(()) } else { self.send() }
+    }
+}
+
+/// Writes a snapshot of the models in `shared`. They are serialised on a blocking thread under
+/// the READ lock (queries go on; only the runner, which alone takes the write lock, waits) and
+/// handed to the store a chunk at a time as they are produced: the write holds a few MB beside
+/// the models, not the body (decision 14).
+async fn write_snapshot(log: &EventLog, shared: &Arc<RwLock<ReadModels>>) -> Result<(), ProjectionError> {
+    let position = projections_position(shared);
+    let mut writer = log.snapshot_writer(SNAPSHOT_NAME, position, SNAPSHOT_FORMAT).await?;
+    let (sender, mut chunks) = tokio::sync::mpsc::channel(2);
+    let models = shared.clone();
+    let serialising = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let models = models.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if models.position != position {
+            return Err(ProjectionError::Snapshot("the read models moved on while being written".to_owned()));
+        }
+        let mut out = ChunkSender { chunk: Vec::with_capacity(SNAPSHOT_CHUNK), sender };
+        for index in 0..SECTIONS {
+            write_section(&models, index, &mut out).unwrap_or(Ok(()))?;
+        }
+        out.flush().map_err(|error| ProjectionError::Snapshot(error.to_string()))
+    });
+    let mut stored = Ok(());
+    while let Some(chunk) = chunks.recv().await {
+        stored = writer.write(&chunk).await;
+        if stored.is_err() {
+            break;
+        }
+    }
+    // A failed write stops the serialiser at its next chunk.
+    drop(chunks);
+    let serialised = serialising.await.map_err(|failed| ProjectionError::Snapshot(failed.to_string()))?;
+    stored?;
+    serialised?;
+    writer.finish().await?;
     Ok(())
+}
+
+/// Writes the read models and the position they include (readers see the previous snapshot
+/// until the whole of this one is stored), and gives them back.
+pub async fn save_snapshot(log: &EventLog, models: ReadModels) -> Result<ReadModels, ProjectionError> {
+    let shared = Arc::new(RwLock::new(models));
+    let written = write_snapshot(log, &shared).await;
+    // The serialiser's clone is gone once `write_snapshot` returns.
+    let models = Arc::try_unwrap(shared)
+        .map_err(|_| ProjectionError::Snapshot("the read models are still shared".to_owned()))?
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    written.map(|()| models)
+}
+
+/// The read models of the snapshot, if there is a whole one of this format (each section
+/// re-encoded and compared with what was read when `check` is set); `None` otherwise.
+async fn read_snapshot(log: &EventLog, check: bool) -> Result<Option<ReadModels>, ProjectionError> {
+    let parts = match log.snapshot_reader(SNAPSHOT_NAME).await? {
+        Some(parts) if parts.format() == SNAPSHOT_FORMAT => parts,
+        Some(parts) => {
+            tracing::info!(format = parts.format(), "ignoring a read-model snapshot of another format");
+            return Ok(None);
+        }
+        None => return Ok(None),
+    };
+    let position = parts.position();
+    let mut sections = SectionReader::new(parts);
+    let models = read_sections(&mut sections, check).await?;
+    if models.position != position || !sections.at_end().await? {
+        return Err(ProjectionError::Snapshot("the body does not match its row".to_owned()));
+    }
+    Ok(Some(models))
 }
 
 /// The read models from the latest usable snapshot, or empty ones.
 async fn load_snapshot(log: &EventLog) -> Result<ReadModels, ProjectionError> {
-    let snapshot = match log.load_snapshot(SNAPSHOT_NAME).await {
-        Ok(Some(snapshot)) => snapshot,
-        Ok(None) => return Ok(ReadModels::default()),
-        Err(ygor_store::StoreError::Serialization(message)) => {
-            tracing::warn!(%message, "the read-model snapshot is incomplete; replaying the log");
-            return Ok(ReadModels::default());
-        }
-        Err(error) => return Err(error.into()),
-    };
-    if snapshot.format != SNAPSHOT_FORMAT {
-        tracing::info!(format = snapshot.format, "ignoring a read-model snapshot of another format; replaying the log");
-        return Ok(ReadModels::default());
-    }
-    match postcard::from_bytes::<ReadModels>(&snapshot.body) {
-        Ok(models) if models.position == snapshot.position => Ok(models),
-        Ok(_) | Err(_) => {
-            tracing::warn!("the read-model snapshot does not decode; replaying the log");
+    match read_snapshot(log, false).await {
+        Ok(Some(models)) => Ok(models),
+        Ok(None) => Ok(ReadModels::default()),
+        Err(ProjectionError::Store(StoreError::Serialization(message)) | ProjectionError::Snapshot(message)) => {
+            tracing::warn!(%message, "the read-model snapshot does not read back; replaying the log");
             Ok(ReadModels::default())
         }
+        Err(error) => Err(error),
     }
 }
 
@@ -506,26 +728,33 @@ pub async fn start(
     let mut models = load_snapshot(&log).await?;
     let target = log.last_position().await?;
     log.wait_until_safe(target, SAFE_WAIT).await?;
+    let started = std::time::Instant::now();
     let replayed = catch_up(&log, &mut models).await?;
+    tracing::info!(replayed, seconds = started.elapsed().as_secs_f64(), "the read models caught up with the log");
     if replayed >= options.snapshot_every {
-        let snapshot = snapshot_of(&models)?;
-        log.save_snapshot(&snapshot).await?;
+        let started = std::time::Instant::now();
+        models = save_snapshot(&log, models).await?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "read-model snapshot written");
         // The read models of a long replay were allocated among the replay's own short-lived
         // buffers, and those pages stay half used: taking them back from the snapshot just
         // written lays them out afresh (a million events: 170 MB resident instead of 105).
-        // It is also the one check that a snapshot reads back as what was written: the models
-        // read back serialise to the very bytes written. The replayed models go first, so that
-        // the start never holds them, the snapshot and the models read back at once (282 MB
-        // at the peak for a million events, against 144 once started).
+        // It is also the one check that a snapshot reads back as what was written: each section
+        // read back serialises to the very bytes read. The replayed models go first, and the
+        // snapshot comes back one section at a time, so that the start never holds the replayed
+        // models, the snapshot and the models read back at once (282 MB at the peak for a
+        // million events, against 144 once started; see decisions 13 and 14).
+        let position = models.position;
         drop(models);
-        models = postcard::from_bytes::<ReadModels>(&snapshot.body)
-            .ok()
-            .filter(|compacted| serialises_to(compacted, &snapshot.body))
-            .ok_or_else(|| {
-                ProjectionError::Snapshot(
+        models = match read_snapshot(&log, true).await {
+            Ok(Some(models)) if models.position == position => models,
+            Ok(_) | Err(ProjectionError::Snapshot(_)) => {
+                return Err(ProjectionError::Snapshot(
                     "the snapshot just written does not read back as the read models it was made of".to_owned(),
-                )
-            })?;
+                ));
+            }
+            Err(error) => return Err(error),
+        };
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "read models taken back from the snapshot");
     }
     let idle_poll = options.idle_poll;
     let mut since_snapshot = 0usize;
@@ -565,18 +794,7 @@ pub async fn start(
                 log.mark_final(last);
                 if since_snapshot >= options.snapshot_every {
                     since_snapshot = 0;
-                    // Serialised on a blocking thread under the READ lock: queries go on, and
-                    // only this runner waits (it alone takes the write lock).
-                    let models = shared.clone();
-                    let serialised = tokio::task::spawn_blocking(move || {
-                        snapshot_of(&models.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
-                    })
-                    .await
-                    .unwrap_or_else(|failed| Err(ProjectionError::Snapshot(failed.to_string())));
-                    let written = match serialised {
-                        Ok(snapshot) => log.save_snapshot(&snapshot).await.map_err(ProjectionError::from),
-                        Err(error) => Err(error),
-                    };
+                    let written = write_snapshot(&log, &shared).await;
                     if let Err(error) = written {
                         tracing::warn!(%error, "could not write the read-model snapshot; will retry later");
                     }
@@ -920,18 +1138,54 @@ mod replay_tests {
     async fn read_models_serialise_to_their_snapshot_and_to_nothing_else() {
         let (log, _guard, _) = log_with_history(Backend::Sqlite).await;
         let models = rebuild(&log).await.expect("rebuild");
-        let body = snapshot_of(&models).expect("serialises").body;
-        let read_back: ReadModels = postcard::from_bytes(&body).expect("reads back");
-        assert!(serialises_to(&read_back, &body));
-        let mut changed = body.clone();
+        let section = section_of(&models, 3).expect("a fourth section").expect("serialises");
+        let (len, rest) = postcard::take_from_bytes::<u64>(&section).expect("a length");
+        let (body, digest) = rest.split_at(rest.len() - DIGEST_LEN);
+        assert_eq!(len as usize, body.len());
+        assert_eq!(digest, <sha2::Sha256 as sha2::Digest>::digest(body).as_slice());
+        let partners: BTreeMap<PartnerId, (PartnerKind, String)> = postcard::from_bytes(body).expect("reads back");
+        assert_eq!(partners, models.partners, "the fourth section is the partners");
+        assert!(!partners.is_empty());
+        assert!(serialises_to(&partners, body));
+        let mut changed = body.to_vec();
         let middle = changed.len() / 2;
         changed[middle] ^= 1;
-        assert!(!serialises_to(&read_back, &changed), "one byte differs");
-        assert!(!serialises_to(&read_back, &body[..body.len() - 1]), "one byte short");
-        let mut longer = body.clone();
+        assert!(!serialises_to(&partners, &changed), "one byte differs");
+        assert!(!serialises_to(&partners, &body[..body.len() - 1]), "one byte short");
+        let mut longer = body.to_vec();
         longer.push(0);
-        assert!(!serialises_to(&read_back, &longer), "one byte more");
-        assert!(!serialises_to(&ReadModels::default(), &body), "other models");
+        assert!(!serialises_to(&partners, &longer), "one byte more");
+        assert!(!serialises_to(&BTreeMap::<PartnerId, (PartnerKind, String)>::new(), body), "other models");
+        assert!(section_of(&models, SECTIONS).is_none());
+    }
+
+    /// A snapshot is its sections one after the other, whatever the parts they are stored in; a
+    /// body changed or cut short does not load, and a start then replays the log instead.
+    #[tokio::test]
+    async fn a_snapshot_reads_back_section_by_section_and_refuses_a_changed_body() {
+        let (log, _guard, _) = log_with_history(Backend::Sqlite).await;
+        let models = rebuild(&log).await.expect("rebuild");
+        let models = save_snapshot(&log, models).await.expect("saves");
+        let stored = log.load_snapshot(SNAPSHOT_NAME).await.expect("loads").expect("a snapshot");
+        let sections: Vec<u8> = (0..SECTIONS)
+            .flat_map(|index| section_of(&models, index).expect("a section").expect("serialises"))
+            .collect();
+        assert_eq!(stored.body, sections);
+        assert_eq!(read_snapshot(&log, true).await.expect("reads").as_ref(), Some(&models));
+        let mut tampered = stored.clone();
+        let last = tampered.body.len() - 3;
+        tampered.body[last] ^= 0x40;
+        log.save_snapshot(&tampered).await.expect("saves");
+        assert!(read_snapshot(&log, true).await.is_err(), "a changed byte is found");
+        assert_eq!(load_snapshot(&log).await.expect("loads"), ReadModels::default(), "and the start replays");
+        let mut short = stored.clone();
+        short.body.truncate(short.body.len() - 1);
+        log.save_snapshot(&short).await.expect("saves");
+        assert_eq!(load_snapshot(&log).await.expect("loads"), ReadModels::default());
+        let mut longer = stored;
+        longer.body.push(0);
+        log.save_snapshot(&longer).await.expect("saves");
+        assert_eq!(load_snapshot(&log).await.expect("loads"), ReadModels::default());
     }
 
     /// A start that replays more than `snapshot_every` events writes a snapshot and takes the read

@@ -27,6 +27,7 @@ mod error;
 mod postgres;
 mod queries;
 mod replay;
+mod snapshot;
 mod sqlite;
 pub mod testing;
 
@@ -39,6 +40,7 @@ pub use cqrs_es::persist::SerializedEvent;
 pub use crate::error::StoreError;
 use crate::postgres::PostgresLog;
 pub use crate::replay::{StoredEvent, StoredReader};
+pub use crate::snapshot::{SNAPSHOT_PART_BYTES, Snapshot, SnapshotReader, SnapshotWriter};
 use crate::sqlite::SqliteLog;
 
 /// A global position in the log: > 0, strictly increasing in the order readers are given events;
@@ -587,21 +589,6 @@ impl EventLog {
         }
     }
 
-    /// Saves a snapshot of read models with the position it includes, atomically (one statement).
-    pub async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        match &self.store {
-            Store::Sqlite(log) => log.save_snapshot(snapshot).await,
-            Store::Postgres(log) => log.save_snapshot(snapshot).await,
-        }
-    }
-
-    pub async fn load_snapshot(&self, name: &str) -> Result<Option<Snapshot>, StoreError> {
-        match &self.store {
-            Store::Sqlite(log) => log.load_snapshot(name).await,
-            Store::Postgres(log) => log.load_snapshot(name).await,
-        }
-    }
-
     /// Drops every snapshot: the next start replays the read models from position 0.
     pub async fn delete_snapshots(&self) -> Result<(), StoreError> {
         match &self.store {
@@ -616,19 +603,6 @@ impl EventLog {
             Store::Postgres(log) => log.event_count().await,
         }
     }
-}
-
-/// The size of the parts a snapshot's body is stored in (the last one may be shorter).
-pub const SNAPSHOT_PART_BYTES: usize = 4 << 20;
-
-/// A snapshot of read models: their serialised state and the log position it includes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    pub name: String,
-    pub position: Position,
-    /// The shape of `body`; readers ignore a format they do not know.
-    pub format: i32,
-    pub body: Vec<u8>,
 }
 
 /// Where [`EventLog::open`] finds the log.

@@ -128,7 +128,7 @@ pub(crate) struct PostgresLog {
     watermark: Mutex<Watermark>,
 }
 
-crate::queries::common_queries!(PostgresLog, sqlx::PgConnection);
+crate::queries::common_queries!(PostgresLog);
 
 impl PostgresLog {
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {

@@ -113,7 +113,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-crate::queries::common_queries!(SqliteLog, sqlx::SqliteConnection);
+crate::queries::common_queries!(SqliteLog);
 
 impl SqliteLog {
     pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
@@ -155,8 +155,13 @@ impl SqliteLog {
         Ok(())
     }
 
+    /// The process's write turn (see `writer`), for a writer other than the committer's appends.
+    pub(crate) async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.writer.clone().lock_owned().await
+    }
+
     pub(crate) async fn open_append(&self) -> Result<OpenTransaction, StoreError> {
-        let turn = self.writer.clone().lock_owned().await;
+        let turn = self.write_turn().await;
         // IMMEDIATE takes the write lock at BEGIN, so the transaction never has to upgrade a read
         // lock later (an upgrade can fail with SQLITE_BUSY without waiting).
         let transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;

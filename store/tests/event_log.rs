@@ -453,6 +453,85 @@ async fn a_snapshot_missing_a_part_does_not_load(backend: Backend) {
     }
 }
 
+/// How many part rows the table holds, for every snapshot.
+async fn stored_parts(log: &EventLog) -> i64 {
+    let statement = "SELECT count(*) FROM projection_snapshot_parts";
+    if let Some(pool) = log.sqlite_pool() {
+        sqlx::query_scalar(statement).fetch_one(pool).await.expect("count")
+    } else {
+        sqlx::query_scalar(statement).fetch_one(log.postgres_pool().expect("a pool")).await.expect("count")
+    }
+}
+
+/// A body written in pieces of any size reads back whole; until it is finished, and if its writer
+/// is dropped instead, readers see the previous snapshot, and the next snapshot removes what the
+/// abandoned one stored.
+async fn a_snapshot_written_in_pieces_appears_only_once_finished(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let first = Snapshot { name: "read-models".to_owned(), position: 5, format: 4, body: snapshot_body(1_000) };
+    log.save_snapshot(&first).await.expect("saves");
+    let body = snapshot_body(SNAPSHOT_PART_BYTES * 2 + 777);
+    let mut writer = log.snapshot_writer("read-models", 9, 4).await.expect("a writer");
+    for piece in body.chunks(SNAPSHOT_PART_BYTES / 3 + 11) {
+        writer.write(piece).await.expect("writes");
+    }
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), Some(first.clone()), "not finished yet");
+    drop(writer);
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), Some(first.clone()), "abandoned");
+    assert_eq!(stored_parts(&log).await, 1 + 2, "the abandoned parts are still there");
+    let mut writer = log.snapshot_writer("read-models", 10, 4).await.expect("a writer");
+    for piece in body.chunks(SNAPSHOT_PART_BYTES / 3 + 11) {
+        writer.write(piece).await.expect("writes");
+    }
+    writer.finish().await.expect("finishes");
+    let second = Snapshot { name: "read-models".to_owned(), position: 10, format: 4, body };
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), Some(second));
+    assert_eq!(stored_parts(&log).await, 3, "only the last snapshot's parts are kept");
+}
+
+/// Two writers of one snapshot name: the one that finishes first removes the other's parts, and
+/// the other then refuses to finish rather than point readers at a body with holes.
+async fn a_snapshot_whose_parts_another_writer_removed_does_not_finish(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let mut late = log.snapshot_writer("read-models", 20, 4).await.expect("a writer");
+    late.write(&snapshot_body(SNAPSHOT_PART_BYTES + 5)).await.expect("writes");
+    let early = Snapshot { name: "read-models".to_owned(), position: 21, format: 4, body: snapshot_body(300) };
+    log.save_snapshot(&early).await.expect("saves");
+    match late.finish().await {
+        Err(StoreError::Serialization(message)) => {
+            assert!(message.contains("1 of its 2 parts are stored"), "{message}")
+        }
+        other => panic!("finished over the removed parts: {other:?}"),
+    }
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), Some(early));
+}
+
+/// A snapshot written after parts but before their keys (parts under its name) still reads, and
+/// is replaced like any other.
+async fn a_snapshot_with_parts_under_its_name_reads_back(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let literal = if backend == Backend::Sqlite { "X'0102FF'" } else { "'\\x0102ff'::bytea" };
+    execute(
+        &log,
+        &format!("INSERT INTO projection_snapshot_parts (name, part, body) VALUES ('read-models', 0, {literal})"),
+    )
+    .await;
+    let empty = if backend == Backend::Sqlite { "X''" } else { "''::bytea" };
+    execute(
+        &log,
+        &format!(
+            "INSERT INTO projection_snapshots (name, position, format, body, parts) VALUES ('read-models', 7, 2, {empty}, 1)"
+        ),
+    )
+    .await;
+    let snapshot = log.load_snapshot("read-models").await.expect("loads").expect("a snapshot");
+    assert_eq!((snapshot.position, snapshot.format, snapshot.body), (7, 2, vec![1, 2, 255]));
+    let next = Snapshot { name: "read-models".to_owned(), position: 8, format: 2, body: snapshot_body(10) };
+    log.save_snapshot(&next).await.expect("saves");
+    assert_eq!(log.load_snapshot("read-models").await.expect("loads"), Some(next));
+    assert_eq!(stored_parts(&log).await, 1);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -478,6 +557,9 @@ on_both_backends!(
     a_snapshot_larger_than_a_part_reads_back_whole,
     a_snapshot_written_before_parts_keeps_its_body_inline,
     a_snapshot_missing_a_part_does_not_load,
+    a_snapshot_written_in_pieces_appears_only_once_finished,
+    a_snapshot_whose_parts_another_writer_removed_does_not_finish,
+    a_snapshot_with_parts_under_its_name_reads_back,
     append_then_load_stream_round_trips_through_the_stock_repository,
     batch_spanning_two_aggregate_types_is_atomic,
     duplicate_sequence_is_a_conflict,

@@ -139,18 +139,10 @@ impl EventLog {
             })
             .transpose()
         });
-        let header = match header {
-            Ok(Some(header)) => header,
-            Ok(None) => {
-                connection.close().await;
-                return Ok(None);
-            }
-            Err(error) => {
-                connection.close().await;
-                return Err(error);
-            }
+        // On an error or no snapshot, dropping the connection closes it.
+        let Some((position, format, parts, key, inline, size)) = header? else {
+            return Ok(None);
         };
-        let (position, format, parts, key, inline, size) = header;
         let (parts, inline, size) = match parts {
             Some(parts) => (parts, None, usize::try_from(size.unwrap_or(0)).unwrap_or(0)),
             None => {

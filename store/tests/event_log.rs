@@ -399,6 +399,12 @@ async fn execute(log: &EventLog, statement: &str) {
     }
 }
 
+/// `bytes` as a blob literal of the backend's SQL.
+fn blob_literal(backend: Backend, bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    if backend == Backend::Sqlite { format!("X'{hex}'") } else { format!("'\\x{hex}'::bytea") }
+}
+
 /// Bytes that differ from part to part, so that a part out of place shows.
 fn snapshot_body(len: usize) -> Vec<u8> {
     (0..len).map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
@@ -425,7 +431,7 @@ async fn a_snapshot_larger_than_a_part_reads_back_whole(backend: Backend) {
 
 async fn a_snapshot_written_before_parts_keeps_its_body_inline(backend: Backend) {
     let (log, _guard) = fresh_event_log(backend).await;
-    let literal = if backend == Backend::Sqlite { "X'0102FF'" } else { "'\\x0102ff'::bytea" };
+    let literal = blob_literal(backend, &[1, 2, 255]);
     execute(
         &log,
         &format!(
@@ -510,13 +516,13 @@ async fn a_snapshot_whose_parts_another_writer_removed_does_not_finish(backend: 
 /// is replaced like any other.
 async fn a_snapshot_with_parts_under_its_name_reads_back(backend: Backend) {
     let (log, _guard) = fresh_event_log(backend).await;
-    let literal = if backend == Backend::Sqlite { "X'0102FF'" } else { "'\\x0102ff'::bytea" };
+    let literal = blob_literal(backend, &[1, 2, 255]);
     execute(
         &log,
         &format!("INSERT INTO projection_snapshot_parts (name, part, body) VALUES ('read-models', 0, {literal})"),
     )
     .await;
-    let empty = if backend == Backend::Sqlite { "X''" } else { "''::bytea" };
+    let empty = blob_literal(backend, &[]);
     execute(
         &log,
         &format!(

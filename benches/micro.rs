@@ -234,7 +234,7 @@ impl Sim {
     fn certify(&mut self, command: Certify) {
         let citizen = self.citizens.iter().position(|(id, _)| *id == command.citizen_id).expect("citizen");
         let rules = self.rules();
-        let decided = operations::certify(Some(&rules), &self.association.1, &self.citizens[citizen].1, command)
+        let decided = operations::certify(Some(&rules), &self.association.1, &self.citizens[citizen].1, None, command)
             .expect("certify");
         self.apply_decided(decided);
     }
@@ -317,11 +317,11 @@ fn ledger(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("ledger");
     group.bench_function("certify/decide", |bench| {
         bench.iter(|| {
-            operations::certify(Some(&rules), &sim.association.1, wallet, black_box(certify.clone())).expect("ok")
+            operations::certify(Some(&rules), &sim.association.1, wallet, None, black_box(certify.clone())).expect("ok")
         })
     });
     let Decided::Apply { changes: certified, .. } =
-        operations::certify(Some(&rules), &sim.association.1, wallet, certify.clone()).expect("certify")
+        operations::certify(Some(&rules), &sim.association.1, wallet, None, certify.clone()).expect("certify")
     else {
         unreachable!("a new action is applied")
     };

@@ -281,6 +281,7 @@ impl Generator {
                 rules.as_ref(),
                 &self.associations[association].1,
                 &self.citizens[citizen].1,
+                None, // a fresh action id: no earlier record
                 command,
             ) {
                 self.apply_decided(decided);

@@ -25,7 +25,7 @@ use ygor_ledger::mission::{MissionCommand, MissionDetails, Publication};
 use ygor_ledger::operations::{
     self, Certify, Changes, Decided, Redeem, RedemptionOutcome, RevocationOutcome, SweepOutcome,
 };
-use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, Registration};
+use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, PartnerEvent, RecordedCertification, Registration};
 use ygor_ledger::territory::{GoldPeriod, RulesVersion, TERRITORY_ID, TerritoryCommand};
 use ygor_ledger::wallet::{Demographics, WalletCommand};
 use ygor_ledger::{
@@ -42,6 +42,18 @@ const CONFLICT_RETRIES: usize = 8;
 
 /// How many wallets one expiry transaction sweeps.
 const SWEEP_BATCH: usize = 256;
+
+/// How long a decision waits for an event a cached aggregate holds to be durable before deciding
+/// again: polls of the log, this far apart (5 s in all).
+const DURABLE_WAIT_POLLS: usize = 500;
+const DURABLE_WAIT_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Whether `recorded`, read while the partner was not locked, is no longer what the partner holds
+/// for the action (the transaction that wrote it failed, and the partner was loaded again since):
+/// the operation is decided again.
+fn stale_record(partner: &Partner, action_id: ActionId, recorded: Option<&RecordedCertification>) -> bool {
+    partner.certification_sequence(action_id) != recorded.map(|recorded| recorded.sequence)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -603,6 +615,55 @@ impl Engine {
         Ok(locks.wallet(id).clone())
     }
 
+    /// The position of an event a cached aggregate already holds, once it is durable: it may still
+    /// be on its way to the disk (pipelined commits). If it never arrives (its transaction failed,
+    /// and the aggregate is being loaded again), the caller decides again.
+    async fn wait_for_position(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Position, CommitError> {
+        for _ in 0..DURABLE_WAIT_POLLS {
+            let found =
+                self.inner.log.position_of(aggregate_type, aggregate_id, sequence).await.map_err(EngineError::from)?;
+            if let Some(position) = found {
+                return Ok(position);
+            }
+            tokio::time::sleep(DURABLE_WAIT_PAUSE).await;
+        }
+        Err(CommitError::Conflict)
+    }
+
+    /// The record of `action_id`'s certification by `association_id`, whose event has `sequence`
+    /// in its stream, read back from the log (the partner keeps only the sequence), once durable
+    /// (see [`Engine::wait_for_position`]). Called without locks: a durable record never changes.
+    /// Another event at that place means the cached partner's transaction failed and another took
+    /// its place: the caller decides again.
+    async fn recorded_certification(
+        &self,
+        association_id: PartnerId,
+        action_id: ActionId,
+        sequence: usize,
+    ) -> Result<RecordedCertification, CommitError> {
+        let id = association_id.to_string();
+        for _ in 0..DURABLE_WAIT_POLLS {
+            let found = self.inner.log.event_at(Partner::TYPE, &id, sequence).await.map_err(EngineError::from)?;
+            if let Some(stored) = found {
+                let undecodable = |error: String| {
+                    CommitError::Engine(EngineError::Decode(format!("partner {id} event {sequence}: {error}")))
+                };
+                let event: PartnerEvent =
+                    serde_json::from_value(stored.event.payload).map_err(|error| undecodable(error.to_string()))?;
+                return RecordedCertification::from_event(sequence, event)
+                    .filter(|recorded| recorded.outcome.action_id == action_id)
+                    .ok_or(CommitError::Conflict);
+            }
+            tokio::time::sleep(DURABLE_WAIT_PAUSE).await;
+        }
+        Err(CommitError::Conflict)
+    }
+
     /// Appends what was decided and applies it to the cached states, or answers a retry from the log.
     async fn commit<T>(
         &self,
@@ -613,21 +674,10 @@ impl Engine {
     ) -> Result<Committed<T>, CommitError> {
         let (changes, outcome) = match decided {
             Decided::Replay { outcome, original } => {
-                // The original may still be on its way to the disk (pipelined commits): wait for it.
                 drop(locks);
-                for _ in 0..500 {
-                    let found = self
-                        .inner
-                        .log
-                        .position_of(original.aggregate_type, &original.aggregate_id, original.sequence)
-                        .await
-                        .map_err(EngineError::from)?;
-                    if let Some(position) = found {
-                        return Ok(Committed { outcome, position, replayed: true });
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-                return Err(CommitError::Conflict);
+                let position =
+                    self.wait_for_position(original.aggregate_type, &original.aggregate_id, original.sequence).await?;
+                return Ok(Committed { outcome, position, replayed: true });
             }
             Decided::Apply { changes, outcome } => (changes, outcome),
         };
@@ -1103,11 +1153,29 @@ impl Engine {
             }
             let mut locks = Locks::default();
             self.lock_partner(&mut locks, command.association_id).await?;
+            // A retry (or a reused id): the earlier certification's record is read back from the
+            // log without the locks, then decided on under them as if it had been in memory.
+            let recorded = match locks.partner(command.association_id).certification_sequence(command.action_id) {
+                None => None,
+                Some(sequence) => {
+                    drop(locks);
+                    let recorded =
+                        self.recorded_certification(command.association_id, command.action_id, sequence).await?;
+                    locks = Locks::default();
+                    self.lock_partner(&mut locks, command.association_id).await?;
+                    Some(recorded)
+                }
+            };
             self.lock_wallet(&mut locks, command.citizen_id).await?;
+            let partner = locks.partner(command.association_id);
+            if stale_record(partner, command.action_id, recorded.as_ref()) {
+                return Err(CommitError::Conflict);
+            }
             let decided = operations::certify(
                 rules.as_deref(),
-                locks.partner(command.association_id),
+                partner,
                 locks.wallet(command.citizen_id),
+                recorded.as_ref(),
                 command.clone(),
             )
             .map_err(EngineError::from)?;
@@ -1128,11 +1196,25 @@ impl Engine {
             self.lock_partner(&mut locks, association_id).await?;
             let partner = locks.partner(association_id);
             partner.ensure_active(association_id, PartnerKind::Association).map_err(EngineError::from)?;
-            let citizen_id = operations::revocation_target(partner, action_id).map_err(EngineError::from)?;
-            self.lock_wallet(&mut locks, citizen_id).await?;
+            let sequence = partner
+                .certification_sequence(action_id)
+                .ok_or(LedgerError::UnknownAction(action_id))
+                .map_err(EngineError::from)?;
+            // The citizen is in the certification's record, read back from the log without the
+            // lock; the partner is locked again before the wallet (the lock order).
+            drop(locks);
+            let recorded = self.recorded_certification(association_id, action_id, sequence).await?;
+            let mut locks = Locks::default();
+            self.lock_partner(&mut locks, association_id).await?;
+            self.lock_wallet(&mut locks, recorded.citizen_id).await?;
+            let partner = locks.partner(association_id);
+            if stale_record(partner, action_id, Some(&recorded)) {
+                return Err(CommitError::Conflict);
+            }
             let decided = operations::revoke(
-                locks.partner(association_id),
-                locks.wallet(citizen_id),
+                partner,
+                locks.wallet(recorded.citizen_id),
+                Some(&recorded),
                 association_id,
                 action_id,
                 reason.clone(),

@@ -104,6 +104,10 @@ impl From<LedgerError> for ApiError {
             E::DrawClosed => (StatusCode::CONFLICT, "draw_closed"),
             E::DrawOpen => (StatusCode::CONFLICT, "draw_open"),
             E::Overflow => (StatusCode::BAD_REQUEST, "validation_failed"),
+            E::RecordNeeded(_) => {
+                tracing::error!(error = %error, "a decision was called without the record it needs");
+                return ApiError::internal();
+            }
         };
         ApiError::new(status, code, detail)
     }

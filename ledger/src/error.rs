@@ -73,4 +73,8 @@ pub enum LedgerError {
     UnknownMission,
     #[error("the amount overflows the largest supported balance")]
     Overflow,
+    /// A decision about action `0` needs its certification's record as the log holds it, and the
+    /// caller did not pass it (or passed another): a defect of the caller, never of the request.
+    #[error("the record of the certification of action {0} was not read from the log")]
+    RecordNeeded(ActionId),
 }

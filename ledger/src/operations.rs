@@ -19,7 +19,8 @@ use crate::ids::{
 };
 use crate::mission::MissionEvent;
 use crate::partner::{
-    CertificationOutcome, CertificationRecord, Fingerprint, Partner, PartnerCommand, PartnerEvent, RedemptionRecord,
+    CertificationOutcome, CertificationRecord, Fingerprint, Partner, PartnerCommand, PartnerEvent,
+    RecordedCertification, RedemptionRecord,
 };
 use crate::territory::{RulesVersion, Territory, TerritoryCommand, TerritoryEvent};
 use crate::wallet::{NewLot, VerifiedVoucher, Wallet, WalletCommand, WalletEvent};
@@ -116,19 +117,39 @@ pub struct Certify {
     pub at: DateTime<Utc>,
 }
 
+/// `recorded` is the record of this action id's earlier certification by the association, read
+/// back from the log at [`Partner::certification_sequence`] when the association has one: a
+/// retry is answered from it, a revocation finds the citizen in it. Without it (or with another)
+/// such a request is refused with [`LedgerError::RecordNeeded`].
+fn recorded_for<'a>(
+    partner: &Partner,
+    action_id: ActionId,
+    recorded: Option<&'a RecordedCertification>,
+) -> Result<Option<&'a RecordedCertification>, LedgerError> {
+    match partner.certification_sequence(action_id) {
+        None => Ok(None),
+        Some(sequence) => recorded
+            .filter(|recorded| recorded.sequence == sequence && recorded.outcome.action_id == action_id)
+            .map(Some)
+            .ok_or(LedgerError::RecordNeeded(action_id)),
+    }
+}
+
 /// `rules` is the version in force when the request arrives (read without locking the territory,
 /// so that certifications never queue behind the treasury); the event records which version it was.
+/// `recorded`: the record of this action id's earlier certification, if any (see `recorded_for`).
 pub fn certify(
     rules: Option<&RulesVersion>,
     partner: &Partner,
     wallet: &Wallet,
+    recorded: Option<&RecordedCertification>,
     command: Certify,
 ) -> Result<Decided<CertificationOutcome>, LedgerError> {
     partner.ensure_active(command.association_id, PartnerKind::Association)?;
-    if let Some(existing) = partner.certification(command.action_id) {
+    if let Some(existing) = recorded_for(partner, command.action_id, recorded)? {
         if existing.fingerprint == Fingerprint::of(&command.fingerprint) {
             return Ok(Decided::Replay {
-                outcome: existing.outcome(command.action_id),
+                outcome: existing.outcome.clone(),
                 original: partner_ref(command.association_id, existing.sequence),
             });
         }
@@ -213,27 +234,25 @@ pub struct RevocationOutcome {
     pub returned: Tokens,
 }
 
-/// The citizen whose wallet a revocation touches, so the engine knows which wallet to lock.
-pub fn revocation_target(partner: &Partner, action_id: ActionId) -> Result<CitizenId, LedgerError> {
-    partner.certification(action_id).map(|state| state.citizen_id).ok_or(LedgerError::UnknownAction(action_id))
-}
-
+/// Revokes `action_id`, certified by `association_id`; `recorded` is that certification's record
+/// (see `recorded_for`), whose citizen's wallet is the one to lock.
 pub fn revoke(
     partner: &Partner,
     wallet: &Wallet,
+    recorded: Option<&RecordedCertification>,
     association_id: PartnerId,
     action_id: ActionId,
     reason: String,
     at: DateTime<Utc>,
 ) -> Result<Decided<RevocationOutcome>, LedgerError> {
     partner.ensure_active(association_id, PartnerKind::Association)?;
-    let citizen_id = revocation_target(partner, action_id)?;
+    let recorded = recorded_for(partner, action_id, recorded)?.ok_or(LedgerError::UnknownAction(action_id))?;
+    let citizen_id = recorded.citizen_id;
     let action = wallet.action(action_id).ok_or(LedgerError::UnknownAction(action_id))?;
     if let Some(revocation) = &action.revocation {
         if revocation.reason == reason {
             // The answer names the last event of the original transaction: the refund, if any.
-            let refund =
-                partner.certification(action_id).and_then(|state| state.refund.as_ref()).map(|refund| refund.sequence);
+            let refund = partner.refund(action_id).map(|refund| refund.sequence);
             let original = match refund {
                 Some(sequence) => partner_ref(association_id, sequence),
                 None => wallet_ref(citizen_id, revocation.sequence),
@@ -250,6 +269,9 @@ pub fn revoke(
         [WalletEvent::CertificationRevoked { returned, .. }] => *returned,
         other => unreachable!("a revocation decides exactly one event, got {other:?}"),
     };
+    if returned > recorded.outcome.tokens {
+        return Err(LedgerError::Overflow);
+    }
     let partner_events = if returned.is_zero() {
         vec![]
     } else {

@@ -129,25 +129,36 @@ impl Fingerprint {
     }
 }
 
-/// What the partner remembers of a certification: what later decisions need (a retry, a
-/// revocation). The signed request stays in the log only: kept here for every certification it was
-/// most of the engine's memory. One of these is kept per certification for as long as the
-/// partner is cached, so what is rare (a refund) is boxed and what the map's key says (the
-/// action id) is not repeated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CertificationState {
+/// A certification as the log recorded it, read back when a later decision needs it (a retry, a
+/// revocation). The partner keeps only the sequence of each certification's event
+/// ([`Partner::certification_sequence`]): keeping what this holds for every certification was,
+/// with the wallets' records, most of the memory of a server that had taken a million events
+/// (decision 15).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedCertification {
+    /// The sequence of its `CertificationRecorded` event in the partner's stream.
+    pub sequence: usize,
     pub citizen_id: CitizenId,
     /// Of [`CertificationRecord::fingerprint`].
     pub fingerprint: Fingerprint,
-    /// What [`CertificationOutcome`] said, but the action id.
-    pub tokens: Tokens,
-    pub gold: bool,
-    pub gold_period: Option<u64>,
-    pub lot_id: Option<LotId>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub sequence: usize,
-    /// Set once a revocation gave tokens back to the envelope.
-    pub refund: Option<Box<Refund>>,
+    /// What was answered to the association.
+    pub outcome: CertificationOutcome,
+}
+
+impl RecordedCertification {
+    /// The certification an event of the partner's stream at `sequence` recorded; `None` if the
+    /// event is not a certification.
+    pub fn from_event(sequence: usize, event: PartnerEvent) -> Option<RecordedCertification> {
+        match event {
+            PartnerEvent::CertificationRecorded { record, .. } => Some(RecordedCertification {
+                sequence,
+                citizen_id: record.citizen_id,
+                fingerprint: Fingerprint::of(&record.fingerprint),
+                outcome: record.outcome,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// The envelope side of a revocation: how much came back, in the `RevocationRefunded` event at
@@ -158,21 +169,8 @@ pub struct Refund {
     pub sequence: usize,
 }
 
-impl CertificationState {
-    /// The outcome as it was answered to the association.
-    pub fn outcome(&self, action_id: ActionId) -> CertificationOutcome {
-        CertificationOutcome {
-            action_id,
-            tokens: self.tokens,
-            gold: self.gold,
-            gold_period: self.gold_period,
-            lot_id: self.lot_id,
-            expires_at: self.expires_at,
-        }
-    }
-}
-
-/// What a venue remembers of a redemption (see [`CertificationState`]).
+/// What a venue remembers of a redemption: what a retry needs to be answered, kept here (a venue
+/// redeems far less often than associations certify).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedemptionState {
     pub fingerprint: Fingerprint,
@@ -188,7 +186,11 @@ pub struct Partner {
     suspended: bool,
     envelope: Tokens,
     redeemed_unsettled: Tokens,
-    certifications: HashMap<ActionId, CertificationState>,
+    /// The sequence of each certification's event, by action id: all a new certification needs
+    /// (the id is taken or not); a retry or a revocation reads the event back from the log.
+    certifications: HashMap<ActionId, usize>,
+    /// The revocations that gave tokens back (rare), by action id.
+    refunds: HashMap<ActionId, Refund>,
     redemptions: HashMap<RedemptionId, RedemptionState>,
     unsettled: Vec<RedemptionId>,
     version: usize,
@@ -302,8 +304,15 @@ impl Partner {
         self.version
     }
 
-    pub fn certification(&self, action_id: ActionId) -> Option<&CertificationState> {
-        self.certifications.get(&action_id)
+    /// The sequence of the event that recorded this action's certification by this partner, if
+    /// it certified it: what [`RecordedCertification`] is read back from.
+    pub fn certification_sequence(&self, action_id: ActionId) -> Option<usize> {
+        self.certifications.get(&action_id).copied()
+    }
+
+    /// The refund a revocation of this action gave back to the envelope, if any.
+    pub fn refund(&self, action_id: ActionId) -> Option<Refund> {
+        self.refunds.get(&action_id).copied()
     }
 
     pub fn redemption(&self, redemption_id: RedemptionId) -> Option<&RedemptionState> {
@@ -356,13 +365,15 @@ impl Partner {
                 Ok(vec![PartnerEvent::CertificationRecorded { record, certified_at: at }])
             }
             PartnerCommand::RefundRevocation { action_id, amount, at } => {
-                let state = self.certifications.get(&action_id).ok_or(LedgerError::UnknownAction(action_id))?;
-                if state.refund.is_some() {
+                // That the amount is at most what the certification gave is checked with the
+                // certification's record (`operations::revoke`).
+                if !self.certifications.contains_key(&action_id) {
+                    return Err(LedgerError::UnknownAction(action_id));
+                }
+                if self.refunds.contains_key(&action_id) {
                     return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
                 }
-                if amount > state.tokens {
-                    return Err(LedgerError::Overflow);
-                }
+                self.envelope.checked_add(amount).ok_or(LedgerError::Overflow)?;
                 Ok(vec![PartnerEvent::RevocationRefunded { action_id, amount, refunded_at: at }])
             }
             PartnerCommand::RecordRedemption { record, at } => {
@@ -395,28 +406,12 @@ impl Partner {
             PartnerEvent::PartnerSuspended { .. } => self.suspended = true,
             PartnerEvent::EnvelopeReceived { amount, .. } => self.envelope.add_assign_checked(amount),
             PartnerEvent::CertificationRecorded { record, .. } => {
-                let outcome = record.outcome;
-                self.envelope.sub_assign_checked(outcome.tokens);
-                self.certifications.insert(
-                    record.action_id,
-                    CertificationState {
-                        citizen_id: record.citizen_id,
-                        fingerprint: Fingerprint::of(&record.fingerprint),
-                        tokens: outcome.tokens,
-                        gold: outcome.gold,
-                        gold_period: outcome.gold_period,
-                        lot_id: outcome.lot_id,
-                        expires_at: outcome.expires_at,
-                        sequence: self.version,
-                        refund: None,
-                    },
-                );
+                self.envelope.sub_assign_checked(record.outcome.tokens);
+                self.certifications.insert(record.action_id, self.version);
             }
             PartnerEvent::RevocationRefunded { action_id, amount, .. } => {
                 self.envelope.add_assign_checked(amount);
-                if let Some(state) = self.certifications.get_mut(&action_id) {
-                    state.refund = Some(Box::new(Refund { amount, sequence: self.version }));
-                }
+                self.refunds.insert(action_id, Refund { amount, sequence: self.version });
             }
             PartnerEvent::RedemptionRecorded { record, redeemed_at } => {
                 self.redeemed_unsettled.add_assign_checked(record.amount);
@@ -454,7 +449,8 @@ impl crate::Footprint for Partner {
                 .registration
                 .as_ref()
                 .map_or(0, |registration| text(registration.name.capacity()) + text(registration.public_key.capacity()))
-            + hash_map::<ActionId, CertificationState>(self.certifications.capacity())
+            + hash_map::<ActionId, usize>(self.certifications.capacity())
+            + hash_map::<ActionId, Refund>(self.refunds.capacity())
             + hash_map::<RedemptionId, RedemptionState>(self.redemptions.capacity())
             + vec::<RedemptionId>(self.unsettled.capacity())
     }

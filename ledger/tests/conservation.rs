@@ -602,7 +602,8 @@ impl Run {
             lot_id: LotId::from_uuid(self.fresh()),
             at: self.now,
         };
-        let result = operations::certify(Some(&rules), &association, &wallet, command.clone());
+        let recorded = self.world.recorded_certification(association_id, command.action_id);
+        let result = operations::certify(Some(&rules), &association, &wallet, recorded.as_ref(), command.clone());
         let Some((changes, outcome)) = expect_decision("certification", result, &reasons) else {
             return;
         };
@@ -643,12 +644,19 @@ impl Run {
         let association = self.world.partner(command.association_id);
         let wallet = self.world.wallet(command.citizen_id);
         let suspended = association.is_suspended().then_some(command.association_id);
-        let original_event = association.certification(command.action_id).map(|state| EventRef {
+        let original_event = association.certification_sequence(command.action_id).map(|sequence| EventRef {
             aggregate_type: "partner",
             aggregate_id: command.association_id.to_string(),
-            sequence: state.sequence,
+            sequence,
         });
-        let result = operations::certify(self.world.territory.rules_in_force(), &association, &wallet, command);
+        let recorded = self.world.recorded_certification(command.association_id, command.action_id);
+        let result = operations::certify(
+            self.world.territory.rules_in_force(),
+            &association,
+            &wallet,
+            recorded.as_ref(),
+            command,
+        );
         if let Some(id) = suspended {
             self.expect_refusal("retried certification", result, &LedgerError::PartnerSuspended(id));
         } else if variant == 0 {
@@ -668,7 +676,16 @@ impl Run {
     ) {
         let association = self.world.partner(association_id);
         let wallet = self.world.wallet(citizen_id);
-        let result = operations::revoke(&association, &wallet, association_id, action_id, reason.clone(), self.now);
+        let recorded = self.world.recorded_certification(association_id, action_id);
+        let result = operations::revoke(
+            &association,
+            &wallet,
+            recorded.as_ref(),
+            association_id,
+            action_id,
+            reason.clone(),
+            self.now,
+        );
         if association.is_suspended() {
             return self.expect_refusal("revocation", result, &LedgerError::PartnerSuspended(association_id));
         }

@@ -36,7 +36,7 @@ fn certify(
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: at(20, 12),
     };
-    operations::certify(world.territory.rules_in_force(), &world.partner(association), &world.wallet(citizen), command)
+    world.certify(command)
 }
 
 fn redeem_command(venue: PartnerId, citizen: CitizenId, amount: u64, now_day: u32) -> Redeem {
@@ -179,15 +179,7 @@ fn an_action_over_the_monthly_cap_earns_what_is_left() {
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: at(20, 12),
     };
-    let february = world.apply(
-        operations::certify(
-            world.territory.rules_in_force(),
-            &world.partner(association),
-            &world.wallet(citizen),
-            command,
-        )
-        .expect("certify"),
-    );
+    let february = world.apply(world.certify(command).expect("certify"));
     assert_eq!(february.tokens, Tokens::new(10));
     world.assert_consistent();
 }
@@ -260,33 +252,77 @@ fn the_same_certification_again_is_a_replay_and_a_changed_one_a_conflict() {
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: at(20, 12),
     };
-    let first = world.apply(
-        operations::certify(
-            world.territory.rules_in_force(),
-            &world.partner(association),
-            &world.wallet(citizen),
-            command.clone(),
-        )
-        .expect("first"),
-    );
-    let again = operations::certify(
-        world.territory.rules_in_force(),
-        &world.partner(association),
-        &world.wallet(citizen),
-        command.clone(),
-    )
-    .expect("again");
+    let first = world.apply(world.certify(command.clone()).expect("first"));
+    let again = world.certify(command.clone()).expect("again");
     assert!(matches!(&again, Decided::Replay { outcome, .. } if *outcome == first));
     command.fingerprint = "f2".to_owned();
-    assert!(matches!(
-        operations::certify(
-            world.territory.rules_in_force(),
-            &world.partner(association),
-            &world.wallet(citizen),
-            command
-        ),
-        Err(LedgerError::IdConflict { .. })
-    ));
+    assert!(matches!(world.certify(command), Err(LedgerError::IdConflict { .. })));
+}
+
+#[test]
+fn a_retry_or_a_revocation_without_the_record_read_back_is_refused() {
+    let (mut world, association, _, citizen) = world(100);
+    let certified = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    let partner = world.partner(association);
+    let wallet = world.wallet(citizen);
+    let recorded = world.recorded_certification(association, certified.action_id).expect("recorded");
+    assert_eq!(recorded.outcome, certified);
+    assert_eq!(Some(recorded.sequence), partner.certification_sequence(certified.action_id));
+    let retry = Certify {
+        action_id: certified.action_id,
+        association_id: association,
+        citizen_id: citizen,
+        category: CategoryId::parse("ecologie").expect("id"),
+        quantity: 1,
+        occurred_at: at(10, 9),
+        signature: "sig".to_owned(),
+        request: ygor_ledger::partner::SignedRequest::none(),
+        fingerprint: "other".to_owned(),
+        gold: false,
+        gold_period: None,
+        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
+        at: at(20, 12),
+    };
+    let rules = world.territory.rules_in_force();
+    let needed = LedgerError::RecordNeeded(certified.action_id);
+    assert_eq!(operations::certify(rules, &partner, &wallet, None, retry.clone()).unwrap_err(), needed);
+    // A record from another place in the stream is not this certification's.
+    let stale = ygor_ledger::partner::RecordedCertification { sequence: recorded.sequence + 1, ..recorded.clone() };
+    assert_eq!(operations::certify(rules, &partner, &wallet, Some(&stale), retry.clone()).unwrap_err(), needed);
+    let revoke = |recorded| {
+        operations::revoke(&partner, &wallet, recorded, association, certified.action_id, "x".to_owned(), at(20, 14))
+    };
+    assert_eq!(revoke(None).unwrap_err(), needed);
+    assert_eq!(revoke(Some(&stale)).unwrap_err(), needed);
+    // With the record, the changed retry is a conflict and the revocation goes through.
+    let conflict = operations::certify(rules, &partner, &wallet, Some(&recorded), retry).unwrap_err();
+    assert!(matches!(conflict, LedgerError::IdConflict { .. }), "{conflict:?}");
+    assert!(matches!(revoke(Some(&recorded)), Ok(Decided::Apply { .. })));
+}
+
+#[test]
+fn a_revocation_cannot_refund_more_than_the_certification_gave() {
+    let (mut world, association, _, citizen) = world(100);
+    let certified = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    let partner = world.partner(association);
+    let wallet = world.wallet(citizen);
+    let mut recorded = world.recorded_certification(association, certified.action_id).expect("recorded");
+    // A record that says fewer tokens than the wallet holds for the action: the books would not
+    // balance, so the revocation is refused rather than refunding the difference.
+    recorded.outcome.tokens = Tokens::new(3);
+    assert_eq!(
+        operations::revoke(
+            &partner,
+            &wallet,
+            Some(&recorded),
+            association,
+            certified.action_id,
+            "x".to_owned(),
+            at(20, 14)
+        )
+        .unwrap_err(),
+        LedgerError::Overflow
+    );
 }
 
 #[test]
@@ -397,17 +433,8 @@ fn revocation_returns_the_unspent_part_to_the_envelope_and_frees_the_cap() {
     let capped = certify(&world, association, citizen, "ecologie", 1, 10).expect("certify");
     assert!(matches!(&capped, Decided::Apply { outcome, .. } if outcome.tokens.is_zero()), "the cap is reached");
     let envelope = world.partner(association).envelope();
-    let revoked = world.apply(
-        operations::revoke(
-            &world.partner(association),
-            &world.wallet(citizen),
-            association,
-            certified.action_id,
-            "erreur".to_owned(),
-            at(20, 14),
-        )
-        .expect("revoke"),
-    );
+    let revoked =
+        world.apply(world.revoke(association, citizen, certified.action_id, "erreur", at(20, 14)).expect("revoke"));
     assert_eq!(revoked.returned, Tokens::new(6), "4 of the first lot were spent");
     assert_eq!(world.partner(association).envelope(), envelope.checked_add(Tokens::new(6)).expect("sum"));
     let freed = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
@@ -421,15 +448,7 @@ fn only_the_certifying_association_can_revoke() {
     let other = world.register_partner(PartnerKind::Association);
     let certified = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
     assert_eq!(
-        operations::revoke(
-            &world.partner(other),
-            &world.wallet(citizen),
-            other,
-            certified.action_id,
-            "x".to_owned(),
-            at(20, 14)
-        )
-        .unwrap_err(),
+        world.revoke(other, citizen, certified.action_id, "x", at(20, 14)).unwrap_err(),
         LedgerError::UnknownAction(certified.action_id)
     );
 }

@@ -496,8 +496,6 @@ impl EventLog {
         }
     }
 
-    /// The highest committed position visible now, 0 if the log is empty: for status and lag
-    /// figures, not for reading (see [`EventLog::safe_position`]).
     /// Waits until every position up to `target` is safe to read (on PostgreSQL, until the
     /// transactions that drew them have ended; a long transaction anywhere on the server delays
     /// this). Returns the safe position reached, which is below `target` only on timeout.
@@ -518,6 +516,8 @@ impl EventLog {
         }
     }
 
+    /// The highest committed position visible now, 0 if the log is empty: for status and lag
+    /// figures, not for reading (see [`EventLog::safe_position`]).
     pub async fn last_position(&self) -> Result<Position, StoreError> {
         match &self.store {
             Store::Sqlite(log) => log.last_position().await,
@@ -574,7 +574,6 @@ impl EventLog {
         }
     }
 
-    /// How many events the log holds.
     /// The global position of one stored event, if it exists: how a retried request is answered
     /// with the position of the event its first attempt wrote.
     pub async fn position_of(
@@ -589,6 +588,20 @@ impl EventLog {
         }
     }
 
+    /// One stored event of an aggregate's stream, if it exists (committed): how a decision reads
+    /// back a record its aggregate does not keep in memory.
+    pub async fn event_at(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<RecordedEvent>, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.event_at(aggregate_type, aggregate_id, sequence).await,
+            Store::Postgres(log) => log.event_at(aggregate_type, aggregate_id, sequence).await,
+        }
+    }
+
     /// Drops every snapshot: the next start replays the read models from position 0.
     pub async fn delete_snapshots(&self) -> Result<(), StoreError> {
         match &self.store {
@@ -597,6 +610,7 @@ impl EventLog {
         }
     }
 
+    /// How many events the log holds.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
         match &self.store {
             Store::Sqlite(log) => log.event_count().await,

@@ -52,10 +52,29 @@ macro_rules! common_queries {
                 )
                 .bind(aggregate_type)
                 .bind(aggregate_id)
-                .bind(sequence as i64)
+                .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(position)
+            }
+
+            pub(crate) async fn event_at(
+                &self,
+                aggregate_type: &str,
+                aggregate_id: &str,
+                sequence: usize,
+            ) -> Result<Option<$crate::RecordedEvent>, $crate::StoreError> {
+                let row = sqlx::query(
+                    "SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                            payload, metadata
+                     FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(recorded_event).transpose()
             }
 
             pub(crate) async fn delete_snapshots(&self) -> Result<(), $crate::StoreError> {

@@ -194,6 +194,25 @@ async fn duplicate_sequence_is_a_conflict(backend: Backend) {
         .expect("distinct streams");
 }
 
+async fn one_event_reads_back_by_its_place_in_its_stream(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let written: Vec<NewEvent> = (1..=3).map(|sequence| new_event("Partner", "p-1", sequence)).collect();
+    let positions = log.append(&events(written.clone())).await.expect("append");
+    log.append(&events(vec![new_event("Wallet", "p-1", 2)])).await.expect("same id, other type");
+
+    let second = log.event_at("Partner", "p-1", 2).await.expect("read").expect("stored");
+    assert_eq!(second.event, written[1].event().into_owned());
+    assert_eq!(second.position, positions[1]);
+    assert_eq!(Some(second.position), log.position_of("Partner", "p-1", 2).await.expect("position"));
+    let other_type = log.event_at("Wallet", "p-1", 2).await.expect("read").expect("stored");
+    assert_eq!(other_type.event.aggregate_type, "Wallet");
+    for (aggregate_type, aggregate_id, sequence) in
+        [("Partner", "p-1", 4), ("Partner", "p-1", 0), ("Partner", "p-2", 1), ("Partner", "p-1", usize::MAX)]
+    {
+        assert_eq!(log.event_at(aggregate_type, aggregate_id, sequence).await.expect("read"), None);
+    }
+}
+
 async fn positions_strictly_increase_and_recorded_at_is_stored(backend: Backend) {
     let (log, _guard) = fresh_event_log(backend).await;
     assert_eq!(log.last_position().await.expect("last"), 0);
@@ -569,6 +588,7 @@ on_both_backends!(
     append_then_load_stream_round_trips_through_the_stock_repository,
     batch_spanning_two_aggregate_types_is_atomic,
     duplicate_sequence_is_a_conflict,
+    one_event_reads_back_by_its_place_in_its_stream,
     positions_strictly_increase_and_recorded_at_is_stored,
     large_batches_keep_their_order_and_read_back_as_appended,
     credentials_are_found_by_token_hash,

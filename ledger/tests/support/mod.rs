@@ -7,11 +7,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use ygor_ledger::books::{AnyEvent, Books};
-use ygor_ledger::operations::{Changes, Decided};
-use ygor_ledger::partner::PartnerCommand;
+use ygor_ledger::operations::{self, Certify, Changes, Decided, RevocationOutcome};
+use ygor_ledger::partner::CertificationOutcome;
+use ygor_ledger::partner::{PartnerCommand, PartnerEvent, RecordedCertification};
 use ygor_ledger::territory::TerritoryCommand;
 use ygor_ledger::wallet::WalletCommand;
-use ygor_ledger::{CitizenId, Partner, PartnerId, PartnerKind, Territory, Tokens, Wallet};
+use ygor_ledger::{ActionId, CitizenId, LedgerError, Partner, PartnerId, PartnerKind, Territory, Tokens, Wallet};
 use ygor_rules::Rules;
 
 pub const RULES: &str = r#"
@@ -40,6 +41,8 @@ pub struct World {
     pub territory: Territory,
     pub partners: HashMap<PartnerId, Partner>,
     pub wallets: HashMap<CitizenId, Wallet>,
+    /// Each partner's stream, as the store would keep it: what certifications are read back from.
+    pub partner_logs: HashMap<PartnerId, Vec<PartnerEvent>>,
     pub books: Books,
 }
 
@@ -64,6 +67,7 @@ impl World {
         for (id, events) in changes.partners {
             for event in events {
                 self.books.post(&AnyEvent::Partner(id, event.clone())).expect("conservation");
+                self.partner_logs.entry(id).or_default().push(event.clone());
                 self.partners.entry(id).or_default().apply_event(event);
             }
         }
@@ -77,6 +81,38 @@ impl World {
 
     pub fn partner(&self, id: PartnerId) -> Partner {
         self.partners.get(&id).cloned().unwrap_or_default()
+    }
+
+    /// The record of `action_id`'s certification by `partner_id`, read back from the partner's
+    /// stream at the sequence the partner keeps (what the engine reads from the store).
+    pub fn recorded_certification(&self, partner_id: PartnerId, action_id: ActionId) -> Option<RecordedCertification> {
+        let sequence = self.partners.get(&partner_id)?.certification_sequence(action_id)?;
+        let event = self.partner_logs.get(&partner_id)?.get(sequence.checked_sub(1)?)?.clone();
+        RecordedCertification::from_event(sequence, event)
+    }
+
+    /// Decides a certification as the engine does: with the rules in force and, if the action id
+    /// was certified by the association, the record read back from its stream.
+    pub fn certify(&self, command: Certify) -> Result<Decided<CertificationOutcome>, LedgerError> {
+        let recorded = self.recorded_certification(command.association_id, command.action_id);
+        let partner = self.partner(command.association_id);
+        let wallet = self.wallet(command.citizen_id);
+        operations::certify(self.territory.rules_in_force(), &partner, &wallet, recorded.as_ref(), command)
+    }
+
+    /// Decides a revocation as the engine does (see [`World::certify`]).
+    pub fn revoke(
+        &self,
+        association_id: PartnerId,
+        citizen_id: CitizenId,
+        action_id: ActionId,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Decided<RevocationOutcome>, LedgerError> {
+        let recorded = self.recorded_certification(association_id, action_id);
+        let partner = self.partner(association_id);
+        let wallet = self.wallet(citizen_id);
+        operations::revoke(&partner, &wallet, recorded.as_ref(), association_id, action_id, reason.to_owned(), at)
     }
 
     pub fn wallet(&self, id: CitizenId) -> Wallet {

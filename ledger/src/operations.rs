@@ -248,8 +248,10 @@ pub fn revoke(
     partner.ensure_active(association_id, PartnerKind::Association)?;
     let recorded = recorded_for(partner, action_id, recorded)?.ok_or(LedgerError::UnknownAction(action_id))?;
     let citizen_id = recorded.citizen_id;
-    let action = wallet.action(action_id).ok_or(LedgerError::UnknownAction(action_id))?;
-    if let Some(revocation) = &action.revocation {
+    if wallet.action(action_id).is_none() {
+        return Err(LedgerError::UnknownAction(action_id));
+    }
+    if let Some(revocation) = wallet.revocation(action_id) {
         if revocation.reason == reason {
             // The answer names the last event of the original transaction: the refund, if any.
             let refund = partner.refund(action_id).map(|refund| refund.sequence);

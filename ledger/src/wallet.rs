@@ -2,7 +2,7 @@
 //! their certified actions (deduplicated by action id, counted against monthly caps), the
 //! vouchers already used, and the redemptions and expiries that emptied lots.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,18 +58,24 @@ pub struct Revocation {
     pub sequence: usize,
 }
 
-/// A certified action as the wallet remembers it (its id is the key of [`Wallet::action`]): one
-/// per certification for as long as the wallet is cached, so the rare revocation is boxed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActionRecord {
-    pub association_id: PartnerId,
-    pub category: CategoryId,
-    pub quantity: u64,
-    pub occurred_at: DateTime<Utc>,
+/// What the wallet keeps of a certified action (its id is the key of [`Wallet::action`]): what a
+/// revocation takes out of the monthly caps. One per certification for as long as the wallet is
+/// cached, so nothing else is kept: the action's lot is found by its action id, the association
+/// that may revoke it is proven by that association's own record (`operations::revoke`), and the
+/// rest is in the log (decision 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionEntry {
+    /// The tokens it earned, counted in its month.
     pub tokens: Tokens,
-    pub lot_id: Option<LotId>,
-    pub sequence: usize,
-    pub revocation: Option<Box<Revocation>>,
+    /// Its month, an index into the wallet's monthly totals.
+    month: u32,
+}
+
+/// Tokens earned in one category and calendar month (see [`month_key`]), revoked actions excluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MonthTotal {
+    key: String,
+    earned: Tokens,
 }
 
 /// A voucher whose territory signature was checked at the edge.
@@ -106,10 +112,12 @@ pub struct Holdings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Wallet {
     holdings: Holdings,
-    actions: BTreeMap<ActionId, ActionRecord>,
-    /// Tokens earned per category and calendar month of `occurred_at` ("category/YYYY-MM"),
-    /// revoked actions excluded: what the monthly caps are checked against.
-    monthly_tokens: BTreeMap<String, Tokens>,
+    actions: HashMap<ActionId, ActionEntry>,
+    /// The revoked actions (rare), by action id.
+    revocations: HashMap<ActionId, Revocation>,
+    /// Tokens earned per category and calendar month of `occurred_at`, in the order the months
+    /// first appeared: what the monthly caps are checked against. A wallet has a few of them.
+    months: Vec<MonthTotal>,
     used_vouchers: BTreeSet<VoucherId>,
     version: usize,
 }
@@ -394,22 +402,41 @@ impl Wallet {
         &self.holdings
     }
 
-    /// Every certified action, revoked ones included (see `ActionRecord::revocation`).
-    pub fn actions(&self) -> impl Iterator<Item = (ActionId, &ActionRecord)> {
-        self.actions.iter().map(|(id, action)| (*id, action))
-    }
-
     pub fn version(&self) -> usize {
         self.version
     }
 
-    pub fn action(&self, action_id: ActionId) -> Option<&ActionRecord> {
-        self.actions.get(&action_id)
+    /// The action, if this wallet was credited for it (revoked or not).
+    pub fn action(&self, action_id: ActionId) -> Option<ActionEntry> {
+        self.actions.get(&action_id).copied()
+    }
+
+    /// The action's revocation, if it was revoked.
+    pub fn revocation(&self, action_id: ActionId) -> Option<&Revocation> {
+        self.revocations.get(&action_id)
+    }
+
+    /// Whether the action counts in its monthly cap: credited here and not revoked.
+    pub fn counts_in_cap(&self, action_id: ActionId) -> bool {
+        self.actions.contains_key(&action_id) && !self.revocations.contains_key(&action_id)
     }
 
     /// Tokens already earned this month in the category, revoked actions excluded.
     pub fn earned_in_month(&self, category: &CategoryId, occurred_at: DateTime<Utc>) -> Tokens {
-        self.monthly_tokens.get(&month_key(category, occurred_at)).copied().unwrap_or(Tokens::ZERO)
+        let key = month_key(category, occurred_at);
+        self.months.iter().find(|month| month.key == key).map_or(Tokens::ZERO, |month| month.earned)
+    }
+
+    /// The index of the month's total, added if it is new.
+    fn month_index(&mut self, key: String) -> u32 {
+        let index = match self.months.iter().position(|month| month.key == key) {
+            Some(index) => index,
+            None => {
+                self.months.push(MonthTotal { key, earned: Tokens::ZERO });
+                self.months.len() - 1
+            }
+        };
+        u32::try_from(index).expect("fewer than 2^32 months in a wallet")
     }
 
     pub fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
@@ -472,23 +499,21 @@ impl Wallet {
                 Ok(vec![WalletEvent::GoldSpent { draw_id, tickets, spent_at: at }])
             }
             WalletCommand::Revoke { action_id, association_id, reason, at } => {
-                let action = self.actions.get(&action_id).ok_or(LedgerError::UnknownAction(action_id))?;
-                if action.association_id != association_id {
+                // That `association_id` certified this action for this citizen is the
+                // association's record to prove (`operations::revoke`).
+                if !self.actions.contains_key(&action_id) {
                     return Err(LedgerError::UnknownAction(action_id));
                 }
-                if action.revocation.is_some() {
+                if self.revocations.contains_key(&action_id) {
                     return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
                 }
-                let returned = action
-                    .lot_id
-                    .and_then(|lot_id| holdings.lots.iter().find(|lot| lot.lot_id == lot_id))
-                    .filter(|lot| !lot.swept)
-                    .map(|lot| lot.remaining)
-                    .unwrap_or(Tokens::ZERO);
+                // The lot the certification opened, if it earned tokens.
+                let lot = holdings.lots.iter().find(|lot| lot.action_id == action_id);
+                let returned = lot.filter(|lot| !lot.swept).map_or(Tokens::ZERO, |lot| lot.remaining);
                 Ok(vec![WalletEvent::CertificationRevoked {
                     action_id,
                     association_id,
-                    lot_id: action.lot_id,
+                    lot_id: lot.map(|lot| lot.lot_id),
                     returned,
                     reason,
                     revoked_at: at,
@@ -536,41 +561,16 @@ impl Wallet {
         self.version += 1;
         self.holdings.apply(&event);
         match event {
-            WalletEvent::ActionCertified {
-                action_id,
-                association_id,
-                category,
-                quantity,
-                occurred_at,
-                tokens,
-                lot,
-                ..
-            } => {
-                let key = month_key(&category, occurred_at);
-                self.monthly_tokens.entry(key).or_default().add_assign_checked(tokens);
-                self.actions.insert(
-                    action_id,
-                    ActionRecord {
-                        association_id,
-                        category,
-                        quantity,
-                        occurred_at,
-                        tokens,
-                        lot_id: lot.map(|lot| lot.lot_id),
-                        sequence: self.version,
-                        revocation: None,
-                    },
-                );
+            WalletEvent::ActionCertified { action_id, category, occurred_at, tokens, .. } => {
+                let month = self.month_index(month_key(&category, occurred_at));
+                self.months[month as usize].earned.add_assign_checked(tokens);
+                self.actions.insert(action_id, ActionEntry { tokens, month });
             }
             WalletEvent::CertificationRevoked { action_id, returned, reason, revoked_at, .. } => {
                 let sequence = self.version;
-                let action = self.actions.get_mut(&action_id).expect("a revocation names a certified action");
-                let key = month_key(&action.category, action.occurred_at);
-                action.revocation = Some(Box::new(Revocation { reason, returned, revoked_at, sequence }));
-                let tokens = action.tokens;
-                if let Some(earned) = self.monthly_tokens.get_mut(&key) {
-                    earned.sub_assign_checked(tokens);
-                }
+                let action = *self.actions.get(&action_id).expect("a revocation names a certified action");
+                self.revocations.insert(action_id, Revocation { reason, returned, revoked_at, sequence });
+                self.months[action.month as usize].earned.sub_assign_checked(action.tokens);
             }
             WalletEvent::TokensRedeemed { voucher_id, .. } => {
                 self.used_vouchers.insert(voucher_id);
@@ -595,17 +595,15 @@ impl crate::Footprint for Holdings {
 }
 
 impl crate::Footprint for Wallet {
-    /// Counts each action's category as one small allocation and leaves out revocation reasons
-    /// (few): no walk over the actions.
+    /// Leaves out revocation reasons (few): no walk over the actions.
     fn footprint(&self) -> usize {
-        use crate::footprint::{btree, text};
-        const CATEGORY_TEXT: usize = 16;
+        use crate::footprint::{btree, hash_map, text, vec};
         std::mem::size_of::<Self>() - std::mem::size_of::<Holdings>()
             + self.holdings.footprint()
-            + btree::<ActionId, ActionRecord>(self.actions.len())
-            + self.actions.len() * CATEGORY_TEXT
-            + btree::<String, Tokens>(self.monthly_tokens.len())
-            + self.monthly_tokens.keys().map(|key| text(key.len())).sum::<usize>()
+            + hash_map::<ActionId, ActionEntry>(self.actions.capacity())
+            + hash_map::<ActionId, Revocation>(self.revocations.capacity())
+            + vec::<MonthTotal>(self.months.capacity())
+            + self.months.iter().map(|month| text(month.key.len())).sum::<usize>()
             + btree::<VoucherId, ()>(self.used_vouchers.len())
     }
 }

@@ -708,9 +708,13 @@ impl Run {
         }
         // The unspent part of the lot comes back, unless the sweep took it already: today that
         // includes a lot past its expiry that the sweep has not reached yet.
-        let action = wallet.action(action_id).expect("a certified action is in the wallet");
-        let expected = action
-            .lot_id
+        assert!(wallet.action(action_id).is_some(), "a certified action is in the wallet");
+        let lot_id = self
+            .certifications
+            .iter()
+            .find(|(command, _)| command.action_id == action_id)
+            .and_then(|(_, outcome)| outcome.lot_id);
+        let expected = lot_id
             .and_then(|lot_id| wallet.holdings().lots().iter().find(|lot| lot.lot_id == lot_id))
             .filter(|lot| !lot.swept)
             .map_or(Tokens::ZERO, |lot| lot.remaining);

@@ -342,7 +342,7 @@ impl Verifier {
         let wallet = self.wallets.get(&record.citizen_id).cloned().unwrap_or_default();
         let earned_now = wallet.earned_in_month(&record.category, record.occurred_at);
         // The wallet's event of the same transaction precedes this one: take this action out.
-        let counted = wallet.action(record.action_id).is_some_and(|action| action.revocation.is_none());
+        let counted = wallet.counts_in_cap(record.action_id);
         let earned_before = if counted { earned_now.saturating_sub(record.outcome.tokens) } else { earned_now };
         let expected = match category.cap_per_citizen_per_month {
             None => Tokens::new(base),

@@ -5,7 +5,7 @@ mod support;
 use cqrs_es::test::TestFramework;
 use support::{RULES, World, at};
 use ygor_ledger::operations::{self, Certify, Decided, Redeem};
-use ygor_ledger::partner::{PartnerCommand, PartnerEvent};
+use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, PartnerEvent};
 use ygor_ledger::territory::{TerritoryCommand, TerritoryEvent};
 use ygor_ledger::wallet::{VerifiedVoucher, WalletEvent};
 use ygor_ledger::{
@@ -13,15 +13,15 @@ use ygor_ledger::{
     Tokens, VoucherId,
 };
 
-fn certify(
-    world: &World,
+/// A certification of one action on day `occurred_day` of March, with fresh ids, on the 20th.
+fn certify_command(
     association: PartnerId,
     citizen: CitizenId,
     category: &str,
     quantity: u64,
     occurred_day: u32,
-) -> Result<Decided<ygor_ledger::partner::CertificationOutcome>, LedgerError> {
-    let command = Certify {
+) -> Certify {
+    Certify {
         action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
         association_id: association,
         citizen_id: citizen,
@@ -35,8 +35,18 @@ fn certify(
         gold_period: None,
         lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
         at: at(20, 12),
-    };
-    world.certify(command)
+    }
+}
+
+fn certify(
+    world: &World,
+    association: PartnerId,
+    citizen: CitizenId,
+    category: &str,
+    quantity: u64,
+    occurred_day: u32,
+) -> Result<Decided<CertificationOutcome>, LedgerError> {
+    world.certify(certify_command(association, citizen, category, quantity, occurred_day))
 }
 
 fn redeem_command(venue: PartnerId, citizen: CitizenId, amount: u64, now_day: u32) -> Redeem {
@@ -165,19 +175,8 @@ fn an_action_over_the_monthly_cap_earns_what_is_left() {
     // Another calendar month of occurred_at has its own cap (day 0 of the helper is refused, so
     // use the month before through a direct command).
     let command = Certify {
-        action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
-        association_id: association,
-        citizen_id: citizen,
-        category: CategoryId::parse("ecologie").expect("id"),
-        quantity: 1,
         occurred_at: at(10, 9) - chrono::Duration::days(30),
-        signature: "sig".to_owned(),
-        request: ygor_ledger::partner::SignedRequest::none(),
-        fingerprint: "february".to_owned(),
-        gold: false,
-        gold_period: None,
-        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
-        at: at(20, 12),
+        ..certify_command(association, citizen, "ecologie", 1, 10)
     };
     let february = world.apply(world.certify(command).expect("certify"));
     assert_eq!(february.tokens, Tokens::new(10));
@@ -237,21 +236,7 @@ fn a_suspended_association_cannot_certify() {
 #[test]
 fn the_same_certification_again_is_a_replay_and_a_changed_one_a_conflict() {
     let (mut world, association, _, citizen) = world(100);
-    let mut command = Certify {
-        action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
-        association_id: association,
-        citizen_id: citizen,
-        category: CategoryId::parse("ecologie").expect("id"),
-        quantity: 1,
-        occurred_at: at(10, 9),
-        signature: "sig".to_owned(),
-        request: ygor_ledger::partner::SignedRequest::none(),
-        fingerprint: "f1".to_owned(),
-        gold: false,
-        gold_period: None,
-        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
-        at: at(20, 12),
-    };
+    let mut command = certify_command(association, citizen, "ecologie", 1, 10);
     let first = world.apply(world.certify(command.clone()).expect("first"));
     let again = world.certify(command.clone()).expect("again");
     assert!(matches!(&again, Decided::Replay { outcome, .. } if *outcome == first));
@@ -259,30 +244,21 @@ fn the_same_certification_again_is_a_replay_and_a_changed_one_a_conflict() {
     assert!(matches!(world.certify(command), Err(LedgerError::IdConflict { .. })));
 }
 
-#[test]
-fn a_retry_or_a_revocation_without_the_record_read_back_is_refused() {
+/// One certification, with the association and wallet after it and its record read back.
+fn certified_once() -> (World, PartnerId, CitizenId, Partner, ygor_ledger::Wallet, CertificationOutcome) {
     let (mut world, association, _, citizen) = world(100);
     let certified = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
-    let partner = world.partner(association);
-    let wallet = world.wallet(citizen);
+    let (partner, wallet) = (world.partner(association), world.wallet(citizen));
+    (world, association, citizen, partner, wallet, certified)
+}
+
+#[test]
+fn a_retry_or_a_revocation_without_the_record_read_back_is_refused() {
+    let (world, association, citizen, partner, wallet, certified) = certified_once();
     let recorded = world.recorded_certification(association, certified.action_id).expect("recorded");
     assert_eq!(recorded.outcome, certified);
     assert_eq!(Some(recorded.sequence), partner.certification_sequence(certified.action_id));
-    let retry = Certify {
-        action_id: certified.action_id,
-        association_id: association,
-        citizen_id: citizen,
-        category: CategoryId::parse("ecologie").expect("id"),
-        quantity: 1,
-        occurred_at: at(10, 9),
-        signature: "sig".to_owned(),
-        request: ygor_ledger::partner::SignedRequest::none(),
-        fingerprint: "other".to_owned(),
-        gold: false,
-        gold_period: None,
-        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
-        at: at(20, 12),
-    };
+    let retry = Certify { action_id: certified.action_id, ..certify_command(association, citizen, "ecologie", 1, 10) };
     let rules = world.territory.rules_in_force();
     let needed = LedgerError::RecordNeeded(certified.action_id);
     assert_eq!(operations::certify(rules, &partner, &wallet, None, retry.clone()).unwrap_err(), needed);
@@ -302,10 +278,7 @@ fn a_retry_or_a_revocation_without_the_record_read_back_is_refused() {
 
 #[test]
 fn a_revocation_cannot_refund_more_than_the_certification_gave() {
-    let (mut world, association, _, citizen) = world(100);
-    let certified = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
-    let partner = world.partner(association);
-    let wallet = world.wallet(citizen);
+    let (world, association, _, partner, wallet, certified) = certified_once();
     let mut recorded = world.recorded_certification(association, certified.action_id).expect("recorded");
     // A record that says fewer tokens than the wallet holds for the action: the books would not
     // balance, so the revocation is refused rather than refunding the difference.

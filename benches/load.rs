@@ -8,12 +8,14 @@
 //! as ratios to it.
 //!
 //!     cargo bench --bench load -- [--backend sqlite|postgres|both] [--concurrency 1,8,32,128]
-//!                                 [--seconds 10] [--scenario certify|redeem|hot|all]
+//!                                 [--seconds 10] [--scenario certify|redeem|hot|retry|all]
 //!
 //! Scenarios:
 //! * `certify`: certifications spread over many associations and citizens;
 //! * `redeem`: redemptions at many venues, with vouchers fetched before the timed window;
-//! * `hot`: ONE association certifying for 10,000 citizens from N clients.
+//! * `hot`: ONE association certifying for 10,000 citizens from N clients;
+//! * `retry`: certifications already recorded, sent again (lost answers): each is answered from the
+//!   log (the record read back, the original position) and writes nothing.
 //!
 //! Requests are signed (real ed25519 signatures) and written out as complete HTTP/1.1 requests
 //! before the timed window; during it, each client task sends them over its own keep-alive
@@ -85,6 +87,7 @@ enum Scenario {
     Certify,
     Redeem,
     Hot,
+    Retry,
 }
 
 impl Scenario {
@@ -93,6 +96,7 @@ impl Scenario {
             Scenario::Certify => "certify",
             Scenario::Redeem => "redeem",
             Scenario::Hot => "hot",
+            Scenario::Retry => "retry",
         }
     }
 }
@@ -122,7 +126,7 @@ fn parse_options() -> Options {
             backends: vec![Backend::Sqlite, Backend::Postgres],
             concurrency: vec![2],
             seconds: 0.3,
-            scenarios: vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot],
+            scenarios: vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot, Scenario::Retry],
             citizens: 20,
             associations: 4,
             venues: 4,
@@ -135,7 +139,7 @@ fn parse_options() -> Options {
             backends: vec![Backend::Sqlite, Backend::Postgres],
             concurrency: vec![1, 8, 32, 128],
             seconds: 10.0,
-            scenarios: vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot],
+            scenarios: vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot, Scenario::Retry],
             citizens: 10_000,
             associations: 256,
             venues: 128,
@@ -178,8 +182,9 @@ fn parse_options() -> Options {
                     "certify" => vec![Scenario::Certify],
                     "redeem" => vec![Scenario::Redeem],
                     "hot" => vec![Scenario::Hot],
-                    "all" => vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot],
-                    other => panic!("--scenario {other}: use certify, redeem, hot or all"),
+                    "retry" => vec![Scenario::Retry],
+                    "all" => vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot, Scenario::Retry],
+                    other => panic!("--scenario {other}: use certify, redeem, hot, retry or all"),
                 }
             }
             "--citizens" => options.citizens = number(value(index, name), name) as usize,
@@ -666,6 +671,7 @@ async fn set_up_territory(server: &Server, options: &Options) -> Territory {
 // Prepared requests
 
 /// One complete HTTP/1.1 request, bytes ready to write.
+#[derive(Clone)]
 struct Prepared {
     bytes: Vec<u8>,
 }
@@ -703,10 +709,19 @@ where
     all
 }
 
+/// How many distinct certifications the `retry` scenario records first, then sends again in turn.
+const RETRIED: usize = 4_096;
+
 async fn prepare(server: &Server, territory: &Territory, scenario: Scenario, count: usize) -> Vec<Prepared> {
     let when = occurred_at();
     let address = server.address;
     match scenario {
+        Scenario::Retry => {
+            let originals = Box::pin(prepare(server, territory, Scenario::Certify, RETRIED.min(count))).await;
+            let recorded = drive(address, originals.clone(), 32, 3_600.0).await;
+            assert!(recorded.errors.is_empty(), "recording the originals: {}", recorded.errors_text());
+            originals.iter().cycle().take(count).cloned().collect()
+        }
         Scenario::Certify | Scenario::Hot => {
             // Request j goes to association j mod A (or the hot one) and citizen j mod C, so that
             // the N requests in flight at any time touch N different aggregates (when N <= A).

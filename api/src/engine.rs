@@ -639,13 +639,14 @@ impl Engine {
     /// in its stream, read back from the log (the partner keeps only the sequence), once durable
     /// (see [`Engine::wait_for_position`]). Called without locks: a durable record never changes.
     /// Another event at that place means the cached partner's transaction failed and another took
-    /// its place: the caller decides again.
+    /// its place: the caller decides again. With the record, the event's position (what a retry
+    /// answers).
     async fn recorded_certification(
         &self,
         association_id: PartnerId,
         action_id: ActionId,
         sequence: usize,
-    ) -> Result<RecordedCertification, CommitError> {
+    ) -> Result<(RecordedCertification, Position), CommitError> {
         let id = association_id.to_string();
         for _ in 0..DURABLE_WAIT_POLLS {
             let found = self.inner.log.event_at(Partner::TYPE, &id, sequence).await.map_err(EngineError::from)?;
@@ -657,6 +658,7 @@ impl Engine {
                     serde_json::from_value(stored.event.payload).map_err(|error| undecodable(error.to_string()))?;
                 return RecordedCertification::from_event(sequence, event)
                     .filter(|recorded| recorded.outcome.action_id == action_id)
+                    .map(|recorded| (recorded, stored.position))
                     .ok_or(CommitError::Conflict);
             }
             tokio::time::sleep(DURABLE_WAIT_PAUSE).await;
@@ -1155,17 +1157,18 @@ impl Engine {
             self.lock_partner(&mut locks, command.association_id).await?;
             // A retry (or a reused id): the earlier certification's record is read back from the
             // log without the locks, then decided on under them as if it had been in memory.
-            let recorded = match locks.partner(command.association_id).certification_sequence(command.action_id) {
-                None => None,
-                Some(sequence) => {
-                    drop(locks);
-                    let recorded =
-                        self.recorded_certification(command.association_id, command.action_id, sequence).await?;
-                    locks = Locks::default();
-                    self.lock_partner(&mut locks, command.association_id).await?;
-                    Some(recorded)
-                }
-            };
+            let (recorded, position) =
+                match locks.partner(command.association_id).certification_sequence(command.action_id) {
+                    None => (None, None),
+                    Some(sequence) => {
+                        drop(locks);
+                        let (recorded, position) =
+                            self.recorded_certification(command.association_id, command.action_id, sequence).await?;
+                        locks = Locks::default();
+                        self.lock_partner(&mut locks, command.association_id).await?;
+                        (Some(recorded), Some(position))
+                    }
+                };
             self.lock_wallet(&mut locks, command.citizen_id).await?;
             let partner = locks.partner(command.association_id);
             if stale_record(partner, command.action_id, recorded.as_ref()) {
@@ -1179,7 +1182,15 @@ impl Engine {
                 command.clone(),
             )
             .map_err(EngineError::from)?;
-            self.commit(locks, decided, Extra::default(), command.at).await
+            match (decided, position) {
+                // A retry's original is the record just read: its position is known, and durable.
+                (Decided::Replay { outcome, original }, Some(position))
+                    if recorded.as_ref().is_some_and(|recorded| recorded.sequence == original.sequence) =>
+                {
+                    Ok(Committed { outcome, position, replayed: true })
+                }
+                (decided, _) => self.commit(locks, decided, Extra::default(), command.at).await,
+            }
         })
         .await
     }
@@ -1203,7 +1214,7 @@ impl Engine {
             // The citizen is in the certification's record, read back from the log without the
             // lock; the partner is locked again before the wallet (the lock order).
             drop(locks);
-            let recorded = self.recorded_certification(association_id, action_id, sequence).await?;
+            let (recorded, _) = self.recorded_certification(association_id, action_id, sequence).await?;
             let mut locks = Locks::default();
             self.lock_partner(&mut locks, association_id).await?;
             self.lock_wallet(&mut locks, recorded.citizen_id).await?;

@@ -423,13 +423,16 @@ impl Wallet {
 
     /// Tokens already earned this month in the category, revoked actions excluded.
     pub fn earned_in_month(&self, category: &CategoryId, occurred_at: DateTime<Utc>) -> Tokens {
-        let key = month_key(category, occurred_at);
-        self.months.iter().find(|month| month.key == key).map_or(Tokens::ZERO, |month| month.earned)
+        self.month_position(&month_key(category, occurred_at)).map_or(Tokens::ZERO, |index| self.months[index].earned)
+    }
+
+    fn month_position(&self, key: &str) -> Option<usize> {
+        self.months.iter().position(|month| month.key == key)
     }
 
     /// The index of the month's total, added if it is new.
     fn month_index(&mut self, key: String) -> u32 {
-        let index = match self.months.iter().position(|month| month.key == key) {
+        let index = match self.month_position(&key) {
             Some(index) => index,
             None => {
                 self.months.push(MonthTotal { key, earned: Tokens::ZERO });

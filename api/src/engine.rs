@@ -48,6 +48,11 @@ const SWEEP_BATCH: usize = 256;
 const DURABLE_WAIT_POLLS: usize = 500;
 const DURABLE_WAIT_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// One stored event of an aggregate of type `A`, decoded.
+fn decode_event<A: Cached>(aggregate_id: &str, payload: serde_json::Value) -> Result<A::Event, EngineError> {
+    serde_json::from_value(payload).map_err(|error| EngineError::Decode(format!("{} {aggregate_id}: {error}", A::TYPE)))
+}
+
 /// Whether `recorded`, read while the partner was not locked, is no longer what the partner holds
 /// for the action (the transaction that wrote it failed, and the partner was loaded again since):
 /// the operation is decided again.
@@ -524,9 +529,7 @@ impl Engine {
                     stored.sequence
                 )));
             }
-            let event: A::Event = serde_json::from_value(stored.payload)
-                .map_err(|error| EngineError::Decode(format!("{} {aggregate_id}: {error}", A::TYPE)))?;
-            slot.state.apply(event);
+            slot.state.apply(decode_event::<A>(aggregate_id, stored.payload)?);
         }
         slot.loaded = true;
         Ok(())
@@ -615,20 +618,17 @@ impl Engine {
         Ok(locks.wallet(id).clone())
     }
 
-    /// The position of an event a cached aggregate already holds, once it is durable: it may still
-    /// be on its way to the disk (pipelined commits). If it never arrives (its transaction failed,
-    /// and the aggregate is being loaded again), the caller decides again.
-    async fn wait_for_position(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        sequence: usize,
-    ) -> Result<Position, CommitError> {
+    /// What `read` finds of an event a cached aggregate already holds, once the event is durable:
+    /// it may still be on its way to the disk (pipelined commits). If it never arrives (its
+    /// transaction failed, and the aggregate is being loaded again), the caller decides again.
+    async fn once_durable<T, F, Fut>(read: F) -> Result<T, CommitError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StoreError>>,
+    {
         for _ in 0..DURABLE_WAIT_POLLS {
-            let found =
-                self.inner.log.position_of(aggregate_type, aggregate_id, sequence).await.map_err(EngineError::from)?;
-            if let Some(position) = found {
-                return Ok(position);
+            if let Some(found) = read().await.map_err(EngineError::from)? {
+                return Ok(found);
             }
             tokio::time::sleep(DURABLE_WAIT_PAUSE).await;
         }
@@ -636,11 +636,10 @@ impl Engine {
     }
 
     /// The record of `action_id`'s certification by `association_id`, whose event has `sequence`
-    /// in its stream, read back from the log (the partner keeps only the sequence), once durable
-    /// (see [`Engine::wait_for_position`]). Called without locks: a durable record never changes.
-    /// Another event at that place means the cached partner's transaction failed and another took
-    /// its place: the caller decides again. With the record, the event's position (what a retry
-    /// answers).
+    /// in its stream, read back from the log (the partner keeps only the sequence) once durable,
+    /// with the event's position (what a retry answers). Called without locks: a durable record
+    /// never changes. Another event at that place means the cached partner's transaction failed
+    /// and another took its place: the caller decides again.
     async fn recorded_certification(
         &self,
         association_id: PartnerId,
@@ -648,22 +647,12 @@ impl Engine {
         sequence: usize,
     ) -> Result<(RecordedCertification, Position), CommitError> {
         let id = association_id.to_string();
-        for _ in 0..DURABLE_WAIT_POLLS {
-            let found = self.inner.log.event_at(Partner::TYPE, &id, sequence).await.map_err(EngineError::from)?;
-            if let Some(stored) = found {
-                let undecodable = |error: String| {
-                    CommitError::Engine(EngineError::Decode(format!("partner {id} event {sequence}: {error}")))
-                };
-                let event: PartnerEvent =
-                    serde_json::from_value(stored.event.payload).map_err(|error| undecodable(error.to_string()))?;
-                return RecordedCertification::from_event(sequence, event)
-                    .filter(|recorded| recorded.outcome.action_id == action_id)
-                    .map(|recorded| (recorded, stored.position))
-                    .ok_or(CommitError::Conflict);
-            }
-            tokio::time::sleep(DURABLE_WAIT_PAUSE).await;
-        }
-        Err(CommitError::Conflict)
+        let stored = Self::once_durable(|| self.inner.log.event_at(Partner::TYPE, &id, sequence)).await?;
+        let event: PartnerEvent = decode_event::<Partner>(&id, stored.event.payload)?;
+        RecordedCertification::from_event(sequence, event)
+            .filter(|recorded| recorded.outcome.action_id == action_id)
+            .map(|recorded| (recorded, stored.position))
+            .ok_or(CommitError::Conflict)
     }
 
     /// Appends what was decided and applies it to the cached states, or answers a retry from the log.
@@ -677,8 +666,11 @@ impl Engine {
         let (changes, outcome) = match decided {
             Decided::Replay { outcome, original } => {
                 drop(locks);
-                let position =
-                    self.wait_for_position(original.aggregate_type, &original.aggregate_id, original.sequence).await?;
+                let log = &self.inner.log;
+                let position = Self::once_durable(|| {
+                    log.position_of(original.aggregate_type, &original.aggregate_id, original.sequence)
+                })
+                .await?;
                 return Ok(Committed { outcome, position, replayed: true });
             }
             Decided::Apply { changes, outcome } => (changes, outcome),
@@ -1157,37 +1149,36 @@ impl Engine {
             self.lock_partner(&mut locks, command.association_id).await?;
             // A retry (or a reused id): the earlier certification's record is read back from the
             // log without the locks, then decided on under them as if it had been in memory.
-            let (recorded, position) =
-                match locks.partner(command.association_id).certification_sequence(command.action_id) {
-                    None => (None, None),
-                    Some(sequence) => {
-                        drop(locks);
-                        let (recorded, position) =
-                            self.recorded_certification(command.association_id, command.action_id, sequence).await?;
-                        locks = Locks::default();
-                        self.lock_partner(&mut locks, command.association_id).await?;
-                        (Some(recorded), Some(position))
-                    }
-                };
+            let read = match locks.partner(command.association_id).certification_sequence(command.action_id) {
+                None => None,
+                Some(sequence) => {
+                    drop(locks);
+                    let read = self.recorded_certification(command.association_id, command.action_id, sequence).await?;
+                    locks = Locks::default();
+                    self.lock_partner(&mut locks, command.association_id).await?;
+                    Some(read)
+                }
+            };
+            let recorded = read.as_ref().map(|(recorded, _)| recorded);
             self.lock_wallet(&mut locks, command.citizen_id).await?;
             let partner = locks.partner(command.association_id);
-            if stale_record(partner, command.action_id, recorded.as_ref()) {
+            if stale_record(partner, command.action_id, recorded) {
                 return Err(CommitError::Conflict);
             }
             let decided = operations::certify(
                 rules.as_deref(),
                 partner,
                 locks.wallet(command.citizen_id),
-                recorded.as_ref(),
+                recorded,
                 command.clone(),
             )
             .map_err(EngineError::from)?;
-            match (decided, position) {
+            match (decided, &read) {
                 // A retry's original is the record just read: its position is known, and durable.
-                (Decided::Replay { outcome, original }, Some(position))
-                    if recorded.as_ref().is_some_and(|recorded| recorded.sequence == original.sequence) =>
+                (Decided::Replay { outcome, original }, Some((recorded, position)))
+                    if recorded.sequence == original.sequence =>
                 {
-                    Ok(Committed { outcome, position, replayed: true })
+                    Ok(Committed { outcome, position: *position, replayed: true })
                 }
                 (decided, _) => self.commit(locks, decided, Extra::default(), command.at).await,
             }

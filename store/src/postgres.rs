@@ -104,12 +104,11 @@ SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payloa
   ORDER BY ordinal
 RETURNING position, aggregate_type, aggregate_id, sequence";
 
-const SELECT_AFTER: &str = "
-SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
-  FROM events
-  WHERE position > $1 AND position <= $2
-  ORDER BY position
-  LIMIT $3";
+const SELECT_AFTER: &str = concat!(
+    "\nSELECT ",
+    crate::queries::recorded_event_columns!(),
+    "\n  FROM events\n  WHERE position > $1 AND position <= $2\n  ORDER BY position\n  LIMIT $3"
+);
 
 /// `N` and `M` of the module documentation, from one snapshot. `age(xid)` reads the transaction
 /// counter when first called, after the snapshot was taken, which the proof allows.

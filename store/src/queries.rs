@@ -2,6 +2,14 @@
 //! (sqlx's pools are typed per database, so a macro rather than a generic function). Each backend
 //! module invokes it, where its log's pool is visible.
 
+/// The columns [`crate::RecordedEvent`] is read from (each backend's `recorded_event`), for the
+/// queries that return whole events: a string literal, for `concat!`.
+macro_rules! recorded_event_columns {
+    () => {
+        "position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
+    };
+}
+
 macro_rules! common_queries {
     ($log:ty) => {
         impl $log {
@@ -64,11 +72,11 @@ macro_rules! common_queries {
                 aggregate_id: &str,
                 sequence: usize,
             ) -> Result<Option<$crate::RecordedEvent>, $crate::StoreError> {
-                let row = sqlx::query(
-                    "SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version,
-                            payload, metadata
-                     FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-                )
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    $crate::queries::recorded_event_columns!(),
+                    " FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
+                ))
                 .bind(aggregate_type)
                 .bind(aggregate_id)
                 .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
@@ -94,6 +102,7 @@ macro_rules! common_queries {
 }
 
 pub(crate) use common_queries;
+pub(crate) use recorded_event_columns;
 
 /// Writes the rows an append carries beside its events (new credentials, citizens' details) on
 /// `connection`, inside the append's transaction: the same statements on both backends (`$n`

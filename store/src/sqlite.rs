@@ -66,12 +66,11 @@ fn chunk_len(remaining: usize) -> usize {
     largest_power.min(INSERT_CHUNK_MAX)
 }
 
-const SELECT_AFTER: &str = "
-SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
-  FROM events
-  WHERE position > ?
-  ORDER BY position
-  LIMIT ?";
+const SELECT_AFTER: &str = concat!(
+    "\nSELECT ",
+    crate::queries::recorded_event_columns!(),
+    "\n  FROM events\n  WHERE position > ?\n  ORDER BY position\n  LIMIT ?"
+);
 
 /// The event log in a SQLite file.
 pub(crate) struct SqliteLog {

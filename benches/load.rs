@@ -488,15 +488,17 @@ impl Server {
     }
 
     /// The aggregate cache: entries, estimated MB, evictions.
-    async fn cache_figures(&self) -> [f64; 3] {
-        let [entries, bytes, evicted] = self
+    async fn cache_figures(&self) -> [f64; 5] {
+        let [entries, bytes, evicted, forgotten, restored] = self
             .metrics(&[
                 "ygor_aggregate_cache_entries",
                 "ygor_aggregate_cache_bytes",
                 "ygor_aggregate_cache_evictions_total",
+                "ygor_aggregate_cache_histories_forgotten_total",
+                "ygor_aggregate_cache_histories_restored_total",
             ])
             .await;
-        [entries, bytes / 1e6, evicted]
+        [entries, bytes / 1e6, evicted, forgotten, restored]
     }
 
     /// Figures of `/metrics`, NaN for a missing one.
@@ -1297,9 +1299,9 @@ async fn fill(server: &Server, territory: &Territory, target: i64) {
             let (log_position, _) = server.status().await;
             server.wait_for_projections(log_position, Duration::from_secs(600)).await;
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let [entries, cache_mb, evicted] = server.cache_figures().await;
+            let [entries, cache_mb, evicted, forgotten, restored] = server.cache_figures().await;
             println!(
-                "  filled the log to {events} events in {:.0} s; server RSS {:.0} MB (peak {:.0} MB); aggregate cache {entries} entries, ~{cache_mb:.0} MB, {evicted} evicted",
+                "  filled the log to {events} events in {:.0} s; server RSS {:.0} MB (peak {:.0} MB); aggregate cache {entries} entries, ~{cache_mb:.0} MB, {evicted} evicted, {forgotten} wallet histories forgotten, {restored} read back",
                 started.elapsed().as_secs_f64(),
                 server.rss_mb(),
                 server.peak_rss_mb()

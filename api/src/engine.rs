@@ -131,7 +131,11 @@ struct Slot<A> {
 struct Aggregates {
     /// Bytes; `usize::MAX` for no bound.
     budget: usize,
+    /// See [`EngineOptions::keep_aggregates`].
+    keep_aggregates: bool,
     cache: StdMutex<Lru>,
+    /// Wallets whose history was read back (see [`CacheFigures::histories_restored`]).
+    restored: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -145,6 +149,9 @@ enum AggregateKey {
 struct CacheEntry {
     slot: Touched,
     last_used: u64,
+    /// For a wallet, the clock at the last look-up that needed its history (lots, actions,
+    /// vouchers); 0 if none did.
+    history_used: u64,
     /// The estimate when the aggregate was last seen idle.
     bytes: usize,
 }
@@ -158,10 +165,17 @@ struct Lru {
     /// The estimate of every entry at the last trim, for `/metrics`.
     bytes: usize,
     evicted: u64,
+    /// Wallets whose history a trim forgot.
+    forgotten: u64,
 }
 
 /// What an entry costs besides its aggregate: the map's bucket and the slot's allocation.
 const ENTRY_BYTES: usize = std::mem::size_of::<(AggregateKey, CacheEntry)>() + 64;
+
+/// How many look-ups a wallet's history stays in memory after the last one that needed it (a
+/// redemption, a revocation, a sweep): about 30,000 operations. A wallet that only earns tokens
+/// keeps none past the next trim (docs/decisions/0016).
+const HISTORY_KEPT: u64 = 1 << 16;
 
 /// Look-ups between two trims, at least: a trim walks every entry, so it runs once every
 /// `max(TRIM_EVERY, entries / 8)` look-ups, a constant cost per look-up however many there are
@@ -175,11 +189,20 @@ pub struct CacheFigures {
     pub bytes: usize,
     pub budget: usize,
     pub evicted: u64,
+    /// Wallets whose history was forgotten (see [`Lru::trim`]).
+    pub histories_forgotten: u64,
+    /// Wallets whose history was read back from the log for a decision.
+    pub histories_restored: u64,
 }
 
 impl Aggregates {
-    fn new(budget: usize) -> Self {
-        Self { budget, cache: StdMutex::new(Lru::default()) }
+    fn new(budget: usize, keep_aggregates: bool) -> Self {
+        Self {
+            budget,
+            keep_aggregates,
+            cache: StdMutex::new(Lru::default()),
+            restored: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
@@ -187,17 +210,31 @@ impl Aggregates {
     }
 
     fn slot<A: Cached>(&self, key: AggregateKey) -> Arc<Mutex<Slot<A>>> {
+        self.look_up(key, false)
+    }
+
+    /// The slot of `key`, added if it is new; `history`: the caller needs the wallet's history,
+    /// which the trims then keep for a while ([`HISTORY_KEPT`]).
+    fn look_up<A: Cached>(&self, key: AggregateKey, history: bool) -> Arc<Mutex<Slot<A>>> {
         let mut cache = self.lock();
         cache.clock += 1;
         let now = cache.clock;
+        let history_used = if history { now } else { 0 };
         let slot = match cache.entries.entry(key) {
             std::collections::hash_map::Entry::Occupied(mut occupied) => {
-                occupied.get_mut().last_used = now;
-                A::unwrap(&occupied.get().slot).expect("a key names one kind of aggregate").clone()
+                let entry = occupied.get_mut();
+                entry.last_used = now;
+                entry.history_used = entry.history_used.max(history_used);
+                A::unwrap(&entry.slot).expect("a key names one kind of aggregate").clone()
             }
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 let slot = Arc::new(Mutex::new(Slot { state: A::default(), loaded: false }));
-                vacant.insert(CacheEntry { slot: A::wrap(slot.clone()), last_used: now, bytes: ENTRY_BYTES });
+                vacant.insert(CacheEntry {
+                    slot: A::wrap(slot.clone()),
+                    last_used: now,
+                    history_used,
+                    bytes: ENTRY_BYTES,
+                });
                 cache.bytes += ENTRY_BYTES;
                 slot
             }
@@ -207,37 +244,56 @@ impl Aggregates {
         let every = if cache.bytes > self.budget { 1 } else { TRIM_EVERY };
         if cache.since_trim >= every.max(cache.entries.len() / 8) {
             cache.since_trim = 0;
-            cache.trim(self.budget);
+            cache.trim(self.budget, !self.keep_aggregates);
         }
         slot
     }
 
     fn figures(&self) -> CacheFigures {
         let cache = self.lock();
-        CacheFigures { entries: cache.entries.len(), bytes: cache.bytes, budget: self.budget, evicted: cache.evicted }
+        CacheFigures {
+            entries: cache.entries.len(),
+            bytes: cache.bytes,
+            budget: self.budget,
+            evicted: cache.evicted,
+            histories_forgotten: cache.forgotten,
+            histories_restored: self.restored.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     #[cfg(test)]
     fn trim_now(&self) {
-        self.lock().trim(self.budget);
+        self.lock().trim(self.budget, !self.keep_aggregates);
     }
 }
 
 impl Lru {
-    /// Measures the idle entries again and, over budget, drops the least recently used of them
-    /// until the estimate is an eighth under the budget (so that trims do not follow each other).
+    /// Measures the idle entries again and frees what they hold beyond their use. First the
+    /// history of every idle wallet that no look-up needed for the last [`HISTORY_KEPT`]
+    /// look-ups: its lots, actions and used vouchers, which a certification never reads (a
+    /// redemption, a revocation or a sweep reads them back from the log). Then, over budget,
+    /// until the estimate is an eighth under the budget (so that trims do not follow each
+    /// other): the history of the least recently used idle wallets, then whole idle aggregates,
+    /// least recently used first, which the next command on them loads again.
     ///
     /// An entry is idle when the map holds the only reference to its slot: no command holds or
     /// waits for its lock, and no transaction in flight holds it (a `Pending` keeps a reference to
     /// every aggregate it changed until its events are durable or the change is undone). Every
     /// new reference is cloned from the map under this lock, or from a reference already held,
     /// so an entry found idle here stays idle until the lock is released.
-    fn trim(&mut self, budget: usize) {
+    fn trim(&mut self, budget: usize, evict: bool) {
         let mut total = 0;
         let mut idle = Vec::new();
+        let unused_since = self.clock.saturating_sub(HISTORY_KEPT);
         for (key, entry) in &mut self.entries {
             if let Some(bytes) = entry.slot.idle_footprint() {
                 entry.bytes = bytes + ENTRY_BYTES;
+                if entry.history_used <= unused_since
+                    && let Some(bytes) = entry.slot.forget_history()
+                {
+                    entry.bytes = bytes + ENTRY_BYTES;
+                    self.forgotten += 1;
+                }
                 idle.push((entry.last_used, *key));
             }
             total += entry.bytes;
@@ -245,8 +301,19 @@ impl Lru {
         if total > budget {
             idle.sort_unstable_by_key(|(last_used, _)| *last_used);
             let target = budget - budget / 8;
-            for (_, key) in idle {
+            for (_, key) in &idle {
                 if total <= target {
+                    break;
+                }
+                let entry = self.entries.get_mut(key).expect("an idle entry is in the map");
+                if let Some(bytes) = entry.slot.forget_history() {
+                    total -= entry.bytes - (bytes + ENTRY_BYTES);
+                    entry.bytes = bytes + ENTRY_BYTES;
+                    self.forgotten += 1;
+                }
+            }
+            for (_, key) in idle {
+                if total <= target || !evict {
                     break;
                 }
                 let entry = self.entries.remove(&key).expect("an idle entry is in the map");
@@ -405,11 +472,15 @@ pub const DEFAULT_CACHE_BUDGET: usize = 512 << 20;
 pub struct EngineOptions {
     /// Estimated bytes of the aggregates kept in memory between commands (see [`Aggregates`]).
     pub cache_budget: usize,
+    /// Over budget, only forget wallets' histories, never a whole aggregate. With a budget of one
+    /// byte, every idle wallet then forgets its history at every trim, so that every revocation,
+    /// redemption and sweep reads it back: the tests' way to cover that path.
+    pub keep_aggregates: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { cache_budget: DEFAULT_CACHE_BUDGET }
+        Self { cache_budget: DEFAULT_CACHE_BUDGET, keep_aggregates: false }
     }
 }
 
@@ -428,7 +499,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 log,
                 territory: Arc::new(Mutex::new(Slot { state: Territory::default(), loaded: false })),
-                aggregates: Aggregates::new(options.cache_budget),
+                aggregates: Aggregates::new(options.cache_budget, options.keep_aggregates),
                 seeds,
                 gold: RwLock::new(Vec::new()),
                 rules: RwLock::new(None),
@@ -553,12 +624,54 @@ impl Engine {
         Ok(())
     }
 
+    /// Locks a wallet with its whole history, reading back from the log what the cache forgot.
     async fn lock_wallet(&self, locks: &mut Locks, id: CitizenId) -> Result<(), EngineError> {
+        self.lock_wallet_slot(locks, id, true).await?;
+        self.restore_history(locks, id).await
+    }
+
+    /// Locks a wallet for a decision that reads none of its history (a registration, interests,
+    /// gold) or only whether an action is new (a certification: see [`Engine::restore_history`]):
+    /// the history the cache forgot stays forgotten.
+    async fn lock_wallet_without_history(&self, locks: &mut Locks, id: CitizenId) -> Result<(), EngineError> {
+        self.lock_wallet_slot(locks, id, false).await
+    }
+
+    async fn lock_wallet_slot(&self, locks: &mut Locks, id: CitizenId, history: bool) -> Result<(), EngineError> {
         assert!(locks.wallets.iter().all(|(held, _)| *held < id), "lock order: wallets by ascending id");
-        let mut guard = self.inner.aggregates.slot(AggregateKey::Wallet(id)).lock_owned().await;
+        let mut guard = self.inner.aggregates.look_up(AggregateKey::Wallet(id), history).lock_owned().await;
         self.load(&id.to_string(), &mut guard).await?;
         locks.wallets.push((id, guard));
         Ok(())
+    }
+
+    /// Reads back from the log the history a locked wallet forgot, if it did.
+    async fn restore_history(&self, locks: &mut Locks, id: CitizenId) -> Result<(), EngineError> {
+        let slot = &mut locks.wallets.iter_mut().find(|(held, _)| *held == id).expect("the wallet is locked").1;
+        let Some(through) = slot.state.forgotten_through() else {
+            return Ok(());
+        };
+        let aggregate_id = id.to_string();
+        // Every event up to `through` was durable when the history was forgotten.
+        let mut earlier = Vec::with_capacity(through);
+        for stored in self.inner.log.load_stream::<Wallet>(&aggregate_id, 0).await? {
+            if stored.sequence > through {
+                break;
+            }
+            earlier.push((stored.sequence, decode_event::<Wallet>(&aggregate_id, stored.payload)?));
+        }
+        slot.state.restore_history(earlier).map_err(|why| EngineError::Decode(format!("wallet {id}: {why}")))?;
+        self.inner.aggregates.restored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reads a wallet's forgotten history back before an operation that needs it locks other
+    /// aggregates first (a venue, an association, the territory), so that they do not wait for
+    /// the read. The look-up keeps it in memory for the next [`HISTORY_KEPT`] look-ups; should
+    /// a trim still forget it before the operation, the operation reads it back itself.
+    async fn prepare_history(&self, id: CitizenId) -> Result<(), EngineError> {
+        let mut locks = Locks::default();
+        self.lock_wallet(&mut locks, id).await
     }
 
     async fn lock_mission(&self, locks: &mut Locks, id: MissionId) -> Result<(), EngineError> {
@@ -920,7 +1033,7 @@ impl Engine {
     ) -> Result<Committed<CitizenId>, EngineError> {
         self.run(|| async {
             let mut locks = Locks::default();
-            self.lock_wallet(&mut locks, id).await?;
+            self.lock_wallet_without_history(&mut locks, id).await?;
             let events = locks
                 .wallet(id)
                 .decide(WalletCommand::Register {
@@ -948,7 +1061,7 @@ impl Engine {
     ) -> Result<Committed<()>, EngineError> {
         self.run(|| async {
             let mut locks = Locks::default();
-            self.lock_wallet(&mut locks, id).await?;
+            self.lock_wallet_without_history(&mut locks, id).await?;
             let events = locks
                 .wallet(id)
                 .decide(WalletCommand::SetInterests { interests: interests.clone(), at })
@@ -1067,7 +1180,7 @@ impl Engine {
         self.run(|| async {
             let mut locks = Locks::default();
             self.lock_draw(&mut locks, id).await?;
-            self.lock_wallet(&mut locks, citizen_id).await?;
+            self.lock_wallet_without_history(&mut locks, citizen_id).await?;
             let decided = operations::enter_draw(locks.draw(id), locks.wallet(citizen_id), id, citizen_id, tickets, at)
                 .map_err(EngineError::from)?;
             self.commit(locks, decided, Extra::default(), at).await
@@ -1160,7 +1273,12 @@ impl Engine {
                 }
             };
             let recorded = read.as_ref().map(|(recorded, _)| recorded);
-            self.lock_wallet(&mut locks, command.citizen_id).await?;
+            self.lock_wallet_without_history(&mut locks, command.citizen_id).await?;
+            // Whether the action is new to the wallet, if its history is forgotten: known from
+            // the fingerprints but for one chance in 2^32 per action, then read back.
+            if locks.wallet(command.citizen_id).action(command.action_id).is_err() {
+                self.restore_history(&mut locks, command.citizen_id).await?;
+            }
             let partner = locks.partner(command.association_id);
             if stale_record(partner, command.action_id, recorded) {
                 return Err(CommitError::Conflict);
@@ -1206,6 +1324,7 @@ impl Engine {
             // lock; the partner is locked again before the wallet (the lock order).
             drop(locks);
             let (recorded, _) = self.recorded_certification(association_id, action_id, sequence).await?;
+            self.prepare_history(recorded.citizen_id).await?;
             let mut locks = Locks::default();
             self.lock_partner(&mut locks, association_id).await?;
             self.lock_wallet(&mut locks, recorded.citizen_id).await?;
@@ -1230,6 +1349,7 @@ impl Engine {
 
     pub async fn redeem(&self, command: Redeem) -> Result<Committed<RedemptionOutcome>, EngineError> {
         self.run(|| async {
+            self.prepare_history(command.citizen_id).await?;
             let mut locks = Locks::default();
             self.lock_partner(&mut locks, command.venue_id).await?;
             self.lock_wallet(&mut locks, command.citizen_id).await?;
@@ -1268,6 +1388,9 @@ impl Engine {
         for chunk in candidates.chunks(SWEEP_BATCH) {
             let committed = self
                 .run(|| async {
+                    for id in chunk {
+                        self.prepare_history(*id).await?;
+                    }
                     let mut locks = Locks::default();
                     self.lock_territory(&mut locks).await?;
                     for id in chunk {
@@ -1337,6 +1460,20 @@ impl Touched {
             Touched::Mission(slot) => of(slot),
             Touched::Draw(slot) => of(slot),
         }
+    }
+
+    /// Forgets the history of an idle wallet (see [`Lru::trim`]) and returns its new estimate,
+    /// if it is a loaded wallet that had history to forget. Idle means that every event it
+    /// applied is durable, which [`Wallet::forget_history`] requires.
+    fn forget_history(&self) -> Option<usize> {
+        let Touched::Wallet(slot) = self else {
+            return None;
+        };
+        if Arc::strong_count(slot) != 1 {
+            return None;
+        }
+        let mut slot = slot.try_lock().ok()?;
+        (slot.loaded && slot.state.forget_history()).then(|| slot.state.footprint())
     }
 
     /// Forgets the cached state: the next command reloads the aggregate from the log.
@@ -1752,7 +1889,7 @@ mod cache_tests {
     async fn a_trim_drops_idle_aggregates_least_recently_used_first_and_never_a_busy_one() {
         // Room for two empty entries, not three.
         let one = ENTRY_BYTES + std::mem::size_of::<Wallet>();
-        let aggregates = Aggregates::new(2 * one + one / 2);
+        let aggregates = Aggregates::new(2 * one + one / 2, false);
         let (oldest, older, held, newest) = (wallet_key(), wallet_key(), wallet_key(), wallet_key());
         drop(aggregates.slot::<Wallet>(oldest));
         drop(aggregates.slot::<Wallet>(older));
@@ -1775,9 +1912,108 @@ mod cache_tests {
         assert!(aggregates.figures().bytes <= 2 * one + one / 2);
     }
 
+    /// A wallet slot as a command leaves it: loaded, registered, with `lots` lots of 10 tokens;
+    /// `spends`: looked up as a redemption does, which needs the history.
+    async fn wallet_with_lots(aggregates: &Aggregates, key: AggregateKey, lots: usize, spends: bool) {
+        use ygor_ledger::LotId;
+        use ygor_ledger::wallet::{NewLot, WalletEvent};
+        let slot = aggregates.look_up::<Wallet>(key, spends);
+        let mut slot = slot.lock().await;
+        let at = Utc::now();
+        slot.state.apply_event(WalletEvent::CitizenRegistered {
+            demographics: Demographics::default(),
+            interests: vec![],
+            registered_at: at,
+        });
+        for _ in 0..lots {
+            slot.state.apply_event(WalletEvent::ActionCertified {
+                action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+                association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
+                category: CategoryId::parse("ecologie").expect("a category"),
+                quantity: 1,
+                occurred_at: at,
+                tokens: Tokens::new(10),
+                lot: Some(NewLot { lot_id: LotId::from_uuid(uuid::Uuid::new_v4()), issued_at: at, expires_at: at }),
+                gold: false,
+                certified_at: at,
+            });
+        }
+        slot.loaded = true;
+    }
+
+    fn forgotten_through(aggregates: &Aggregates, key: AggregateKey) -> Option<usize> {
+        let slot = aggregates.lock().entries.get(&key).map(|entry| entry.slot.clone());
+        match slot {
+            Some(Touched::Wallet(slot)) => slot.try_lock().expect("idle").state.forgotten_through(),
+            _ => panic!("no wallet cached under {key:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trim_forgets_the_history_of_wallets_that_have_not_spent_lately() {
+        let aggregates = Aggregates::new(usize::MAX, false);
+        let (earning, spending, busy) = (wallet_key(), wallet_key(), wallet_key());
+        wallet_with_lots(&aggregates, earning, 20, false).await;
+        wallet_with_lots(&aggregates, spending, 20, true).await;
+        wallet_with_lots(&aggregates, busy, 20, false).await;
+        let held = aggregates.slot::<Wallet>(busy).lock_owned().await;
+        aggregates.trim_now();
+        assert_eq!(forgotten_through(&aggregates, earning), Some(21), "a wallet that only earns forgets");
+        assert_eq!(forgotten_through(&aggregates, spending), None, "one that spent keeps its history");
+        assert_eq!(held.state.forgotten_through(), None, "a busy one is left alone");
+        let figures = aggregates.figures();
+        assert_eq!((figures.entries, figures.evicted, figures.histories_forgotten), (3, 0, 1), "{figures:?}");
+        let bytes = |key: AggregateKey| aggregates.lock().entries[&key].bytes;
+        assert!(bytes(earning) < bytes(spending) / 2, "{} against {}", bytes(earning), bytes(spending));
+        drop(held);
+
+        // Once the spending wallet has gone HISTORY_KEPT look-ups without needing its history.
+        let used = aggregates.lock().entries[&spending].history_used;
+        aggregates.lock().clock = used + HISTORY_KEPT - 1;
+        aggregates.trim_now();
+        assert_eq!(forgotten_through(&aggregates, spending), None);
+        aggregates.lock().clock = used + HISTORY_KEPT;
+        aggregates.trim_now();
+        assert_eq!(forgotten_through(&aggregates, spending), Some(21));
+        assert_eq!(forgotten_through(&aggregates, busy), Some(21));
+        assert_eq!(aggregates.figures().histories_forgotten, 3);
+    }
+
+    #[tokio::test]
+    async fn over_budget_a_trim_forgets_histories_before_it_drops_an_aggregate() {
+        let probe = Aggregates::new(usize::MAX, false);
+        let key = wallet_key();
+        wallet_with_lots(&probe, key, 200, true).await;
+        probe.trim_now();
+        let full = probe.figures().bytes;
+        // Room for both wallets once one has forgotten its history, not with both histories.
+        let aggregates = Aggregates::new(full * 3 / 2 + full / 4, false);
+        let (older, newer) = (wallet_key(), wallet_key());
+        wallet_with_lots(&aggregates, older, 200, true).await;
+        wallet_with_lots(&aggregates, newer, 200, true).await;
+        aggregates.trim_now();
+        let figures = aggregates.figures();
+        assert_eq!((figures.entries, figures.evicted, figures.histories_forgotten), (2, 0, 1), "{figures:?}");
+        assert_eq!(forgotten_through(&aggregates, older), Some(201), "the least recently used forgets");
+        assert_eq!(forgotten_through(&aggregates, newer), None);
+
+        // With room for nothing, the history goes first, then the aggregate.
+        let tight = Aggregates::new(1, false);
+        wallet_with_lots(&tight, older, 3, true).await;
+        tight.trim_now();
+        let figures = tight.figures();
+        assert_eq!((figures.entries, figures.histories_forgotten, figures.evicted), (0, 1, 1));
+        // Unless the engine keeps its aggregates (the tests' setting).
+        let keeping = Aggregates::new(1, true);
+        wallet_with_lots(&keeping, older, 3, true).await;
+        keeping.trim_now();
+        let figures = keeping.figures();
+        assert_eq!((figures.entries, figures.histories_forgotten, figures.evicted), (1, 1, 0));
+    }
+
     #[tokio::test]
     async fn a_reference_kept_by_a_transaction_in_flight_keeps_the_aggregate() {
-        let aggregates = Aggregates::new(1);
+        let aggregates = Aggregates::new(1, false);
         let key = wallet_key();
         // What a `Pending` keeps until its events are durable.
         let touched = Touched::Wallet(aggregates.slot::<Wallet>(key));
@@ -1792,7 +2028,9 @@ mod cache_tests {
     async fn an_aggregate_comes_back_from_the_log_as_it_was_before_it_was_dropped() {
         let (log, _dir) = ygor_store::testing::fresh_event_log(ygor_store::Backend::Sqlite).await;
         let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
-        let engine = Engine::open_with(log, seeds, EngineOptions { cache_budget: 1 }).await.expect("opens");
+        let engine = Engine::open_with(log, seeds, EngineOptions { cache_budget: 1, keep_aggregates: false })
+            .await
+            .expect("opens");
         let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
         let demographics = Demographics { neighbourhood: Some("Gare".to_owned()), birth_year: Some(1984) };
         let details = CitizenDetails {

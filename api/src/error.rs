@@ -104,8 +104,8 @@ impl From<LedgerError> for ApiError {
             E::DrawClosed => (StatusCode::CONFLICT, "draw_closed"),
             E::DrawOpen => (StatusCode::CONFLICT, "draw_open"),
             E::Overflow => (StatusCode::BAD_REQUEST, "validation_failed"),
-            E::RecordNeeded(_) => {
-                tracing::error!(error = %error, "a decision was called without the record it needs");
+            E::RecordNeeded(_) | E::HistoryNeeded => {
+                tracing::error!(error = %error, "a decision was called without the state it needs");
                 return ApiError::internal();
             }
         };

@@ -33,6 +33,8 @@ pub struct Config {
     pub checkpoint_every: std::time::Duration,
     /// Estimated bytes of aggregates the engine keeps in memory between commands.
     pub cache_budget: usize,
+    /// See [`crate::engine::EngineOptions::keep_aggregates`] (tests).
+    pub keep_aggregates: bool,
 }
 
 impl Config {
@@ -45,6 +47,7 @@ impl Config {
             snapshot_every: ygor_projections::RunnerOptions::default().snapshot_every,
             checkpoint_every: std::time::Duration::from_secs(300),
             cache_budget: crate::engine::DEFAULT_CACHE_BUDGET,
+            keep_aggregates: false,
         }
     }
 }
@@ -137,7 +140,8 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let log = open_log(config).await?;
     let key = territory_key(&config.data_dir)?;
     let new_admin_token = ensure_admin(&log, config).await?;
-    let options = crate::engine::EngineOptions { cache_budget: config.cache_budget };
+    let options =
+        crate::engine::EngineOptions { cache_budget: config.cache_budget, keep_aggregates: config.keep_aggregates };
     let engine = Engine::open_with(log.clone(), crate::secrets::Seeds::new(key.clone()), options).await?;
     let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
     let (projections, projection_task) =

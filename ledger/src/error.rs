@@ -77,4 +77,9 @@ pub enum LedgerError {
     /// caller did not pass it (or passed another): a defect of the caller, never of the request.
     #[error("the record of the certification of action {0} was not read from the log")]
     RecordNeeded(ActionId),
+    /// A decision reads the wallet's history (lots, actions, used vouchers), and the wallet had
+    /// forgotten part of it (the engine's cache forgets the history of wallets that do not
+    /// spend): a defect of the caller, which must take it back from the log first.
+    #[error("the wallet's history was not read back from the log")]
+    HistoryNeeded,
 }

@@ -158,7 +158,7 @@ pub fn certify(
     if !wallet.holdings().is_registered() {
         return Err(LedgerError::UnknownCitizen(command.citizen_id));
     }
-    if wallet.action(command.action_id).is_some() {
+    if wallet.action(command.action_id)?.is_some() {
         return Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) });
     }
     if command.occurred_at > command.at {
@@ -248,7 +248,7 @@ pub fn revoke(
     partner.ensure_active(association_id, PartnerKind::Association)?;
     let recorded = recorded_for(partner, action_id, recorded)?.ok_or(LedgerError::UnknownAction(action_id))?;
     let citizen_id = recorded.citizen_id;
-    if wallet.action(action_id).is_none() {
+    if wallet.action(action_id)?.is_none() {
         return Err(LedgerError::UnknownAction(action_id));
     }
     if let Some(revocation) = wallet.revocation(action_id) {

@@ -71,6 +71,44 @@ pub struct ActionEntry {
     month: u32,
 }
 
+/// What a wallet keeps of the history it forgot ([`Wallet::forget_history`]): its first `through`
+/// events built that history (all of them durable when it was forgotten); its lots held `held`
+/// tokens, unswept; and `fingerprints` holds a 32-bit fingerprint of each of its actions, sorted,
+/// so that a new action id is known to be new without the actions themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Forgotten {
+    through: usize,
+    held: Tokens,
+    fingerprints: Box<[u32]>,
+}
+
+impl Forgotten {
+    /// Whether the forgotten actions may include `action_id` (rarely a false alarm: one chance
+    /// in 2^32 per forgotten action).
+    fn may_hold(&self, action_id: ActionId) -> bool {
+        self.fingerprints.binary_search(&action_fingerprint(action_id)).is_ok()
+    }
+}
+
+/// A 32-bit digest of an action id: its four 32-bit words folded together (ids are UUIDs, whose
+/// version 4 bits are random; an association that chose colliding ids would only make its own
+/// certifications read the wallet back from the log).
+fn action_fingerprint(action_id: ActionId) -> u32 {
+    action_id
+        .as_uuid()
+        .as_bytes()
+        .chunks_exact(4)
+        .map(|word| u32::from_le_bytes(word.try_into().expect("four bytes")))
+        .fold(0, |folded, word| folded ^ word)
+}
+
+/// The sorted fingerprints of `actions`' ids and of those in `earlier` (already sorted).
+fn fingerprints_of<'a>(earlier: &[u32], actions: impl Iterator<Item = &'a ActionId>) -> Box<[u32]> {
+    let mut fingerprints: Vec<u32> = earlier.iter().copied().chain(actions.copied().map(action_fingerprint)).collect();
+    fingerprints.sort_unstable();
+    fingerprints.into_boxed_slice()
+}
+
 /// Tokens earned in one category and calendar month (see [`month_key`]), revoked actions excluded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct MonthTotal {
@@ -111,13 +149,23 @@ pub struct Holdings {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Wallet {
+    /// Its lots, but for those [`Wallet::forget_history`] forgot (see `forgotten`).
     holdings: Holdings,
+    /// Set while the history built by the wallet's first events is forgotten (the engine's cache
+    /// forgets the history of wallets that do not spend, to save memory): their lots, their
+    /// actions' entries and the vouchers they used. Only decisions that read none of it are
+    /// taken until [`Wallet::restore_history`] takes it back from the log. Never serialised: a
+    /// wallet is only ever cached, and a copy handed out has its whole history (see the engine).
+    #[serde(skip)]
+    forgotten: Option<Forgotten>,
+    /// The wallet's actions, but for those it forgot (see `forgotten`).
     actions: HashMap<ActionId, ActionEntry>,
     /// The revoked actions (rare), by action id.
     revocations: HashMap<ActionId, Revocation>,
     /// Tokens earned per category and calendar month of `occurred_at`, in the order the months
     /// first appeared: what the monthly caps are checked against. A wallet has a few of them.
     months: Vec<MonthTotal>,
+    /// The vouchers it spent, but for those it forgot (see `forgotten`).
     used_vouchers: BTreeSet<VoucherId>,
     version: usize,
 }
@@ -396,19 +444,145 @@ impl Holdings {
     }
 }
 
+impl WalletCommand {
+    /// Whether deciding it reads the wallet's history: lots, actions or used vouchers (so that
+    /// all of it must be in memory). A certification reads only whether its action is new.
+    fn reads_history(&self) -> bool {
+        match self {
+            WalletCommand::Revoke { .. } | WalletCommand::Redeem { .. } | WalletCommand::SweepExpired { .. } => true,
+            WalletCommand::Register { .. }
+            | WalletCommand::SetInterests { .. }
+            | WalletCommand::CreditAction { .. }
+            | WalletCommand::SpendGold { .. } => false,
+        }
+    }
+}
+
+impl WalletEvent {
+    /// Whether applying it changes the history already there: a lot already open, an action
+    /// already credited, the used vouchers (opening a lot, crediting an action do not count).
+    fn touches_history(&self) -> bool {
+        match self {
+            WalletEvent::CertificationRevoked { .. }
+            | WalletEvent::TokensRedeemed { .. }
+            | WalletEvent::TokensExpired { .. } => true,
+            WalletEvent::CitizenRegistered { .. }
+            | WalletEvent::InterestsChanged { .. }
+            | WalletEvent::ActionCertified { .. }
+            | WalletEvent::GoldSpent { .. } => false,
+        }
+    }
+}
+
 impl Wallet {
-    /// What the citizen holds: lots, gold, registration and interests.
+    /// What the citizen holds: lots, gold, registration and interests. While the wallet's history
+    /// is forgotten ([`Wallet::forgotten_through`]), the lots are only those opened since.
     pub fn holdings(&self) -> &Holdings {
         &self.holdings
+    }
+
+    /// Every token in the wallet's unswept lots, forgotten ones included.
+    fn held(&self) -> Tokens {
+        self.forgotten
+            .as_ref()
+            .map_or(Tokens::ZERO, |forgotten| forgotten.held)
+            .checked_add(self.holdings.held())
+            .expect("the held tokens were checked against overflow when their lots were opened")
+    }
+
+    /// If the wallet forgot its history ([`Wallet::forget_history`]): how many of its first
+    /// events built it, the events [`Wallet::restore_history`] needs.
+    pub fn forgotten_through(&self) -> Option<usize> {
+        self.forgotten.as_ref().map(|forgotten| forgotten.through)
+    }
+
+    /// Forgets the wallet's history, to save memory: its lots, its actions (but for a fingerprint
+    /// of each id) and its used vouchers; returns whether there was any to forget. The caller
+    /// guarantees that every event the wallet applied is durable in the log: the history is read
+    /// back from there ([`Wallet::restore_history`]) before a decision that reads it (a
+    /// revocation, a redemption, a sweep, and a certification whose action id matches a
+    /// fingerprint, which are refused with [`LedgerError::HistoryNeeded`] until then).
+    /// Registrations, interests, gold and other certifications need none of it.
+    pub fn forget_history(&mut self) -> bool {
+        if self.holdings.lots.is_empty() && self.actions.is_empty() && self.used_vouchers.is_empty() {
+            return false;
+        }
+        let earlier = self.forgotten.as_ref().map_or(&[][..], |forgotten| &forgotten.fingerprints[..]);
+        self.forgotten = Some(Forgotten {
+            through: self.version,
+            held: self.held(),
+            fingerprints: fingerprints_of(earlier, self.actions.keys()),
+        });
+        self.holdings.lots = Vec::new();
+        self.holdings.next_expiry = None;
+        self.actions = HashMap::new();
+        self.used_vouchers = BTreeSet::new();
+        true
+    }
+
+    /// Takes the forgotten history back from `earlier`, the wallet's first events in order (at
+    /// least the [`Wallet::forgotten_through`] first; later ones are ignored). Changes nothing,
+    /// and says why, if they are not those events (a gap, or another history than the one
+    /// forgotten: other tokens held, other actions).
+    pub fn restore_history(&mut self, earlier: impl IntoIterator<Item = (usize, WalletEvent)>) -> Result<(), String> {
+        let Some(forgotten) = &self.forgotten else {
+            return Ok(());
+        };
+        let mut restored = Wallet::default();
+        for (sequence, event) in earlier.into_iter().take_while(|(sequence, _)| *sequence <= forgotten.through) {
+            if sequence != restored.version + 1 {
+                return Err(format!("expected event {} of the wallet, found {sequence}", restored.version + 1));
+            }
+            restored.apply_event(event);
+        }
+        if restored.version != forgotten.through {
+            return Err(format!(
+                "the wallet's history was built by {} events, the log holds {}",
+                forgotten.through, restored.version
+            ));
+        }
+        if restored.held() != forgotten.held {
+            return Err(format!(
+                "the lots read back hold {} tokens, those forgotten held {}",
+                restored.held().value(),
+                forgotten.held.value()
+            ));
+        }
+        if fingerprints_of(&[], restored.actions.keys()) != forgotten.fingerprints {
+            return Err(format!(
+                "the log holds {} actions, other than the {} forgotten",
+                restored.actions.len(),
+                forgotten.fingerprints.len()
+            ));
+        }
+        // What was applied since is the newer part of each: lots opened and actions credited
+        // (never one of the forgotten ids), and no voucher (a redemption reads the history).
+        restored.holdings.lots.append(&mut self.holdings.lots);
+        self.holdings.lots = restored.holdings.lots;
+        self.holdings.next_expiry = self.holdings.find_next_expiry();
+        let credited = self.actions.len() + restored.actions.len();
+        self.actions.extend(restored.actions);
+        assert_eq!(self.actions.len(), credited, "an action credited since it was forgotten is new");
+        assert!(self.used_vouchers.is_empty(), "no voucher is spent while the history is forgotten");
+        self.used_vouchers = restored.used_vouchers;
+        self.forgotten = None;
+        Ok(())
     }
 
     pub fn version(&self) -> usize {
         self.version
     }
 
-    /// The action, if this wallet was credited for it (revoked or not).
-    pub fn action(&self, action_id: ActionId) -> Option<ActionEntry> {
-        self.actions.get(&action_id).copied()
+    /// The action, if this wallet was credited for it (revoked or not); refused with
+    /// [`LedgerError::HistoryNeeded`] while the wallet's history, which may hold it, is forgotten.
+    pub fn action(&self, action_id: ActionId) -> Result<Option<ActionEntry>, LedgerError> {
+        if let Some(entry) = self.actions.get(&action_id) {
+            return Ok(Some(*entry));
+        }
+        if self.forgotten.as_ref().is_some_and(|forgotten| forgotten.may_hold(action_id)) {
+            return Err(LedgerError::HistoryNeeded);
+        }
+        Ok(None)
     }
 
     /// The action's revocation, if it was revoked.
@@ -416,8 +590,10 @@ impl Wallet {
         self.revocations.get(&action_id)
     }
 
-    /// Whether the action counts in its monthly cap: credited here and not revoked.
+    /// Whether the action counts in its monthly cap: credited here and not revoked. For a wallet
+    /// with its whole history (one rebuilt from the log).
     pub fn counts_in_cap(&self, action_id: ActionId) -> bool {
+        assert!(self.forgotten.is_none(), "a wallet's whole history is needed to say what counts in its caps");
         self.actions.contains_key(&action_id) && !self.revocations.contains_key(&action_id)
     }
 
@@ -444,6 +620,9 @@ impl Wallet {
 
     pub fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
         let holdings = &self.holdings;
+        if self.forgotten.is_some() && command.reads_history() {
+            return Err(LedgerError::HistoryNeeded);
+        }
         match command {
             WalletCommand::Register { demographics, interests, at } => {
                 if holdings.is_registered() {
@@ -474,11 +653,11 @@ impl Wallet {
                 if !holdings.is_registered() {
                     return Err(LedgerError::NotRegistered);
                 }
-                if self.actions.contains_key(&action_id) {
+                if self.action(action_id)?.is_some() {
                     return Err(LedgerError::IdConflict { what: format!("action_id {action_id}") });
                 }
                 assert_eq!(lot.is_some(), !tokens.is_zero(), "a lot is opened exactly when tokens are earned");
-                holdings.held().checked_add(tokens).ok_or(LedgerError::Overflow)?;
+                self.held().checked_add(tokens).ok_or(LedgerError::Overflow)?;
                 Ok(vec![WalletEvent::ActionCertified {
                     action_id,
                     association_id,
@@ -561,6 +740,10 @@ impl Wallet {
     }
 
     pub fn apply_event(&mut self, event: WalletEvent) {
+        assert!(
+            self.forgotten.is_none() || !event.touches_history(),
+            "an event that changes the history applies to the whole history"
+        );
         self.version += 1;
         self.holdings.apply(&event);
         match event {
@@ -608,6 +791,7 @@ impl crate::Footprint for Wallet {
             + vec::<MonthTotal>(self.months.capacity())
             + self.months.iter().map(|month| text(month.key.len())).sum::<usize>()
             + btree::<VoucherId, ()>(self.used_vouchers.len())
+            + self.forgotten.as_ref().map_or(0, |forgotten| vec::<u32>(forgotten.fingerprints.len()))
     }
 }
 
@@ -616,6 +800,7 @@ crate::macros::aggregate!(Wallet, "wallet", WalletCommand, WalletEvent);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Footprint as _;
 
     fn at(day: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + day * 86_400, 0).expect("a time")
@@ -640,6 +825,179 @@ mod tests {
         holdings.apply(&event);
         assert_eq!(holdings.next_expiry, holdings.find_next_expiry());
         holdings.next_expiry
+    }
+
+    fn registered() -> WalletEvent {
+        WalletEvent::CitizenRegistered {
+            demographics: Demographics::default(),
+            interests: vec![],
+            registered_at: at(0),
+        }
+    }
+
+    fn redeem_command(amount: u64) -> WalletCommand {
+        WalletCommand::Redeem {
+            redemption_id: RedemptionId::from_uuid(uuid::Uuid::new_v4()),
+            venue_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
+            voucher: VerifiedVoucher {
+                voucher_id: VoucherId::from_uuid(uuid::Uuid::new_v4()),
+                amount_max: Tokens::new(amount),
+                expires_at: at(5),
+            },
+            amount: Tokens::new(amount),
+            at: at(2),
+        }
+    }
+
+    fn credit_command(tokens: u64) -> WalletCommand {
+        credit_command_for(ActionId::from_uuid(uuid::Uuid::new_v4()), tokens)
+    }
+
+    fn credit_command_for(action_id: ActionId, tokens: u64) -> WalletCommand {
+        WalletCommand::CreditAction {
+            action_id,
+            association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
+            category: CategoryId::parse("solidarite").expect("a category"),
+            quantity: 1,
+            occurred_at: at(1),
+            tokens: Tokens::new(tokens),
+            lot: Some(NewLot { lot_id: LotId::from_uuid(uuid::Uuid::new_v4()), issued_at: at(1), expires_at: at(9) }),
+            gold: false,
+            at: at(1),
+        }
+    }
+
+    fn action_of(event: &WalletEvent) -> ActionId {
+        match event {
+            WalletEvent::ActionCertified { action_id, .. } => *action_id,
+            other => panic!("not a certification: {other:?}"),
+        }
+    }
+
+    /// Decides and applies, as the engine does.
+    fn run(wallet: &mut Wallet, command: WalletCommand) -> Vec<WalletEvent> {
+        let events = wallet.decide(command).expect("decided");
+        events.iter().cloned().for_each(|event| wallet.apply_event(event));
+        events
+    }
+
+    /// The events of `log` numbered from 1, as the engine reads them back.
+    fn numbered(log: &[WalletEvent]) -> impl Iterator<Item = (usize, WalletEvent)> + '_ {
+        log.iter().cloned().enumerate().map(|(index, event)| (index + 1, event))
+    }
+
+    #[test]
+    fn a_wallet_that_forgot_its_history_certifies_and_reads_it_back_before_spending() {
+        let mut log = vec![registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
+        log.push(certified(LotId::from_uuid(uuid::Uuid::new_v4()), 5, 8));
+        let mut wallet = Wallet::default();
+        log.iter().cloned().for_each(|event| wallet.apply_event(event));
+        let spent = redeem_command(2);
+        log.extend(run(&mut wallet, spent.clone()));
+        let mut never_forgot = wallet.clone();
+        let first_action = action_of(&log[1]);
+
+        assert!(wallet.forget_history());
+        assert_eq!(wallet.forgotten_through(), Some(4));
+        assert!(wallet.holdings().lots().is_empty());
+        assert!(wallet.footprint() < never_forgot.footprint());
+        assert!(!wallet.forget_history(), "nothing more to forget");
+        // Decisions that read the history are refused; a new action is credited, and kept.
+        assert_eq!(wallet.decide(redeem_command(3)), Err(LedgerError::HistoryNeeded));
+        assert_eq!(wallet.decide(WalletCommand::SweepExpired { at: at(30) }), Err(LedgerError::HistoryNeeded));
+        let revoke = WalletCommand::Revoke {
+            action_id: first_action,
+            association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
+            reason: "erreur".to_owned(),
+            at: at(2),
+        };
+        assert_eq!(wallet.decide(revoke.clone()), Err(LedgerError::HistoryNeeded));
+        assert_eq!(wallet.action(first_action), Err(LedgerError::HistoryNeeded), "a forgotten action may be there");
+        assert_eq!(wallet.decide(credit_command_for(first_action, 1)), Err(LedgerError::HistoryNeeded));
+        let credited = run(&mut wallet, credit_command(7));
+        credited.iter().cloned().for_each(|event| never_forgot.apply_event(event));
+        assert_eq!(wallet.action(action_of(&credited[0])), never_forgot.action(action_of(&credited[0])));
+        log.extend(credited);
+        assert_eq!(wallet.holdings().lots().len(), 1);
+
+        // The events read back from the log: the first four (later ones are ignored).
+        wallet.restore_history(numbered(&log)).expect("restored");
+        assert_eq!(wallet, never_forgot, "the same wallet as one that never forgot");
+        assert_eq!(wallet.holdings().next_expiry(), Some(at(8)));
+        assert_eq!(wallet.decide(spent), Err(LedgerError::VoucherUsed), "the used vouchers are back");
+        assert_eq!(
+            wallet.decide(credit_command_for(first_action, 1)),
+            never_forgot.decide(credit_command_for(first_action, 1))
+        );
+        // The earliest expiry is spent first, as if nothing had been forgotten.
+        let redeem = redeem_command(12);
+        assert_eq!(run(&mut wallet, redeem.clone()), run(&mut never_forgot, redeem));
+        assert_eq!(run(&mut wallet, revoke.clone()), run(&mut never_forgot, revoke));
+        assert_eq!(wallet, never_forgot);
+    }
+
+    #[test]
+    fn a_history_forgotten_twice_comes_back_whole() {
+        let mut log = vec![registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
+        let mut wallet = Wallet::default();
+        log.iter().cloned().for_each(|event| wallet.apply_event(event));
+        let mut never_forgot = wallet.clone();
+        assert!(wallet.forget_history());
+        for tokens in [3, 4] {
+            let credited = run(&mut wallet, credit_command(tokens));
+            credited.iter().cloned().for_each(|event| never_forgot.apply_event(event));
+            log.extend(credited);
+        }
+        assert!(wallet.forget_history());
+        assert_eq!(wallet.forgotten_through(), Some(4));
+        for (index, event) in log.iter().enumerate().skip(1) {
+            assert_eq!(wallet.action(action_of(event)), Err(LedgerError::HistoryNeeded), "action {index}");
+        }
+        wallet.restore_history(numbered(&log)).expect("restored");
+        assert_eq!(wallet, never_forgot);
+        assert_eq!(wallet.holdings().held(), Tokens::new(17));
+    }
+
+    #[test]
+    fn a_new_action_whose_fingerprint_matches_a_forgotten_one_is_credited_once_the_history_is_back() {
+        let log = [registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
+        let mut wallet = Wallet::default();
+        log.iter().cloned().for_each(|event| wallet.apply_event(event));
+        // Another id whose four words fold to the same fingerprint.
+        let mut bytes = *action_of(&log[1]).as_uuid().as_bytes();
+        for index in [0, 4] {
+            bytes[index] ^= 0x5a;
+        }
+        let twin = ActionId::from_uuid(uuid::Uuid::from_bytes(bytes));
+        assert_ne!(twin, action_of(&log[1]));
+        assert_eq!(action_fingerprint(twin), action_fingerprint(action_of(&log[1])));
+        assert!(wallet.forget_history());
+        assert_eq!(wallet.decide(credit_command_for(twin, 2)), Err(LedgerError::HistoryNeeded), "a false alarm");
+        wallet.restore_history(numbered(&log)).expect("restored");
+        assert_eq!(wallet.action(twin), Ok(None));
+        assert_eq!(run(&mut wallet, credit_command_for(twin, 2)).len(), 1);
+    }
+
+    #[test]
+    fn a_history_read_back_from_other_events_is_refused_and_changes_nothing() {
+        let log = [registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
+        let mut wallet = Wallet::default();
+        log.iter().cloned().for_each(|event| wallet.apply_event(event));
+        assert!(wallet.forget_history());
+        let forgot = wallet.clone();
+        // Too few events, a gap, other lots than those forgotten, other actions.
+        assert!(wallet.restore_history([(1, registered())]).is_err());
+        assert!(wallet.restore_history([(1, log[0].clone()), (3, log[1].clone())]).is_err());
+        let other = certified(LotId::from_uuid(uuid::Uuid::new_v4()), 11, 20);
+        let error = wallet.restore_history([(1, registered()), (2, other)]).expect_err("refused");
+        assert!(error.contains("11") && error.contains("10"), "{error}");
+        let same_tokens = certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20);
+        let error = wallet.restore_history([(1, registered()), (2, same_tokens)]).expect_err("refused");
+        assert!(error.contains("actions"), "{error}");
+        assert_eq!(wallet, forgot, "nothing changed");
+        wallet.restore_history(numbered(&log)).expect("the right events");
+        assert_eq!(wallet.forgotten_through(), None);
+        assert_eq!(wallet.holdings().held(), Tokens::new(10));
     }
 
     #[test]

@@ -708,7 +708,10 @@ impl Run {
         }
         // The unspent part of the lot comes back, unless the sweep took it already: today that
         // includes a lot past its expiry that the sweep has not reached yet.
-        assert!(wallet.action(action_id).is_some(), "a certified action is in the wallet");
+        assert!(
+            wallet.action(action_id).expect("a wallet rebuilt from the log has its whole history").is_some(),
+            "a certified action is in the wallet"
+        );
         let lot_id = self
             .certifications
             .iter()

@@ -16,6 +16,9 @@ pub enum Backend {
     /// SQLite, on a server whose aggregate cache has a budget of one byte: every aggregate no
     /// command holds is dropped at once and loaded again from the log by the next command.
     SqliteUncached,
+    /// SQLite, on a server whose cache keeps every aggregate but makes each idle wallet forget
+    /// its history at every look-up: every revocation, redemption and sweep reads it back.
+    SqliteForgetting,
 }
 
 pub const RULES: &str = r#"
@@ -97,7 +100,7 @@ impl Answer {
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
-        Backend::Sqlite | Backend::SqliteUncached => None,
+        Backend::Sqlite | Backend::SqliteUncached | Backend::SqliteForgetting => None,
         Backend::Postgres => Some(ygor_store::testing::fresh_postgres_url().await),
     };
     let defaults = Config::new(data_dir.path().to_path_buf(), database_url);
@@ -105,7 +108,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4())),
         // Small, so that the tests write and reload snapshots.
         snapshot_every: 25,
-        cache_budget: if backend == Backend::SqliteUncached { 1 } else { defaults.cache_budget },
+        cache_budget: if matches!(backend, Backend::SqliteUncached | Backend::SqliteForgetting) {
+            1
+        } else {
+            defaults.cache_budget
+        },
+        keep_aggregates: backend == Backend::SqliteForgetting,
         ..defaults
     };
     let mut app = start_on(config).await;
@@ -320,7 +328,8 @@ impl TestApp {
 }
 
 /// Declares each listed case once per backend: `sqlite::case` and `postgres::case`, and once more
-/// on SQLite with no aggregate cache, `sqlite_uncached::case`.
+/// on SQLite with no aggregate cache, `sqlite_uncached::case`, and once with wallets that forget
+/// their history whenever they are idle, `sqlite_forgetting::case`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
@@ -345,6 +354,14 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::$case($crate::helpers::Backend::SqliteUncached).await;
+                }
+            )*
+        }
+        mod sqlite_forgetting {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::helpers::Backend::SqliteForgetting).await;
                 }
             )*
         }

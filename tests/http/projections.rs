@@ -387,6 +387,13 @@ async fn a_rebuild_equals_the_live_read_models(backend: Backend) {
         assert!(evicted > 0.0, "a one-byte budget drops aggregates");
         assert!(app.metric("ygor_aggregate_cache_entries").await < 8.0);
     } else {
+        if backend == Backend::SqliteForgetting {
+            assert!(
+                app.metric("ygor_aggregate_cache_histories_forgotten_total").await > 0.0,
+                "idle wallets forget their history"
+            );
+            assert!(app.metric("ygor_aggregate_cache_histories_restored_total").await > 0.0, "and read it back");
+        }
         assert_eq!(evicted, 0.0, "the default budget holds a small territory");
         assert!(app.metric("ygor_aggregate_cache_entries").await >= citizens.len() as f64);
     }

@@ -294,7 +294,7 @@ async fn a_broken_database_gives_a_bare_internal_error(backend: Backend) {
     app.put_rules(crate::helpers::RULES).await.expect(StatusCode::OK);
     // Break the event table behind the server's back.
     match backend {
-        Backend::Sqlite | Backend::SqliteUncached => {
+        Backend::Sqlite | Backend::SqliteUncached | Backend::SqliteForgetting => {
             let path = app.config.data_dir.join("ygor.db");
             let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.expect("open");
             sqlx::query("ALTER TABLE events RENAME TO events_broken").execute(&pool).await.expect("break");
@@ -315,7 +315,7 @@ async fn a_broken_database_gives_a_bare_internal_error(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     // Repair the table: the failed write left no trace, in the log or in the server's memory.
     match backend {
-        Backend::Sqlite | Backend::SqliteUncached => {
+        Backend::Sqlite | Backend::SqliteUncached | Backend::SqliteForgetting => {
             let path = app.config.data_dir.join("ygor.db");
             let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.expect("open");
             sqlx::query("ALTER TABLE events_broken RENAME TO events").execute(&pool).await.expect("repair");

@@ -87,8 +87,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "{body}# HELP ygor_aggregate_cache_entries Aggregates the engine keeps in memory between commands.\n# TYPE ygor_aggregate_cache_entries gauge\nygor_aggregate_cache_entries {}\n\
          # HELP ygor_aggregate_cache_bytes Estimated bytes of those aggregates, at the last trim.\n# TYPE ygor_aggregate_cache_bytes gauge\nygor_aggregate_cache_bytes {}\n\
          # HELP ygor_aggregate_cache_budget_bytes The bound on that estimate (ygor serve --cache-mb).\n# TYPE ygor_aggregate_cache_budget_bytes gauge\nygor_aggregate_cache_budget_bytes {}\n\
-         # HELP ygor_aggregate_cache_evictions_total Aggregates dropped from memory to stay within the budget.\n# TYPE ygor_aggregate_cache_evictions_total counter\nygor_aggregate_cache_evictions_total {}\n",
-        cache.entries, cache.bytes, cache.budget, cache.evicted,
+         # HELP ygor_aggregate_cache_evictions_total Aggregates dropped from memory to stay within the budget.\n# TYPE ygor_aggregate_cache_evictions_total counter\nygor_aggregate_cache_evictions_total {}\n\
+         # HELP ygor_aggregate_cache_histories_forgotten_total Wallets whose history (lots, actions, used vouchers) was dropped from memory.\n# TYPE ygor_aggregate_cache_histories_forgotten_total counter\nygor_aggregate_cache_histories_forgotten_total {}\n\
+         # HELP ygor_aggregate_cache_histories_restored_total Wallets whose history was read back from the log for a redemption, a revocation, a sweep or a certification.\n# TYPE ygor_aggregate_cache_histories_restored_total counter\nygor_aggregate_cache_histories_restored_total {}\n",
+        cache.entries, cache.bytes, cache.budget, cache.evicted, cache.histories_forgotten, cache.histories_restored,
     );
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

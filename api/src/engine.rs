@@ -25,7 +25,9 @@ use ygor_ledger::mission::{MissionCommand, MissionDetails, Publication};
 use ygor_ledger::operations::{
     self, Certify, Changes, Decided, Redeem, RedemptionOutcome, RevocationOutcome, SweepOutcome,
 };
-use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, PartnerEvent, RecordedCertification, Registration};
+use ygor_ledger::partner::{
+    Candidate, CertificationOutcome, PartnerCommand, PartnerEvent, RecordedCertification, Registration,
+};
 use ygor_ledger::territory::{GoldPeriod, RulesVersion, TERRITORY_ID, TerritoryCommand};
 use ygor_ledger::wallet::{Demographics, WalletCommand};
 use ygor_ledger::{
@@ -57,7 +59,8 @@ fn decode_event<A: Cached>(aggregate_id: &str, payload: serde_json::Value) -> Re
 /// for the action (the transaction that wrote it failed, and the partner was loaded again since):
 /// the operation is decided again.
 fn stale_record(partner: &Partner, action_id: ActionId, recorded: Option<&RecordedCertification>) -> bool {
-    partner.certification_sequence(action_id) != recorded.map(|recorded| recorded.sequence)
+    partner.certification_candidate(action_id).map(|candidate| candidate.sequence)
+        != recorded.map(|recorded| recorded.sequence)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -748,22 +751,25 @@ impl Engine {
         Err(CommitError::Conflict)
     }
 
-    /// The record of `action_id`'s certification by `association_id`, whose event has `sequence`
-    /// in its stream, read back from the log (the partner keeps only the sequence) once durable,
-    /// with the event's position (what a retry answers). Called without locks: a durable record
-    /// never changes. Another event at that place means the cached partner's transaction failed
-    /// and another took its place: the caller decides again.
+    /// The certification recorded at `candidate` in `association_id`'s stream, where `action_id`'s
+    /// may be, read back from the log (the partner keeps only where each is) once durable, with
+    /// the event's position (what a retry answers). Called without locks: a durable record never
+    /// changes. It is another action's when the candidate was found by a fingerprint that both
+    /// ids share: `action_id` was then not certified by the association. Any other event at that
+    /// place means the cached partner's transaction failed and another took its place: the caller
+    /// decides again.
     async fn recorded_certification(
         &self,
         association_id: PartnerId,
         action_id: ActionId,
-        sequence: usize,
+        candidate: Candidate,
     ) -> Result<(RecordedCertification, Position), CommitError> {
         let id = association_id.to_string();
+        let sequence = candidate.sequence;
         let stored = Self::once_durable(|| self.inner.log.event_at(Partner::TYPE, &id, sequence)).await?;
         let event: PartnerEvent = decode_event::<Partner>(&id, stored.event.payload)?;
         RecordedCertification::from_event(sequence, event)
-            .filter(|recorded| recorded.outcome.action_id == action_id)
+            .filter(|recorded| !candidate.certain || recorded.outcome.action_id == action_id)
             .map(|recorded| (recorded, stored.position))
             .ok_or(CommitError::Conflict)
     }
@@ -1262,11 +1268,12 @@ impl Engine {
             self.lock_partner(&mut locks, command.association_id).await?;
             // A retry (or a reused id): the earlier certification's record is read back from the
             // log without the locks, then decided on under them as if it had been in memory.
-            let read = match locks.partner(command.association_id).certification_sequence(command.action_id) {
+            let read = match locks.partner(command.association_id).certification_candidate(command.action_id) {
                 None => None,
-                Some(sequence) => {
+                Some(candidate) => {
                     drop(locks);
-                    let read = self.recorded_certification(command.association_id, command.action_id, sequence).await?;
+                    let read =
+                        self.recorded_certification(command.association_id, command.action_id, candidate).await?;
                     locks = Locks::default();
                     self.lock_partner(&mut locks, command.association_id).await?;
                     Some(read)
@@ -1274,9 +1281,12 @@ impl Engine {
             };
             let recorded = read.as_ref().map(|(recorded, _)| recorded);
             self.lock_wallet_without_history(&mut locks, command.citizen_id).await?;
-            // Whether the action is new to the wallet, if its history is forgotten: known from
-            // the fingerprints but for one chance in 2^32 per action, then read back.
-            if locks.wallet(command.citizen_id).action(command.action_id).is_err() {
+            // Whether an action new to the association is new to the wallet, if the wallet's
+            // history is forgotten: known from the fingerprints but for one chance in 2^32 per
+            // action (or an id reused for the citizen), then read back. A retry is answered from
+            // the association's record alone.
+            let retry = recorded.is_some_and(|recorded| recorded.outcome.action_id == command.action_id);
+            if !retry && locks.wallet(command.citizen_id).action(command.action_id).is_err() {
                 self.restore_history(&mut locks, command.citizen_id).await?;
             }
             let partner = locks.partner(command.association_id);
@@ -1316,14 +1326,16 @@ impl Engine {
             self.lock_partner(&mut locks, association_id).await?;
             let partner = locks.partner(association_id);
             partner.ensure_active(association_id, PartnerKind::Association).map_err(EngineError::from)?;
-            let sequence = partner
-                .certification_sequence(action_id)
-                .ok_or(LedgerError::UnknownAction(action_id))
-                .map_err(EngineError::from)?;
+            let unknown = || CommitError::Engine(LedgerError::UnknownAction(action_id).into());
+            let candidate = partner.certification_candidate(action_id).ok_or_else(unknown)?;
             // The citizen is in the certification's record, read back from the log without the
             // lock; the partner is locked again before the wallet (the lock order).
             drop(locks);
-            let (recorded, _) = self.recorded_certification(association_id, action_id, sequence).await?;
+            let (recorded, _) = self.recorded_certification(association_id, action_id, candidate).await?;
+            if recorded.outcome.action_id != action_id {
+                // Another action's, with the same fingerprint: this one was never certified.
+                return Err(unknown());
+            }
             self.prepare_history(recorded.citizen_id).await?;
             let mut locks = Locks::default();
             self.lock_partner(&mut locks, association_id).await?;

@@ -117,21 +117,23 @@ pub struct Certify {
     pub at: DateTime<Utc>,
 }
 
-/// `recorded` is the record of this action id's earlier certification by the association, read
-/// back from the log at [`Partner::certification_sequence`] when the association has one: a
-/// retry is answered from it, a revocation finds the citizen in it. Without it (or with another)
-/// such a request is refused with [`LedgerError::RecordNeeded`].
+/// `recorded` is the record read back from the log at [`Partner::certification_candidate`], when
+/// the association has a candidate for the action id: a retry is answered from it, a revocation
+/// finds the citizen in it; if it is another action's (an uncertain candidate: the same
+/// fingerprint), the action was not certified by the association. Without it (or with another
+/// place's) such a request is refused with [`LedgerError::RecordNeeded`].
 fn recorded_for<'a>(
     partner: &Partner,
     action_id: ActionId,
     recorded: Option<&'a RecordedCertification>,
 ) -> Result<Option<&'a RecordedCertification>, LedgerError> {
-    match partner.certification_sequence(action_id) {
-        None => Ok(None),
-        Some(sequence) => recorded
-            .filter(|recorded| recorded.sequence == sequence && recorded.outcome.action_id == action_id)
-            .map(Some)
-            .ok_or(LedgerError::RecordNeeded(action_id)),
+    let Some(candidate) = partner.certification_candidate(action_id) else {
+        return Ok(None);
+    };
+    match recorded.filter(|recorded| recorded.sequence == candidate.sequence) {
+        Some(recorded) if recorded.outcome.action_id == action_id => Ok(Some(recorded)),
+        Some(_) if !candidate.certain => Ok(None),
+        _ => Err(LedgerError::RecordNeeded(action_id)),
     }
 }
 

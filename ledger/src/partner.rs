@@ -161,6 +161,55 @@ impl RecordedCertification {
     }
 }
 
+/// Where an association's certification of an action may be: the sequence of a
+/// `CertificationRecorded` event in its stream ([`Partner::certification_candidate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub sequence: usize,
+    /// Whether that event is certainly this action's certification; otherwise it may be another
+    /// action's, whose id has the same fingerprint, and then this action was not certified.
+    pub certain: bool,
+}
+
+/// The certifications an association recorded, in little memory: every certification needs to
+/// know whether its action id is taken, and an association records hundreds of thousands of
+/// them (decision 17). Each is found by a 32-bit fingerprint of its action id; the few whose
+/// fingerprint an earlier one already had are kept by their whole id. A candidate found by its
+/// fingerprint is checked against the event read back from the log ([`RecordedCertification`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Certifications {
+    /// By fingerprint, the sequence of the first certification with that fingerprint.
+    first: HashMap<u32, u32>,
+    /// The certifications whose fingerprint an earlier one had, by action id.
+    others: HashMap<ActionId, usize>,
+}
+
+impl Certifications {
+    fn candidate(&self, action_id: ActionId) -> Option<Candidate> {
+        if let Some(sequence) = self.others.get(&action_id) {
+            return Some(Candidate { sequence: *sequence, certain: true });
+        }
+        let sequence = self.first.get(&crate::ids::action_fingerprint(action_id))?;
+        Some(Candidate { sequence: *sequence as usize, certain: false })
+    }
+
+    fn insert(&mut self, action_id: ActionId, sequence: usize) {
+        match self.first.entry(crate::ids::action_fingerprint(action_id)) {
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(u32::try_from(sequence).expect("fewer than 2^32 events in a partner's stream"));
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.others.insert(action_id, sequence);
+            }
+        }
+    }
+
+    fn footprint(&self) -> usize {
+        use crate::footprint::hash_map;
+        hash_map::<u32, u32>(self.first.capacity()) + hash_map::<ActionId, usize>(self.others.capacity())
+    }
+}
+
 /// The envelope side of a revocation: how much came back, in the `RevocationRefunded` event at
 /// `sequence`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,9 +235,9 @@ pub struct Partner {
     suspended: bool,
     envelope: Tokens,
     redeemed_unsettled: Tokens,
-    /// The sequence of each certification's event, by action id: all a new certification needs
-    /// (the id is taken or not); a retry or a revocation reads the event back from the log.
-    certifications: HashMap<ActionId, usize>,
+    /// Where each certification's event is: all a new certification needs (the id is taken or
+    /// not); a retry or a revocation reads the event back from the log.
+    certifications: Certifications,
     /// The revocations that gave tokens back (rare), by action id.
     refunds: HashMap<ActionId, Refund>,
     redemptions: HashMap<RedemptionId, RedemptionState>,
@@ -304,10 +353,12 @@ impl Partner {
         self.version
     }
 
-    /// The sequence of the event that recorded this action's certification by this partner, if
-    /// it certified it: what [`RecordedCertification`] is read back from.
-    pub fn certification_sequence(&self, action_id: ActionId) -> Option<usize> {
-        self.certifications.get(&action_id).copied()
+    /// Where the event that recorded this action's certification by this partner is, if it may
+    /// have certified it: what [`RecordedCertification`] is read back from. `None` means it
+    /// certainly did not; an uncertain candidate whose event is another action's means it did
+    /// not either (`operations::certify`, `operations::revoke`).
+    pub fn certification_candidate(&self, action_id: ActionId) -> Option<Candidate> {
+        self.certifications.candidate(action_id)
     }
 
     /// The refund a revocation of this action gave back to the envelope, if any.
@@ -354,8 +405,10 @@ impl Partner {
                 Ok(vec![PartnerEvent::EnvelopeReceived { amount, received_at: at }])
             }
             PartnerCommand::RecordCertification { record, at } => {
-                if self.certifications.contains_key(&record.action_id) {
-                    // Retries are recognised before reaching here; any other reuse is a conflict.
+                // Retries are recognised before reaching here, and an id found by its fingerprint
+                // is proven new by the record read back (`operations::certify`); an id known as
+                // taken is a conflict.
+                if self.certifications.candidate(record.action_id).is_some_and(|candidate| candidate.certain) {
                     return Err(LedgerError::IdConflict { what: format!("action_id {}", record.action_id) });
                 }
                 let tokens = record.outcome.tokens;
@@ -367,7 +420,7 @@ impl Partner {
             PartnerCommand::RefundRevocation { action_id, amount, at } => {
                 // That the amount is at most what the certification gave is checked with the
                 // certification's record (`operations::revoke`).
-                if !self.certifications.contains_key(&action_id) {
+                if self.certifications.candidate(action_id).is_none() {
                     return Err(LedgerError::UnknownAction(action_id));
                 }
                 if self.refunds.contains_key(&action_id) {
@@ -449,7 +502,7 @@ impl crate::Footprint for Partner {
                 .registration
                 .as_ref()
                 .map_or(0, |registration| text(registration.name.capacity()) + text(registration.public_key.capacity()))
-            + hash_map::<ActionId, usize>(self.certifications.capacity())
+            + self.certifications.footprint()
             + hash_map::<ActionId, Refund>(self.refunds.capacity())
             + hash_map::<RedemptionId, RedemptionState>(self.redemptions.capacity())
             + vec::<RedemptionId>(self.unsettled.capacity())

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::amount::Tokens;
 use crate::error::LedgerError;
-use crate::ids::{ActionId, CategoryId, DrawId, LotId, PartnerId, RedemptionId, VoucherId};
+use crate::ids::{ActionId, CategoryId, DrawId, LotId, PartnerId, RedemptionId, VoucherId, action_fingerprint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,18 +88,6 @@ impl Forgotten {
     fn may_hold(&self, action_id: ActionId) -> bool {
         self.fingerprints.binary_search(&action_fingerprint(action_id)).is_ok()
     }
-}
-
-/// A 32-bit digest of an action id: its four 32-bit words folded together (ids are UUIDs, whose
-/// version 4 bits are random; an association that chose colliding ids would only make its own
-/// certifications read the wallet back from the log).
-fn action_fingerprint(action_id: ActionId) -> u32 {
-    action_id
-        .as_uuid()
-        .as_bytes()
-        .chunks_exact(4)
-        .map(|word| u32::from_le_bytes(word.try_into().expect("four bytes")))
-        .fold(0, |folded, word| folded ^ word)
 }
 
 /// The sorted fingerprints of `actions`' ids and of those in `earlier` (already sorted).

@@ -644,12 +644,15 @@ impl Run {
         let association = self.world.partner(command.association_id);
         let wallet = self.world.wallet(command.citizen_id);
         let suspended = association.is_suspended().then_some(command.association_id);
-        let original_event = association.certification_sequence(command.action_id).map(|sequence| EventRef {
-            aggregate_type: "partner",
-            aggregate_id: command.association_id.to_string(),
-            sequence,
-        });
         let recorded = self.world.recorded_certification(command.association_id, command.action_id);
+        let original_event =
+            recorded.as_ref().filter(|recorded| recorded.outcome.action_id == command.action_id).map(|recorded| {
+                EventRef {
+                    aggregate_type: "partner",
+                    aggregate_id: command.association_id.to_string(),
+                    sequence: recorded.sequence,
+                }
+            });
         let result = operations::certify(
             self.world.territory.rules_in_force(),
             &association,

@@ -244,6 +244,54 @@ fn the_same_certification_again_is_a_replay_and_a_changed_one_a_conflict() {
     assert!(matches!(world.certify(command), Err(LedgerError::IdConflict { .. })));
 }
 
+/// An action id whose fingerprint (`ygor_ledger::ids::action_fingerprint`) is `action_id`'s: the
+/// same bits flipped in two of its four words, which the fold cancels out.
+fn twin(action_id: ActionId, byte: usize) -> ActionId {
+    let mut bytes = *action_id.as_uuid().as_bytes();
+    bytes[byte] ^= 0x5a;
+    bytes[byte + 4] ^= 0x5a;
+    let twin = ActionId::from_uuid(uuid::Uuid::from_bytes(bytes));
+    assert_eq!(ygor_ledger::ids::action_fingerprint(twin), ygor_ledger::ids::action_fingerprint(action_id));
+    twin
+}
+
+#[test]
+fn action_ids_with_the_same_fingerprint_are_told_apart_by_the_record_read_back() {
+    let (mut world, association, _, citizen) = world(100);
+    let first = certify_command(association, citizen, "ecologie", 1, 10);
+    let second =
+        Certify { action_id: twin(first.action_id, 0), ..certify_command(association, citizen, "ecologie", 1, 10) };
+    let never = twin(first.action_id, 1);
+    world.apply(world.certify(first.clone()).expect("first"));
+    // The second id's candidate is the first's certification: another action, so a new one.
+    let candidate = world.partner(association).certification_candidate(second.action_id).expect("a candidate");
+    assert!(!candidate.certain);
+    let read_back = world.recorded_certification(association, second.action_id).expect("a record");
+    assert_eq!(read_back.outcome.action_id, first.action_id);
+    let outcome = world.apply(world.certify(second.clone()).expect("a new certification"));
+    assert_eq!(outcome.tokens, Tokens::new(10));
+    // Now known by its whole id; each retry is answered from its own record.
+    let partner = world.partner(association);
+    assert!(partner.certification_candidate(second.action_id).expect("known").certain);
+    assert!(
+        matches!(world.certify(second.clone()), Ok(Decided::Replay { outcome: replayed, .. }) if replayed == outcome)
+    );
+    assert!(matches!(world.certify(first.clone()), Ok(Decided::Replay { .. })));
+    // A record of another place is refused for the id known by its whole id.
+    let wallet = world.wallet(citizen);
+    let rules = world.territory.rules_in_force();
+    let first_record = world.recorded_certification(association, first.action_id).expect("a record");
+    assert_eq!(
+        operations::certify(rules, &partner, &wallet, Some(&first_record), second.clone()).unwrap_err(),
+        LedgerError::RecordNeeded(second.action_id)
+    );
+    // A third id with the same fingerprint was never certified: nothing to revoke.
+    let revoke = |action_id| world.revoke(association, citizen, action_id, "erreur", at(20, 14));
+    assert_eq!(revoke(never).unwrap_err(), LedgerError::UnknownAction(never));
+    assert!(matches!(revoke(second.action_id), Ok(Decided::Apply { .. })));
+    assert_eq!(world.wallet(citizen).holdings().held(), Tokens::new(20));
+}
+
 /// One certification, with the association and wallet after it and its record read back.
 fn certified_once() -> (World, PartnerId, CitizenId, Partner, ygor_ledger::Wallet, CertificationOutcome) {
     let (mut world, association, _, citizen) = world(100);
@@ -257,7 +305,8 @@ fn a_retry_or_a_revocation_without_the_record_read_back_is_refused() {
     let (world, association, citizen, partner, wallet, certified) = certified_once();
     let recorded = world.recorded_certification(association, certified.action_id).expect("recorded");
     assert_eq!(recorded.outcome, certified);
-    assert_eq!(Some(recorded.sequence), partner.certification_sequence(certified.action_id));
+    let candidate = partner.certification_candidate(certified.action_id).expect("a candidate");
+    assert_eq!((recorded.sequence, candidate.certain), (candidate.sequence, false), "found by its fingerprint");
     let retry = Certify { action_id: certified.action_id, ..certify_command(association, citizen, "ecologie", 1, 10) };
     let rules = world.territory.rules_in_force();
     let needed = LedgerError::RecordNeeded(certified.action_id);

@@ -8,6 +8,7 @@ use crate::helpers::{Backend, RULES, TestApp, spawn_app, start_on};
 crate::on_both_backends!(
     tokens_flow_from_treasury_to_wallet_to_venue_and_back,
     a_retried_certification_has_one_effect_and_the_same_answer,
+    action_ids_with_the_same_fingerprint_are_certified_retried_and_revoked_apart,
     an_action_over_the_monthly_cap_earns_what_is_left_then_nothing,
     revocation_returns_unspent_tokens_and_frees_the_cap,
     lots_that_expire_first_are_spent_first,
@@ -97,6 +98,46 @@ async fn a_retried_certification_has_one_effect_and_the_same_answer(backend: Bac
     app.certify_body(&other, stolen).await.expect_problem(StatusCode::CONFLICT, "id_conflict");
     let circulation = app.circulation(app.latest().await).await;
     assert_eq!(circulation["issued"], 10);
+}
+
+/// `action_id` with the same bits flipped in two of its four 32-bit words: another id with the
+/// same fingerprint, which is all the engine's cached association and wallet keep of an action.
+fn twin(action_id: &str, byte: usize) -> String {
+    let mut bytes = *uuid::Uuid::parse_str(action_id).expect("a UUID").as_bytes();
+    bytes[byte] ^= 0x5a;
+    bytes[byte + 4] ^= 0x5a;
+    uuid::Uuid::from_bytes(bytes).to_string()
+}
+
+async fn action_ids_with_the_same_fingerprint_are_certified_retried_and_revoked_apart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (association, _venue, citizen) = app.territory(1_000).await;
+    let first_body = TestApp::certification(&association, &citizen, "ecologie", 1);
+    let first_id = first_body["action_id"].as_str().expect("id").to_owned();
+    let first = app.certify_body(&association, first_body.clone()).await.expect(StatusCode::CREATED);
+    // For the same citizen: the wallet tells them apart too.
+    let mut second_body = TestApp::certification(&association, &citizen, "ecologie", 1);
+    second_body["action_id"] = json!(twin(&first_id, 0));
+    let second = app.certify_body(&association, second_body.clone()).await.expect(StatusCode::CREATED);
+    assert_eq!(second["tokens"], 10);
+    assert_ne!(second["lot_id"], first["lot_id"]);
+    assert_eq!(app.certify_body(&association, second_body.clone()).await.expect(StatusCode::OK), second);
+    assert_eq!(app.certify_body(&association, first_body).await.expect(StatusCode::OK), first);
+    let mut changed = second_body;
+    changed["quantity"] = json!(2);
+    app.certify_body(&association, changed).await.expect_problem(StatusCode::CONFLICT, "id_conflict");
+
+    let revoke = |action_id: String| (format!("/v1/certifications/{action_id}/revoke"), json!({ "reason": "erreur" }));
+    let (path, body) = revoke(twin(&first_id, 1));
+    app.post(&path, &association.token, body).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let (path, body) = revoke(twin(&first_id, 0));
+    let revoked = app.post(&path, &association.token, body).await.expect(StatusCode::OK);
+    assert_eq!(revoked["returned"], 10);
+    let wallet = app.wallet(&citizen, revoked["position"].as_i64().expect("position")).await;
+    assert_eq!(wallet["balance"], 10, "the first action's tokens stay");
+    let circulation = app.circulation(app.latest().await).await;
+    assert_eq!(circulation["issued"], 20);
+    assert_eq!(circulation["envelopes"], 1_000 - 10);
 }
 
 async fn an_action_over_the_monthly_cap_earns_what_is_left_then_nothing(backend: Backend) {

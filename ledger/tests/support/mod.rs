@@ -83,10 +83,10 @@ impl World {
         self.partners.get(&id).cloned().unwrap_or_default()
     }
 
-    /// The record of `action_id`'s certification by `partner_id`, read back from the partner's
-    /// stream at the sequence the partner keeps (what the engine reads from the store).
+    /// The certification read back from the partner's stream where `action_id`'s may be (what the
+    /// engine reads from the store): its record, or another action's with the same fingerprint.
     pub fn recorded_certification(&self, partner_id: PartnerId, action_id: ActionId) -> Option<RecordedCertification> {
-        let sequence = self.partners.get(&partner_id)?.certification_sequence(action_id)?;
+        let sequence = self.partners.get(&partner_id)?.certification_candidate(action_id)?.sequence;
         let event = self.partner_logs.get(&partner_id)?.get(sequence.checked_sub(1)?)?.clone();
         RecordedCertification::from_event(sequence, event)
     }

@@ -141,7 +141,7 @@ struct Aggregates {
     restored: std::sync::atomic::AtomicU64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum AggregateKey {
     Partner(PartnerId),
     Wallet(CitizenId),
@@ -159,13 +159,37 @@ struct CacheEntry {
     bytes: usize,
 }
 
+impl CacheEntry {
+    /// If the aggregate is idle, measures it again (see [`Lru::trim`]), first forgetting its
+    /// history if it is a wallet that no look-up needed it for since `unused_since`; returns
+    /// whether it was idle.
+    fn measure(&mut self, unused_since: u64, forgotten: &mut u64) -> bool {
+        let Some(bytes) = self.slot.idle_footprint() else {
+            return false;
+        };
+        self.bytes = bytes + ENTRY_BYTES;
+        if self.history_used <= unused_since
+            && let Some(bytes) = self.slot.forget_history()
+        {
+            self.bytes = bytes + ENTRY_BYTES;
+            *forgotten += 1;
+        }
+        true
+    }
+}
+
 #[derive(Default)]
 struct Lru {
     entries: HashMap<AggregateKey, CacheEntry>,
     /// Counts the look-ups: an entry's `last_used` is the count at its last look-up.
     clock: u64,
     since_trim: usize,
-    /// The estimate of every entry at the last trim, for `/metrics`.
+    /// The entries looked up since the last trim (some more than once), and those a trim found
+    /// busy: the only ones whose estimate may have changed since.
+    touched: Vec<AggregateKey>,
+    /// Trims since the last one that walked every entry.
+    partial_trims: u32,
+    /// The sum of the entries' estimates, for `/metrics` and the budget.
     bytes: usize,
     evicted: u64,
     /// Wallets whose history a trim forgot.
@@ -180,10 +204,17 @@ const ENTRY_BYTES: usize = std::mem::size_of::<(AggregateKey, CacheEntry)>() + 6
 /// keeps none past the next trim (docs/decisions/0016).
 const HISTORY_KEPT: u64 = 1 << 16;
 
-/// Look-ups between two trims, at least: a trim walks every entry, so it runs once every
-/// `max(TRIM_EVERY, entries / 8)` look-ups, a constant cost per look-up however many there are
-/// (`max(1, entries / 8)` while the last trim left the cache over budget).
+/// Look-ups between two trims, at least: a trim runs once every `max(TRIM_EVERY, entries / 8)`
+/// look-ups (`max(1, entries / 8)` while the cache is over budget), and measures again the
+/// entries looked up since the last one; every [`FULL_TRIM_EVERY`]th trim, and every trim over
+/// budget, walks every entry. So a trim costs a constant amount per look-up however many
+/// entries there are, and holds the cache's lock for a short while: walking all 10,000 entries of
+/// a busy server took milliseconds, during which no command could look an aggregate up.
 const TRIM_EVERY: usize = 1024;
+
+/// See [`TRIM_EVERY`]: the walks over every entry find the wallets whose history has not been
+/// needed for [`HISTORY_KEPT`] look-ups though nothing looked them up since.
+const FULL_TRIM_EVERY: u32 = 16;
 
 /// The engine's aggregate cache, for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +254,7 @@ impl Aggregates {
         cache.clock += 1;
         let now = cache.clock;
         let history_used = if history { now } else { 0 };
+        cache.touched.push(key);
         let slot = match cache.entries.entry(key) {
             std::collections::hash_map::Entry::Occupied(mut occupied) => {
                 let entry = occupied.get_mut();
@@ -264,40 +296,69 @@ impl Aggregates {
         }
     }
 
+    /// A trim that walks every entry.
     #[cfg(test)]
     fn trim_now(&self) {
-        self.lock().trim(self.budget, !self.keep_aggregates);
+        let mut cache = self.lock();
+        cache.partial_trims = FULL_TRIM_EVERY;
+        cache.trim(self.budget, !self.keep_aggregates);
+    }
+
+    /// A trim that measures only the entries looked up since the last one, unless over budget.
+    #[cfg(test)]
+    fn trim_touched_now(&self) {
+        let mut cache = self.lock();
+        cache.partial_trims = 0;
+        cache.trim(self.budget, !self.keep_aggregates);
     }
 }
 
 impl Lru {
-    /// Measures the idle entries again and frees what they hold beyond their use. First the
-    /// history of every idle wallet that no look-up needed for the last [`HISTORY_KEPT`]
-    /// look-ups: its lots, actions and used vouchers, which a certification never reads (a
-    /// redemption, a revocation or a sweep reads them back from the log). Then, over budget,
-    /// until the estimate is an eighth under the budget (so that trims do not follow each
-    /// other): the history of the least recently used idle wallets, then whole idle aggregates,
-    /// least recently used first, which the next command on them loads again.
+    /// Measures idle entries again (see [`TRIM_EVERY`] for which) and frees what they hold
+    /// beyond their use. First the history of every idle wallet that no look-up needed for the
+    /// last [`HISTORY_KEPT`] look-ups: its lots, actions and used vouchers, which a certification
+    /// never reads (a redemption, a revocation or a sweep reads them back from the log). Then,
+    /// over budget, until the estimate is an eighth under the budget (so that trims do not follow
+    /// each other): the history of the least recently used idle wallets, then whole idle
+    /// aggregates, least recently used first, which the next command on them loads again.
     ///
     /// An entry is idle when the map holds the only reference to its slot: no command holds or
     /// waits for its lock, and no transaction in flight holds it (a `Pending` keeps a reference to
     /// every aggregate it changed until its events are durable or the change is undone). Every
     /// new reference is cloned from the map under this lock, or from a reference already held,
-    /// so an entry found idle here stays idle until the lock is released.
+    /// so an entry found idle here stays idle until the lock is released. An entry that nothing
+    /// looked up since it was last measured idle has the same estimate still.
     fn trim(&mut self, budget: usize, evict: bool) {
+        let unused_since = self.clock.saturating_sub(HISTORY_KEPT);
+        if self.partial_trims + 1 < FULL_TRIM_EVERY && self.bytes <= budget {
+            self.partial_trims += 1;
+            let mut touched = std::mem::take(&mut self.touched);
+            touched.sort_unstable();
+            touched.dedup();
+            for key in touched {
+                let Some(entry) = self.entries.get_mut(&key) else {
+                    continue;
+                };
+                let before = entry.bytes;
+                if entry.measure(unused_since, &mut self.forgotten) {
+                    self.bytes = self.bytes - before + entry.bytes;
+                } else {
+                    self.touched.push(key);
+                }
+            }
+            if self.bytes <= budget {
+                return;
+            }
+        }
+        self.partial_trims = 0;
+        self.touched.clear();
         let mut total = 0;
         let mut idle = Vec::new();
-        let unused_since = self.clock.saturating_sub(HISTORY_KEPT);
         for (key, entry) in &mut self.entries {
-            if let Some(bytes) = entry.slot.idle_footprint() {
-                entry.bytes = bytes + ENTRY_BYTES;
-                if entry.history_used <= unused_since
-                    && let Some(bytes) = entry.slot.forget_history()
-                {
-                    entry.bytes = bytes + ENTRY_BYTES;
-                    self.forgotten += 1;
-                }
+            if entry.measure(unused_since, &mut self.forgotten) {
                 idle.push((entry.last_used, *key));
+            } else {
+                self.touched.push(*key);
             }
             total += entry.bytes;
         }
@@ -1989,6 +2050,38 @@ mod cache_tests {
         assert_eq!(forgotten_through(&aggregates, spending), Some(21));
         assert_eq!(forgotten_through(&aggregates, busy), Some(21));
         assert_eq!(aggregates.figures().histories_forgotten, 3);
+    }
+
+    #[tokio::test]
+    async fn a_partial_trim_measures_only_what_was_looked_up_since_the_last_one() {
+        let aggregates = Aggregates::new(usize::MAX, false);
+        let (spending, earning, busy) = (wallet_key(), wallet_key(), wallet_key());
+        wallet_with_lots(&aggregates, spending, 20, true).await;
+        wallet_with_lots(&aggregates, busy, 5, false).await;
+        let held = aggregates.slot::<Wallet>(busy).lock_owned().await;
+        aggregates.trim_touched_now();
+        assert_eq!(forgotten_through(&aggregates, spending), None);
+        assert_eq!(aggregates.lock().touched, vec![busy], "a busy entry is measured at the next trim");
+        let measured = aggregates.figures().bytes;
+        assert_eq!(measured, aggregates.lock().entries.values().map(|entry| entry.bytes).sum::<usize>());
+
+        // Long after the spending wallet last needed its history: untouched, a partial trim
+        // leaves it; a wallet looked up since is measured (and forgets), as is the one released.
+        let used = aggregates.lock().entries[&spending].history_used;
+        aggregates.lock().clock = used + HISTORY_KEPT;
+        drop(held);
+        wallet_with_lots(&aggregates, earning, 20, false).await;
+        aggregates.trim_touched_now();
+        assert_eq!(forgotten_through(&aggregates, spending), None, "not looked up: not measured");
+        assert_eq!(forgotten_through(&aggregates, earning), Some(21));
+        assert_eq!(forgotten_through(&aggregates, busy), Some(6));
+        assert!(aggregates.lock().touched.is_empty());
+        // The walk over every entry finds it.
+        aggregates.trim_now();
+        assert_eq!(forgotten_through(&aggregates, spending), Some(21));
+        let figures = aggregates.figures();
+        assert_eq!(figures.bytes, aggregates.lock().entries.values().map(|entry| entry.bytes).sum::<usize>());
+        assert_eq!(figures.histories_forgotten, 3);
     }
 
     #[tokio::test]

@@ -90,11 +90,19 @@ impl Forgotten {
     }
 }
 
-/// The sorted fingerprints of `actions`' ids and of those in `earlier` (already sorted).
+/// The sorted fingerprints of `actions`' ids and of those in `earlier` (already sorted): the new
+/// ones sorted, then merged in one pass (a wallet forgets its history again after every few
+/// certifications, and keeps hundreds of fingerprints after a few years).
 fn fingerprints_of<'a>(earlier: &[u32], actions: impl Iterator<Item = &'a ActionId>) -> Box<[u32]> {
-    let mut fingerprints: Vec<u32> = earlier.iter().copied().chain(actions.copied().map(action_fingerprint)).collect();
-    fingerprints.sort_unstable();
-    fingerprints.into_boxed_slice()
+    let mut new: Vec<u32> = actions.copied().map(action_fingerprint).collect();
+    new.sort_unstable();
+    let mut merged = Vec::with_capacity(earlier.len() + new.len());
+    let (mut old, mut new) = (earlier.iter().copied().peekable(), new.into_iter().peekable());
+    while let (Some(&left), Some(&right)) = (old.peek(), new.peek()) {
+        merged.push(if left <= right { old.next() } else { new.next() }.expect("peeked"));
+    }
+    merged.extend(old.chain(new));
+    merged.into_boxed_slice()
 }
 
 /// Tokens earned in one category and calendar month (see [`month_key`]), revoked actions excluded.
@@ -922,6 +930,18 @@ mod tests {
         assert_eq!(run(&mut wallet, redeem.clone()), run(&mut never_forgot, redeem));
         assert_eq!(run(&mut wallet, revoke.clone()), run(&mut never_forgot, revoke));
         assert_eq!(wallet, never_forgot);
+    }
+
+    #[test]
+    fn fingerprints_are_merged_in_order() {
+        let ids: Vec<ActionId> = (0..300).map(|_| ActionId::from_uuid(uuid::Uuid::new_v4())).collect();
+        let mut all: Vec<u32> = ids.iter().copied().map(action_fingerprint).collect();
+        all.sort_unstable();
+        for split in [0, 1, 150, 299, 300] {
+            let earlier = fingerprints_of(&[], ids[..split].iter());
+            assert!(earlier.windows(2).all(|pair| pair[0] <= pair[1]));
+            assert_eq!(fingerprints_of(&earlier, ids[split..].iter()).to_vec(), all, "split at {split}");
+        }
     }
 
     #[test]

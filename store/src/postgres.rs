@@ -138,7 +138,7 @@ impl PostgresLog {
         let probe = PgConnection::connect_with(&options).await?;
         // Only the connection mattered; a failure to say goodbye does not.
         let _ = probe.close().await;
-        let pool = PgPoolOptions::new()
+        let pool = crate::checked_after_idle(PgPoolOptions::new())
             .max_connections(POOL_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)

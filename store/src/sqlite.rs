@@ -131,7 +131,7 @@ impl SqliteLog {
             .pragma("wal_autocheckpoint", "0")
             // When the WAL starts again from its beginning, cut the file back to 64 MiB.
             .pragma("journal_size_limit", "67108864");
-        let pool = SqlitePoolOptions::new()
+        let pool = crate::checked_after_idle(SqlitePoolOptions::new())
             .max_connections(POOL_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)

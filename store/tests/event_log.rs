@@ -669,3 +669,35 @@ async fn unreachable_postgres_is_an_error() {
     let result = EventLog::open_postgres("postgres://postgres@127.0.0.1:1/postgres").await;
     assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
 }
+
+/// The pool checks a connection only after it idled a while (`checked_after_idle`): the
+/// connections a PostgreSQL server dropped while they idled (a restart, an idle timeout) are
+/// replaced before anyone uses them.
+#[tokio::test]
+async fn connections_the_server_dropped_while_idle_are_replaced_unseen() {
+    let url = fresh_postgres_url().await;
+    let log = EventLog::open_postgres(&url).await.expect("open");
+    log.migrate().await.expect("migrate");
+    // Several connections in the pool, all busy at once.
+    let appends = (0..4).map(|task| {
+        let log = log.clone();
+        async move { log.append(&events(vec![new_event("Wallet", &format!("w-{task}"), 1)])).await.expect("append") }
+    });
+    futures::future::join_all(appends).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("connect");
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS terminated",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .expect("terminate");
+    assert!(dropped >= 1, "the log's connections were open");
+    // Every read and append after that goes through, on new connections.
+    for task in 0..4 {
+        log.append(&events(vec![new_event("Wallet", &format!("w-{task}"), 2)])).await.expect("append after the drop");
+    }
+    let read = read_all(&log, 0, 100, 8).await;
+    assert_eq!(read.len(), 8);
+}

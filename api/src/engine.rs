@@ -168,13 +168,22 @@ impl CacheEntry {
             return false;
         };
         self.bytes = bytes + ENTRY_BYTES;
-        if self.history_used <= unused_since
-            && let Some(bytes) = self.slot.forget_history()
-        {
-            self.bytes = bytes + ENTRY_BYTES;
-            *forgotten += 1;
+        if self.history_used <= unused_since {
+            self.forget_history(forgotten);
         }
         true
+    }
+
+    /// Makes an idle wallet forget its history (see [`Touched::forget_history`]) and returns the
+    /// bytes that freed, counting it in `forgotten`; 0 for anything else.
+    fn forget_history(&mut self, forgotten: &mut u64) -> usize {
+        let Some(bytes) = self.slot.forget_history() else {
+            return 0;
+        };
+        let freed = self.bytes.saturating_sub(bytes + ENTRY_BYTES);
+        self.bytes = bytes + ENTRY_BYTES;
+        *forgotten += 1;
+        freed
     }
 }
 
@@ -370,11 +379,7 @@ impl Lru {
                     break;
                 }
                 let entry = self.entries.get_mut(key).expect("an idle entry is in the map");
-                if let Some(bytes) = entry.slot.forget_history() {
-                    total -= entry.bytes - (bytes + ENTRY_BYTES);
-                    entry.bytes = bytes + ENTRY_BYTES;
-                    self.forgotten += 1;
-                }
+                total -= entry.forget_history(&mut self.forgotten);
             }
             for (_, key) in idle {
                 if total <= target || !evict {
@@ -1505,6 +1510,14 @@ enum Touched {
     Draw(Arc<Mutex<Slot<Draw>>>),
 }
 
+/// The slot, locked, if it is idle: the cache holds the only reference to it (see [`Lru::trim`]).
+fn idle<A>(slot: &Arc<Mutex<Slot<A>>>) -> Option<tokio::sync::MutexGuard<'_, Slot<A>>> {
+    if Arc::strong_count(slot) != 1 {
+        return None;
+    }
+    slot.try_lock().ok()
+}
+
 impl Touched {
     fn key(&self) -> usize {
         match self {
@@ -1520,10 +1533,7 @@ impl Touched {
     /// it (see [`Lru::trim`]). The territory is never in the cache.
     fn idle_footprint(&self) -> Option<usize> {
         fn of<A: Cached + Footprint>(slot: &Arc<Mutex<Slot<A>>>) -> Option<usize> {
-            if Arc::strong_count(slot) != 1 {
-                return None;
-            }
-            let slot = slot.try_lock().ok()?;
+            let slot = idle(slot)?;
             Some(if slot.loaded { slot.state.footprint() } else { std::mem::size_of::<A>() })
         }
         match self {
@@ -1542,10 +1552,7 @@ impl Touched {
         let Touched::Wallet(slot) = self else {
             return None;
         };
-        if Arc::strong_count(slot) != 1 {
-            return None;
-        }
-        let mut slot = slot.try_lock().ok()?;
+        let mut slot = idle(slot)?;
         (slot.loaded && slot.state.forget_history()).then(|| slot.state.footprint())
     }
 

@@ -723,10 +723,7 @@ impl Engine {
         let aggregate_id = id.to_string();
         // Every event up to `through` was durable when the history was forgotten.
         let mut earlier = Vec::with_capacity(through);
-        for stored in self.inner.log.load_stream::<Wallet>(&aggregate_id, 0).await? {
-            if stored.sequence > through {
-                break;
-            }
+        for stored in self.inner.log.load_stream_through::<Wallet>(&aggregate_id, through).await? {
             earlier.push((stored.sequence, decode_event::<Wallet>(&aggregate_id, stored.payload)?));
         }
         slot.state.restore_history(earlier).map_err(|why| EngineError::Decode(format!("wallet {id}: {why}")))?;

@@ -457,6 +457,22 @@ impl EventLog {
         }
     }
 
+    /// The events of aggregate `aggregate_id` of type `A` with a sequence at or below `through`,
+    /// in sequence order: the start of its stream, without reading the rest (a wallet reading
+    /// back the history it forgot needs only the events it had applied then).
+    pub async fn load_stream_through<A: cqrs_es::Aggregate>(
+        &self,
+        aggregate_id: &str,
+        through: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let events = match &self.store {
+            Store::Sqlite(log) => log.events_through(A::TYPE, aggregate_id, through).await?,
+            Store::Postgres(log) => log.events_through(A::TYPE, aggregate_id, through).await?,
+        };
+        debug_assert!(events.windows(2).all(|pair| pair[0].event.sequence < pair[1].event.sequence));
+        Ok(events.into_iter().map(|recorded| recorded.event).collect())
+    }
+
     /// Up to `limit` events (at most [`MAX_READ_LIMIT`]) with a position above `after`, in
     /// position order, all at or below [`EventLog::safe_position`]: an event not returned because
     /// it is not yet safe will be returned by a later call, never skipped.

@@ -85,6 +85,25 @@ macro_rules! common_queries {
                 row.as_ref().map(recorded_event).transpose()
             }
 
+            pub(crate) async fn events_through(
+                &self,
+                aggregate_type: &str,
+                aggregate_id: &str,
+                through: usize,
+            ) -> Result<Vec<$crate::RecordedEvent>, $crate::StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    $crate::queries::recorded_event_columns!(),
+                    " FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence <= $3 ORDER BY sequence"
+                ))
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(i64::try_from(through).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(recorded_event).collect()
+            }
+
             pub(crate) async fn delete_snapshots(&self) -> Result<(), $crate::StoreError> {
                 let mut transaction = self.pool.begin().await?;
                 sqlx::query("DELETE FROM projection_snapshot_parts").execute(&mut *transaction).await?;

@@ -140,6 +140,13 @@ async fn append_then_load_stream_round_trips_through_the_stock_repository(backen
     assert_eq!(tail, expected[1..]);
     assert!(log.load_stream::<Wallet>("w-1", 3).await.expect("load none").is_empty());
     assert!(log.load_stream::<Partner>("w-1", 0).await.expect("other type").is_empty());
+
+    // The start of the stream, read without its rest; the other wallet's events are not in it.
+    assert_eq!(log.load_stream_through::<Wallet>("w-1", 2).await.expect("load start"), expected[..2]);
+    assert_eq!(log.load_stream_through::<Wallet>("w-1", 3).await.expect("load all"), expected);
+    assert_eq!(log.load_stream_through::<Wallet>("w-1", usize::MAX).await.expect("load past the end"), expected);
+    assert!(log.load_stream_through::<Wallet>("w-1", 0).await.expect("load nothing").is_empty());
+    assert!(log.load_stream_through::<Partner>("w-1", 3).await.expect("other type").is_empty());
 }
 
 async fn batch_spanning_two_aggregate_types_is_atomic(backend: Backend) {

@@ -364,6 +364,55 @@ mod tests {
         );
     }
 
+    /// RFC 8032 section 7.1, TESTS 1 to 3: (public key, message, signature), in hexadecimal.
+    const RFC_8032_VECTORS: [(&str, &str, &str); 3] = [
+        (
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "",
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+        ),
+        (
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+            "72",
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+        ),
+        (
+            "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+            "af82",
+            "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+        ),
+    ];
+
+    #[test]
+    fn rfc_8032_signatures_verify_with_the_backend_this_cpu_runs() {
+        // curve25519-dalek picks its arithmetic (IFMA, AVX2 or portable) when the process starts
+        // (decision 19): whichever it picked here must accept the RFC's signatures, singly and in
+        // a batch, and refuse each of them once one bit of the message or signature is flipped.
+        let mut items = Vec::new();
+        for (public, message, signature) in RFC_8032_VECTORS {
+            let key = PublicKey::from_bytes(&hex::decode(public).expect("hex").try_into().expect("32 bytes"))
+                .expect("a valid key");
+            let message = hex::decode(message).expect("hex");
+            let signature = Signature::from_bytes(&hex::decode(signature).expect("hex").try_into().expect("64 bytes"));
+            key.verify(&message, &signature).expect("the RFC's signature verifies");
+
+            let mut flipped = signature.to_bytes();
+            flipped[0] ^= 1;
+            assert!(key.verify(&message, &Signature::from_bytes(&flipped)).is_err());
+            flipped = signature.to_bytes();
+            flipped[40] ^= 0x10;
+            assert!(key.verify(&message, &Signature::from_bytes(&flipped)).is_err());
+            let mut longer = message.clone();
+            longer.push(0);
+            assert!(key.verify(&longer, &signature).is_err());
+            items.push((message, signature, key));
+        }
+        verify_batch(&items).expect("the batch verifies");
+        items[1].0.push(0);
+        assert!(verify_batch(&items).is_err());
+        assert_eq!(invalid_signature_indexes(&items), vec![1]);
+    }
+
     #[test]
     fn signed_certification_matches_the_pinned_known_answer() {
         // Given a fixed key and a fixed certification (ed25519 signatures are deterministic)

@@ -68,6 +68,9 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite file failed while a replay read it (see `replay.rs`, which reads with rusqlite).
+    #[error("database error while reading the log for a replay: {0}")]
+    ReplayRead(#[from] rusqlite::Error),
     /// A migration failed, or the database holds migrations this build does not know.
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -8,12 +8,16 @@
 //! column, which keeps the text as written), so that the reader decodes it once, straight into
 //! the type it needs. It skips the metadata, which no replay reads. It is gap-safe exactly like
 //! `read_after`: on PostgreSQL it reads only up to the watermark (see `postgres.rs`).
+//!
+//! On SQLite the replay reads with `rusqlite` on a connection of its own, on a blocking thread,
+//! borrowing each column rather than having sqlx copy every value onto its worker thread first
+//! (decision 20): that copy and the hand-off cost more than SQLite's own work.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::Row;
 
 use crate::postgres::PostgresLog;
 use crate::{EventLog, MAX_READ_LIMIT, Position, Store, StoreError};
@@ -38,16 +42,6 @@ pub struct StoredEvent {
     pub payload: String,
 }
 
-/// Two columns rather than eight: sqlx copies every column of every row (one or two allocations of
-/// SQLite's allocator each) before the reader sees it, and that cost more than SQLite's own work.
-/// The small columns travel as one JSON array, which escapes any text they may hold.
-const SQLITE_SELECT_STORED_AFTER: &str = "
-SELECT json_array(position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version), payload
-  FROM events
-  WHERE position > ?
-  ORDER BY position
-  LIMIT ?";
-
 const POSTGRES_SELECT_STORED_AFTER: &str = "
 SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text
   FROM events
@@ -58,16 +52,14 @@ SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type
 impl EventLog {
     /// [`EventLog::read_after`] for replays: the same events, in the same order and with the same
     /// gap safety, each with its payload as JSON text rather than a `Value`, and without metadata.
+    ///
+    /// On SQLite each call opens a connection of its own: a replay reads through one
+    /// [`EventLog::stored_reader`] instead.
     pub async fn read_stored_after(&self, after: Position, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        let Some(limit) = sql_limit(limit) else {
+        if sql_limit(limit).is_none() {
             return Ok(Vec::new());
-        };
-        let events = match &self.store {
-            Store::Sqlite(log) => read_sqlite(log.pool(), after, limit).await?,
-            Store::Postgres(log) => read_postgres(log, after, limit).await?,
-        };
-        check_order(&events, after);
-        Ok(events)
+        }
+        self.stored_reader().await?.read_after(after, limit).await
     }
 
     /// A reader for one replay: [`StoredReader::read_after`] reads what
@@ -75,11 +67,11 @@ impl EventLog {
     pub async fn stored_reader(&self) -> Result<StoredReader, StoreError> {
         let reader = match &self.store {
             Store::Sqlite(log) => {
-                // A connection of its own, whose worker thread hands a whole page over before it
-                // waits for the reader, instead of the pool's fifty rows: with fifty, the worker
-                // and the reader wake each other up for nearly every row.
-                let options = (*log.pool().connect_options()).clone().row_buffer_size(MAX_READ_LIMIT);
-                Reader::Sqlite(SqliteConnection::connect_with(&options).await?)
+                let path = log.pool().connect_options().get_filename().to_path_buf();
+                let connection = tokio::task::spawn_blocking(move || open_replay_connection(&path))
+                    .await
+                    .map_err(|failed| blocking_failed("opening the replay's connection", failed))??;
+                Reader::Sqlite(Some(connection))
             }
             Store::Postgres(log) => Reader::Postgres(log.clone()),
         };
@@ -93,7 +85,8 @@ pub struct StoredReader {
 }
 
 enum Reader {
-    Sqlite(SqliteConnection),
+    /// Lent to a blocking thread while it reads a page; `None` after a read whose thread failed.
+    Sqlite(Option<rusqlite::Connection>),
     Postgres(Arc<PostgresLog>),
 }
 
@@ -110,7 +103,19 @@ impl StoredReader {
             return Ok(Vec::new());
         };
         let events = match &mut self.reader {
-            Reader::Sqlite(connection) => read_sqlite(&mut *connection, after, limit).await?,
+            Reader::Sqlite(slot) => {
+                let connection = slot.take().ok_or_else(|| {
+                    StoreError::Serialization("an earlier read of this replay failed; start another".to_owned())
+                })?;
+                let (connection, events) = tokio::task::spawn_blocking(move || {
+                    let events = read_sqlite(&connection, after, limit);
+                    (connection, events)
+                })
+                .await
+                .map_err(|failed| blocking_failed("reading the log", failed))?;
+                *slot = Some(connection);
+                events?
+            }
             Reader::Postgres(log) => read_postgres(log, after, limit).await?,
         };
         check_order(&events, after);
@@ -129,34 +134,53 @@ fn check_order(events: &[StoredEvent], after: Position) {
     debug_assert!(events.iter().all(|event| event.position > after));
 }
 
-/// position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version
-/// (recorded_at is RFC 3339, which needs no JSON escape).
-type SqliteHeader<'a> = (i64, &'a str, String, String, i64, String, String);
+const SQLITE_SELECT_STORED_AFTER: &str = "
+SELECT position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload
+  FROM events
+  WHERE position > ?1
+  ORDER BY position
+  LIMIT ?2";
 
-async fn read_sqlite<'c>(
-    executor: impl sqlx::SqliteExecutor<'c>,
-    after: Position,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    // Every visible event is at or below the safe position (see `sqlite.rs`). Rows are converted
-    // as they arrive, each freed before the next.
-    let mut rows = sqlx::query(SQLITE_SELECT_STORED_AFTER).bind(after).bind(limit).fetch(executor);
+/// A connection to the log's file for a replay's reads. Opened read-write but `query_only`: a
+/// read-only connection could not recover the write-ahead log of a process that stopped
+/// mid-write, whereas this one can, and still writes nothing.
+fn open_replay_connection(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = rusqlite::Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(crate::sqlite::BUSY_TIMEOUT)?;
+    connection.pragma_update(None, "query_only", true)?;
+    Ok(connection)
+}
+
+fn blocking_failed(what: &str, failed: tokio::task::JoinError) -> StoreError {
+    if failed.is_panic() {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+    StoreError::Serialization(format!("{what}: {failed}"))
+}
+
+/// Up to `limit` events after `after`, in position order. Every visible event is at or below the
+/// safe position (see `sqlite.rs`). The columns are borrowed from SQLite's row, and copied once,
+/// into the event.
+fn read_sqlite(connection: &rusqlite::Connection, after: Position, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut statement = connection.prepare_cached(SQLITE_SELECT_STORED_AFTER)?;
+    let mut rows = statement.query((after, limit))?;
     let mut events = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
-    while let Some(row) = rows.try_next().await? {
-        let header: &str = row.try_get(0)?;
-        let (position, recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version): SqliteHeader<
-            '_,
-        > = serde_json::from_str(header)
-            .map_err(|error| StoreError::Serialization(format!("event columns `{header}`: {error}")))?;
+    while let Some(row) = rows.next()? {
+        let text = |index: usize| -> Result<&str, StoreError> {
+            row.get_ref(index)?.as_str().map_err(|error| {
+                StoreError::Serialization(format!("column {index} of the event after position {after}: {error}"))
+            })
+        };
         events.push(StoredEvent {
-            position,
-            recorded_at: parse_recorded_at(recorded_at)?,
-            aggregate_type,
-            aggregate_id,
-            sequence: crate::sequence_from_i64(sequence)?,
-            event_type,
-            event_version,
-            payload: row.try_get(1)?,
+            position: row.get(0)?,
+            recorded_at: parse_recorded_at(text(1)?)?,
+            aggregate_type: text(2)?.to_owned(),
+            aggregate_id: text(3)?.to_owned(),
+            sequence: crate::sequence_from_i64(row.get(4)?)?,
+            event_type: text(5)?.to_owned(),
+            event_version: text(6)?.to_owned(),
+            payload: text(7)?.to_owned(),
         });
     }
     Ok(events)
@@ -225,7 +249,7 @@ mod tests {
     use chrono::{DateTime, TimeZone, Utc};
     use serde_json::{Value, json};
 
-    use super::parse_recorded_at;
+    use super::{Reader, parse_recorded_at};
 
     use crate::testing::fresh_event_log;
     use crate::{AppendBatch, Backend, EventLog, NewEvent, SerializedEvent, StoredEvent};
@@ -350,6 +374,35 @@ mod tests {
     #[tokio::test]
     async fn postgres_stored_events_are_the_events_of_read_after() {
         stored_events_match_read_after(Backend::Postgres).await;
+    }
+
+    /// On SQLite the replay reads with a connection of its own (rusqlite): it sees what commits
+    /// after it opened, never a batch still being written, and writes nothing itself.
+    #[tokio::test]
+    async fn sqlite_reader_sees_later_commits_and_nothing_uncommitted() {
+        let (log, _guard) = fresh_event_log(Backend::Sqlite).await;
+        let batch = |id: &str| AppendBatch {
+            events: vec![new_event("Wallet", id, 1, json!({"id": id}))],
+            ..AppendBatch::default()
+        };
+        let first = log.append(&batch("wallet-a")).await.expect("append A")[0];
+        let mut reader = log.stored_reader().await.expect("stored_reader");
+        let page = reader.read_after(0, 100).await.expect("read");
+        assert_eq!(page.iter().map(|event| event.position).collect::<Vec<_>>(), vec![first]);
+
+        // A batch written but not committed is not read; once committed, it is.
+        let open = log.begin_append(&batch("wallet-b")).await.expect("write B");
+        let second = open.positions()[0];
+        assert!(reader.read_after(first, 100).await.expect("read").is_empty());
+        open.commit().await.expect("commit B");
+        let page = reader.read_after(first, 100).await.expect("read");
+        assert_eq!(page.iter().map(|event| event.position).collect::<Vec<_>>(), vec![second]);
+        assert_eq!(page[0].payload, r#"{"id":"wallet-b"}"#);
+
+        // The reader's connection refuses to write.
+        let Reader::Sqlite(Some(connection)) = &reader.reader else { panic!("an SQLite reader") };
+        assert!(connection.execute("DELETE FROM events", ()).is_err());
+        assert_eq!(log.event_count().await.expect("count"), 2);
     }
 
     /// The replay read is gap-safe like `read_after`: an event below an open transaction's position

@@ -30,7 +30,7 @@ const POOL_CONNECTIONS: u32 = 8;
 
 /// How long a connection waits for a write lock held by another process (`ygor migrate` while the
 /// server runs, a backup) before failing with SQLITE_BUSY.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a request waits for a free connection before failing instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -145,8 +145,13 @@ pub async fn read_blocks(
 ) -> Result<ygor_audit::BlockLeaves, BlockError> {
     let block_len = 1usize << BLOCK_HEIGHT;
     let mut found = ygor_audit::BlockLeaves::new();
+    if blocks.is_empty() {
+        return Ok(found);
+    }
+    // One reader for every block: on SQLite, each reader opens a connection of its own.
+    let mut reader = log.stored_reader().await?;
     for &(block, first_position, root) in blocks {
-        let events = log.read_stored_after(first_position - 1, block_len).await?;
+        let events = reader.read_after(first_position - 1, block_len).await?;
         let mut leaves = Vec::with_capacity(block_len);
         for event in &events {
             let leaf = stored_leaf_hash(event)

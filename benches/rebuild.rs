@@ -8,6 +8,9 @@
 //!     YGOR_BENCH_HEAP=1 …                          # also the heap each read model holds (slower rebuilds)
 //!     YGOR_BENCH_KEEP=1 …                          # keep the SQLite log (its directory is printed)
 //!
+//! Before the rebuilds it reads the whole log once through the replay's reader and decodes nothing
+//! (the bare read), and each rebuild also prints its ratio to that read, measured in the same run.
+//!
 //! After the rebuilds it starts the real `ygor serve` on the same log, in its own process, and
 //! prints that server's RSS once its read models have applied the whole log.
 //!
@@ -475,6 +478,49 @@ async fn serve_rss(name: &str, log: &EventLog, directory: Option<&std::path::Pat
     let _ = child.wait();
 }
 
+/// Waits until every event appended is safe to read. The watermark may trail the log for a while
+/// after the appends (PostgreSQL: any open transaction on the server holds it back); that wait is
+/// reported apart from the timed reads.
+async fn wait_until_all_safe(name: &str, log: &EventLog) {
+    let waiting = Instant::now();
+    let last = log.last_position().await.expect("last position");
+    log.wait_until_safe(last, std::time::Duration::from_secs(60)).await.expect("safe");
+    let waited = waiting.elapsed().as_secs_f64();
+    if waited > 0.05 {
+        println!("{name}: waited {waited:.2} s for every event to be safe to read");
+    }
+}
+
+/// Events per page of the bare read: the replay's page (`REPLAY_PAGE` in the projections).
+const BARE_READ_PAGE: usize = 5_000;
+
+/// The bare read of the log: every event read page after page through the store's replay reader
+/// (the rebuild's own read path), one page at a time on this task, each payload's length summed,
+/// nothing decoded or hashed. Returns the events read, the seconds and this process's CPU seconds.
+/// A rebuild's ratio to it moves less from one machine to the next than its events per second.
+async fn bare_read(log: &EventLog) -> (usize, f64, f64) {
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut reader = log.stored_reader().await.expect("stored reader");
+    let mut after = 0;
+    let mut events = 0;
+    let mut payload_bytes = 0usize;
+    loop {
+        let page = reader.read_after(after, BARE_READ_PAGE).await.expect("bare read");
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.position;
+        events += page.len();
+        payload_bytes += page.iter().map(|event| event.payload.len()).sum::<usize>();
+        if page.len() < BARE_READ_PAGE {
+            break;
+        }
+    }
+    std::hint::black_box(payload_bytes);
+    (events, started.elapsed().as_secs_f64(), cpu_seconds() - cpu_before)
+}
+
 async fn run(backend: Backend, events: usize) {
     let (log, directory) = ygor_store::testing::fresh_event_log(backend).await;
     let name = match backend {
@@ -499,16 +545,16 @@ async fn run(backend: Backend, events: usize) {
     );
     // More attempts (`YGOR_BENCH_REBUILDS`) make a profile of the run mostly a profile of rebuilds.
     let attempts: usize = std::env::var("YGOR_BENCH_REBUILDS").ok().and_then(|text| text.parse().ok()).unwrap_or(2);
+    wait_until_all_safe(name, &log).await;
+    let (read, read_seconds, read_cpu) = bare_read(&log).await;
+    assert_eq!(i64::try_from(read).ok(), Some(count), "the bare read saw every event");
+    let bare_rate = read as f64 / read_seconds;
+    println!(
+        "{name}: bare read (the replay's reader, one page after another, nothing decoded): {read} events in {read_seconds:.2} s = {bare_rate:.0} events/s; this process's CPU {read_cpu:.2} s = {:.1} µs/event",
+        read_cpu * 1e6 / read as f64
+    );
     for attempt in 1..=attempts {
-        // The watermark may trail the log for a while after the appends (PostgreSQL: any open
-        // transaction on the server holds it back); that wait is reported apart.
-        let waiting = Instant::now();
-        let last = log.last_position().await.expect("last position");
-        log.wait_until_safe(last, std::time::Duration::from_secs(60)).await.expect("safe");
-        let waited = waiting.elapsed().as_secs_f64();
-        if waited > 0.05 {
-            println!("{name}: waited {waited:.2} s for every event to be safe to read");
-        }
+        wait_until_all_safe(name, &log).await;
         let before = rss_mb();
         let heap_before = live_mb();
         let cpu_before = cpu_seconds();
@@ -518,8 +564,9 @@ async fn run(backend: Backend, events: usize) {
         let cpu = cpu_seconds() - cpu_before;
         let circulation = models.circulation();
         println!(
-            "{name}: rebuild {attempt}: {count} events in {seconds:.2} s = {:.0} events/s; this process's CPU {cpu:.2} s = {:.1} µs/event; RSS {before:.0} → {:.0} MB; issued {} redeemed {} expired {}",
+            "{name}: rebuild {attempt}: {count} events in {seconds:.2} s = {:.0} events/s ({:.2}× the bare read); this process's CPU {cpu:.2} s = {:.1} µs/event; RSS {before:.0} → {:.0} MB; issued {} redeemed {} expired {}",
             count as f64 / seconds,
+            count as f64 / seconds / bare_rate,
             cpu * 1e6 / count as f64,
             rss_mb(),
             circulation.issued,

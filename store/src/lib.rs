@@ -466,8 +466,8 @@ impl EventLog {
         through: usize,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
         let events = match &self.store {
-            Store::Sqlite(log) => log.events_through(A::TYPE, aggregate_id, through).await?,
-            Store::Postgres(log) => log.events_through(A::TYPE, aggregate_id, through).await?,
+            Store::Sqlite(log) => log.events_in(A::TYPE, aggregate_id, 0, through).await?,
+            Store::Postgres(log) => log.events_in(A::TYPE, aggregate_id, 0, through).await?,
         };
         debug_assert!(events.windows(2).all(|pair| pair[0].event.sequence < pair[1].event.sequence));
         Ok(events.into_iter().map(|recorded| recorded.event).collect())
@@ -612,10 +612,12 @@ impl EventLog {
         aggregate_id: &str,
         sequence: usize,
     ) -> Result<Option<RecordedEvent>, StoreError> {
-        match &self.store {
-            Store::Sqlite(log) => log.event_at(aggregate_type, aggregate_id, sequence).await,
-            Store::Postgres(log) => log.event_at(aggregate_type, aggregate_id, sequence).await,
-        }
+        // The key (type, id, sequence) is the primary key: one event at most.
+        let mut events = match &self.store {
+            Store::Sqlite(log) => log.events_in(aggregate_type, aggregate_id, sequence, sequence).await?,
+            Store::Postgres(log) => log.events_in(aggregate_type, aggregate_id, sequence, sequence).await?,
+        };
+        Ok(events.pop())
     }
 
     /// Drops every snapshot: the next start replays the read models from position 0.
@@ -748,7 +750,6 @@ fn conflict_or_database(error: sqlx::Error, event: &SerializedEvent) -> StoreErr
     if is_conflict { conflict(event) } else { StoreError::Database(error) }
 }
 
-/// JSON text of a payload or metadata value, as both databases store it.
 /// How long a pooled connection may sit idle before it is checked (a round trip) on its way
 /// out of the pool; see [`checked_after_idle`].
 const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -772,6 +773,7 @@ fn checked_after_idle<DB: sqlx::Database>(options: sqlx::pool::PoolOptions<DB>) 
     })
 }
 
+/// JSON text of a payload or metadata value, as both databases store it.
 fn json_text(value: &serde_json::Value) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|error| StoreError::Serialization(error.to_string()))
 }

@@ -66,39 +66,25 @@ macro_rules! common_queries {
                 Ok(position)
             }
 
-            pub(crate) async fn event_at(
+            /// The events of one aggregate with a sequence in `first..=last`, in sequence order
+            /// (`EventLog::event_at` and `EventLog::load_stream_through`).
+            pub(crate) async fn events_in(
                 &self,
                 aggregate_type: &str,
                 aggregate_id: &str,
-                sequence: usize,
-            ) -> Result<Option<$crate::RecordedEvent>, $crate::StoreError> {
-                let row = sqlx::query(concat!(
-                    "SELECT ",
-                    $crate::queries::recorded_event_columns!(),
-                    " FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
-                ))
-                .bind(aggregate_type)
-                .bind(aggregate_id)
-                .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
-                .fetch_optional(&self.pool)
-                .await?;
-                row.as_ref().map(recorded_event).transpose()
-            }
-
-            pub(crate) async fn events_through(
-                &self,
-                aggregate_type: &str,
-                aggregate_id: &str,
-                through: usize,
+                first: usize,
+                last: usize,
             ) -> Result<Vec<$crate::RecordedEvent>, $crate::StoreError> {
                 let rows = sqlx::query(concat!(
                     "SELECT ",
                     $crate::queries::recorded_event_columns!(),
-                    " FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence <= $3 ORDER BY sequence"
+                    " FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence BETWEEN $3 AND $4",
+                    " ORDER BY sequence"
                 ))
                 .bind(aggregate_type)
                 .bind(aggregate_id)
-                .bind(i64::try_from(through).unwrap_or(i64::MAX))
+                .bind(i64::try_from(first).unwrap_or(i64::MAX))
+                .bind(i64::try_from(last).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.iter().map(recorded_event).collect()

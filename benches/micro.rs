@@ -234,8 +234,8 @@ impl Sim {
     fn certify(&mut self, command: Certify) {
         let citizen = self.citizens.iter().position(|(id, _)| *id == command.citizen_id).expect("citizen");
         let rules = self.rules();
-        let decided = operations::certify(Some(&rules), &self.association.1, &self.citizens[citizen].1, None, command)
-            .expect("certify");
+        let wallet = self.citizens[citizen].1.crediting(command.action_id, &command.category, command.occurred_at);
+        let decided = operations::certify(Some(&rules), &self.association.1, None, &wallet, command).expect("certify");
         self.apply_decided(decided);
     }
 
@@ -317,11 +317,14 @@ fn ledger(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("ledger");
     group.bench_function("certify/decide", |bench| {
         bench.iter(|| {
-            operations::certify(Some(&rules), &sim.association.1, wallet, None, black_box(certify.clone())).expect("ok")
+            let crediting = wallet.crediting(certify.action_id, &certify.category, certify.occurred_at);
+            operations::certify(Some(&rules), &sim.association.1, None, &crediting, black_box(certify.clone()))
+                .expect("ok")
         })
     });
+    let crediting = wallet.crediting(certify.action_id, &certify.category, certify.occurred_at);
     let Decided::Apply { changes: certified, .. } =
-        operations::certify(Some(&rules), &sim.association.1, wallet, None, certify.clone()).expect("certify")
+        operations::certify(Some(&rules), &sim.association.1, None, &crediting, certify.clone()).expect("certify")
     else {
         unreachable!("a new action is applied")
     };
@@ -499,8 +502,10 @@ fn projections(criterion: &mut Criterion) {
     for recorded in base_events {
         base.apply_recorded(recorded).expect("base applies");
     }
-    let decoded: Vec<(i64, AnyEvent)> =
-        pool.iter().map(|recorded| (recorded.position, AnyEvent::decode(&recorded.event).expect("decodes"))).collect();
+    let decoded: Vec<(i64, AnyEvent)> = pool
+        .iter()
+        .map(|recorded| (recorded.position, ygor_ledger::codec::decode_serialized(&recorded.event).expect("decodes")))
+        .collect();
     // The same events as a replay reads them (`read_stored_after`): the payload as SQLite stores it.
     let stored: Vec<StoredEvent> = pool
         .iter()
@@ -546,24 +551,24 @@ fn projections(criterion: &mut Criterion) {
             elapsed + started.elapsed()
         })
     });
-    group.bench_function("decode (AnyEvent::decode)", |bench| {
+    group.bench_function("decode (codec::decode_serialized)", |bench| {
         let mut next = 0;
         bench.iter(|| {
             next = (next + 1) % pool.len();
-            AnyEvent::decode(black_box(&pool[next].event)).expect("decodes")
+            ygor_ledger::codec::decode_serialized(black_box(&pool[next].event)).expect("decodes")
         })
     });
-    group.bench_function("decode_json (AnyEvent::decode_json, from the payload text)", |bench| {
+    group.bench_function("decode_json (codec::decode_any, from the payload text)", |bench| {
         let mut next = 0;
         bench.iter(|| {
             next = (next + 1) % stored.len();
             let event = black_box(&stored[next]);
-            AnyEvent::decode_json(
+            ygor_ledger::codec::decode_any(
                 &event.aggregate_type,
                 &event.aggregate_id,
                 &event.event_type,
                 &event.event_version,
-                &event.payload,
+                ygor_ledger::codec::Payload::Text(&event.payload),
             )
             .expect("decodes")
         })

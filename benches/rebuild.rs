@@ -127,8 +127,11 @@ struct Generator {
     written: usize,
 }
 
-fn serialize<A: Aggregate>(id: &str, first: usize, events: &[A::Event], at: DateTime<Utc>) -> Vec<NewEvent> {
-    ygor_api::engine::serialize::<A>(id, first, events, at).expect("events serialise")
+fn serialize<A: Aggregate>(id: &str, first: usize, events: &[A::Event], at: DateTime<Utc>) -> Vec<NewEvent>
+where
+    A::Event: ygor_ledger::codec::Versioned,
+{
+    ygor_engine::stored::encode(id, first, events, at).expect("events serialise")
 }
 
 impl Generator {
@@ -280,13 +283,11 @@ impl Generator {
                 at: self.now,
             };
             let rules = self.territory.rules_in_force().cloned();
-            if let Ok(decided) = operations::certify(
-                rules.as_ref(),
-                &self.associations[association].1,
-                &self.citizens[citizen].1,
-                None, // a fresh action id: no earlier record
-                command,
-            ) {
+            let wallet = self.citizens[citizen].1.crediting(action_id, &command.category, occurred_at);
+            // A fresh action id: no earlier certification.
+            if let Ok(decided) =
+                operations::certify(rules.as_ref(), &self.associations[association].1, None, &wallet, command)
+            {
                 self.apply_decided(decided);
             }
         } else if roll < 950 {

@@ -49,9 +49,13 @@ enum Command {
         listen: String,
         /// Memory for the aggregates kept between commands, in MiB (an estimate): past it, the
         /// least recently used idle ones are dropped and loaded again from the log when needed.
-        #[arg(long, env = "YGOR_CACHE_MB", default_value_t = (ygor_api::engine::DEFAULT_CACHE_BUDGET >> 20) as u64,
+        #[arg(long, env = "YGOR_CACHE_MB", default_value_t = (ygor_engine::DEFAULT_CACHE_BUDGET >> 20) as u64,
               value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
         cache_mb: u64,
+        /// How often expired lots are swept back to the treasury (e.g. `1h`, `15m`, `30s`);
+        /// `POST /v1/expiry/sweep` sweeps at once.
+        #[arg(long, env = "YGOR_EXPIRY_EVERY", default_value = "1h", value_parser = interval)]
+        expiry_every: std::time::Duration,
         #[command(flatten)]
         storage: Storage,
     },
@@ -122,6 +126,15 @@ enum AuditCommand {
         #[command(flatten)]
         storage: Storage,
     },
+}
+
+/// A duration of at least a second and at most a week, such as `1h`, `15m` or `90s`.
+fn interval(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|error| format!("{error}; write it like 1h, 15m or 90s"))?;
+    if duration < std::time::Duration::from_secs(1) || duration > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err("must be between 1s and 7 days".to_owned());
+    }
+    Ok(duration)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -195,10 +208,15 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, cache_mb, storage } => {
+        Command::Serve { listen, cache_mb, expiry_every, storage } => {
             return_freed_memory_at_once();
             let cache_budget = usize::try_from(cache_mb << 20).context("--cache-mb is too large for this machine")?;
-            let config = Config { cache_budget, ..storage.config() };
+            let defaults = storage.config();
+            let config = Config {
+                engine: ygor_engine::EngineOptions { cache_budget, ..defaults.engine },
+                schedule: ygor_engine::jobs::Schedule { expiry_every, ..defaults.schedule },
+                ..defaults
+            };
             let service = setup::start(&config).await?;
             if let Some(token) = &service.new_admin_token {
                 println!("Jeton administrateur (affiché une seule fois) / admin token (shown once): {token}");

@@ -1,5 +1,11 @@
-//! Bearer tokens, one role each. Tokens are random 256-bit strings; only their SHA-256 is stored,
-//! so a copy of the database does not let anyone act as a partner or a citizen.
+//! Bearer tokens, one role each, as typed extractors: a handler takes an [`Admin`], an
+//! [`Association`], a [`Venue`] or a [`Citizen`], and a request with another role's token is
+//! refused (`403 forbidden`) before the handler runs, before its body is even read. A handler that
+//! forgets its role does not compile: it has no id to act on. [`Caller`] is for the few reads open
+//! to several roles, which match on it.
+//!
+//! Tokens are random 256-bit strings; only their SHA-256 is stored, so a copy of the database does
+//! not let anyone act as a partner or a citizen.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -9,6 +15,7 @@ use ygor_ledger::{CitizenId, PartnerId};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// Any valid token, with its role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Admin,
@@ -17,35 +24,21 @@ pub enum Caller {
     Citizen(CitizenId),
 }
 
-impl Caller {
-    pub fn admin(self) -> Result<(), ApiError> {
-        match self {
-            Caller::Admin => Ok(()),
-            _ => Err(ApiError::forbidden("this needs the collectivity's admin token")),
-        }
-    }
+/// The collectivity's admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admin;
 
-    pub fn association(self) -> Result<PartnerId, ApiError> {
-        match self {
-            Caller::Association(id) => Ok(id),
-            _ => Err(ApiError::forbidden("this needs an association's token")),
-        }
-    }
+/// An association's token, with the association's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Association(pub PartnerId);
 
-    pub fn venue(self) -> Result<PartnerId, ApiError> {
-        match self {
-            Caller::Venue(id) => Ok(id),
-            _ => Err(ApiError::forbidden("this needs a venue's token")),
-        }
-    }
+/// A venue's token, with the venue's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Venue(pub PartnerId);
 
-    pub fn citizen(self) -> Result<CitizenId, ApiError> {
-        match self {
-            Caller::Citizen(id) => Ok(id),
-            _ => Err(ApiError::forbidden("this needs a citizen's token")),
-        }
-    }
-}
+/// A citizen's token, with the citizen's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Citizen(pub CitizenId);
 
 /// Longest bearer token accepted; ours are ~52 characters.
 const TOKEN_MAX: usize = 256;
@@ -76,3 +69,24 @@ impl FromRequestParts<AppState> for Caller {
         }
     }
 }
+
+/// Implements the extractor of one role: any valid token of another role is `403 forbidden`.
+macro_rules! role {
+    ($role:ident, $pattern:pat => $value:expr, $refusal:literal) => {
+        impl FromRequestParts<AppState> for $role {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+                match Caller::from_request_parts(parts, state).await? {
+                    $pattern => Ok($value),
+                    _ => Err(ApiError::forbidden($refusal)),
+                }
+            }
+        }
+    };
+}
+
+role!(Admin, Caller::Admin => Admin, "this needs the collectivity's admin token");
+role!(Association, Caller::Association(id) => Association(id), "this needs an association's token");
+role!(Venue, Caller::Venue(id) => Venue(id), "this needs a venue's token");
+role!(Citizen, Caller::Citizen(id) => Citizen(id), "this needs a citizen's token");

@@ -46,10 +46,10 @@ use ygor_rules::Rules;
 use ygor_store::CitizenDetails;
 
 use crate::AppState;
-use crate::engine::{Engine, EngineError, PartnerInfo};
 use crate::routes::association::verify_partner_signature;
 use crate::routes::citizen::VOUCHER_LIFETIME;
 use crate::setup::{self, Config, SetupError};
+use ygor_engine::{Engine, EngineError, PartnerInfo};
 
 /// The rules of the sample territory (a copy of `shared/samples/rules.toml`).
 const SAMPLE_RULES: &str = include_str!("demo_rules.toml");

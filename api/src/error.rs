@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use ygor_ledger::LedgerError;
 
-use crate::engine::EngineError;
+use ygor_engine::EngineError;
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,11 +28,21 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    /// Sent as `Retry-After` (seconds): when to try again a request refused for a passing cause.
+    pub retry_after_seconds: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into() }
+        Self { status, code, detail: detail.into(), retry_after_seconds: None }
+    }
+
+    /// A `503` that says when to try again.
+    pub fn unavailable(code: &'static str, detail: impl Into<String>, retry_after_seconds: u32) -> Self {
+        Self {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+        }
     }
 
     pub fn validation(detail: impl Into<String>) -> Self {
@@ -74,7 +84,11 @@ impl IntoResponse for ApiError {
             detail: self.detail,
         };
         let mut response = (self.status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = self.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -104,10 +118,6 @@ impl From<LedgerError> for ApiError {
             E::DrawClosed => (StatusCode::CONFLICT, "draw_closed"),
             E::DrawOpen => (StatusCode::CONFLICT, "draw_open"),
             E::Overflow => (StatusCode::BAD_REQUEST, "validation_failed"),
-            E::RecordNeeded(_) | E::HistoryNeeded => {
-                tracing::error!(error = %error, "a decision was called without the state it needs");
-                return ApiError::internal();
-            }
         };
         ApiError::new(status, code, detail)
     }
@@ -117,6 +127,26 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
             EngineError::Ledger(error) => error.into(),
+            EngineError::Overloaded(waiting) => {
+                tracing::warn!(waiting, "a write was refused: the write queue is full");
+                ApiError::unavailable(
+                    "overloaded",
+                    format!(
+                        "the server has {waiting} writes waiting for the database and takes no more for now; \
+                         nothing was changed: retry in a moment"
+                    ),
+                    1,
+                )
+            }
+            EngineError::Contention => {
+                tracing::warn!("a write was refused: another writer kept winning the race for the same records");
+                ApiError::unavailable(
+                    "contention",
+                    "another writer to the same database kept changing the same records; nothing was changed: \
+                     retry in a moment",
+                    1,
+                )
+            }
             other => {
                 tracing::error!(error = %other, "request failed inside the server");
                 ApiError::internal()
@@ -128,5 +158,41 @@ impl From<EngineError> for ApiError {
 impl From<ygor_store::StoreError> for ApiError {
     fn from(error: ygor_store::StoreError) -> Self {
         EngineError::from(error).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status, code and `Retry-After` an engine error is answered with.
+    fn answered(error: EngineError) -> (StatusCode, &'static str, Option<String>) {
+        let api = ApiError::from(error);
+        let code = api.code;
+        let response = api.into_response();
+        let retry_after =
+            response.headers().get(header::RETRY_AFTER).map(|value| value.to_str().expect("text").to_owned());
+        (response.status(), code, retry_after)
+    }
+
+    #[test]
+    fn a_write_refused_for_a_passing_cause_is_a_503_that_says_when_to_retry() {
+        let unavailable = StatusCode::SERVICE_UNAVAILABLE;
+        assert_eq!(answered(EngineError::Overloaded(4096)), (unavailable, "overloaded", Some("1".to_owned())));
+        assert_eq!(answered(EngineError::Contention), (unavailable, "contention", Some("1".to_owned())));
+    }
+
+    #[test]
+    fn a_defect_is_a_bare_500_and_a_refusal_of_the_ledger_keeps_its_code() {
+        let violation = ygor_engine::conservation::Violation::NotHeld {
+            holder: ygor_engine::conservation::Holder::GoldIssuance,
+            change: 1,
+        };
+        let (status, code, retry_after) = answered(EngineError::Conservation(violation));
+        assert_eq!((status, code, retry_after), (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None));
+        assert_eq!(
+            answered(EngineError::Ledger(LedgerError::VoucherUsed)),
+            (StatusCode::CONFLICT, "voucher_used", None)
+        );
     }
 }

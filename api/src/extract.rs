@@ -102,13 +102,13 @@ impl FromRequestParts<AppState> for Consistent {
                 .filter(|position| *position >= 0)
                 .ok_or_else(|| ApiError::validation("min_position must be a whole number ≥ 0"))?;
             if !state.projections().wait_for(position, READ_WAIT).await {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                return Err(ApiError::unavailable(
                     "projection_lagging",
                     format!(
                         "the read models have applied position {} and not yet {position}; retry shortly",
                         state.projections().applied()
                     ),
+                    1,
                 ));
             }
         }

@@ -1,15 +1,14 @@
-//! The HTTP face of Ygor: the axum application (routes per resource, one error mapping, bearer
-//! authentication, signature checks at the edge), the command engine behind it, and the start-up
-//! that opens storage, keys and projections. `main` stays thin; tests build the same app.
+//! The HTTP face of Ygor: the axum application (routes per resource, one error mapping, typed
+//! role extractors, signature checks at the edge) over the engine (`ygor-engine`), and the
+//! start-up that opens storage, keys, the engine, its jobs and the projections. `main` stays
+//! thin; tests build the same app.
 
 pub mod auth;
 pub mod demo;
-pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod routes;
-pub mod secrets;
 pub mod setup;
 
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use ygor_crypto::{PublicKey, SecretKey};
 use ygor_projections::Projections;
 use ygor_store::EventLog;
 
-use crate::engine::Engine;
+use ygor_engine::Engine;
 
 /// Largest request body accepted, in bytes (a rules file is at most 64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;

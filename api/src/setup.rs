@@ -1,5 +1,5 @@
 //! Start-up: open and migrate storage, load or create the territory key and the admin token,
-//! start the engine and the projections, and serve.
+//! start the engine, its jobs and the projections, and serve.
 
 use std::path::{Path, PathBuf};
 
@@ -7,15 +7,16 @@ use tokio::net::TcpListener;
 use ygor_crypto::SecretKey;
 use ygor_store::{AppendBatch, EventLog, NewCredential};
 
+use ygor_engine::{Engine, EngineOptions};
+
 use crate::AppState;
-use crate::engine::Engine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("storage: {0}")]
     Store(#[from] ygor_store::StoreError),
     #[error("engine: {0}")]
-    Engine(#[from] crate::engine::EngineError),
+    Engine(#[from] ygor_engine::EngineError),
     #[error("projections: {0}")]
     Projection(#[from] ygor_projections::ProjectionError),
     #[error("{0}")]
@@ -29,12 +30,10 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Events between two snapshots of the read models.
     pub snapshot_every: usize,
-    /// How often a signed checkpoint of the log is recorded (when the log grew).
-    pub checkpoint_every: std::time::Duration,
-    /// Estimated bytes of aggregates the engine keeps in memory between commands.
-    pub cache_budget: usize,
-    /// See [`crate::engine::EngineOptions::keep_aggregates`] (tests).
-    pub keep_aggregates: bool,
+    /// How often the engine's jobs record a checkpoint and sweep expired lots.
+    pub schedule: ygor_engine::jobs::Schedule,
+    /// The engine's cache budget and queue.
+    pub engine: EngineOptions,
 }
 
 impl Config {
@@ -45,9 +44,8 @@ impl Config {
             database_url,
             admin_token: None,
             snapshot_every: ygor_projections::RunnerOptions::default().snapshot_every,
-            checkpoint_every: std::time::Duration::from_secs(300),
-            cache_budget: crate::engine::DEFAULT_CACHE_BUDGET,
-            keep_aggregates: false,
+            schedule: ygor_engine::jobs::Schedule::default(),
+            engine: EngineOptions::default(),
         }
     }
 }
@@ -58,6 +56,8 @@ pub struct Service {
     /// Set when this start created the admin token: print it once.
     pub new_admin_token: Option<String>,
     pub projection_task: tokio::task::JoinHandle<Result<(), ygor_projections::ProjectionError>>,
+    /// The engine's recurring jobs (gold schedule, checkpoints, expiry sweep).
+    pub jobs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 pub const TERRITORY_KEY_FILE: &str = "territory-key.json";
@@ -140,52 +140,13 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let log = open_log(config).await?;
     let key = territory_key(&config.data_dir)?;
     let new_admin_token = ensure_admin(&log, config).await?;
-    let options =
-        crate::engine::EngineOptions { cache_budget: config.cache_budget, keep_aggregates: config.keep_aggregates };
-    let engine = Engine::open_with(log.clone(), crate::secrets::Seeds::new(key.clone()), options).await?;
+    let engine = Engine::open_with(log.clone(), ygor_engine::Seeds::new(key.clone()), config.engine).await?;
     let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
     let (projections, projection_task) =
         ygor_projections::start(log, engine.committed(), Some(engine.committed_events()), options).await?;
+    let jobs = ygor_engine::jobs::spawn(engine.clone(), projections.clone(), key.clone(), config.schedule);
     let state = AppState::new(engine, projections, key);
-    tokio::spawn(record_checkpoints(state.clone(), config.checkpoint_every));
-    tokio::spawn(maintain_gold(state.clone()));
-    Ok(Service { state, new_admin_token, projection_task })
-}
-
-/// Keeps the gold schedule: commits coming periods ahead of time and reveals each ended period's
-/// seed within a second of its end.
-async fn maintain_gold(state: AppState) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        ticker.tick().await;
-        let has_gold = state.engine().rules().is_some_and(|rules| rules.rules.gold.is_some());
-        let now = chrono::Utc::now();
-        let due = state.engine().gold_periods().iter().any(|period| period.seed.is_none() && period.ends_at <= now)
-            || (has_gold && state.engine().gold_periods().last().is_none_or(|last| last.starts_at <= now));
-        if due && let Err(error) = state.engine().maintain_gold(now).await {
-            tracing::warn!(%error, "could not maintain the gold schedule; will retry");
-        }
-    }
-}
-
-/// Records a signed checkpoint of the log every `interval` when it grew, so that the audit can
-/// later check every past root against the events.
-async fn record_checkpoints(state: AppState, interval: std::time::Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let signed = match crate::routes::audit::sign_current(&state) {
-            Ok(signed) if signed.tree_size > 0 => signed,
-            Ok(_) => continue,
-            Err(_) => continue,
-        };
-        let record = crate::routes::audit::record_of(&signed);
-        if let Err(error) = state.engine().record_checkpoint(record, chrono::Utc::now()).await {
-            tracing::warn!(%error, "could not record a checkpoint; will retry");
-        }
-    }
+    Ok(Service { state, new_admin_token, projection_task, jobs })
 }
 
 /// Serves the app on an already bound listener until the process stops.

@@ -5,18 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use cqrs_es::Aggregate;
-use cqrs_es::persist::SerializedEvent;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::amount::Tokens;
-use crate::draw::{Draw, DrawEvent};
+use crate::draw::DrawEvent;
 use crate::ids::{CitizenId, DrawId, MissionId, PartnerId};
-use crate::mission::{Mission, MissionEvent};
-use crate::partner::{Partner, PartnerEvent};
-use crate::territory::{Territory, TerritoryEvent};
-use crate::wallet::{Wallet, WalletEvent};
+use crate::mission::MissionEvent;
+use crate::partner::PartnerEvent;
+use crate::territory::TerritoryEvent;
+use crate::wallet::WalletEvent;
 
 /// One event of the log, typed, with the id of the stream it belongs to.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,91 +24,6 @@ pub enum AnyEvent {
     Wallet(CitizenId, WalletEvent),
     Mission(MissionId, MissionEvent),
     Draw(DrawId, DrawEvent),
-}
-
-#[derive(Debug, Error)]
-pub enum DecodeError {
-    #[error("unknown aggregate type `{0}`")]
-    UnknownAggregateType(String),
-    #[error("aggregate id `{0}` is not a UUID")]
-    BadAggregateId(String),
-    #[error("payload of {event_type} v{event_version} does not decode: {source}")]
-    Payload { event_type: String, event_version: String, source: serde_json::Error },
-}
-
-impl AnyEvent {
-    /// Decodes a stored event. Only version "1" exists so far; upcasters go here when a shape changes.
-    pub fn decode(event: &SerializedEvent) -> Result<AnyEvent, DecodeError> {
-        let payload_error = |source| DecodeError::Payload {
-            event_type: event.event_type.clone(),
-            event_version: event.event_version.clone(),
-            source,
-        };
-        match event.aggregate_type.as_str() {
-            Territory::TYPE => {
-                Ok(AnyEvent::Territory(serde_json::from_value(event.payload.clone()).map_err(payload_error)?))
-            }
-            Partner::TYPE => {
-                let id = PartnerId::parse(&event.aggregate_id)
-                    .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Partner(id, PartnerEvent::deserialize(&event.payload).map_err(payload_error)?))
-            }
-            Draw::TYPE => {
-                let id = DrawId::parse(&event.aggregate_id)
-                    .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Draw(id, DrawEvent::deserialize(&event.payload).map_err(payload_error)?))
-            }
-            Mission::TYPE => {
-                let id = MissionId::parse(&event.aggregate_id)
-                    .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Mission(id, MissionEvent::deserialize(&event.payload).map_err(payload_error)?))
-            }
-            Wallet::TYPE => {
-                let id = CitizenId::parse(&event.aggregate_id)
-                    .map_err(|_| DecodeError::BadAggregateId(event.aggregate_id.clone()))?;
-                Ok(AnyEvent::Wallet(id, WalletEvent::deserialize(&event.payload).map_err(payload_error)?))
-            }
-            other => Err(DecodeError::UnknownAggregateType(other.to_owned())),
-        }
-    }
-
-    /// [`AnyEvent::decode`] of an event whose payload is JSON text, as the database stores it:
-    /// the typed event is read straight from the text, without a `Value` in between. Any
-    /// spelling of the same JSON gives the same event.
-    pub fn decode_json(
-        aggregate_type: &str,
-        aggregate_id: &str,
-        event_type: &str,
-        event_version: &str,
-        payload: &str,
-    ) -> Result<AnyEvent, DecodeError> {
-        let payload_error = |source| DecodeError::Payload {
-            event_type: event_type.to_owned(),
-            event_version: event_version.to_owned(),
-            source,
-        };
-        let bad_id = || DecodeError::BadAggregateId(aggregate_id.to_owned());
-        match aggregate_type {
-            Territory::TYPE => Ok(AnyEvent::Territory(serde_json::from_str(payload).map_err(payload_error)?)),
-            Partner::TYPE => {
-                let id = PartnerId::parse(aggregate_id).map_err(|_| bad_id())?;
-                Ok(AnyEvent::Partner(id, serde_json::from_str(payload).map_err(payload_error)?))
-            }
-            Draw::TYPE => {
-                let id = DrawId::parse(aggregate_id).map_err(|_| bad_id())?;
-                Ok(AnyEvent::Draw(id, serde_json::from_str(payload).map_err(payload_error)?))
-            }
-            Mission::TYPE => {
-                let id = MissionId::parse(aggregate_id).map_err(|_| bad_id())?;
-                Ok(AnyEvent::Mission(id, serde_json::from_str(payload).map_err(payload_error)?))
-            }
-            Wallet::TYPE => {
-                let id = CitizenId::parse(aggregate_id).map_err(|_| bad_id())?;
-                Ok(AnyEvent::Wallet(id, serde_json::from_str(payload).map_err(payload_error)?))
-            }
-            other => Err(DecodeError::UnknownAggregateType(other.to_owned())),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -73,7 +73,11 @@ pub enum DrawEvent {
     },
 }
 
-crate::macros::domain_event!(DrawEvent { DrawCreated, EntryRecorded, DrawClosed });
+crate::macros::domain_event!(DrawEvent in "draw" {
+    DrawCreated = "1",
+    EntryRecorded = "1",
+    DrawClosed = "1"
+} upcasters: crate::codec::no_upcasters);
 
 impl Draw {
     pub fn terms(&self) -> Option<&DrawTerms> {
@@ -133,18 +137,4 @@ impl Draw {
     }
 }
 
-impl crate::Footprint for Draw {
-    fn footprint(&self) -> usize {
-        use crate::footprint::{btree, text, vec};
-        std::mem::size_of::<Self>()
-            + self.terms.as_ref().map_or(0, |terms| text(terms.prize.capacity()) + text(terms.commitment.capacity()))
-            + btree::<CitizenId, u64>(self.entries.len())
-            + self.result.as_ref().map_or(0, |result| {
-                text(result.seed.capacity())
-                    + text(result.entries_root.capacity())
-                    + vec::<CitizenId>(result.winners.capacity())
-            })
-    }
-}
-
-crate::macros::aggregate!(Draw, "draw", DrawCommand, DrawEvent);
+crate::macros::aggregate!(Draw, DrawCommand, DrawEvent);

@@ -73,13 +73,4 @@ pub enum LedgerError {
     UnknownMission,
     #[error("the amount overflows the largest supported balance")]
     Overflow,
-    /// A decision about action `0` needs its certification's record as the log holds it, and the
-    /// caller did not pass it (or passed another): a defect of the caller, never of the request.
-    #[error("the record of the certification of action {0} was not read from the log")]
-    RecordNeeded(ActionId),
-    /// A decision reads the wallet's history (lots, actions, used vouchers), and the wallet had
-    /// forgotten part of it (the engine's cache forgets the history of wallets that do not
-    /// spend): a defect of the caller, which must take it back from the log first.
-    #[error("the wallet's history was not read back from the log")]
-    HistoryNeeded,
 }

@@ -70,20 +70,6 @@ uuid_id!(
     "action_id"
 );
 
-/// A 32-bit digest of an action id, its four 32-bit words folded together: what the engine's
-/// cached aggregates keep of each action they certified, to know that a new action is new
-/// (decisions 16 and 17). Action ids are chosen by the associations, as UUIDs whose version 4
-/// bits are random; one that chose colliding ids would only make its own certifications read
-/// more back from the log.
-pub fn action_fingerprint(action_id: ActionId) -> u32 {
-    action_id
-        .as_uuid()
-        .as_bytes()
-        .chunks_exact(4)
-        .map(|word| u32::from_le_bytes(word.try_into().expect("four bytes")))
-        .fold(0, |folded, word| folded ^ word)
-}
-
 uuid_id!(
     /// A redemption, chosen by the venue: it makes a redemption idempotent.
     RedemptionId,

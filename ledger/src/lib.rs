@@ -1,12 +1,13 @@
-//! The domain of Ygor: identifiers, amounts, the `Territory`, `Partner` and `Wallet` aggregates,
-//! the operations that span them, and the double-entry books. No I/O, no clock, no randomness:
-//! every time, verified signature and random outcome arrives inside a command.
+//! The domain of Ygor: identifiers, amounts, the `Territory`, `Partner`, `Wallet`, `Mission` and
+//! `Draw` aggregates, the operations that span them, the double-entry books, and the versioned
+//! codec of their events. No I/O, no clock, no randomness: every time, verified signature, random
+//! outcome and fact read from the log arrives inside a command.
 
 pub mod amount;
 pub mod books;
+pub mod codec;
 pub mod draw;
 pub mod error;
-pub mod footprint;
 pub mod ids;
 mod macros;
 pub mod mission;
@@ -19,7 +20,6 @@ pub use amount::{AMOUNT_MAX, Tokens};
 pub use books::{AnyEvent, Books, Circulation};
 pub use draw::Draw;
 pub use error::{LedgerError, ParseError};
-pub use footprint::Footprint;
 pub use ids::{
     ActionId, CategoryId, CitizenId, DrawId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId,
     VoucherId,

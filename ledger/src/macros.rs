@@ -4,9 +4,9 @@
 /// Implements `cqrs_es::Aggregate` as a thin adapter: `handle` writes what `decide` returns,
 /// `apply` is `apply_event`.
 macro_rules! aggregate {
-    ($state:ty, $name:literal, $command:ty, $event:ty) => {
+    ($state:ty, $command:ty, $event:ty) => {
         impl cqrs_es::Aggregate for $state {
-            const TYPE: &'static str = $name;
+            const TYPE: &'static str = <$event as $crate::codec::Versioned>::AGGREGATE_TYPE;
             type Command = $command;
             type Event = $event;
             type Error = $crate::error::LedgerError;
@@ -31,20 +31,47 @@ macro_rules! aggregate {
     };
 }
 
-/// Implements `cqrs_es::DomainEvent`: the event type is the variant's name, the version "1" (bump
-/// it per variant with an upcaster when a shape changes).
+/// Implements [`crate::codec::Versioned`] and `cqrs_es::DomainEvent` for an aggregate's events:
+/// the stored event type is the variant's name, with the version of its current shape; older
+/// versions are read through `upcasters` (a `fn(kind, version) -> Option<Upcaster>`). A variant
+/// whose shape changes gets a new version and an upcaster from the old one; stored events are
+/// never rewritten.
 macro_rules! domain_event {
-    ($event:ident { $($variant:ident),+ $(,)? }) => {
-        impl cqrs_es::DomainEvent for $event {
-            fn event_type(&self) -> String {
+    ($event:ident in $aggregate:literal { $($variant:ident = $version:literal),+ $(,)? } upcasters: $upcasters:path) => {
+        impl $crate::codec::Versioned for $event {
+            const AGGREGATE_TYPE: &'static str = $aggregate;
+
+            fn kind(&self) -> &'static str {
                 match self {
                     $($event::$variant { .. } => stringify!($variant),)+
                 }
-                .to_owned()
+            }
+
+            fn version(&self) -> &'static str {
+                match self {
+                    $($event::$variant { .. } => $version,)+
+                }
+            }
+
+            fn current_version(kind: &str) -> Option<&'static str> {
+                match kind {
+                    $(stringify!($variant) => Some($version),)+
+                    _ => None,
+                }
+            }
+
+            fn upcaster(kind: &str, version: &str) -> Option<$crate::codec::Upcaster> {
+                $upcasters(kind, version)
+            }
+        }
+
+        impl cqrs_es::DomainEvent for $event {
+            fn event_type(&self) -> String {
+                $crate::codec::Versioned::kind(self).to_owned()
             }
 
             fn event_version(&self) -> String {
-                "1".to_owned()
+                $crate::codec::Versioned::version(self).to_owned()
             }
         }
     };

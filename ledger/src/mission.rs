@@ -38,7 +38,10 @@ pub enum MissionEvent {
     MissionClosed { closed_at: DateTime<Utc> },
 }
 
-crate::macros::domain_event!(MissionEvent { MissionPublished, MissionClosed });
+crate::macros::domain_event!(MissionEvent in "mission" {
+    MissionPublished = "1",
+    MissionClosed = "1"
+} upcasters: crate::codec::no_upcasters);
 
 /// What publishing answered: `replayed` when the same mission was already published identically.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,17 +106,4 @@ impl Mission {
     }
 }
 
-impl crate::Footprint for Mission {
-    fn footprint(&self) -> usize {
-        use crate::footprint::{text, vec};
-        std::mem::size_of::<Self>()
-            + self.details.as_ref().map_or(0, |details| {
-                text(details.title.capacity())
-                    + vec::<CategoryId>(details.categories.capacity())
-                    + details.categories.iter().map(|category| text(category.as_str().len())).sum::<usize>()
-                    + text(details.neighbourhood.as_ref().map_or(0, String::capacity))
-            })
-    }
-}
-
-crate::macros::aggregate!(Mission, "mission", MissionCommand, MissionEvent);
+crate::macros::aggregate!(Mission, MissionCommand, MissionEvent);

@@ -19,11 +19,11 @@ use crate::ids::{
 };
 use crate::mission::MissionEvent;
 use crate::partner::{
-    CertificationOutcome, CertificationRecord, Fingerprint, Partner, PartnerCommand, PartnerEvent,
-    RecordedCertification, RedemptionRecord,
+    CertificationOutcome, CertificationRecord, Partner, PartnerCommand, PartnerEvent, RecordedCertification,
+    RedemptionRecord, RequestDigest,
 };
 use crate::territory::{RulesVersion, Territory, TerritoryCommand, TerritoryEvent};
-use crate::wallet::{NewLot, VerifiedVoucher, Wallet, WalletCommand, WalletEvent};
+use crate::wallet::{Credit, Crediting, NewLot, VerifiedVoucher, Wallet, WalletCommand, WalletEvent};
 
 /// The events one operation produces, per aggregate, to be appended atomically.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +36,31 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// The territory's events alone.
+    pub fn territory(events: Vec<TerritoryEvent>) -> Changes {
+        Changes { territory: events, ..Changes::default() }
+    }
+
+    /// One partner's events alone.
+    pub fn partner(id: PartnerId, events: Vec<PartnerEvent>) -> Changes {
+        Changes { partners: vec![(id, events)], ..Changes::default() }
+    }
+
+    /// One wallet's events alone.
+    pub fn wallet(id: CitizenId, events: Vec<WalletEvent>) -> Changes {
+        Changes { wallets: vec![(id, events)], ..Changes::default() }
+    }
+
+    /// One mission's events alone.
+    pub fn mission(id: MissionId, events: Vec<MissionEvent>) -> Changes {
+        Changes { missions: vec![(id, events)], ..Changes::default() }
+    }
+
+    /// One draw's events alone.
+    pub fn draw(id: DrawId, events: Vec<DrawEvent>) -> Changes {
+        Changes { draws: vec![(id, events)], ..Changes::default() }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.territory.is_empty()
             && self.partners.iter().all(|(_, events)| events.is_empty())
@@ -59,6 +84,12 @@ pub struct EventRef {
 pub enum Decided<T> {
     Apply { changes: Changes, outcome: T },
     Replay { outcome: T, original: EventRef },
+}
+
+impl<T> Decided<T> {
+    pub fn apply(changes: Changes, outcome: T) -> Decided<T> {
+        Decided::Apply { changes, outcome }
+    }
 }
 
 fn partner_ref(id: PartnerId, sequence: usize) -> EventRef {
@@ -117,39 +148,23 @@ pub struct Certify {
     pub at: DateTime<Utc>,
 }
 
-/// `recorded` is the record read back from the log at [`Partner::certification_candidate`], when
-/// the association has a candidate for the action id: a retry is answered from it, a revocation
-/// finds the citizen in it; if it is another action's (an uncertain candidate: the same
-/// fingerprint), the action was not certified by the association. Without it (or with another
-/// place's) such a request is refused with [`LedgerError::RecordNeeded`].
-fn recorded_for<'a>(
-    partner: &Partner,
-    action_id: ActionId,
-    recorded: Option<&'a RecordedCertification>,
-) -> Result<Option<&'a RecordedCertification>, LedgerError> {
-    let Some(candidate) = partner.certification_candidate(action_id) else {
-        return Ok(None);
-    };
-    match recorded.filter(|recorded| recorded.sequence == candidate.sequence) {
-        Some(recorded) if recorded.outcome.action_id == action_id => Ok(Some(recorded)),
-        Some(_) if !candidate.certain => Ok(None),
-        _ => Err(LedgerError::RecordNeeded(action_id)),
-    }
-}
-
-/// `rules` is the version in force when the request arrives (read without locking the territory,
-/// so that certifications never queue behind the treasury); the event records which version it was.
-/// `recorded`: the record of this action id's earlier certification, if any (see `recorded_for`).
+/// Decides a certification. `rules` is the version in force when the request arrives (read
+/// without locking the territory, so that certifications never queue behind the treasury); the
+/// event records which version it was. `earlier` is the association's earlier certification of
+/// the same action id, as its stream records it, if there is one: the same request again is
+/// answered from it, another request under that id is a conflict. `wallet` is what crediting the
+/// action reads of the citizen's wallet.
 pub fn certify(
     rules: Option<&RulesVersion>,
     partner: &Partner,
-    wallet: &Wallet,
-    recorded: Option<&RecordedCertification>,
+    earlier: Option<&RecordedCertification>,
+    wallet: &Crediting,
     command: Certify,
 ) -> Result<Decided<CertificationOutcome>, LedgerError> {
     partner.ensure_active(command.association_id, PartnerKind::Association)?;
-    if let Some(existing) = recorded_for(partner, command.action_id, recorded)? {
-        if existing.fingerprint == Fingerprint::of(&command.fingerprint) {
+    if let Some(existing) = earlier {
+        assert_eq!(existing.outcome.action_id, command.action_id, "the earlier certification is of this action");
+        if existing.digest == RequestDigest::of(&command.fingerprint) {
             return Ok(Decided::Replay {
                 outcome: existing.outcome.clone(),
                 original: partner_ref(command.association_id, existing.sequence),
@@ -157,10 +172,10 @@ pub fn certify(
         }
         return Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) });
     }
-    if !wallet.holdings().is_registered() {
+    if !wallet.registered {
         return Err(LedgerError::UnknownCitizen(command.citizen_id));
     }
-    if wallet.action(command.action_id)?.is_some() {
+    if wallet.holds_action {
         return Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) });
     }
     if command.occurred_at > command.at {
@@ -174,10 +189,7 @@ pub fn certify(
     let base = Tokens::new(category.tokens_for(command.quantity).ok_or(LedgerError::Overflow)?);
     let tokens = match category.cap_per_citizen_per_month {
         None => base,
-        Some(cap) => {
-            let left = Tokens::new(cap).saturating_sub(wallet.earned_in_month(&command.category, command.occurred_at));
-            base.min(left)
-        }
+        Some(cap) => base.min(Tokens::new(cap).saturating_sub(wallet.earned_in_month)),
     };
     let lot = if tokens.is_zero() {
         None
@@ -207,17 +219,20 @@ pub fn certify(
         outcome: outcome.clone(),
     };
     let partner_events = partner.decide(PartnerCommand::RecordCertification { record, at: command.at })?;
-    let wallet_events = wallet.decide(WalletCommand::CreditAction {
-        action_id: command.action_id,
-        association_id: command.association_id,
-        category: command.category,
-        quantity: command.quantity,
-        occurred_at: command.occurred_at,
-        tokens,
-        lot,
-        gold: command.gold,
-        at: command.at,
-    })?;
+    let wallet_events = crate::wallet::credit(
+        wallet,
+        Credit {
+            action_id: command.action_id,
+            association_id: command.association_id,
+            category: command.category,
+            quantity: command.quantity,
+            occurred_at: command.occurred_at,
+            tokens,
+            lot,
+            gold: command.gold,
+            at: command.at,
+        },
+    )?;
     Ok(Decided::Apply {
         changes: Changes {
             territory: vec![],
@@ -236,8 +251,9 @@ pub struct RevocationOutcome {
     pub returned: Tokens,
 }
 
-/// Revokes `action_id`, certified by `association_id`; `recorded` is that certification's record
-/// (see `recorded_for`), whose citizen's wallet is the one to lock.
+/// Revokes `action_id`, certified by `association_id`: `recorded` is that certification as the
+/// association's stream records it (none if the association never certified the action), and
+/// `wallet` the wallet of its citizen.
 pub fn revoke(
     partner: &Partner,
     wallet: &Wallet,
@@ -248,9 +264,10 @@ pub fn revoke(
     at: DateTime<Utc>,
 ) -> Result<Decided<RevocationOutcome>, LedgerError> {
     partner.ensure_active(association_id, PartnerKind::Association)?;
-    let recorded = recorded_for(partner, action_id, recorded)?.ok_or(LedgerError::UnknownAction(action_id))?;
+    let recorded = recorded.ok_or(LedgerError::UnknownAction(action_id))?;
+    assert_eq!(recorded.outcome.action_id, action_id, "the recorded certification is of this action");
     let citizen_id = recorded.citizen_id;
-    if wallet.action(action_id)?.is_none() {
+    if wallet.action(action_id).is_none() {
         return Err(LedgerError::UnknownAction(action_id));
     }
     if let Some(revocation) = wallet.revocation(action_id) {
@@ -318,7 +335,7 @@ pub struct RedemptionOutcome {
 pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decided<RedemptionOutcome>, LedgerError> {
     venue.ensure_active(command.venue_id, PartnerKind::Venue)?;
     if let Some(existing) = venue.redemption(command.redemption_id) {
-        if existing.fingerprint == Fingerprint::of(&command.fingerprint) {
+        if existing.digest == RequestDigest::of(&command.fingerprint) {
             return Ok(Decided::Replay {
                 outcome: RedemptionOutcome { redemption_id: command.redemption_id, amount: existing.amount },
                 original: partner_ref(command.venue_id, existing.sequence),

@@ -29,7 +29,6 @@ pub struct CertificationOutcome {
     pub tokens: Tokens,
     pub gold: bool,
     /// The gold period whose seed decided `gold` (None when the rules had no gold).
-    #[serde(default)]
     pub gold_period: Option<u64>,
     pub lot_id: Option<LotId>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -97,7 +96,6 @@ pub struct CertificationRecord {
     pub fingerprint: String,
     pub rules_version: u32,
     /// The gold period whose seed decided `outcome.gold` (None when the rules had no gold).
-    #[serde(default)]
     pub gold_period: Option<u64>,
     pub outcome: CertificationOutcome,
 }
@@ -116,31 +114,30 @@ pub struct RedemptionRecord {
     pub voucher: String,
 }
 
-/// A request's fingerprint as the partner remembers it: the SHA-256 of the fingerprint text, 32
-/// bytes in place of a 64-character string on the heap. Two fingerprints are the same exactly
-/// when their texts are (up to a SHA-256 collision).
+/// What identifies a signed request among retries: the SHA-256 of its fingerprint text (the
+/// SHA-256 of the signed message), 32 bytes in place of a 64-character string on the heap. Two
+/// digests are the same exactly when the requests' fingerprints are (up to a SHA-256 collision).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint([u8; 32]);
+pub struct RequestDigest([u8; 32]);
 
-impl Fingerprint {
-    pub fn of(text: &str) -> Fingerprint {
+impl RequestDigest {
+    pub fn of(fingerprint: &str) -> RequestDigest {
         use sha2::Digest as _;
-        Fingerprint(sha2::Sha256::digest(text.as_bytes()).into())
+        RequestDigest(sha2::Sha256::digest(fingerprint.as_bytes()).into())
     }
 }
 
-/// A certification as the log recorded it, read back when a later decision needs it (a retry, a
-/// revocation). The partner keeps only the sequence of each certification's event
-/// ([`Partner::certification_sequence`]): keeping what this holds for every certification was,
-/// with the wallets' records, most of the memory of a server that had taken a million events
-/// (decision 15).
+/// An association's certification of an action as the log recorded it: what a later decision
+/// about the same action id needs (a retry is answered from it, a revocation finds the citizen in
+/// it). The partner aggregate does not keep its certifications; whoever decides reads this from
+/// the association's stream (decision 15).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedCertification {
     /// The sequence of its `CertificationRecorded` event in the partner's stream.
     pub sequence: usize,
     pub citizen_id: CitizenId,
     /// Of [`CertificationRecord::fingerprint`].
-    pub fingerprint: Fingerprint,
+    pub digest: RequestDigest,
     /// What was answered to the association.
     pub outcome: CertificationOutcome,
 }
@@ -153,60 +150,11 @@ impl RecordedCertification {
             PartnerEvent::CertificationRecorded { record, .. } => Some(RecordedCertification {
                 sequence,
                 citizen_id: record.citizen_id,
-                fingerprint: Fingerprint::of(&record.fingerprint),
+                digest: RequestDigest::of(&record.fingerprint),
                 outcome: record.outcome,
             }),
             _ => None,
         }
-    }
-}
-
-/// Where an association's certification of an action may be: the sequence of a
-/// `CertificationRecorded` event in its stream ([`Partner::certification_candidate`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
-    pub sequence: usize,
-    /// Whether that event is certainly this action's certification; otherwise it may be another
-    /// action's, whose id has the same fingerprint, and then this action was not certified.
-    pub certain: bool,
-}
-
-/// The certifications an association recorded, in little memory: every certification needs to
-/// know whether its action id is taken, and an association records hundreds of thousands of
-/// them (decision 17). Each is found by a 32-bit fingerprint of its action id; the few whose
-/// fingerprint an earlier one already had are kept by their whole id. A candidate found by its
-/// fingerprint is checked against the event read back from the log ([`RecordedCertification`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Certifications {
-    /// By fingerprint, the sequence of the first certification with that fingerprint.
-    first: HashMap<u32, u32>,
-    /// The certifications whose fingerprint an earlier one had, by action id.
-    others: HashMap<ActionId, usize>,
-}
-
-impl Certifications {
-    fn candidate(&self, action_id: ActionId) -> Option<Candidate> {
-        if let Some(sequence) = self.others.get(&action_id) {
-            return Some(Candidate { sequence: *sequence, certain: true });
-        }
-        let sequence = self.first.get(&crate::ids::action_fingerprint(action_id))?;
-        Some(Candidate { sequence: *sequence as usize, certain: false })
-    }
-
-    fn insert(&mut self, action_id: ActionId, sequence: usize) {
-        match self.first.entry(crate::ids::action_fingerprint(action_id)) {
-            std::collections::hash_map::Entry::Vacant(vacant) => {
-                vacant.insert(u32::try_from(sequence).expect("fewer than 2^32 events in a partner's stream"));
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.others.insert(action_id, sequence);
-            }
-        }
-    }
-
-    fn footprint(&self) -> usize {
-        use crate::footprint::hash_map;
-        hash_map::<u32, u32>(self.first.capacity()) + hash_map::<ActionId, usize>(self.others.capacity())
     }
 }
 
@@ -222,7 +170,7 @@ pub struct Refund {
 /// redeems far less often than associations certify).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedemptionState {
-    pub fingerprint: Fingerprint,
+    pub digest: RequestDigest,
     pub amount: Tokens,
     pub redeemed_at: DateTime<Utc>,
     pub sequence: usize,
@@ -235,9 +183,6 @@ pub struct Partner {
     suspended: bool,
     envelope: Tokens,
     redeemed_unsettled: Tokens,
-    /// Where each certification's event is: all a new certification needs (the id is taken or
-    /// not); a retry or a revocation reads the event back from the log.
-    certifications: Certifications,
     /// The revocations that gave tokens back (rare), by action id.
     refunds: HashMap<ActionId, Refund>,
     redemptions: HashMap<RedemptionId, RedemptionState>,
@@ -322,15 +267,15 @@ pub enum PartnerEvent {
     },
 }
 
-crate::macros::domain_event!(PartnerEvent {
-    PartnerRegistered,
-    PartnerSuspended,
-    EnvelopeReceived,
-    CertificationRecorded,
-    RevocationRefunded,
-    RedemptionRecorded,
-    VenueSettled
-});
+crate::macros::domain_event!(PartnerEvent in "partner" {
+    PartnerRegistered = "1",
+    PartnerSuspended = "1",
+    EnvelopeReceived = "1",
+    CertificationRecorded = "1",
+    RevocationRefunded = "1",
+    RedemptionRecorded = "1",
+    VenueSettled = "1"
+} upcasters: crate::codec::no_upcasters);
 
 impl Partner {
     pub fn registration(&self) -> Option<&Registration> {
@@ -353,14 +298,6 @@ impl Partner {
         self.version
     }
 
-    /// Where the event that recorded this action's certification by this partner is, if it may
-    /// have certified it: what [`RecordedCertification`] is read back from. `None` means it
-    /// certainly did not; an uncertain candidate whose event is another action's means it did
-    /// not either (`operations::certify`, `operations::revoke`).
-    pub fn certification_candidate(&self, action_id: ActionId) -> Option<Candidate> {
-        self.certifications.candidate(action_id)
-    }
-
     /// The refund a revocation of this action gave back to the envelope, if any.
     pub fn refund(&self, action_id: ActionId) -> Option<Refund> {
         self.refunds.get(&action_id).copied()
@@ -368,6 +305,21 @@ impl Partner {
 
     pub fn redemption(&self, redemption_id: RedemptionId) -> Option<&RedemptionState> {
         self.redemptions.get(&redemption_id)
+    }
+
+    /// Every redemption the venue recorded, by id.
+    pub fn redemptions(&self) -> &HashMap<RedemptionId, RedemptionState> {
+        &self.redemptions
+    }
+
+    /// The redemptions not settled yet, in the order they were recorded.
+    pub fn unsettled(&self) -> &[RedemptionId] {
+        &self.unsettled
+    }
+
+    /// The refunds revocations gave back to the envelope, by action id.
+    pub fn refunds(&self) -> &HashMap<ActionId, Refund> {
+        &self.refunds
     }
 
     /// Refuses anything but a registered, active partner of the given kind.
@@ -405,12 +357,8 @@ impl Partner {
                 Ok(vec![PartnerEvent::EnvelopeReceived { amount, received_at: at }])
             }
             PartnerCommand::RecordCertification { record, at } => {
-                // Retries are recognised before reaching here, and an id found by its fingerprint
-                // is proven new by the record read back (`operations::certify`); an id known as
-                // taken is a conflict.
-                if self.certifications.candidate(record.action_id).is_some_and(|candidate| candidate.certain) {
-                    return Err(LedgerError::IdConflict { what: format!("action_id {}", record.action_id) });
-                }
+                // That the action id is new to the association is proven by its stream, which
+                // `operations::certify` is given; retries are recognised there too.
                 let tokens = record.outcome.tokens;
                 if tokens > self.envelope {
                     return Err(LedgerError::EnvelopeExhausted { available: self.envelope, requested: tokens });
@@ -418,11 +366,9 @@ impl Partner {
                 Ok(vec![PartnerEvent::CertificationRecorded { record, certified_at: at }])
             }
             PartnerCommand::RefundRevocation { action_id, amount, at } => {
-                // That the amount is at most what the certification gave is checked with the
-                // certification's record (`operations::revoke`).
-                if self.certifications.candidate(action_id).is_none() {
-                    return Err(LedgerError::UnknownAction(action_id));
-                }
+                // That the association certified the action, and that the amount is at most what
+                // the certification gave, is checked with the certification's record
+                // (`operations::revoke`).
                 if self.refunds.contains_key(&action_id) {
                     return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
                 }
@@ -460,7 +406,6 @@ impl Partner {
             PartnerEvent::EnvelopeReceived { amount, .. } => self.envelope.add_assign_checked(amount),
             PartnerEvent::CertificationRecorded { record, .. } => {
                 self.envelope.sub_assign_checked(record.outcome.tokens);
-                self.certifications.insert(record.action_id, self.version);
             }
             PartnerEvent::RevocationRefunded { action_id, amount, .. } => {
                 self.envelope.add_assign_checked(amount);
@@ -472,7 +417,7 @@ impl Partner {
                 self.redemptions.insert(
                     record.redemption_id,
                     RedemptionState {
-                        fingerprint: Fingerprint::of(&record.fingerprint),
+                        digest: RequestDigest::of(&record.fingerprint),
                         amount: record.amount,
                         redeemed_at,
                         sequence: self.version,
@@ -494,22 +439,7 @@ impl Partner {
     }
 }
 
-impl crate::Footprint for Partner {
-    fn footprint(&self) -> usize {
-        use crate::footprint::{hash_map, text, vec};
-        std::mem::size_of::<Self>()
-            + self
-                .registration
-                .as_ref()
-                .map_or(0, |registration| text(registration.name.capacity()) + text(registration.public_key.capacity()))
-            + self.certifications.footprint()
-            + hash_map::<ActionId, Refund>(self.refunds.capacity())
-            + hash_map::<RedemptionId, RedemptionState>(self.redemptions.capacity())
-            + vec::<RedemptionId>(self.unsettled.capacity())
-    }
-}
-
-crate::macros::aggregate!(Partner, "partner", PartnerCommand, PartnerEvent);
+crate::macros::aggregate!(Partner, PartnerCommand, PartnerEvent);
 
 #[cfg(test)]
 mod tests {

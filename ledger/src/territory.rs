@@ -143,16 +143,16 @@ pub enum TerritoryEvent {
     },
 }
 
-crate::macros::domain_event!(TerritoryEvent {
-    RulesPublished,
-    SupplyMinted,
-    EnvelopeAllocated,
-    SettlementRecovered,
-    ExpiredRecovered,
-    CheckpointRecorded,
-    GoldPeriodCommitted,
-    GoldSeedRevealed
-});
+crate::macros::domain_event!(TerritoryEvent in "territory" {
+    RulesPublished = "1",
+    SupplyMinted = "1",
+    EnvelopeAllocated = "1",
+    SettlementRecovered = "1",
+    ExpiredRecovered = "1",
+    CheckpointRecorded = "1",
+    GoldPeriodCommitted = "1",
+    GoldSeedRevealed = "1"
+} upcasters: crate::codec::no_upcasters);
 
 impl Territory {
     pub fn minted(&self) -> Tokens {
@@ -299,4 +299,4 @@ impl Territory {
     }
 }
 
-crate::macros::aggregate!(Territory, "territory", TerritoryCommand, TerritoryEvent);
+crate::macros::aggregate!(Territory, TerritoryCommand, TerritoryEvent);

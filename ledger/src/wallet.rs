@@ -1,6 +1,11 @@
 //! The `Wallet` aggregate: a citizen's lots of tokens, each with its own expiry, the registry of
 //! their certified actions (deduplicated by action id, counted against monthly caps), the
 //! vouchers already used, and the redemptions and expiries that emptied lots.
+//!
+//! A certification reads little of the wallet it credits: [`Crediting`] names those facts, and
+//! [`credit`] decides the wallet's side of a certification from them alone, so that a caller
+//! holding less than the whole wallet (the engine keeps a summary of wallets that do not spend)
+//! decides exactly as [`Wallet::decide`] does.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -9,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::amount::Tokens;
 use crate::error::LedgerError;
-use crate::ids::{ActionId, CategoryId, DrawId, LotId, PartnerId, RedemptionId, VoucherId, action_fingerprint};
+use crate::ids::{ActionId, CategoryId, DrawId, LotId, PartnerId, RedemptionId, VoucherId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,50 +64,15 @@ pub struct Revocation {
 }
 
 /// What the wallet keeps of a certified action (its id is the key of [`Wallet::action`]): what a
-/// revocation takes out of the monthly caps. One per certification for as long as the wallet is
-/// cached, so nothing else is kept: the action's lot is found by its action id, the association
-/// that may revoke it is proven by that association's own record (`operations::revoke`), and the
-/// rest is in the log (decision 15).
+/// revocation takes out of the monthly caps. The action's lot is found by the action id the lot
+/// carries, the association that may revoke it is proven by that association's own record
+/// (`operations::revoke`), and the rest is in the log (decision 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionEntry {
     /// The tokens it earned, counted in its month.
     pub tokens: Tokens,
-    /// Its month, an index into the wallet's monthly totals.
+    /// Its month, an index into the wallet's [`MonthlyEarnings`].
     month: u32,
-}
-
-/// What a wallet keeps of the history it forgot ([`Wallet::forget_history`]): its first `through`
-/// events built that history (all of them durable when it was forgotten); its lots held `held`
-/// tokens, unswept; and `fingerprints` holds a 32-bit fingerprint of each of its actions, sorted,
-/// so that a new action id is known to be new without the actions themselves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Forgotten {
-    through: usize,
-    held: Tokens,
-    fingerprints: Box<[u32]>,
-}
-
-impl Forgotten {
-    /// Whether the forgotten actions may include `action_id` (rarely a false alarm: one chance
-    /// in 2^32 per forgotten action).
-    fn may_hold(&self, action_id: ActionId) -> bool {
-        self.fingerprints.binary_search(&action_fingerprint(action_id)).is_ok()
-    }
-}
-
-/// The sorted fingerprints of `actions`' ids and of those in `earlier` (already sorted): the new
-/// ones sorted, then merged in one pass (a wallet forgets its history again after every few
-/// certifications, and keeps hundreds of fingerprints after a few years).
-fn fingerprints_of<'a>(earlier: &[u32], actions: impl Iterator<Item = &'a ActionId>) -> Box<[u32]> {
-    let mut new: Vec<u32> = actions.copied().map(action_fingerprint).collect();
-    new.sort_unstable();
-    let mut merged = Vec::with_capacity(earlier.len() + new.len());
-    let (mut old, mut new) = (earlier.iter().copied().peekable(), new.into_iter().peekable());
-    while let (Some(&left), Some(&right)) = (old.peek(), new.peek()) {
-        merged.push(if left <= right { old.next() } else { new.next() }.expect("peeked"));
-    }
-    merged.extend(old.chain(new));
-    merged.into_boxed_slice()
 }
 
 /// Tokens earned in one category and calendar month (see [`month_key`]), revoked actions excluded.
@@ -110,6 +80,99 @@ fn fingerprints_of<'a>(earlier: &[u32], actions: impl Iterator<Item = &'a Action
 struct MonthTotal {
     key: String,
     earned: Tokens,
+}
+
+/// Tokens earned per category and calendar month of `occurred_at`, in the order the months first
+/// appeared, revoked actions excluded: what the monthly caps are checked against. A wallet has a
+/// few of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MonthlyEarnings(Vec<MonthTotal>);
+
+impl MonthlyEarnings {
+    /// Tokens earned in the category in the calendar month of `occurred_at`.
+    pub fn earned(&self, category: &CategoryId, occurred_at: DateTime<Utc>) -> Tokens {
+        self.position(&month_key(category, occurred_at)).map_or(Tokens::ZERO, |index| self.0[index].earned)
+    }
+
+    /// Adds an action's tokens to its month; returns the month's index (for [`ActionEntry`]).
+    pub fn credit(&mut self, category: &CategoryId, occurred_at: DateTime<Utc>, tokens: Tokens) -> u32 {
+        let key = month_key(category, occurred_at);
+        let index = match self.position(&key) {
+            Some(index) => index,
+            None => {
+                self.0.push(MonthTotal { key, earned: Tokens::ZERO });
+                self.0.len() - 1
+            }
+        };
+        self.0[index].earned.add_assign_checked(tokens);
+        u32::try_from(index).expect("fewer than 2^32 months in a wallet")
+    }
+
+    /// Takes a revoked action's tokens out of its month.
+    fn debit(&mut self, month: u32, tokens: Tokens) {
+        self.0[month as usize].earned.sub_assign_checked(tokens);
+    }
+
+    /// How many months are kept, and the bytes of their keys' texts.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.0.len(), self.0.iter().map(|month| month.key.len()).sum())
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.0.iter().position(|month| month.key == key)
+    }
+}
+
+/// What crediting an action reads of the wallet it credits: every fact a certification decides
+/// on. [`Wallet::crediting`] gives them for a whole wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crediting {
+    pub registered: bool,
+    /// Whether the wallet was already credited for this action id (revoked or not).
+    pub holds_action: bool,
+    /// Tokens already earned in the action's category and month, revoked actions excluded.
+    pub earned_in_month: Tokens,
+    /// Every token in the wallet's unswept lots.
+    pub held: Tokens,
+}
+
+/// The wallet's side of a certification, with the amount already decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credit {
+    pub action_id: ActionId,
+    pub association_id: PartnerId,
+    pub category: CategoryId,
+    pub quantity: u64,
+    pub occurred_at: DateTime<Utc>,
+    pub tokens: Tokens,
+    pub lot: Option<NewLot>,
+    pub gold: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Decides the wallet's side of a certification from what it reads of the wallet.
+pub fn credit(wallet: &Crediting, credit: Credit) -> Result<Vec<WalletEvent>, LedgerError> {
+    if !wallet.registered {
+        return Err(LedgerError::NotRegistered);
+    }
+    if wallet.holds_action {
+        return Err(LedgerError::IdConflict { what: format!("action_id {}", credit.action_id) });
+    }
+    let Credit { action_id, association_id, category, quantity, occurred_at, tokens, lot, gold, at } = credit;
+    assert_eq!(lot.is_some(), !tokens.is_zero(), "a lot is opened exactly when tokens are earned");
+    wallet.held.checked_add(tokens).ok_or(LedgerError::Overflow)?;
+    Ok(vec![WalletEvent::ActionCertified {
+        action_id,
+        association_id,
+        category,
+        quantity,
+        occurred_at,
+        tokens,
+        lot,
+        gold,
+        certified_at: at,
+    }])
 }
 
 /// A voucher whose territory signature was checked at the edge.
@@ -145,23 +208,13 @@ pub struct Holdings {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Wallet {
-    /// Its lots, but for those [`Wallet::forget_history`] forgot (see `forgotten`).
     holdings: Holdings,
-    /// Set while the history built by the wallet's first events is forgotten (the engine's cache
-    /// forgets the history of wallets that do not spend, to save memory): their lots, their
-    /// actions' entries and the vouchers they used. Only decisions that read none of it are
-    /// taken until [`Wallet::restore_history`] takes it back from the log. Never serialised: a
-    /// wallet is only ever cached, and a copy handed out has its whole history (see the engine).
-    #[serde(skip)]
-    forgotten: Option<Forgotten>,
-    /// The wallet's actions, but for those it forgot (see `forgotten`).
+    /// Every action the wallet was credited for, revoked or not.
     actions: HashMap<ActionId, ActionEntry>,
     /// The revoked actions (rare), by action id.
     revocations: HashMap<ActionId, Revocation>,
-    /// Tokens earned per category and calendar month of `occurred_at`, in the order the months
-    /// first appeared: what the monthly caps are checked against. A wallet has a few of them.
-    months: Vec<MonthTotal>,
-    /// The vouchers it spent, but for those it forgot (see `forgotten`).
+    months: MonthlyEarnings,
+    /// The vouchers it spent.
     used_vouchers: BTreeSet<VoucherId>,
     version: usize,
 }
@@ -178,17 +231,7 @@ pub enum WalletCommand {
         at: DateTime<Utc>,
     },
     /// The wallet side of a certification, with the amount already decided.
-    CreditAction {
-        action_id: ActionId,
-        association_id: PartnerId,
-        category: CategoryId,
-        quantity: u64,
-        occurred_at: DateTime<Utc>,
-        tokens: Tokens,
-        lot: Option<NewLot>,
-        gold: bool,
-        at: DateTime<Utc>,
-    },
+    CreditAction(Credit),
     Revoke {
         action_id: ActionId,
         association_id: PartnerId,
@@ -215,7 +258,6 @@ pub enum WalletCommand {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WalletEvent {
     CitizenRegistered {
-        #[serde(default)]
         demographics: Demographics,
         interests: Vec<CategoryId>,
         registered_at: DateTime<Utc>,
@@ -234,7 +276,6 @@ pub enum WalletEvent {
         tokens: Tokens,
         lot: Option<NewLot>,
         /// Whether the action also earned a gold token (its own ledger: issued here).
-        #[serde(default)]
         gold: bool,
         certified_at: DateTime<Utc>,
     },
@@ -270,15 +311,30 @@ pub enum WalletEvent {
     },
 }
 
-crate::macros::domain_event!(WalletEvent {
-    CitizenRegistered,
-    InterestsChanged,
-    ActionCertified,
-    GoldSpent,
-    CertificationRevoked,
-    TokensRedeemed,
-    TokensExpired
-});
+crate::macros::domain_event!(WalletEvent in "wallet" {
+    CitizenRegistered = "2",
+    InterestsChanged = "1",
+    ActionCertified = "2",
+    GoldSpent = "1",
+    CertificationRevoked = "1",
+    TokensRedeemed = "1",
+    TokensExpired = "1"
+} upcasters: upcast);
+
+/// Version 1 of `CitizenRegistered` could lack `demographics`, and of `ActionCertified` could
+/// lack `gold`; version 2 requires them.
+fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
+    use crate::codec::default_field;
+    match (kind, version) {
+        ("CitizenRegistered", "1") => {
+            Some(|payload| default_field(payload, &["CitizenRegistered"], "demographics", serde_json::json!({})))
+        }
+        ("ActionCertified", "1") => {
+            Some(|payload| default_field(payload, &["ActionCertified"], "gold", serde_json::Value::Bool(false)))
+        }
+        _ => None,
+    }
+}
 
 /// The key of the monthly cap: a category and the calendar month (UTC) of `occurred_at`.
 pub fn month_key(category: &CategoryId, occurred_at: DateTime<Utc>) -> String {
@@ -440,145 +496,24 @@ impl Holdings {
     }
 }
 
-impl WalletCommand {
-    /// Whether deciding it reads the wallet's history: lots, actions or used vouchers (so that
-    /// all of it must be in memory). A certification reads only whether its action is new.
-    fn reads_history(&self) -> bool {
-        match self {
-            WalletCommand::Revoke { .. } | WalletCommand::Redeem { .. } | WalletCommand::SweepExpired { .. } => true,
-            WalletCommand::Register { .. }
-            | WalletCommand::SetInterests { .. }
-            | WalletCommand::CreditAction { .. }
-            | WalletCommand::SpendGold { .. } => false,
-        }
-    }
-}
-
-impl WalletEvent {
-    /// Whether applying it changes the history already there: a lot already open, an action
-    /// already credited, the used vouchers (opening a lot, crediting an action do not count).
-    fn touches_history(&self) -> bool {
-        match self {
-            WalletEvent::CertificationRevoked { .. }
-            | WalletEvent::TokensRedeemed { .. }
-            | WalletEvent::TokensExpired { .. } => true,
-            WalletEvent::CitizenRegistered { .. }
-            | WalletEvent::InterestsChanged { .. }
-            | WalletEvent::ActionCertified { .. }
-            | WalletEvent::GoldSpent { .. } => false,
-        }
-    }
-}
-
 impl Wallet {
-    /// What the citizen holds: lots, gold, registration and interests. While the wallet's history
-    /// is forgotten ([`Wallet::forgotten_through`]), the lots are only those opened since.
+    /// What the citizen holds: lots, gold, registration and interests.
     pub fn holdings(&self) -> &Holdings {
         &self.holdings
-    }
-
-    /// Every token in the wallet's unswept lots, forgotten ones included.
-    fn held(&self) -> Tokens {
-        self.forgotten
-            .as_ref()
-            .map_or(Tokens::ZERO, |forgotten| forgotten.held)
-            .checked_add(self.holdings.held())
-            .expect("the held tokens were checked against overflow when their lots were opened")
-    }
-
-    /// If the wallet forgot its history ([`Wallet::forget_history`]): how many of its first
-    /// events built it, the events [`Wallet::restore_history`] needs.
-    pub fn forgotten_through(&self) -> Option<usize> {
-        self.forgotten.as_ref().map(|forgotten| forgotten.through)
-    }
-
-    /// Forgets the wallet's history, to save memory: its lots, its actions (but for a fingerprint
-    /// of each id) and its used vouchers; returns whether there was any to forget. The caller
-    /// guarantees that every event the wallet applied is durable in the log: the history is read
-    /// back from there ([`Wallet::restore_history`]) before a decision that reads it (a
-    /// revocation, a redemption, a sweep, and a certification whose action id matches a
-    /// fingerprint, which are refused with [`LedgerError::HistoryNeeded`] until then).
-    /// Registrations, interests, gold and other certifications need none of it.
-    pub fn forget_history(&mut self) -> bool {
-        if self.holdings.lots.is_empty() && self.actions.is_empty() && self.used_vouchers.is_empty() {
-            return false;
-        }
-        let earlier = self.forgotten.as_ref().map_or(&[][..], |forgotten| &forgotten.fingerprints[..]);
-        self.forgotten = Some(Forgotten {
-            through: self.version,
-            held: self.held(),
-            fingerprints: fingerprints_of(earlier, self.actions.keys()),
-        });
-        self.holdings.lots = Vec::new();
-        self.holdings.next_expiry = None;
-        self.actions = HashMap::new();
-        self.used_vouchers = BTreeSet::new();
-        true
-    }
-
-    /// Takes the forgotten history back from `earlier`, the wallet's first events in order (at
-    /// least the [`Wallet::forgotten_through`] first; later ones are ignored). Changes nothing,
-    /// and says why, if they are not those events (a gap, or another history than the one
-    /// forgotten: other tokens held, other actions).
-    pub fn restore_history(&mut self, earlier: impl IntoIterator<Item = (usize, WalletEvent)>) -> Result<(), String> {
-        let Some(forgotten) = &self.forgotten else {
-            return Ok(());
-        };
-        let mut restored = Wallet::default();
-        for (sequence, event) in earlier.into_iter().take_while(|(sequence, _)| *sequence <= forgotten.through) {
-            if sequence != restored.version + 1 {
-                return Err(format!("expected event {} of the wallet, found {sequence}", restored.version + 1));
-            }
-            restored.apply_event(event);
-        }
-        if restored.version != forgotten.through {
-            return Err(format!(
-                "the wallet's history was built by {} events, the log holds {}",
-                forgotten.through, restored.version
-            ));
-        }
-        if restored.held() != forgotten.held {
-            return Err(format!(
-                "the lots read back hold {} tokens, those forgotten held {}",
-                restored.held().value(),
-                forgotten.held.value()
-            ));
-        }
-        if fingerprints_of(&[], restored.actions.keys()) != forgotten.fingerprints {
-            return Err(format!(
-                "the log holds {} actions, other than the {} forgotten",
-                restored.actions.len(),
-                forgotten.fingerprints.len()
-            ));
-        }
-        // What was applied since is the newer part of each: lots opened and actions credited
-        // (never one of the forgotten ids), and no voucher (a redemption reads the history).
-        restored.holdings.lots.append(&mut self.holdings.lots);
-        self.holdings.lots = restored.holdings.lots;
-        self.holdings.next_expiry = self.holdings.find_next_expiry();
-        let credited = self.actions.len() + restored.actions.len();
-        self.actions.extend(restored.actions);
-        assert_eq!(self.actions.len(), credited, "an action credited since it was forgotten is new");
-        assert!(self.used_vouchers.is_empty(), "no voucher is spent while the history is forgotten");
-        self.used_vouchers = restored.used_vouchers;
-        self.forgotten = None;
-        Ok(())
     }
 
     pub fn version(&self) -> usize {
         self.version
     }
 
-    /// The action, if this wallet was credited for it (revoked or not); refused with
-    /// [`LedgerError::HistoryNeeded`] while the wallet's history, which may hold it, is forgotten.
-    pub fn action(&self, action_id: ActionId) -> Result<Option<ActionEntry>, LedgerError> {
-        if let Some(entry) = self.actions.get(&action_id) {
-            return Ok(Some(*entry));
-        }
-        if self.forgotten.as_ref().is_some_and(|forgotten| forgotten.may_hold(action_id)) {
-            return Err(LedgerError::HistoryNeeded);
-        }
-        Ok(None)
+    /// The action, if this wallet was credited for it (revoked or not).
+    pub fn action(&self, action_id: ActionId) -> Option<ActionEntry> {
+        self.actions.get(&action_id).copied()
+    }
+
+    /// Every action the wallet was credited for, revoked or not.
+    pub fn actions(&self) -> &HashMap<ActionId, ActionEntry> {
+        &self.actions
     }
 
     /// The action's revocation, if it was revoked.
@@ -586,39 +521,43 @@ impl Wallet {
         self.revocations.get(&action_id)
     }
 
-    /// Whether the action counts in its monthly cap: credited here and not revoked. For a wallet
-    /// with its whole history (one rebuilt from the log).
+    /// How many of its actions were revoked.
+    pub fn revocation_count(&self) -> usize {
+        self.revocations.len()
+    }
+
+    /// The vouchers it spent.
+    pub fn used_vouchers(&self) -> &BTreeSet<VoucherId> {
+        &self.used_vouchers
+    }
+
+    /// Whether the action counts in its monthly cap: credited here and not revoked.
     pub fn counts_in_cap(&self, action_id: ActionId) -> bool {
-        assert!(self.forgotten.is_none(), "a wallet's whole history is needed to say what counts in its caps");
         self.actions.contains_key(&action_id) && !self.revocations.contains_key(&action_id)
+    }
+
+    /// Tokens earned per category and month, revoked actions excluded.
+    pub fn monthly_earnings(&self) -> &MonthlyEarnings {
+        &self.months
     }
 
     /// Tokens already earned this month in the category, revoked actions excluded.
     pub fn earned_in_month(&self, category: &CategoryId, occurred_at: DateTime<Utc>) -> Tokens {
-        self.month_position(&month_key(category, occurred_at)).map_or(Tokens::ZERO, |index| self.months[index].earned)
+        self.months.earned(category, occurred_at)
     }
 
-    fn month_position(&self, key: &str) -> Option<usize> {
-        self.months.iter().position(|month| month.key == key)
-    }
-
-    /// The index of the month's total, added if it is new.
-    fn month_index(&mut self, key: String) -> u32 {
-        let index = match self.month_position(&key) {
-            Some(index) => index,
-            None => {
-                self.months.push(MonthTotal { key, earned: Tokens::ZERO });
-                self.months.len() - 1
-            }
-        };
-        u32::try_from(index).expect("fewer than 2^32 months in a wallet")
+    /// What crediting `action_id` (of `category`, done at `occurred_at`) reads of this wallet.
+    pub fn crediting(&self, action_id: ActionId, category: &CategoryId, occurred_at: DateTime<Utc>) -> Crediting {
+        Crediting {
+            registered: self.holdings.is_registered(),
+            holds_action: self.actions.contains_key(&action_id),
+            earned_in_month: self.earned_in_month(category, occurred_at),
+            held: self.holdings.held(),
+        }
     }
 
     pub fn decide(&self, command: WalletCommand) -> Result<Vec<WalletEvent>, LedgerError> {
         let holdings = &self.holdings;
-        if self.forgotten.is_some() && command.reads_history() {
-            return Err(LedgerError::HistoryNeeded);
-        }
         match command {
             WalletCommand::Register { demographics, interests, at } => {
                 if holdings.is_registered() {
@@ -635,36 +574,8 @@ impl Wallet {
                 }
                 Ok(vec![WalletEvent::InterestsChanged { interests, changed_at: at }])
             }
-            WalletCommand::CreditAction {
-                action_id,
-                association_id,
-                category,
-                quantity,
-                occurred_at,
-                tokens,
-                lot,
-                gold,
-                at,
-            } => {
-                if !holdings.is_registered() {
-                    return Err(LedgerError::NotRegistered);
-                }
-                if self.action(action_id)?.is_some() {
-                    return Err(LedgerError::IdConflict { what: format!("action_id {action_id}") });
-                }
-                assert_eq!(lot.is_some(), !tokens.is_zero(), "a lot is opened exactly when tokens are earned");
-                self.held().checked_add(tokens).ok_or(LedgerError::Overflow)?;
-                Ok(vec![WalletEvent::ActionCertified {
-                    action_id,
-                    association_id,
-                    category,
-                    quantity,
-                    occurred_at,
-                    tokens,
-                    lot,
-                    gold,
-                    certified_at: at,
-                }])
+            WalletCommand::CreditAction(command) => {
+                credit(&self.crediting(command.action_id, &command.category, command.occurred_at), command)
             }
             WalletCommand::SpendGold { draw_id, tickets, at } => {
                 if !holdings.is_registered() {
@@ -736,23 +647,18 @@ impl Wallet {
     }
 
     pub fn apply_event(&mut self, event: WalletEvent) {
-        assert!(
-            self.forgotten.is_none() || !event.touches_history(),
-            "an event that changes the history applies to the whole history"
-        );
         self.version += 1;
         self.holdings.apply(&event);
         match event {
             WalletEvent::ActionCertified { action_id, category, occurred_at, tokens, .. } => {
-                let month = self.month_index(month_key(&category, occurred_at));
-                self.months[month as usize].earned.add_assign_checked(tokens);
+                let month = self.months.credit(&category, occurred_at, tokens);
                 self.actions.insert(action_id, ActionEntry { tokens, month });
             }
             WalletEvent::CertificationRevoked { action_id, returned, reason, revoked_at, .. } => {
                 let sequence = self.version;
                 let action = *self.actions.get(&action_id).expect("a revocation names a certified action");
                 self.revocations.insert(action_id, Revocation { reason, returned, revoked_at, sequence });
-                self.months[action.month as usize].earned.sub_assign_checked(action.tokens);
+                self.months.debit(action.month, action.tokens);
             }
             WalletEvent::TokensRedeemed { voucher_id, .. } => {
                 self.used_vouchers.insert(voucher_id);
@@ -765,38 +671,11 @@ impl Wallet {
     }
 }
 
-impl crate::Footprint for Holdings {
-    fn footprint(&self) -> usize {
-        use crate::footprint::{text, vec};
-        std::mem::size_of::<Self>()
-            + vec::<Lot>(self.lots.capacity())
-            + vec::<CategoryId>(self.interests.capacity())
-            + self.interests.iter().map(|interest| text(interest.as_str().len())).sum::<usize>()
-            + text(self.demographics.neighbourhood.as_ref().map_or(0, String::len))
-    }
-}
-
-impl crate::Footprint for Wallet {
-    /// Leaves out revocation reasons (few): no walk over the actions.
-    fn footprint(&self) -> usize {
-        use crate::footprint::{btree, hash_map, text, vec};
-        std::mem::size_of::<Self>() - std::mem::size_of::<Holdings>()
-            + self.holdings.footprint()
-            + hash_map::<ActionId, ActionEntry>(self.actions.capacity())
-            + hash_map::<ActionId, Revocation>(self.revocations.capacity())
-            + vec::<MonthTotal>(self.months.capacity())
-            + self.months.iter().map(|month| text(month.key.len())).sum::<usize>()
-            + btree::<VoucherId, ()>(self.used_vouchers.len())
-            + self.forgotten.as_ref().map_or(0, |forgotten| vec::<u32>(forgotten.fingerprints.len()))
-    }
-}
-
-crate::macros::aggregate!(Wallet, "wallet", WalletCommand, WalletEvent);
+crate::macros::aggregate!(Wallet, WalletCommand, WalletEvent);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Footprint as _;
 
     fn at(day: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_780_000_000 + day * 86_400, 0).expect("a time")
@@ -831,26 +710,8 @@ mod tests {
         }
     }
 
-    fn redeem_command(amount: u64) -> WalletCommand {
-        WalletCommand::Redeem {
-            redemption_id: RedemptionId::from_uuid(uuid::Uuid::new_v4()),
-            venue_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
-            voucher: VerifiedVoucher {
-                voucher_id: VoucherId::from_uuid(uuid::Uuid::new_v4()),
-                amount_max: Tokens::new(amount),
-                expires_at: at(5),
-            },
-            amount: Tokens::new(amount),
-            at: at(2),
-        }
-    }
-
-    fn credit_command(tokens: u64) -> WalletCommand {
-        credit_command_for(ActionId::from_uuid(uuid::Uuid::new_v4()), tokens)
-    }
-
-    fn credit_command_for(action_id: ActionId, tokens: u64) -> WalletCommand {
-        WalletCommand::CreditAction {
+    fn credit_for(action_id: ActionId, tokens: u64) -> WalletCommand {
+        WalletCommand::CreditAction(Credit {
             action_id,
             association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
             category: CategoryId::parse("solidarite").expect("a category"),
@@ -860,152 +721,41 @@ mod tests {
             lot: Some(NewLot { lot_id: LotId::from_uuid(uuid::Uuid::new_v4()), issued_at: at(1), expires_at: at(9) }),
             gold: false,
             at: at(1),
-        }
-    }
-
-    fn action_of(event: &WalletEvent) -> ActionId {
-        match event {
-            WalletEvent::ActionCertified { action_id, .. } => *action_id,
-            other => panic!("not a certification: {other:?}"),
-        }
-    }
-
-    /// Decides and applies, as the engine does.
-    fn run(wallet: &mut Wallet, command: WalletCommand) -> Vec<WalletEvent> {
-        let events = wallet.decide(command).expect("decided");
-        events.iter().cloned().for_each(|event| wallet.apply_event(event));
-        events
-    }
-
-    /// The events of `log` numbered from 1, as the engine reads them back.
-    fn numbered(log: &[WalletEvent]) -> impl Iterator<Item = (usize, WalletEvent)> + '_ {
-        log.iter().cloned().enumerate().map(|(index, event)| (index + 1, event))
+        })
     }
 
     #[test]
-    fn a_wallet_that_forgot_its_history_certifies_and_reads_it_back_before_spending() {
-        let mut log = vec![registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
-        log.push(certified(LotId::from_uuid(uuid::Uuid::new_v4()), 5, 8));
+    fn an_action_is_credited_once_and_counted_in_its_month() {
         let mut wallet = Wallet::default();
-        log.iter().cloned().for_each(|event| wallet.apply_event(event));
-        let spent = redeem_command(2);
-        log.extend(run(&mut wallet, spent.clone()));
-        let mut never_forgot = wallet.clone();
-        let first_action = action_of(&log[1]);
-
-        assert!(wallet.forget_history());
-        assert_eq!(wallet.forgotten_through(), Some(4));
-        assert!(wallet.holdings().lots().is_empty());
-        assert!(wallet.footprint() < never_forgot.footprint());
-        assert!(!wallet.forget_history(), "nothing more to forget");
-        // Decisions that read the history are refused; a new action is credited, and kept.
-        assert_eq!(wallet.decide(redeem_command(3)), Err(LedgerError::HistoryNeeded));
-        assert_eq!(wallet.decide(WalletCommand::SweepExpired { at: at(30) }), Err(LedgerError::HistoryNeeded));
-        let revoke = WalletCommand::Revoke {
-            action_id: first_action,
-            association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
-            reason: "erreur".to_owned(),
-            at: at(2),
-        };
-        assert_eq!(wallet.decide(revoke.clone()), Err(LedgerError::HistoryNeeded));
-        assert_eq!(wallet.action(first_action), Err(LedgerError::HistoryNeeded), "a forgotten action may be there");
-        assert_eq!(wallet.decide(credit_command_for(first_action, 1)), Err(LedgerError::HistoryNeeded));
-        let credited = run(&mut wallet, credit_command(7));
-        credited.iter().cloned().for_each(|event| never_forgot.apply_event(event));
-        assert_eq!(wallet.action(action_of(&credited[0])), never_forgot.action(action_of(&credited[0])));
-        log.extend(credited);
-        assert_eq!(wallet.holdings().lots().len(), 1);
-
-        // The events read back from the log: the first four (later ones are ignored).
-        wallet.restore_history(numbered(&log)).expect("restored");
-        assert_eq!(wallet, never_forgot, "the same wallet as one that never forgot");
-        assert_eq!(wallet.holdings().next_expiry(), Some(at(8)));
-        assert_eq!(wallet.decide(spent), Err(LedgerError::VoucherUsed), "the used vouchers are back");
+        wallet.apply_event(registered());
+        let action_id = ActionId::from_uuid(uuid::Uuid::new_v4());
+        let category = CategoryId::parse("solidarite").expect("a category");
+        let before = wallet.crediting(action_id, &category, at(1));
         assert_eq!(
-            wallet.decide(credit_command_for(first_action, 1)),
-            never_forgot.decide(credit_command_for(first_action, 1))
+            before,
+            Crediting { registered: true, holds_action: false, earned_in_month: Tokens::ZERO, held: Tokens::ZERO }
         );
-        // The earliest expiry is spent first, as if nothing had been forgotten.
-        let redeem = redeem_command(12);
-        assert_eq!(run(&mut wallet, redeem.clone()), run(&mut never_forgot, redeem));
-        assert_eq!(run(&mut wallet, revoke.clone()), run(&mut never_forgot, revoke));
-        assert_eq!(wallet, never_forgot);
+        for event in wallet.decide(credit_for(action_id, 7)).expect("credited") {
+            wallet.apply_event(event);
+        }
+        let after = wallet.crediting(action_id, &category, at(1));
+        assert_eq!(
+            after,
+            Crediting { registered: true, holds_action: true, earned_in_month: Tokens::new(7), held: Tokens::new(7) }
+        );
+        assert_eq!(
+            wallet.decide(credit_for(action_id, 7)),
+            Err(LedgerError::IdConflict { what: format!("action_id {action_id}") })
+        );
+        // Another month of the same category starts at zero.
+        assert_eq!(wallet.earned_in_month(&category, at(40)), Tokens::ZERO);
     }
 
     #[test]
-    fn fingerprints_are_merged_in_order() {
-        let ids: Vec<ActionId> = (0..300).map(|_| ActionId::from_uuid(uuid::Uuid::new_v4())).collect();
-        let mut all: Vec<u32> = ids.iter().copied().map(action_fingerprint).collect();
-        all.sort_unstable();
-        for split in [0, 1, 150, 299, 300] {
-            let earlier = fingerprints_of(&[], ids[..split].iter());
-            assert!(earlier.windows(2).all(|pair| pair[0] <= pair[1]));
-            assert_eq!(fingerprints_of(&earlier, ids[split..].iter()).to_vec(), all, "split at {split}");
-        }
-    }
-
-    #[test]
-    fn a_history_forgotten_twice_comes_back_whole() {
-        let mut log = vec![registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
-        let mut wallet = Wallet::default();
-        log.iter().cloned().for_each(|event| wallet.apply_event(event));
-        let mut never_forgot = wallet.clone();
-        assert!(wallet.forget_history());
-        for tokens in [3, 4] {
-            let credited = run(&mut wallet, credit_command(tokens));
-            credited.iter().cloned().for_each(|event| never_forgot.apply_event(event));
-            log.extend(credited);
-        }
-        assert!(wallet.forget_history());
-        assert_eq!(wallet.forgotten_through(), Some(4));
-        for (index, event) in log.iter().enumerate().skip(1) {
-            assert_eq!(wallet.action(action_of(event)), Err(LedgerError::HistoryNeeded), "action {index}");
-        }
-        wallet.restore_history(numbered(&log)).expect("restored");
-        assert_eq!(wallet, never_forgot);
-        assert_eq!(wallet.holdings().held(), Tokens::new(17));
-    }
-
-    #[test]
-    fn a_new_action_whose_fingerprint_matches_a_forgotten_one_is_credited_once_the_history_is_back() {
-        let log = [registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
-        let mut wallet = Wallet::default();
-        log.iter().cloned().for_each(|event| wallet.apply_event(event));
-        // Another id whose four words fold to the same fingerprint.
-        let mut bytes = *action_of(&log[1]).as_uuid().as_bytes();
-        for index in [0, 4] {
-            bytes[index] ^= 0x5a;
-        }
-        let twin = ActionId::from_uuid(uuid::Uuid::from_bytes(bytes));
-        assert_ne!(twin, action_of(&log[1]));
-        assert_eq!(action_fingerprint(twin), action_fingerprint(action_of(&log[1])));
-        assert!(wallet.forget_history());
-        assert_eq!(wallet.decide(credit_command_for(twin, 2)), Err(LedgerError::HistoryNeeded), "a false alarm");
-        wallet.restore_history(numbered(&log)).expect("restored");
-        assert_eq!(wallet.action(twin), Ok(None));
-        assert_eq!(run(&mut wallet, credit_command_for(twin, 2)).len(), 1);
-    }
-
-    #[test]
-    fn a_history_read_back_from_other_events_is_refused_and_changes_nothing() {
-        let log = [registered(), certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20)];
-        let mut wallet = Wallet::default();
-        log.iter().cloned().for_each(|event| wallet.apply_event(event));
-        assert!(wallet.forget_history());
-        let forgot = wallet.clone();
-        // Too few events, a gap, other lots than those forgotten, other actions.
-        assert!(wallet.restore_history([(1, registered())]).is_err());
-        assert!(wallet.restore_history([(1, log[0].clone()), (3, log[1].clone())]).is_err());
-        let other = certified(LotId::from_uuid(uuid::Uuid::new_v4()), 11, 20);
-        let error = wallet.restore_history([(1, registered()), (2, other)]).expect_err("refused");
-        assert!(error.contains("11") && error.contains("10"), "{error}");
-        let same_tokens = certified(LotId::from_uuid(uuid::Uuid::new_v4()), 10, 20);
-        let error = wallet.restore_history([(1, registered()), (2, same_tokens)]).expect_err("refused");
-        assert!(error.contains("actions"), "{error}");
-        assert_eq!(wallet, forgot, "nothing changed");
-        wallet.restore_history(numbered(&log)).expect("the right events");
-        assert_eq!(wallet.forgotten_through(), None);
-        assert_eq!(wallet.holdings().held(), Tokens::new(10));
+    fn an_unregistered_wallet_is_not_credited() {
+        let wallet = Wallet::default();
+        let action_id = ActionId::from_uuid(uuid::Uuid::new_v4());
+        assert_eq!(wallet.decide(credit_for(action_id, 3)), Err(LedgerError::NotRegistered));
     }
 
     #[test]

@@ -244,55 +244,23 @@ fn the_same_certification_again_is_a_replay_and_a_changed_one_a_conflict() {
     assert!(matches!(world.certify(command), Err(LedgerError::IdConflict { .. })));
 }
 
-/// An action id whose fingerprint (`ygor_ledger::ids::action_fingerprint`) is `action_id`'s: the
-/// same bits flipped in two of its four words, which the fold cancels out.
-fn twin(action_id: ActionId, byte: usize) -> ActionId {
-    let mut bytes = *action_id.as_uuid().as_bytes();
-    bytes[byte] ^= 0x5a;
-    bytes[byte + 4] ^= 0x5a;
-    let twin = ActionId::from_uuid(uuid::Uuid::from_bytes(bytes));
-    assert_eq!(ygor_ledger::ids::action_fingerprint(twin), ygor_ledger::ids::action_fingerprint(action_id));
-    twin
-}
-
 #[test]
-fn action_ids_with_the_same_fingerprint_are_told_apart_by_the_record_read_back() {
+fn an_action_id_the_wallet_already_holds_is_a_conflict_even_from_another_association() {
     let (mut world, association, _, citizen) = world(100);
+    let other = world.register_partner(PartnerKind::Association);
+    let allocated =
+        operations::allocate_envelope(&world.territory, &world.partner(other), other, Tokens::new(50), at(1, 9))
+            .expect("allocate");
+    world.apply(allocated);
     let first = certify_command(association, citizen, "ecologie", 1, 10);
-    let second =
-        Certify { action_id: twin(first.action_id, 0), ..certify_command(association, citizen, "ecologie", 1, 10) };
-    let never = twin(first.action_id, 1);
     world.apply(world.certify(first.clone()).expect("first"));
-    // The second id's candidate is the first's certification: another action, so a new one.
-    let candidate = world.partner(association).certification_candidate(second.action_id).expect("a candidate");
-    assert!(!candidate.certain);
-    let read_back = world.recorded_certification(association, second.action_id).expect("a record");
-    assert_eq!(read_back.outcome.action_id, first.action_id);
-    let outcome = world.apply(world.certify(second.clone()).expect("a new certification"));
-    assert_eq!(outcome.tokens, Tokens::new(10));
-    // Now known by its whole id; each retry is answered from its own record.
-    let partner = world.partner(association);
-    assert!(partner.certification_candidate(second.action_id).expect("known").certain);
-    assert!(
-        matches!(world.certify(second.clone()), Ok(Decided::Replay { outcome: replayed, .. }) if replayed == outcome)
-    );
-    assert!(matches!(world.certify(first.clone()), Ok(Decided::Replay { .. })));
-    // A record of another place is refused for the id known by its whole id.
-    let wallet = world.wallet(citizen);
-    let rules = world.territory.rules_in_force();
-    let first_record = world.recorded_certification(association, first.action_id).expect("a record");
-    assert_eq!(
-        operations::certify(rules, &partner, &wallet, Some(&first_record), second.clone()).unwrap_err(),
-        LedgerError::RecordNeeded(second.action_id)
-    );
-    // A third id with the same fingerprint was never certified: nothing to revoke.
-    let revoke = |action_id| world.revoke(association, citizen, action_id, "erreur", at(20, 14));
-    assert_eq!(revoke(never).unwrap_err(), LedgerError::UnknownAction(never));
-    assert!(matches!(revoke(second.action_id), Ok(Decided::Apply { .. })));
-    assert_eq!(world.wallet(citizen).holdings().held(), Tokens::new(20));
+    let again = Certify { association_id: other, ..certify_command(other, citizen, "ecologie", 1, 10) };
+    let again = Certify { action_id: first.action_id, ..again };
+    assert!(matches!(world.certify(again), Err(LedgerError::IdConflict { .. })));
+    assert_eq!(world.partner(other).envelope(), Tokens::new(50), "nothing taken from the other envelope");
 }
 
-/// One certification, with the association and wallet after it and its record read back.
+/// One certification, with the association and wallet after it.
 fn certified_once() -> (World, PartnerId, CitizenId, Partner, ygor_ledger::Wallet, CertificationOutcome) {
     let (mut world, association, _, citizen) = world(100);
     let certified = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
@@ -301,27 +269,27 @@ fn certified_once() -> (World, PartnerId, CitizenId, Partner, ygor_ledger::Walle
 }
 
 #[test]
-fn a_retry_or_a_revocation_without_the_record_read_back_is_refused() {
+fn a_retry_is_answered_from_the_certification_the_stream_records() {
     let (world, association, citizen, partner, wallet, certified) = certified_once();
     let recorded = world.recorded_certification(association, certified.action_id).expect("recorded");
     assert_eq!(recorded.outcome, certified);
-    let candidate = partner.certification_candidate(certified.action_id).expect("a candidate");
-    assert_eq!((recorded.sequence, candidate.certain), (candidate.sequence, false), "found by its fingerprint");
     let retry = Certify { action_id: certified.action_id, ..certify_command(association, citizen, "ecologie", 1, 10) };
     let rules = world.territory.rules_in_force();
-    let needed = LedgerError::RecordNeeded(certified.action_id);
-    assert_eq!(operations::certify(rules, &partner, &wallet, None, retry.clone()).unwrap_err(), needed);
-    // A record from another place in the stream is not this certification's.
-    let stale = ygor_ledger::partner::RecordedCertification { sequence: recorded.sequence + 1, ..recorded.clone() };
-    assert_eq!(operations::certify(rules, &partner, &wallet, Some(&stale), retry.clone()).unwrap_err(), needed);
+    let crediting = wallet.crediting(retry.action_id, &retry.category, retry.occurred_at);
+    // Another request under the same id is a conflict; the same one again a replay of the first.
+    let conflict = operations::certify(rules, &partner, Some(&recorded), &crediting, retry.clone()).unwrap_err();
+    assert!(matches!(conflict, LedgerError::IdConflict { .. }), "{conflict:?}");
+    let digest = ygor_ledger::partner::RequestDigest::of(&retry.fingerprint);
+    let same = ygor_ledger::partner::RecordedCertification { digest, ..recorded.clone() };
+    let replay = operations::certify(rules, &partner, Some(&same), &crediting, retry).expect("a replay");
+    assert!(
+        matches!(replay, Decided::Replay { outcome, original } if outcome == certified && original.sequence == recorded.sequence)
+    );
+    // Without a record, there is nothing to revoke.
     let revoke = |recorded| {
         operations::revoke(&partner, &wallet, recorded, association, certified.action_id, "x".to_owned(), at(20, 14))
     };
-    assert_eq!(revoke(None).unwrap_err(), needed);
-    assert_eq!(revoke(Some(&stale)).unwrap_err(), needed);
-    // With the record, the changed retry is a conflict and the revocation goes through.
-    let conflict = operations::certify(rules, &partner, &wallet, Some(&recorded), retry).unwrap_err();
-    assert!(matches!(conflict, LedgerError::IdConflict { .. }), "{conflict:?}");
+    assert_eq!(revoke(None).unwrap_err(), LedgerError::UnknownAction(certified.action_id));
     assert!(matches!(revoke(Some(&recorded)), Ok(Decided::Apply { .. })));
 }
 

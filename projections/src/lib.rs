@@ -39,6 +39,10 @@ use ygor_store::{EventLog, Position, StoreError, StoredEvent};
 /// How many events one read of the log returns.
 const PAGE: usize = 2_000;
 
+/// How many events fed by the engine the runner holds before it applies them; past it, it leaves
+/// the rest in the engine's (bounded) feed.
+const FED_MAX: usize = 8 * PAGE;
+
 /// How many events one read of the log returns during a replay (a rebuild, or a start).
 const REPLAY_PAGE: usize = 5_000;
 
@@ -115,7 +119,7 @@ impl ReadModels {
     /// Applies one stored event: its Merkle leaf, then its effect on every read model.
     pub fn apply_recorded(&mut self, recorded: &ygor_store::RecordedEvent) -> Result<(), ProjectionError> {
         let position = recorded.position;
-        let event = AnyEvent::decode(&recorded.event)
+        let event = ygor_ledger::codec::decode_serialized(&recorded.event)
             .map_err(|error| ProjectionError::Decode { position, message: error.to_string() })?;
         self.audit
             .append(recorded)
@@ -569,12 +573,12 @@ impl DecodedEvent {
     /// Decodes the typed event and hashes the leaf, both straight from the payload text.
     fn from_stored(stored: &StoredEvent) -> Result<DecodedEvent, ProjectionError> {
         let position = stored.position;
-        let event = AnyEvent::decode_json(
+        let event = ygor_ledger::codec::decode_any(
             &stored.aggregate_type,
             &stored.aggregate_id,
             &stored.event_type,
             &stored.event_version,
-            &stored.payload,
+            ygor_ledger::codec::Payload::Text(&stored.payload),
         )
         .map_err(|error| ProjectionError::Decode { position, message: error.to_string() })?;
         let leaf_hash = audit::stored_leaf_hash(stored)
@@ -722,7 +726,7 @@ async fn catch_up(log: &EventLog, models: &mut ReadModels) -> Result<usize, Proj
 pub async fn start(
     log: EventLog,
     mut wake: watch::Receiver<Position>,
-    mut feed: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<FedEvent>>>,
+    mut feed: Option<tokio::sync::mpsc::Receiver<Vec<FedEvent>>>,
     options: RunnerOptions,
 ) -> Result<(Projections, tokio::task::JoinHandle<Result<(), ProjectionError>>), ProjectionError> {
     let mut models = load_snapshot(&log).await?;
@@ -766,7 +770,11 @@ pub async fn start(
         let mut fed = std::collections::VecDeque::new();
         loop {
             if let Some(receiver) = feed.as_mut() {
-                while let Ok(batch) = receiver.try_recv() {
+                // Bounded: past it, the feed fills up, the engine stops feeding, and the runner
+                // reads what it missed from the log.
+                while fed.len() < FED_MAX
+                    && let Ok(batch) = receiver.try_recv()
+                {
                     fed.extend(batch);
                 }
             }
@@ -811,7 +819,7 @@ pub async fn start(
                 continue;
             }
             tokio::select! {
-                batch = async { feed.as_mut()?.recv().await }, if feed.is_some() => {
+                batch = async { feed.as_mut()?.recv().await }, if feed.is_some() && fed.len() < FED_MAX => {
                     match batch {
                         Some(batch) => fed.extend(batch),
                         None => feed = None,

@@ -111,7 +111,7 @@ impl Verifier {
             }
             Err(error) => self.violation(position, format!("the event has no canonical form: {error}")),
         }
-        let event = match AnyEvent::decode(&recorded.event) {
+        let event = match ygor_ledger::codec::decode_serialized(&recorded.event) {
             Ok(event) => event,
             Err(error) => {
                 self.violation(position, format!("the event does not decode: {error}"));
@@ -490,7 +490,8 @@ pub async fn recompute_draw(log: &EventLog, id: ygor_ledger::DrawId) -> Result<D
     let mut draw = ygor_ledger::Draw::default();
     let mut problems = Vec::new();
     for stored in log.load_stream::<ygor_ledger::Draw>(&id.to_string(), 0).await? {
-        match serde_json::from_value(stored.payload) {
+        let payload = ygor_ledger::codec::Payload::Value(&stored.payload);
+        match ygor_ledger::codec::decode(&stored.event_type, &stored.event_version, payload) {
             Ok(event) => draw.apply(event),
             Err(error) => problems.push(format!("sequence {}: the event does not decode: {error}", stored.sequence)),
         }

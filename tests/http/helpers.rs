@@ -98,6 +98,11 @@ impl Answer {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with the configuration changed by `adjust` before the server starts.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Sqlite | Backend::SqliteUncached | Backend::SqliteForgetting => None,
@@ -108,14 +113,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         admin_token: Some(format!("admin-{}", uuid::Uuid::new_v4())),
         // Small, so that the tests write and reload snapshots.
         snapshot_every: 25,
-        cache_budget: if matches!(backend, Backend::SqliteUncached | Backend::SqliteForgetting) {
-            1
-        } else {
-            defaults.cache_budget
+        engine: ygor_engine::EngineOptions {
+            cache_budget: if matches!(backend, Backend::SqliteUncached | Backend::SqliteForgetting) {
+                1
+            } else {
+                defaults.engine.cache_budget
+            },
+            keep_aggregates: backend == Backend::SqliteForgetting,
+            ..defaults.engine
         },
-        keep_aggregates: backend == Backend::SqliteForgetting,
         ..defaults
     };
+    let mut config = config;
+    adjust(&mut config);
     let mut app = start_on(config).await;
     app._data_dir = Some(data_dir);
     app

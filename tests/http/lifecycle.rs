@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, RULES, TestApp, spawn_app, start_on};
+use crate::helpers::{Backend, RULES, TestApp, spawn_app, spawn_app_with, start_on};
 
 crate::on_both_backends!(
     tokens_flow_from_treasury_to_wallet_to_venue_and_back,
@@ -13,6 +13,7 @@ crate::on_both_backends!(
     revocation_returns_unspent_tokens_and_frees_the_cap,
     lots_that_expire_first_are_spent_first,
     an_expired_lot_is_not_spendable_and_the_sweep_returns_it,
+    expired_lots_are_swept_by_themselves,
     a_restarted_server_answers_retries_from_the_log,
     the_same_redemption_retried_is_answered_without_spending_twice,
     read_your_writes_waits_and_then_reports_lagging,
@@ -237,6 +238,30 @@ async fn an_expired_lot_is_not_spendable_and_the_sweep_returns_it(backend: Backe
     assert_eq!(circulation["treasury"], 1_000_000 - 1_000 + 10);
     let again = app.post("/v1/expiry/sweep", &app.admin_token, json!({})).await.expect(StatusCode::OK);
     assert_eq!(again["expired_tokens"], 0, "a lot is swept once");
+}
+
+async fn expired_lots_are_swept_by_themselves(backend: Backend) {
+    let every = std::time::Duration::from_secs(1);
+    let app = spawn_app_with(backend, |config| config.schedule.expiry_every = every).await;
+    let (association, _venue, citizen) = app.territory(1_000).await;
+    app.put_rules(&RULES.replace("P6M", "PT2S")).await.expect(StatusCode::OK);
+    app.certify(&association, &citizen, "ecologie", 1).await.expect(StatusCode::CREATED);
+    // Nobody calls the sweep: the server's own job writes the expiry off within a second or so
+    // of the lot's end.
+    let started = std::time::Instant::now();
+    let circulation = loop {
+        let circulation = app.circulation(app.latest().await).await;
+        if circulation["expired"] == 10 || started.elapsed() > std::time::Duration::from_secs(15) {
+            break circulation;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (circulation["expired"].as_u64(), circulation["wallets"].as_u64()),
+        (Some(10), Some(0)),
+        "{circulation}"
+    );
+    assert_eq!(circulation["treasury"], 1_000_000 - 1_000 + 10);
 }
 
 async fn a_restarted_server_answers_retries_from_the_log(backend: Backend) {

@@ -6,6 +6,7 @@ mod cli;
 mod gold;
 mod helpers;
 mod lifecycle;
+mod overload;
 mod projections;
 mod races;
 mod refusals;

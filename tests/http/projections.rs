@@ -375,8 +375,8 @@ async fn a_rebuild_equals_the_live_read_models(backend: Backend) {
 
     // The engine's own states, cached or loaded again after they were dropped, are the states a
     // fresh engine loads from the log.
-    let seeds = ygor_api::secrets::Seeds::new(app.state.territory_key().clone());
-    let fresh = ygor_api::engine::Engine::open(app.state.log().clone(), seeds).await.expect("a second engine");
+    let seeds = ygor_engine::Seeds::new(app.state.territory_key().clone());
+    let fresh = ygor_engine::Engine::open(app.state.log().clone(), seeds).await.expect("a second engine");
     for citizen in &citizens {
         let id = ygor_ledger::CitizenId::parse(&citizen.id).expect("an id");
         let kept = app.state.engine().wallet(id).await.expect("the live wallet");

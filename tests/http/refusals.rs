@@ -63,6 +63,13 @@ async fn a_token_of_one_role_never_works_for_another(backend: Backend) {
     app.get(&format!("/v1/venues/{}/redemptions", venue.id), &other_venue.token)
         .await
         .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    // The role is checked before the body is read: a wrong role with a malformed body is 403.
+    app.post("/v1/supply", &citizen.token, json!({ "amount": "five" }))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.post("/v1/certifications", &venue.token, json!({ "no": "fields" }))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "forbidden");
 }
 
 async fn malformed_bodies_are_validation_failures_that_change_nothing(backend: Backend) {

@@ -13,10 +13,10 @@ use ygor_ledger::{ActionId, CategoryId, CitizenId, LotId, PartnerId};
 
 use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
-use crate::auth::Caller;
-use crate::engine::PartnerInfo;
+use crate::auth::Association;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Signed};
+use ygor_engine::PartnerInfo;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -95,10 +95,9 @@ pub(crate) async fn active_partner(state: &AppState, id: PartnerId) -> Result<st
     security(("bearer" = [])))]
 pub async fn certify(
     State(state): State<AppState>,
-    caller: Caller,
+    Association(association_id): Association,
     signed: Signed<CertificationRequest>,
 ) -> Result<Response, ApiError> {
-    let association_id = caller.association()?;
     let request = signed.body;
     let claimed = field("association_id", PartnerId::parse(&request.association_id))?;
     if claimed != association_id {
@@ -164,11 +163,10 @@ pub struct RevocationAnswer {
     security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
-    caller: Caller,
+    Association(association_id): Association,
     Path(action_id): Path<String>,
     ApiJson(request): ApiJson<RevocationRequest>,
 ) -> Result<axum::Json<RevocationAnswer>, ApiError> {
-    let association_id = caller.association()?;
     let action_id = ActionId::parse(&action_id).map_err(|_| ApiError::not_found("no action has this id"))?;
     let reason = checked_text("reason", &request.reason, 500)?;
     active_partner(&state, association_id).await?;

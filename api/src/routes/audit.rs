@@ -6,15 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use ygor_audit::{Checkpoint, SignedCheckpoint};
-use ygor_ledger::territory::SignedCheckpointRecord;
+use ygor_audit::SignedCheckpoint;
 
 use super::now;
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Consistent};
 
@@ -50,10 +48,9 @@ pub struct EventsPage {
     responses((status = 200, body = EventsPage)), security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Query(query): Query<EventsQuery>,
 ) -> Result<axum::Json<EventsPage>, ApiError> {
-    caller.admin()?;
     let after = query.after.unwrap_or(0);
     if after < 0 {
         return Err(ApiError::validation("after must be ≥ 0"));
@@ -67,13 +64,8 @@ pub async fn events(
 }
 
 /// Signs a checkpoint over the tree the read models have applied.
-pub fn sign_current(state: &AppState) -> Result<SignedCheckpoint, ApiError> {
-    let (tree_size, root_hash) = state.projections().read(|models| {
-        let size = models.audit.size();
-        (size, models.audit.root_hex(size).unwrap_or_default())
-    });
-    let unsigned = Checkpoint { tree_size, root_hash, signed_at: now().to_rfc3339_opts(SecondsFormat::Micros, true) };
-    ygor_audit::sign_checkpoint(&unsigned, state.territory_key()).map_err(|error| {
+fn sign_current(state: &AppState) -> Result<SignedCheckpoint, ApiError> {
+    ygor_engine::jobs::current_checkpoint(state.projections(), state.territory_key(), now()).map_err(|error| {
         tracing::error!(%error, "could not sign a checkpoint");
         ApiError::internal()
     })
@@ -128,29 +120,18 @@ pub struct RecordedCheckpoint {
     responses((status = 201, body = RecordedCheckpoint)), security(("bearer" = [])))]
 pub async fn record_checkpoint(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(_request): ApiJson<RecordRequest>,
 ) -> Result<Response, ApiError> {
-    caller.admin()?;
     let latest = state.log().last_position().await?;
     state.projections().wait_for(latest, crate::extract::READ_WAIT).await;
     let signed = sign_current(&state)?;
-    let committed = state.engine().record_checkpoint(record_of(&signed), now()).await?;
+    let committed = state.engine().record_checkpoint(ygor_engine::jobs::checkpoint_record(&signed), now()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(RecordedCheckpoint { checkpoint: signed.into(), position: committed.position }),
     )
         .into_response())
-}
-
-pub fn record_of(signed: &SignedCheckpoint) -> SignedCheckpointRecord {
-    SignedCheckpointRecord {
-        tree_size: signed.tree_size,
-        root_hash: signed.root_hash.clone(),
-        signed_at: signed.signed_at.clone(),
-        signature: signed.signature.clone(),
-        public_key: signed.public_key.clone(),
-    }
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -14,7 +14,7 @@ use ygor_ledger::wallet::Holdings;
 
 use super::now;
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::Citizen;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Consistent};
 
@@ -60,10 +60,9 @@ pub struct WalletView {
     responses((status = 200, body = WalletView)), security(("bearer" = [])))]
 pub async fn wallet(
     State(state): State<AppState>,
-    caller: Caller,
+    Citizen(citizen_id): Citizen,
     _consistent: Consistent,
 ) -> Result<axum::Json<WalletView>, ApiError> {
-    let citizen_id = caller.citizen()?;
     let at = now();
     let view = state.projections().read(|models| {
         let wallet = models.wallets.get(&citizen_id);
@@ -117,10 +116,9 @@ pub struct VoucherAnswer {
     responses((status = 201, body = VoucherAnswer)), security(("bearer" = [])))]
 pub async fn issue_voucher(
     State(state): State<AppState>,
-    caller: Caller,
+    Citizen(citizen_id): Citizen,
     ApiJson(request): ApiJson<VoucherRequest>,
 ) -> Result<Response, ApiError> {
-    let citizen_id = caller.citizen()?;
     let amount = Tokens::positive(request.amount).map_err(|error| ApiError::validation(error.to_string()))?;
     let issued_at = now();
     let claims = VoucherClaims {
@@ -180,10 +178,9 @@ pub struct ProfileView {
     responses((status = 200, body = ProfileView)), security(("bearer" = [])))]
 pub async fn profile(
     State(state): State<AppState>,
-    caller: Caller,
+    Citizen(citizen_id): Citizen,
     _consistent: Consistent,
 ) -> Result<axum::Json<ProfileView>, ApiError> {
-    let citizen_id = caller.citizen()?;
     let view = state.projections().read(|models| {
         let names = models.association_names();
         let empty = ygor_projections::profiles::Profile::default();
@@ -245,10 +242,9 @@ pub struct InterestsAnswer {
     responses((status = 200, body = InterestsAnswer)), security(("bearer" = [])))]
 pub async fn set_interests(
     State(state): State<AppState>,
-    caller: Caller,
+    Citizen(citizen_id): Citizen,
     ApiJson(request): ApiJson<InterestsRequest>,
 ) -> Result<axum::Json<InterestsAnswer>, ApiError> {
-    let citizen_id = caller.citizen()?;
     let interests = super::missions::categories(&request.interests, 32)?;
     let committed = state.engine().set_interests(citizen_id, interests.clone(), now()).await?;
     Ok(axum::Json(InterestsAnswer {

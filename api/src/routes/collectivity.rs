@@ -15,7 +15,7 @@ use ygor_store::CitizenDetails;
 
 use super::{checked_text, now};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Consistent};
 
@@ -53,11 +53,10 @@ pub struct RulesPublished {
     security(("bearer" = [])))]
 pub async fn publish_rules(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<RulesPublished>, ApiError> {
-    caller.admin()?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence != "application/toml" && essence != "text/plain" {
@@ -94,10 +93,9 @@ pub struct SupplyMinted {
     responses((status = 200, body = SupplyMinted)), security(("bearer" = [])))]
 pub async fn mint_supply(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(request): ApiJson<AmountRequest>,
 ) -> Result<axum::Json<SupplyMinted>, ApiError> {
-    caller.admin()?;
     let committed = state.engine().mint(amount(request.amount)?, now()).await?;
     Ok(axum::Json(SupplyMinted { amount: committed.outcome.value(), position: committed.position }))
 }
@@ -125,10 +123,9 @@ pub struct PartnerRegistered {
     responses((status = 201, body = PartnerRegistered)), security(("bearer" = [])))]
 pub async fn register_partner(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(request): ApiJson<PartnerRequest>,
 ) -> Result<Response, ApiError> {
-    caller.admin()?;
     let kind = match request.kind.as_str() {
         "association" => PartnerKind::Association,
         "venue" => PartnerKind::Venue,
@@ -165,11 +162,10 @@ pub struct EnvelopeAllocated {
     security(("bearer" = [])))]
 pub async fn allocate_envelope(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<AmountRequest>,
 ) -> Result<axum::Json<EnvelopeAllocated>, ApiError> {
-    caller.admin()?;
     let id = partner_id(&id)?;
     let amount = amount(request.amount)?;
     let committed = state.engine().allocate_envelope(id, amount, now()).await.map_err(unknown_partner_is_not_found)?;
@@ -181,9 +177,9 @@ pub async fn allocate_envelope(
 }
 
 /// A partner named in the path that does not exist is a 404, not a 422.
-fn unknown_partner_is_not_found(error: crate::engine::EngineError) -> ApiError {
+fn unknown_partner_is_not_found(error: ygor_engine::EngineError) -> ApiError {
     match error {
-        crate::engine::EngineError::Ledger(ygor_ledger::LedgerError::UnknownPartner(_)) => {
+        ygor_engine::EngineError::Ledger(ygor_ledger::LedgerError::UnknownPartner(_)) => {
             ApiError::not_found("no partner has this id")
         }
         other => other.into(),
@@ -206,11 +202,10 @@ pub struct PartnerSuspended {
     params(("partner_id" = String, Path)), responses((status = 200, body = PartnerSuspended)), security(("bearer" = [])))]
 pub async fn suspend_partner(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(id): Path<String>,
     ApiJson(_empty): ApiJson<Empty>,
 ) -> Result<axum::Json<PartnerSuspended>, ApiError> {
-    caller.admin()?;
     let id = partner_id(&id)?;
     let committed = state.engine().suspend_partner(id, now()).await.map_err(unknown_partner_is_not_found)?;
     Ok(axum::Json(PartnerSuspended { partner_id: id.to_string(), suspended: true, position: committed.position }))
@@ -241,10 +236,9 @@ const INTERESTS_MAX: usize = 32;
     responses((status = 201, body = CitizenRegistered)), security(("bearer" = [])))]
 pub async fn register_citizen(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(request): ApiJson<CitizenRequest>,
 ) -> Result<Response, ApiError> {
-    caller.admin()?;
     let at = now();
     let neighbourhood =
         request.neighbourhood.as_deref().map(|text| checked_text("neighbourhood", text, 100)).transpose()?;
@@ -293,17 +287,10 @@ pub struct SweepResult {
     responses((status = 200, body = SweepResult)), security(("bearer" = [])))]
 pub async fn sweep_expired(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(_empty): ApiJson<Empty>,
 ) -> Result<axum::Json<SweepResult>, ApiError> {
-    caller.admin()?;
-    let at = now();
-    // Candidates come from the projection once it has caught up with everything committed; the
-    // engine re-checks each wallet on its own state, so a stale candidate only costs a lookup.
-    let committed_position = state.log().last_position().await?;
-    state.projections().wait_for(committed_position, crate::extract::READ_WAIT).await;
-    let candidates = state.projections().read(|models| models.wallets_with_expired_lots(at));
-    let committed = state.engine().sweep(candidates, at).await?;
+    let committed = ygor_engine::jobs::sweep_expired(state.engine(), state.projections(), now()).await?;
     Ok(axum::Json(SweepResult {
         expired_lots: committed.outcome.expired_lots,
         expired_tokens: committed.outcome.expired_tokens.value(),
@@ -330,10 +317,9 @@ pub struct Settlement {
     responses((status = 200, body = Settlement)), security(("bearer" = [])))]
 pub async fn settle_venue(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(request): ApiJson<SettlementRequest>,
 ) -> Result<axum::Json<Settlement>, ApiError> {
-    caller.admin()?;
     let venue_id = PartnerId::parse(&request.venue_id).map_err(|error| ApiError::validation(error.to_string()))?;
     let committed = state.engine().settle(venue_id, now()).await?;
     Ok(axum::Json(Settlement {
@@ -369,10 +355,9 @@ pub struct CirculationView {
     params(("min_position" = Option<i64>, Query)), responses((status = 200, body = CirculationView)), security(("bearer" = [])))]
 pub async fn circulation(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     _consistent: Consistent,
 ) -> Result<axum::Json<CirculationView>, ApiError> {
-    caller.admin()?;
     let view = state.projections().read(|models| {
         let c = models.circulation();
         CirculationView {
@@ -435,11 +420,10 @@ fn csv_field(text: &str) -> String {
     security(("bearer" = [])))]
 pub async fn participation(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     axum::extract::Query(query): axum::extract::Query<ParticipationQuery>,
     _consistent: Consistent,
 ) -> Result<Response, ApiError> {
-    caller.admin()?;
     let dimension = ygor_projections::participation::Dimension::parse(&query.by).ok_or_else(|| {
         ApiError::validation("by must be one of category, association, neighbourhood, month, age_band")
     })?;

@@ -12,7 +12,7 @@ use ygor_ledger::DrawId;
 
 use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Admin, Citizen};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Consistent};
 
@@ -86,10 +86,9 @@ pub struct DrawCreated {
     responses((status = 201, body = DrawCreated), (status = 200, description = "identical retry", body = DrawCreated)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(request): ApiJson<DrawRequest>,
 ) -> Result<Response, ApiError> {
-    caller.admin()?;
     let id = DrawId::parse(&request.draw_id).map_err(|error| ApiError::validation(error.to_string()))?;
     let prize = checked_text("prize", &request.prize, 200)?;
     if request.winners == 0 || request.winners > WINNERS_MAX {
@@ -122,11 +121,10 @@ pub struct EntryAnswer {
     security(("bearer" = [])))]
 pub async fn enter(
     State(state): State<AppState>,
-    caller: Caller,
+    Citizen(citizen_id): Citizen,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<EntryRequest>,
 ) -> Result<Response, ApiError> {
-    let citizen_id = caller.citizen()?;
     let id = draw_id(&id)?;
     if request.gold == 0 || request.gold > TICKETS_MAX {
         return Err(ApiError::validation(format!("gold must be between 1 and {TICKETS_MAX}")));
@@ -158,11 +156,10 @@ pub struct DrawClosedAnswer {
     responses((status = 200, body = DrawClosedAnswer), (status = 409, description = "draw_open", body = crate::error::Problem)), security(("bearer" = [])))]
 pub async fn close(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(id): Path<String>,
     ApiJson(_request): ApiJson<CloseRequest>,
 ) -> Result<axum::Json<DrawClosedAnswer>, ApiError> {
-    caller.admin()?;
     let id = draw_id(&id)?;
     let committed = state.engine().close_draw(id, now()).await?;
     let result = committed.outcome;

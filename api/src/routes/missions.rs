@@ -13,7 +13,7 @@ use ygor_projections::missions::MissionView;
 
 use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Association, Caller, Citizen};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Consistent};
 
@@ -66,10 +66,9 @@ pub(crate) fn categories(list: &[String], max: usize) -> Result<Vec<CategoryId>,
     security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
-    caller: Caller,
+    Association(association_id): Association,
     ApiJson(request): ApiJson<MissionRequest>,
 ) -> Result<Response, ApiError> {
-    let association_id = caller.association()?;
     let mission_id = MissionId::parse(&request.mission_id).map_err(|error| ApiError::validation(error.to_string()))?;
     let title = checked_text("title", &request.title, 200)?;
     let categories = categories(&request.categories, CATEGORIES_MAX)?;
@@ -107,11 +106,10 @@ pub struct CloseRequest {}
     security(("bearer" = [])))]
 pub async fn close(
     State(state): State<AppState>,
-    caller: Caller,
+    Association(association_id): Association,
     Path(mission_id): Path<String>,
     ApiJson(_request): ApiJson<CloseRequest>,
 ) -> Result<axum::Json<MissionAnswer>, ApiError> {
-    let association_id = caller.association()?;
     let mission_id = MissionId::parse(&mission_id).map_err(|_| ApiError::not_found("no mission has this id"))?;
     super::association::active_partner(&state, association_id).await?;
     let committed = state.engine().close_mission(mission_id, association_id, now()).await?;
@@ -189,10 +187,9 @@ pub async fn list(
     responses((status = 200, body = MissionList)), security(("bearer" = [])))]
 pub async fn matching(
     State(state): State<AppState>,
-    caller: Caller,
+    Citizen(citizen_id): Citizen,
     _consistent: Consistent,
 ) -> Result<axum::Json<MissionList>, ApiError> {
-    let citizen_id = caller.citizen()?;
     let at = now();
     let list = state.projections().read(|models| {
         let names = models.association_names();

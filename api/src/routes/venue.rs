@@ -16,7 +16,7 @@ use ygor_ledger::{CitizenId, PartnerId, RedemptionId, Tokens, VoucherId};
 use super::association::{active_partner, verify_partner_signature};
 use super::created_or_replayed;
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Venue};
 use crate::error::ApiError;
 use crate::extract::{Consistent, Signed};
 
@@ -59,10 +59,9 @@ fn invalid_voucher(detail: impl Into<String>) -> ApiError {
     security(("bearer" = [])))]
 pub async fn redeem(
     State(state): State<AppState>,
-    caller: Caller,
+    Venue(venue_id): Venue,
     signed: Signed<RedemptionRequest>,
 ) -> Result<Response, ApiError> {
-    let venue_id = caller.venue()?;
     let request = signed.body;
     let claimed = PartnerId::parse(&request.venue_id).map_err(|error| ApiError::validation(error.to_string()))?;
     if claimed != venue_id {

@@ -83,21 +83,24 @@ impl World {
         self.partners.get(&id).cloned().unwrap_or_default()
     }
 
-    /// The certification read back from the partner's stream where `action_id`'s may be (what the
-    /// engine reads from the store): its record, or another action's with the same fingerprint.
+    /// The association's certification of `action_id` as its stream records it (what the engine
+    /// reads from the store), if it certified the action.
     pub fn recorded_certification(&self, partner_id: PartnerId, action_id: ActionId) -> Option<RecordedCertification> {
-        let sequence = self.partners.get(&partner_id)?.certification_candidate(action_id)?.sequence;
-        let event = self.partner_logs.get(&partner_id)?.get(sequence.checked_sub(1)?)?.clone();
-        RecordedCertification::from_event(sequence, event)
+        let stream = self.partner_logs.get(&partner_id)?;
+        stream.iter().enumerate().find_map(|(index, event)| {
+            RecordedCertification::from_event(index + 1, event.clone())
+                .filter(|recorded| recorded.outcome.action_id == action_id)
+        })
     }
 
-    /// Decides a certification as the engine does: with the rules in force and, if the action id
-    /// was certified by the association, the record read back from its stream.
+    /// Decides a certification as the engine does: with the rules in force, the association's
+    /// earlier certification of the action id if there is one, and what it reads of the wallet.
     pub fn certify(&self, command: Certify) -> Result<Decided<CertificationOutcome>, LedgerError> {
         let recorded = self.recorded_certification(command.association_id, command.action_id);
         let partner = self.partner(command.association_id);
-        let wallet = self.wallet(command.citizen_id);
-        operations::certify(self.territory.rules_in_force(), &partner, &wallet, recorded.as_ref(), command)
+        let wallet =
+            self.wallet(command.citizen_id).crediting(command.action_id, &command.category, command.occurred_at);
+        operations::certify(self.territory.rules_in_force(), &partner, recorded.as_ref(), &wallet, command)
     }
 
     /// Decides a revocation as the engine does (see [`World::certify`]).

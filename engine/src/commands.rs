@@ -1,0 +1,385 @@
+//! Every command of the engine: what it locks ([`Plan`]) and how the ledger decides it, run by
+//! the one generic [`Engine::execute`](crate::Engine).
+
+use chrono::{DateTime, Utc};
+use ygor_ledger::draw::{DrawCommand, DrawResult, DrawTerms};
+use ygor_ledger::mission::{MissionCommand, MissionDetails, Publication};
+use ygor_ledger::operations::{
+    self, Certify, Changes, Decided, EventRef, Redeem, RedemptionOutcome, RevocationOutcome, SweepOutcome,
+};
+use ygor_ledger::partner::{CertificationOutcome, PartnerCommand};
+use ygor_ledger::territory::{SignedCheckpointRecord, TerritoryCommand};
+use ygor_ledger::wallet::{Demographics, WalletCommand};
+use ygor_ledger::{
+    ActionId, CategoryId, CitizenId, DrawId, LedgerError, MissionId, PartnerId, PartnerKind, SettlementId, Tokens,
+    Wallet,
+};
+use ygor_rules::Rules;
+use ygor_store::{CitizenDetails, NewCredential};
+
+use crate::execute::{AttemptError, OutsideLog};
+use crate::locks::Plan;
+use crate::{Committed, Engine, EngineError};
+
+/// How many wallets one expiry transaction sweeps.
+const SWEEP_BATCH: usize = 256;
+
+/// The first event of an aggregate's stream: what answers a retry of its creation.
+fn first_event(aggregate_type: &'static str, aggregate_id: String) -> EventRef {
+    EventRef { aggregate_type, aggregate_id, sequence: 1 }
+}
+
+impl Engine {
+    /// Commits the coming gold periods and reveals the ended ones (see `Territory::gold_schedule`);
+    /// run every fraction of a second by [`crate::jobs`], and before a certification that finds
+    /// no period committed for its time.
+    pub async fn maintain_gold(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let seeds = &self.inner.seeds;
+        self.execute(Plan::new().territory(), OutsideLog::default(), now, |held| {
+            let territory = held.territory();
+            let gold = territory.rules_in_force().and_then(|version| version.rules.gold.clone());
+            let events = territory.gold_schedule(now, gold.as_ref(), now, |period| seeds.gold(period));
+            Ok(Decided::apply(Changes::territory(events), ()))
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn publish_rules(
+        &self,
+        rules: Rules,
+        source: String,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<u32>, EngineError> {
+        let seeds = &self.inner.seeds;
+        self.execute(Plan::new().territory(), OutsideLog::default(), at, |held| {
+            let territory = held.territory();
+            let version = territory.rules_versions().len() as u32 + 1;
+            let mut events = territory.decide(TerritoryCommand::PublishRules {
+                rules: rules.clone(),
+                source: source.clone(),
+                at,
+            })?;
+            // Rules with gold start the first period now: its commitment goes in the same transaction.
+            events.extend(territory.gold_schedule(at, rules.gold.as_ref(), at, |period| seeds.gold(period)));
+            Ok(Decided::apply(Changes::territory(events), version))
+        })
+        .await
+    }
+
+    /// Records a signed checkpoint in the log (nothing if one as large is already recorded).
+    pub async fn record_checkpoint(
+        &self,
+        checkpoint: SignedCheckpointRecord,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().territory(), OutsideLog::default(), at, |held| {
+            let command = TerritoryCommand::RecordCheckpoint { checkpoint: checkpoint.clone() };
+            Ok(Decided::apply(Changes::territory(held.territory().decide(command)?), ()))
+        })
+        .await
+    }
+
+    pub async fn mint(&self, amount: Tokens, at: DateTime<Utc>) -> Result<Committed<Tokens>, EngineError> {
+        self.execute(Plan::new().territory(), OutsideLog::default(), at, |held| {
+            let events = held.territory().decide(TerritoryCommand::MintSupply { amount, at })?;
+            Ok(Decided::apply(Changes::territory(events), amount))
+        })
+        .await
+    }
+
+    /// Registers a partner under a fresh id, with the hash of its bearer token.
+    pub async fn register_partner(
+        &self,
+        id: PartnerId,
+        kind: PartnerKind,
+        name: String,
+        public_key: String,
+        token_hash: [u8; 32],
+        at: DateTime<Utc>,
+    ) -> Result<Committed<PartnerId>, EngineError> {
+        let credential = NewCredential { token_hash, role: kind.to_string(), subject_id: id.to_string() };
+        let outside = OutsideLog { credentials: vec![credential], citizen_details: vec![] };
+        self.execute(Plan::new().partner(id), outside, at, |held| {
+            let command = PartnerCommand::Register { kind, name: name.clone(), public_key: public_key.clone(), at };
+            Ok(Decided::apply(Changes::partner(id, held.partner(id).decide(command)?), id))
+        })
+        .await
+    }
+
+    pub async fn suspend_partner(&self, id: PartnerId, at: DateTime<Utc>) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().partner(id), OutsideLog::default(), at, |held| {
+            let partner = held.partner(id);
+            if partner.registration().is_none() {
+                return Err(LedgerError::UnknownPartner(id).into());
+            }
+            Ok(Decided::apply(Changes::partner(id, partner.decide(PartnerCommand::Suspend { at })?), ()))
+        })
+        .await
+    }
+
+    pub async fn allocate_envelope(
+        &self,
+        id: PartnerId,
+        amount: Tokens,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<Tokens>, EngineError> {
+        self.execute(Plan::new().territory().partner(id), OutsideLog::default(), at, |held| {
+            Ok(operations::allocate_envelope(held.territory(), held.partner(id), id, amount, at)?)
+        })
+        .await
+    }
+
+    pub async fn register_citizen(
+        &self,
+        id: CitizenId,
+        demographics: Demographics,
+        interests: Vec<CategoryId>,
+        details: CitizenDetails,
+        token_hash: [u8; 32],
+        at: DateTime<Utc>,
+    ) -> Result<Committed<CitizenId>, EngineError> {
+        let credential = NewCredential { token_hash, role: "citizen".to_owned(), subject_id: id.to_string() };
+        let outside = OutsideLog { credentials: vec![credential], citizen_details: vec![details] };
+        self.execute(Plan::new().wallet(id), outside, at, |held| {
+            let command =
+                WalletCommand::Register { demographics: demographics.clone(), interests: interests.clone(), at };
+            Ok(Decided::apply(Changes::wallet(id, held.wallet(id).decide(command)?), id))
+        })
+        .await
+    }
+
+    pub async fn set_interests(
+        &self,
+        id: CitizenId,
+        interests: Vec<CategoryId>,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().wallet(id), OutsideLog::default(), at, |held| {
+            let command = WalletCommand::SetInterests { interests: interests.clone(), at };
+            Ok(Decided::apply(Changes::wallet(id, held.wallet(id).decide(command)?), ()))
+        })
+        .await
+    }
+
+    /// Publishes a mission; the same mission again is answered from the log, another one under
+    /// the same id is `id_conflict`.
+    pub async fn publish_mission(
+        &self,
+        id: MissionId,
+        details: MissionDetails,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().mission(id), OutsideLog::default(), at, |held| {
+            let mission = held.mission(id);
+            Ok(match mission.publication(&details, &format!("mission_id {id}"))? {
+                Publication::AlreadyPublished => {
+                    Decided::Replay { outcome: (), original: first_event("mission", id.to_string()) }
+                }
+                Publication::New => {
+                    let events = mission.decide(MissionCommand::Publish { details: details.clone(), at })?;
+                    Decided::apply(Changes::mission(id, events), ())
+                }
+            })
+        })
+        .await
+    }
+
+    pub async fn close_mission(
+        &self,
+        id: MissionId,
+        association_id: PartnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().mission(id), OutsideLog::default(), at, |held| {
+            let events = held.mission(id).decide(MissionCommand::Close { association_id, at })?;
+            Ok(Decided::apply(Changes::mission(id, events), ()))
+        })
+        .await
+    }
+
+    /// Creates a draw committed to its seed; the same draw again is answered from the log.
+    pub async fn create_draw(
+        &self,
+        id: DrawId,
+        prize: String,
+        closes_at: DateTime<Utc>,
+        winners: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<DrawTerms>, EngineError> {
+        let commitment = ygor_audit::seed_commitment(&self.inner.seeds.draw(id));
+        let terms = DrawTerms { prize, closes_at, winners, commitment };
+        self.execute(Plan::new().draw(id), OutsideLog::default(), at, |held| {
+            let draw = held.draw(id);
+            Ok(match draw.terms() {
+                Some(existing) if *existing == terms => {
+                    Decided::Replay { outcome: terms.clone(), original: first_event("draw", id.to_string()) }
+                }
+                Some(_) => return Err(LedgerError::IdConflict { what: format!("draw_id {id}") }.into()),
+                None => {
+                    let events = draw.decide(DrawCommand::Create { terms: terms.clone(), at })?;
+                    Decided::apply(Changes::draw(id, events), terms.clone())
+                }
+            })
+        })
+        .await
+    }
+
+    /// Spends a citizen's gold tokens as tickets; answers the citizen's tickets in the draw.
+    pub async fn enter_draw(
+        &self,
+        id: DrawId,
+        citizen_id: CitizenId,
+        tickets: u64,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<u64>, EngineError> {
+        self.execute(Plan::new().draw(id).wallet(citizen_id), OutsideLog::default(), at, |held| {
+            Ok(operations::enter_draw(held.draw(id), held.wallet(citizen_id), id, citizen_id, tickets, at)?)
+        })
+        .await
+    }
+
+    /// Closes a draw after `closes_at`: reveals its seed and draws the winners (docs/audit.md).
+    /// Closing again answers the same result.
+    pub async fn close_draw(&self, id: DrawId, at: DateTime<Utc>) -> Result<Committed<DrawResult>, EngineError> {
+        let seed = self.inner.seeds.draw(id);
+        self.execute(Plan::new().draw(id), OutsideLog::default(), at, |held| {
+            let draw = held.draw(id);
+            let terms = draw.terms().ok_or(LedgerError::UnknownDraw)?;
+            if let Some(result) = draw.result().cloned() {
+                let original =
+                    EventRef { aggregate_type: "draw", aggregate_id: id.to_string(), sequence: draw.version() };
+                return Ok(Decided::Replay { outcome: result, original });
+            }
+            if at < terms.closes_at {
+                return Err(LedgerError::DrawOpen.into());
+            }
+            let entries: Vec<ygor_audit::DrawEntry> = draw
+                .entries()
+                .iter()
+                .map(|(citizen, tickets)| ygor_audit::DrawEntry { citizen_id: citizen.to_string(), tickets: *tickets })
+                .collect();
+            let invalid = |error: ygor_audit::AuditError| EngineError::Inconsistent(format!("draw {id}: {error}"));
+            let root = ygor_audit::entries_root(&entries).map_err(invalid)?;
+            let winners =
+                ygor_audit::draw_winners(&seed, &id.to_string(), &entries, terms.winners as usize).map_err(invalid)?;
+            let winners = winners
+                .iter()
+                .map(|text| {
+                    CitizenId::parse(text).map_err(|_| EngineError::Inconsistent(format!("draw {id}: winner {text}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let result =
+                DrawResult { seed: hex::encode(seed), entries_root: hex::encode(root), winners, closed_at: at };
+            let events = draw.decide(DrawCommand::Close { result: result.clone() })?;
+            Ok(Decided::apply(Changes::draw(id, events), result))
+        })
+        .await
+    }
+
+    pub async fn certify(&self, command: Certify) -> Result<Committed<CertificationOutcome>, EngineError> {
+        let has_gold = self.rules().is_some_and(|rules| rules.rules.gold.is_some());
+        if has_gold && self.gold_period_at(command.at).is_none() {
+            self.maintain_gold(command.at).await?;
+        }
+        let plan = Plan::new()
+            .certification(command.association_id, command.action_id)
+            .crediting(command.citizen_id, command.action_id);
+        self.execute(plan, OutsideLog::default(), command.at, |held| {
+            let rules = self.rules();
+            let mut command = command.clone();
+            // The gold outcome: the formula of API.md, with the seed of the period in force when
+            // the certification arrived and the probability of the rules it is decided with.
+            let gold = rules.as_ref().and_then(|rules| rules.rules.gold.clone());
+            (command.gold, command.gold_period) = match (gold, self.gold_period_at(command.at)) {
+                (Some(gold), Some(period)) => {
+                    let seed = self.inner.seeds.gold(period);
+                    (ygor_audit::gold_earned(&seed, &command.action_id.to_string(), gold.probability), Some(period))
+                }
+                _ => (false, None),
+            };
+            let wallet = held.crediting(command.citizen_id, command.action_id, &command.category, command.occurred_at);
+            let partner = held.partner(command.association_id);
+            Ok(operations::certify(rules.as_deref(), partner, held.earlier_certification(), &wallet, command)?)
+        })
+        .await
+    }
+
+    pub async fn revoke(
+        &self,
+        association_id: PartnerId,
+        action_id: ActionId,
+        reason: String,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<RevocationOutcome>, EngineError> {
+        self.run(|| async {
+            // The citizen is in the certification's record, read before the wallet is locked.
+            let Some((recorded, read)) = self.certification_of(association_id, action_id).await? else {
+                return Err(AttemptError::from(LedgerError::UnknownAction(action_id)));
+            };
+            let citizen_id = recorded.citizen_id;
+            let plan = Plan::new().certification(association_id, action_id).wallet(citizen_id);
+            self.execute_once(&plan, read, at, |held| {
+                let (partner, wallet) = (held.partner(association_id), held.wallet(citizen_id));
+                let recorded = held.earlier_certification();
+                Ok(operations::revoke(partner, wallet, recorded, association_id, action_id, reason.clone(), at)?)
+            })
+            .await
+        })
+        .await
+    }
+
+    pub async fn redeem(&self, command: Redeem) -> Result<Committed<RedemptionOutcome>, EngineError> {
+        let plan = Plan::new().partner(command.venue_id).wallet(command.citizen_id);
+        self.execute(plan, OutsideLog::default(), command.at, |held| {
+            let (venue, wallet) = (held.partner(command.venue_id), held.wallet(command.citizen_id));
+            Ok(operations::redeem(venue, wallet, command.clone())?)
+        })
+        .await
+    }
+
+    pub async fn settle(&self, venue_id: PartnerId, at: DateTime<Utc>) -> Result<Committed<Tokens>, EngineError> {
+        let settlement_id = SettlementId::from_uuid(uuid::Uuid::new_v4());
+        self.execute(Plan::new().territory().partner(venue_id), OutsideLog::default(), at, |held| {
+            Ok(operations::settle(held.territory(), held.partner(venue_id), venue_id, settlement_id, at)?)
+        })
+        .await
+    }
+
+    /// Sweeps the expired lots of the given wallets, in batches of [`SWEEP_BATCH`] wallets per
+    /// transaction; each batch also credits the treasury once.
+    pub async fn sweep(
+        &self,
+        mut candidates: Vec<CitizenId>,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<SweepOutcome>, EngineError> {
+        candidates.sort();
+        candidates.dedup();
+        let mut total = SweepOutcome::default();
+        let mut position = self.inner.log.last_position().await?;
+        for chunk in candidates.chunks(SWEEP_BATCH) {
+            let plan = chunk.iter().fold(Plan::new().territory(), |plan, id| plan.wallet(*id));
+            let committed = self
+                .execute(plan, OutsideLog::default(), at, |held| {
+                    let wallets: Vec<(CitizenId, &Wallet)> = chunk.iter().map(|id| (*id, held.wallet(*id))).collect();
+                    Ok(operations::sweep_expired(held.territory(), &wallets, at)?)
+                })
+                .await?;
+            total.expired_lots += committed.outcome.expired_lots;
+            total.expired_tokens =
+                total.expired_tokens.checked_add(committed.outcome.expired_tokens).ok_or(LedgerError::Overflow)?;
+            position = position.max(committed.position);
+        }
+        Ok(Committed { outcome: total, position, replayed: false })
+    }
+
+    /// A copy of a citizen's wallet as the engine sees it (authoritative, not a projection).
+    pub async fn wallet(&self, id: CitizenId) -> Result<Wallet, EngineError> {
+        let held = match self.acquire(&Plan::new().wallet(id), None).await {
+            Ok(held) => held,
+            Err(AttemptError::Engine(error)) => return Err(error),
+            Err(AttemptError::Conflict) => return Err(EngineError::Contention),
+        };
+        Ok(held.wallet(id).clone())
+    }
+}

@@ -1,0 +1,398 @@
+//! The one way a command runs: lock what its plan names, let the ledger decide, check that the
+//! decision conserves tokens, apply it to the cached states, and queue its events for the
+//! committer; decide again after a conflict with another writer.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use ygor_ledger::books::AnyEvent;
+use ygor_ledger::operations::{Changes, Decided};
+use ygor_ledger::territory::TERRITORY_ID;
+use ygor_store::{AppendBatch, CitizenDetails, NewCredential, NewEvent};
+
+use crate::cache::{Handle, State};
+use crate::committer::{CommitFailure, Pending};
+use crate::locks::{CertificationRead, Held, Plan, once_durable};
+use crate::stored::encode;
+use crate::{Committed, Engine, EngineError, conservation};
+
+/// How many times an operation is decided again after another writer (another process on the same
+/// database) appended to one of its aggregates first.
+const CONFLICT_RETRIES: usize = 8;
+
+/// Why one attempt at an operation did not commit.
+pub(crate) enum AttemptError {
+    /// Another writer won a race, or a transaction this one depended on failed: decide again.
+    Conflict,
+    Engine(EngineError),
+}
+
+impl From<EngineError> for AttemptError {
+    fn from(error: EngineError) -> Self {
+        AttemptError::Engine(error)
+    }
+}
+
+impl From<ygor_ledger::LedgerError> for AttemptError {
+    fn from(error: ygor_ledger::LedgerError) -> Self {
+        AttemptError::Engine(error.into())
+    }
+}
+
+/// What is written outside the event log, in the same transaction as the events: credentials and
+/// citizens' personal details.
+#[derive(Debug, Clone, Default)]
+pub struct OutsideLog {
+    pub credentials: Vec<NewCredential>,
+    pub citizen_details: Vec<CitizenDetails>,
+}
+
+impl OutsideLog {
+    fn is_empty(&self) -> bool {
+        self.credentials.is_empty() && self.citizen_details.is_empty()
+    }
+}
+
+impl Engine {
+    /// Runs `attempt` until it commits, deciding again after a conflict with another writer.
+    pub(crate) async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<Committed<T>, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Committed<T>, AttemptError>>,
+    {
+        for _ in 0..CONFLICT_RETRIES {
+            match attempt().await {
+                Ok(committed) => return Ok(committed),
+                Err(AttemptError::Conflict) => continue,
+                Err(AttemptError::Engine(error)) => return Err(error),
+            }
+        }
+        Err(EngineError::Contention)
+    }
+
+    /// Locks what `plan` names, decides with `decide` on what it holds, and commits the decision
+    /// with `outside`; retried after a conflict.
+    pub(crate) async fn execute<T, D>(
+        &self,
+        plan: Plan,
+        outside: OutsideLog,
+        at: DateTime<Utc>,
+        decide: D,
+    ) -> Result<Committed<T>, EngineError>
+    where
+        D: Fn(&Held) -> Result<Decided<T>, EngineError>,
+    {
+        self.run(|| async {
+            let held = self.acquire(&plan, None).await?;
+            let decided = decide(&held)?;
+            self.commit(held, decided, outside.clone(), at).await
+        })
+        .await
+    }
+
+    /// [`Engine::execute`] once, with an earlier certification already read.
+    pub(crate) async fn execute_once<T, D>(
+        &self,
+        plan: &Plan,
+        read: CertificationRead,
+        at: DateTime<Utc>,
+        decide: D,
+    ) -> Result<Committed<T>, AttemptError>
+    where
+        D: FnOnce(&Held) -> Result<Decided<T>, EngineError>,
+    {
+        let held = self.acquire(plan, Some(read)).await?;
+        let decided = decide(&held)?;
+        self.commit(held, decided, OutsideLog::default(), at).await
+    }
+
+    /// Appends what was decided and applies it to the cached states, or answers a retry from the
+    /// log.
+    async fn commit<T>(
+        &self,
+        mut held: Held,
+        decided: Decided<T>,
+        outside: OutsideLog,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<T>, AttemptError> {
+        let (changes, outcome) = match decided {
+            Decided::Replay { outcome, original } => {
+                // A retry of the earlier certification read for this operation: its position is known.
+                let association = (original.aggregate_type == "partner")
+                    .then(|| ygor_ledger::PartnerId::parse(&original.aggregate_id).ok())
+                    .flatten();
+                let known = association.and_then(|id| held.earlier_position(id, original.sequence));
+                drop(held);
+                let position = match known {
+                    Some(position) => position,
+                    None => {
+                        let log = &self.inner.log;
+                        once_durable(|| {
+                            log.position_of(original.aggregate_type, &original.aggregate_id, original.sequence)
+                        })
+                        .await?
+                    }
+                };
+                return Ok(Committed { outcome, position, replayed: true });
+            }
+            Decided::Apply { changes, outcome } => (changes, outcome),
+        };
+        if changes.is_empty() && outside.is_empty() {
+            let position = self.inner.log.last_position().await.map_err(EngineError::from)?;
+            return Ok(Committed { outcome, position, replayed: false });
+        }
+        // A place in the committer's queue first: when the database does not keep up, the
+        // operation is refused before anything changed.
+        let permit = self.inner.queue.try_reserve().map_err(|_| EngineError::Overloaded(self.inner.queue_capacity))?;
+        let typed = typed_events(&changes);
+        if let Err(violation) = conservation::check(&typed, &held) {
+            tracing::error!(%violation, ?typed, "a decision would break conservation; nothing was written");
+            return Err(EngineError::Conservation(violation).into());
+        }
+        let events = self.encode_changes(&held, &changes, at)?;
+        let touched = self.apply(&mut held, changes);
+        let batch = AppendBatch { events, credentials: outside.credentials, citizen_details: outside.citizen_details };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // Queued while the locks are held, so that the queue keeps each aggregate's order; the
+        // locks are released before the wait for durability, so that commands to one hot
+        // aggregate pipeline into shared transactions.
+        permit.send(Pending { batch, typed, touched, reply });
+        drop(held);
+        let positions = match answer.await {
+            Ok(Ok(positions)) => positions,
+            Ok(Err(CommitFailure::Retry)) => return Err(AttemptError::Conflict),
+            Ok(Err(CommitFailure::Storage(message))) => return Err(EngineError::Storage(message).into()),
+            Err(_) => return Err(EngineError::Stopped.into()),
+        };
+        let position = positions.last().copied().unwrap_or(0);
+        Ok(Committed { outcome, position, replayed: false })
+    }
+
+    /// The stored form of every event decided, in the order of [`typed_events`], numbered after
+    /// each held aggregate's version.
+    fn encode_changes(&self, held: &Held, changes: &Changes, at: DateTime<Utc>) -> Result<Vec<NewEvent>, EngineError> {
+        let mut events = Vec::new();
+        for (id, decided) in &changes.missions {
+            events.extend(encode(&id.to_string(), held.mission(*id).version() + 1, decided, at)?);
+        }
+        for (id, decided) in &changes.draws {
+            events.extend(encode(&id.to_string(), held.draw(*id).version() + 1, decided, at)?);
+        }
+        for (id, decided) in &changes.wallets {
+            let version =
+                held.wallets.iter().find(|(held, _)| held == id).expect("the plan locks this wallet").1.state.version();
+            events.extend(encode(&id.to_string(), version + 1, decided, at)?);
+        }
+        for (id, decided) in &changes.partners {
+            events.extend(encode(&id.to_string(), held.partner(*id).version() + 1, decided, at)?);
+        }
+        if !changes.territory.is_empty() {
+            events.extend(encode(TERRITORY_ID, held.territory().version() + 1, &changes.territory, at)?);
+        }
+        Ok(events)
+    }
+
+    /// Applies the decided events to the held states, and returns them: the committer resets them
+    /// if the transaction fails.
+    fn apply(&self, held: &mut Held, changes: Changes) -> Vec<Handle> {
+        let Changes { territory, partners, wallets, missions, draws } = changes;
+        let mut touched = Vec::new();
+        if !territory.is_empty() {
+            let guard = held.territory.as_mut().expect("the plan locks the territory");
+            touched.push(Handle::Territory(tokio::sync::OwnedMutexGuard::mutex(guard).clone()));
+            for event in territory {
+                guard.state.apply_event(event);
+            }
+            self.publish_territory(&guard.state);
+        }
+        for (id, events) in partners {
+            let guard =
+                &mut held.partners.iter_mut().find(|(held, _)| *held == id).expect("the plan locks this partner").1;
+            touched.push(Handle::Partner(tokio::sync::OwnedMutexGuard::mutex(guard).clone()));
+            for event in events {
+                guard.state.apply(event);
+            }
+            self.remember_partner(id, &guard.state.partner);
+        }
+        for (id, events) in wallets {
+            let guard =
+                &mut held.wallets.iter_mut().find(|(held, _)| *held == id).expect("the plan locks this wallet").1;
+            touched.push(Handle::Wallet(tokio::sync::OwnedMutexGuard::mutex(guard).clone()));
+            for event in events {
+                State::apply(&mut guard.state, event);
+            }
+        }
+        for (_, events) in missions {
+            let guard = &mut held.mission.as_mut().expect("the plan locks a mission").1;
+            touched.push(Handle::Mission(tokio::sync::OwnedMutexGuard::mutex(guard).clone()));
+            for event in events {
+                guard.state.apply_event(event);
+            }
+        }
+        for (_, events) in draws {
+            let guard = &mut held.draw.as_mut().expect("the plan locks a draw").1;
+            touched.push(Handle::Draw(tokio::sync::OwnedMutexGuard::mutex(guard).clone()));
+            for event in events {
+                guard.state.apply_event(event);
+            }
+        }
+        touched
+    }
+}
+
+/// Every decided event with its stream, in the order they are appended: missions, draws, wallets,
+/// partners, then the territory (the order `EventRef` relies on: a certification's or a
+/// redemption's last event is the partner's).
+fn typed_events(changes: &Changes) -> Vec<AnyEvent> {
+    let mut typed = Vec::new();
+    for (id, events) in &changes.missions {
+        typed.extend(events.iter().map(|event| AnyEvent::Mission(*id, event.clone())));
+    }
+    for (id, events) in &changes.draws {
+        typed.extend(events.iter().map(|event| AnyEvent::Draw(*id, event.clone())));
+    }
+    for (id, events) in &changes.wallets {
+        typed.extend(events.iter().map(|event| AnyEvent::Wallet(*id, event.clone())));
+    }
+    for (id, events) in &changes.partners {
+        typed.extend(events.iter().map(|event| AnyEvent::Partner(*id, event.clone())));
+    }
+    typed.extend(changes.territory.iter().cloned().map(AnyEvent::Territory));
+    typed
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use ygor_ledger::operations::Certify;
+    use ygor_ledger::partner::SignedRequest;
+    use ygor_ledger::wallet::{Demographics, WalletEvent};
+    use ygor_ledger::{ActionId, CategoryId, CitizenId, LotId, PartnerId, PartnerKind, Tokens};
+    use ygor_store::{Backend, CitizenDetails};
+
+    use super::*;
+    use crate::{EngineOptions, Seeds};
+
+    const RULES: &str = "[tokens]\nlifetime = \"P6M\"\n\n[[categories]]\nid = \"ecologie\"\nlabel = \"Écologie\"\ntokens_per_action = 10\n";
+
+    /// An engine on a fresh SQLite log, with rules, supply, an association holding 100 tokens and
+    /// a citizen.
+    async fn territory() -> (Engine, PartnerId, CitizenId, Option<tempfile::TempDir>) {
+        let (log, guard) = ygor_store::testing::fresh_event_log(Backend::Sqlite).await;
+        let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
+        let engine = Engine::open_with(log, seeds, EngineOptions::default()).await.expect("opens");
+        let at = Utc::now();
+        let rules = ygor_rules::Rules::parse(RULES).expect("rules");
+        engine.publish_rules(rules, RULES.to_owned(), at).await.expect("rules published");
+        engine.mint(Tokens::new(1_000), at).await.expect("minted");
+        let association = PartnerId::from_uuid(uuid::Uuid::new_v4());
+        let name = "Les Amis du Parc".to_owned();
+        engine
+            .register_partner(association, PartnerKind::Association, name, "key".to_owned(), [1; 32], at)
+            .await
+            .expect("registered");
+        engine.allocate_envelope(association, Tokens::new(100), at).await.expect("allocated");
+        let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
+        let details = CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None };
+        engine
+            .register_citizen(citizen, Demographics::default(), vec![], details, [2; 32], at)
+            .await
+            .expect("registered");
+        (engine, association, citizen, guard)
+    }
+
+    fn certification(association: PartnerId, citizen: CitizenId) -> Certify {
+        Certify {
+            action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+            association_id: association,
+            citizen_id: citizen,
+            category: CategoryId::parse("ecologie").expect("a category"),
+            quantity: 1,
+            occurred_at: Utc::now(),
+            signature: "c2ln".to_owned(),
+            request: SignedRequest::none(),
+            fingerprint: uuid::Uuid::new_v4().to_string(),
+            gold: false,
+            gold_period: None,
+            lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
+            at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_that_does_not_conserve_tokens_is_refused_before_it_reaches_the_log() {
+        let (engine, association, citizen, _guard) = territory().await;
+        let before = engine.log().last_position().await.expect("a position");
+        let command = certification(association, citizen);
+        let plan = Plan::new().certification(association, command.action_id).crediting(citizen, command.action_id);
+        // A decision whose wallet side credits 2 tokens more than the envelope gives: a defect.
+        let refused = engine
+            .execute(plan, OutsideLog::default(), command.at, |held| {
+                let wallet = held.crediting(citizen, command.action_id, &command.category, command.occurred_at);
+                let partner = held.partner(association);
+                let decided = ygor_ledger::operations::certify(
+                    engine.rules().as_deref(),
+                    partner,
+                    None,
+                    &wallet,
+                    command.clone(),
+                )?;
+                let Decided::Apply { mut changes, outcome } = decided else { unreachable!("a new certification") };
+                let WalletEvent::ActionCertified { tokens, .. } = &mut changes.wallets[0].1[0] else {
+                    unreachable!("credited")
+                };
+                *tokens = Tokens::new(tokens.value() + 2);
+                Ok(Decided::apply(changes, outcome))
+            })
+            .await;
+        let Err(EngineError::Conservation(violation)) = refused else { panic!("not refused: {refused:?}") };
+        assert!(violation.to_string().contains("by 10 in the books and by 12"), "{violation}");
+        assert_eq!(engine.log().last_position().await.expect("a position"), before, "nothing reached the log");
+        // Nothing changed in memory either: the same certification, decided rightly, goes through.
+        let committed = engine.certify(command).await.expect("certified");
+        assert_eq!(committed.outcome.tokens, Tokens::new(10));
+        assert_eq!(engine.wallet(citizen).await.expect("a wallet").holdings().held(), Tokens::new(10));
+        let partner_events =
+            engine.log().load_stream::<ygor_ledger::Partner>(&association.to_string(), 0).await.expect("the stream");
+        let recorded = partner_events.iter().filter(|event| event.event_type == "CertificationRecorded").count();
+        assert_eq!(recorded, 1);
+    }
+
+    #[tokio::test]
+    async fn a_wallet_kept_as_a_summary_comes_back_whole_for_a_decision_that_needs_it() {
+        let (log, _guard) = ygor_store::testing::fresh_event_log(Backend::Sqlite).await;
+        let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
+        // Room for nothing idle: every aggregate is dropped or summarised at every trim.
+        let options = EngineOptions { cache_budget: 1, keep_aggregates: true, ..EngineOptions::default() };
+        let engine = Engine::open_with(log, seeds, options).await.expect("opens");
+        let at = Utc::now();
+        let rules = ygor_rules::Rules::parse(RULES).expect("rules");
+        engine.publish_rules(rules, RULES.to_owned(), at).await.expect("rules published");
+        engine.mint(Tokens::new(1_000), at).await.expect("minted");
+        let association = PartnerId::from_uuid(uuid::Uuid::new_v4());
+        engine
+            .register_partner(association, PartnerKind::Association, "A".to_owned(), "key".to_owned(), [1; 32], at)
+            .await
+            .expect("registered");
+        engine.allocate_envelope(association, Tokens::new(100), at).await.expect("allocated");
+        let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
+        let details = CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None };
+        engine
+            .register_citizen(citizen, Demographics::default(), vec![], details, [2; 32], at)
+            .await
+            .expect("registered");
+        let first = certification(association, citizen);
+        engine.certify(first.clone()).await.expect("certified");
+        engine.inner.aggregates.trim_now();
+        // Certified on the summary, then read back whole.
+        engine.certify(certification(association, citizen)).await.expect("certified on the summary");
+        let restored = engine.cache_figures().histories_restored;
+        let wallet = engine.wallet(citizen).await.expect("a wallet");
+        assert_eq!(wallet.holdings().held(), Tokens::new(20));
+        assert_eq!(wallet.actions().len(), 2);
+        assert_eq!(engine.cache_figures().histories_restored, restored + 1);
+        // A retry of the first is answered from the log, as before the summary.
+        let retried = engine.certify(first).await.expect("a retry");
+        assert!(retried.replayed);
+    }
+}

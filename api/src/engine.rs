@@ -1901,7 +1901,7 @@ mod tests {
     fn events_are_stored_in_the_canonical_form_of_their_value() {
         let at = DateTime::from_timestamp(1_780_000_000, 0).expect("a time");
         // Rules carry fractions (the gold probability): the text canonicaliser's general path.
-        let source = include_str!("demo_rules.toml");
+        let source = include_str!("../../demo/src/demo_rules.toml");
         let rules = Rules::parse(source).expect("sample rules");
         let published =
             TerritoryEvent::RulesPublished { version: 2, rules, source: source.to_owned(), published_at: at };

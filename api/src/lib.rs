@@ -3,7 +3,6 @@
 //! that opens storage, keys and projections. `main` stays thin; tests build the same app.
 
 pub mod auth;
-pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod extract;

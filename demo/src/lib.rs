@@ -45,11 +45,11 @@ use ygor_ledger::{
 use ygor_rules::Rules;
 use ygor_store::CitizenDetails;
 
-use crate::AppState;
-use crate::engine::{Engine, EngineError, PartnerInfo};
-use crate::routes::association::verify_partner_signature;
-use crate::routes::citizen::VOUCHER_LIFETIME;
-use crate::setup::{self, Config, SetupError};
+use ygor_api::AppState;
+use ygor_api::engine::{Engine, EngineError, PartnerInfo};
+use ygor_api::routes::association::verify_partner_signature;
+use ygor_api::routes::citizen::VOUCHER_LIFETIME;
+use ygor_api::setup::{self, Config, SetupError};
 
 /// The rules of the sample territory (a copy of `shared/samples/rules.toml`).
 const SAMPLE_RULES: &str = include_str!("demo_rules.toml");

@@ -1687,8 +1687,16 @@ async fn sweep(context: &Context, at: DateTime<Utc>) -> Result<Tally, DemoError>
     Ok(Tally { expired: outcome.expired_tokens.value(), ..Tally::default() })
 }
 
+/// What each association keeps in its envelope beyond what the plan says it will certify, as a
+/// collectivity that does not allocate to the token would. Without it an association often ended
+/// the year with an empty envelope (the plan's needs are exact, and so were the top-ups), and the
+/// first action certified after the demo, such as the printed example, was refused.
+const ENVELOPE_RESERVE: u64 = 50;
+
 /// Monthly: settles every venue, then tops up each association's envelope to what it will need
-/// this month, minting more supply when the treasury runs short.
+/// this month plus the [`ENVELOPE_RESERVE`], minting more supply when the treasury runs short.
+/// As the plan's needs are an upper bound and revocations only give back, every envelope holds
+/// at least the reserve at any time after its first top-up.
 async fn monthly(context: &Context, plan: &Plan, day: usize, tally: &mut Tally) -> Result<(), DemoError> {
     if day > 0 {
         let at = plan.time(day, 6, 0, 0);
@@ -1709,7 +1717,7 @@ async fn monthly(context: &Context, plan: &Plan, day: usize, tally: &mut Tally) 
             .enumerate()
             .map(|(index, association)| {
                 let holds = models.books.balance(Account::Envelope(association.id)).value();
-                plan.envelope_needs[month][index].saturating_sub(holds).div_ceil(50) * 50
+                (plan.envelope_needs[month][index] + ENVELOPE_RESERVE).saturating_sub(holds).div_ceil(50) * 50
             })
             .collect();
         (models.circulation().treasury.value(), allocations)
@@ -2582,6 +2590,13 @@ mod tests {
         assert_eq!(citizens, 60);
         assert_eq!(models.draws.len(), 2, "the pool pass and the match seats");
         assert_eq!(models.draws.values().filter(|draw| draw.result().is_some()).count(), 1);
+        // Every association can still certify after the demo, the printed example included.
+        for (id, (kind, name)) in &models.partners {
+            if *kind == PartnerKind::Association {
+                let envelope = models.books.balance(Account::Envelope(*id)).value();
+                assert!(envelope >= ENVELOPE_RESERVE, "{name} ends the year with {envelope} tokens in its envelope");
+            }
+        }
 
         // The whole log passes the audit: signatures, conservation, gold outcomes, draws.
         let territory_key = setup::territory_key(&config.data_dir).expect("territory key").public_key();

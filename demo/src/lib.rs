@@ -15,8 +15,8 @@
 //! written; `simulation` carries it out day by day through the engine; `report` reads back what
 //! was built and writes what `ygor demo` prints, in French and in English (`lang`).
 //!
-//! Reproducibility: who lives where, who does what, when and where, comes from a seeded generator
-//! (`random`), relative to the month the demo runs in. The same seed in the same month
+//! Reproducibility: who lives where, who does what, when and where, comes from seeded ChaCha8
+//! streams (`random`), relative to the month the demo runs in. The same seed in the same month
 //! gives the same territory and the same figures, except the gold tokens, which the engine draws
 //! from the territory's secret seeds. Keys and bearer tokens are fresh secrets on every run, as
 //! they must be.
@@ -273,6 +273,32 @@ mod tests {
 
     const DIMENSIONS: [Dimension; 5] =
         [Dimension::Category, Dimension::Association, Dimension::Neighbourhood, Dimension::Month, Dimension::AgeBand];
+
+    /// What a run built, less what depends on the gold tokens (the territory's secret seeds
+    /// decide who wins them, and so who enters the draws) and on fresh secrets.
+    fn without_gold(report: &Report) -> (Summary, Vec<CitizenLogin>, Vec<String>) {
+        let mut summary = report.summary.clone();
+        summary.events = 0;
+        summary.circulation.gold_issued = 0;
+        summary.circulation.gold_entered = 0;
+        let citizens = report.citizens.iter().map(|citizen| CitizenLogin { token: String::new(), ..citizen.clone() });
+        let partners = report.associations.iter().chain(&report.venues).map(|partner| partner.id.clone());
+        (summary, citizens.collect(), partners.collect())
+    }
+
+    #[tokio::test]
+    async fn the_same_seed_in_the_same_month_builds_the_same_figures() {
+        let now = Utc::now();
+        let mut reports = Vec::new();
+        for seed in [11, 11, 12] {
+            let directory = ygor_store::testing::fresh_sqlite_dir();
+            let options = Options { config: Config::new(directory.path().to_path_buf(), None), citizens: 200, seed };
+            reports.push(run_until(&options, now).await.expect("the demo runs"));
+        }
+        assert_eq!(without_gold(&reports[0]), without_gold(&reports[1]));
+        assert_ne!(without_gold(&reports[0]), without_gold(&reports[2]), "another seed, another territory");
+        assert_ne!(reports[0].admin_token, reports[1].admin_token, "secrets are fresh on every run");
+    }
 
     #[tokio::test]
     async fn the_demo_fills_every_read_model_and_keeps_the_books_balanced() {

@@ -1,7 +1,18 @@
-//! The seeded generator the plan draws from: SplitMix64, written here. Each part of the plan
-//! (the citizens, their activity, the big days…) has its own stream of numbers, and within a part
-//! each citizen has theirs, so that changing one part does not reshuffle the others, and jobs that
-//! run concurrently draw the same numbers whatever order they run in.
+//! The seeded generator the plan draws from.
+//!
+//! Each part of the plan (the citizens, their activity, the big days…) has its own stream of
+//! numbers, and within a part each citizen has theirs, so that changing one part, or the number of
+//! citizens, does not reshuffle the others, and jobs that run concurrently draw the same numbers
+//! whatever order they run in.
+//!
+//! The generator is rand's ChaCha8: its output for a key and a stream is fixed by the algorithm's
+//! specification, which is what the promise "the same seed builds the same territory" needs.
+//! (`StdRng` is not portable: rand may change its algorithm in any release.) The demo's seed and
+//! the part make the key; the citizen, or other index, is ChaCha's stream number.
+
+use rand::distr::weighted::WeightedIndex;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
 
 /// A part of the plan, each with its own stream of numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,68 +27,46 @@ pub(crate) enum Part {
     Draws = 8,
 }
 
-/// SplitMix64: tiny, fast and good enough for a simulation. Each part of the plan draws from its
-/// own stream, so that changing one part does not reshuffle the others.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Random {
-    state: u64,
+    generator: ChaCha8Rng,
 }
 
 impl Random {
+    /// The stream of `part` for `index` (a citizen, or another index the part chooses).
     pub(crate) fn new(seed: u64, part: Part, index: u64) -> Self {
-        let mut random = Random { state: seed };
-        random.state = random.next_u64() ^ (part as u64).wrapping_mul(0xA076_1D64_78BD_642F);
-        random.state = random.next_u64() ^ index.wrapping_mul(0xE703_7ED1_A0B4_28DB);
-        random.next_u64();
-        random
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        key[8..16].copy_from_slice(&(part as u64).to_le_bytes());
+        let mut generator = ChaCha8Rng::from_seed(key);
+        generator.set_stream(index);
+        Random { generator }
     }
 
     /// Any 64-bit number.
     pub(crate) fn bits(&mut self) -> u64 {
-        self.next_u64()
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.generator.random()
     }
 
     /// Uniform in `0..bound`.
     pub(crate) fn below(&mut self, bound: u64) -> u64 {
-        assert!(bound > 0, "an empty range has no element to draw");
-        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+        self.generator.random_range(0..bound)
     }
 
     /// Uniform in `low..=high`.
     pub(crate) fn between(&mut self, low: i64, high: i64) -> i64 {
-        assert!(low <= high, "an empty range has no element to draw");
-        low + self.below((high - low + 1) as u64) as i64
+        self.generator.random_range(low..=high)
     }
 
-    /// Uniform in `[0, 1)`.
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
+    /// True with the given probability (one or more is certain).
     pub(crate) fn chance(&mut self, probability: f64) -> bool {
-        self.unit() < probability
+        self.generator.random_bool(probability.clamp(0.0, 1.0))
     }
 
     /// An index drawn with the given (non-negative, not all zero) weights.
     pub(crate) fn weighted(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().sum();
-        assert!(total > 0.0, "at least one weight is positive");
-        let mut left = self.unit() * total;
-        for (index, weight) in weights.iter().enumerate() {
-            if left < *weight {
-                return index;
-            }
-            left -= weight;
-        }
-        weights.iter().rposition(|weight| *weight > 0.0).expect("a positive weight exists")
+        let index = WeightedIndex::new(weights).expect("weights are non-negative and at least one is positive");
+        self.generator.sample(index)
     }
 
     /// A Poisson-distributed count (Knuth's method; the means here are small).
@@ -89,7 +78,7 @@ impl Random {
         let mut product = 1.0;
         let mut count = 0;
         loop {
-            product *= self.unit();
+            product *= self.generator.random::<f64>();
             if product <= limit {
                 return count;
             }
@@ -98,9 +87,37 @@ impl Random {
     }
 
     pub(crate) fn uuid(&mut self) -> uuid::Uuid {
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-        uuid::Builder::from_random_bytes(bytes).into_uuid()
+        uuid::Builder::from_random_bytes(self.generator.random()).into_uuid()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_part_and_index_has_its_own_stream_and_the_same_key_draws_the_same_numbers() {
+        let draws = |seed, part, index| {
+            let mut random = Random::new(seed, part, index);
+            (0..8).map(|_| random.bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(draws(1, Part::Citizens, 7), draws(1, Part::Citizens, 7));
+        assert_ne!(draws(1, Part::Citizens, 7), draws(1, Part::Citizens, 8));
+        assert_ne!(draws(1, Part::Citizens, 7), draws(1, Part::Activity, 7));
+        assert_ne!(draws(1, Part::Citizens, 7), draws(2, Part::Citizens, 7));
+    }
+
+    #[test]
+    fn draws_stay_in_their_ranges() {
+        let mut random = Random::new(3, Part::Events, 0);
+        for _ in 0..1_000 {
+            assert!((4..=20).contains(&random.between(4, 20)));
+            assert!(random.below(3) < 3);
+            assert_eq!(random.weighted(&[0.0, 2.0, 0.0]), 1, "a zero weight is never drawn");
+        }
+        assert!(!random.chance(0.0) && random.chance(1.5));
+        assert_eq!(random.poisson(0.0), 0);
+        let mean = (0..2_000).map(|_| random.poisson(2.0)).sum::<u64>() as f64 / 2_000.0;
+        assert!((1.8..2.2).contains(&mean), "a Poisson count of mean 2 averages 2: {mean}");
     }
 }

@@ -25,7 +25,7 @@ pub struct Login {
 }
 
 /// A citizen's login, with what their year was.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CitizenLogin {
     pub id: String,
     pub token: String,

@@ -38,7 +38,7 @@ use ygor_api::engine::EngineError;
 use ygor_api::setup::{self, Config, SetupError};
 use ygor_ledger::Tokens;
 
-use crate::lang::fr;
+use crate::lang::Lang;
 use crate::plan::Plan;
 pub use crate::report::{CitizenLogin, Login, Report, Summary};
 use crate::simulation::{Context, Partner, caught_up, register_partners, simulate};
@@ -164,14 +164,14 @@ async fn run_until(options: &Options, now: DateTime<Utc>) -> Result<Report, Demo
     eprintln!(
         "[démo] Plan (graine {}) du {} au {} : {} habitants, {} associations, {} lieux, {} missions, {} actions, {} passages en lieux partenaires, {} révocations",
         options.seed,
-        plan.start.format("%d/%m/%Y"),
-        plan.end.format("%d/%m/%Y"),
-        fr(plan.citizens.len() as u64),
+        Lang::French.date(plan.start),
+        Lang::French.date(plan.end),
+        Lang::French.number(plan.citizens.len() as u64),
         ASSOCIATIONS.len(),
         VENUES.len(),
         plan.missions.len(),
-        fr(plan.certifications as u64),
-        fr(plan.redemption_attempts as u64),
+        Lang::French.number(plan.certifications as u64),
+        Lang::French.number(plan.redemption_attempts as u64),
         plan.revocations,
     );
     let service = setup::start(config).await?;
@@ -214,7 +214,11 @@ async fn build(
     engine.publish_rules(first.rules.clone(), first.source.clone(), first.at).await?;
     let initial = (plan.citizens.len() as u64 * 40).div_ceil(10_000).max(1) * 10_000;
     engine.mint(Tokens::new(initial), plan.start + TimeDelta::minutes(10)).await?;
-    eprintln!("[démo] {} : règles v1 publiées, {} jetons émis", plan.start.format("%d/%m/%Y"), fr(initial));
+    eprintln!(
+        "[démo] {} : règles v1 publiées, {} jetons émis",
+        Lang::French.date(plan.start),
+        Lang::French.number(initial)
+    );
     let (associations, venues) = register_partners(&engine, &plan, &data_dir.join(KEYS_DIR)).await?;
     eprintln!(
         "[démo] {} associations et {} lieux partenaires inscrits, clés dans {}",

@@ -28,7 +28,7 @@ use ygor_ledger::wallet::{Demographics, VerifiedVoucher};
 use ygor_ledger::{CitizenId, DrawId, PartnerId, PartnerKind, Tokens, VoucherId};
 use ygor_store::CitizenDetails;
 
-use crate::lang::{fr, fr_count};
+use crate::lang::Lang;
 use crate::plan::{CertificationPlan, CitizenPlan, InterestChange, Plan, RedemptionPlan, RevocationPlan};
 use crate::random::{Part, Random};
 use crate::territory::{ASSOCIATIONS, VENUES, category_id};
@@ -39,6 +39,9 @@ const CONCURRENCY: usize = 16;
 
 /// How long the demo waits for the projections to apply what it wrote.
 const PROJECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The progress lines are in French.
+const FRENCH: Lang = Lang::French;
 
 pub(crate) struct Partner {
     pub(crate) id: PartnerId,
@@ -341,7 +344,11 @@ async fn monthly(context: &Context, plan: &Plan, day: usize, tally: &mut Tally) 
     if needed > treasury {
         let amount = (needed - treasury).div_ceil(10_000) * 10_000;
         context.engine.mint(Tokens::new(amount), plan.time(day, 7, 15, 0)).await?;
-        eprintln!("[démo] {} : dotation complémentaire de {} jetons", plan.date(day).format("%d/%m/%Y"), fr(amount));
+        eprintln!(
+            "[démo] {} : dotation complémentaire de {} jetons",
+            plan.date(day).format("%d/%m/%Y"),
+            FRENCH.number(amount)
+        );
     }
     for (association, amount) in context.associations.iter().zip(allocations) {
         if amount > 0 {
@@ -490,9 +497,9 @@ pub(crate) async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[St
             eprintln!(
                 "[démo] {} : {} au tirage « {} » ({})",
                 date.format("%d/%m/%Y"),
-                fr_count(entered.draw_entries, "participant", "participants"),
+                FRENCH.count(entered.draw_entries, "participant", "participants"),
                 draw.prize,
-                fr_count(entered.tickets, "ticket", "tickets")
+                FRENCH.count(entered.tickets, "ticket", "tickets")
             );
         }
         for index in today.draws_closed {
@@ -503,7 +510,7 @@ pub(crate) async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[St
                 "[démo] {} : tirage « {} » clos, {}",
                 date.format("%d/%m/%Y"),
                 draw.prize,
-                fr_count(result.winners.len() as u64, "gagnant", "gagnants")
+                FRENCH.count(result.winners.len() as u64, "gagnant", "gagnants")
             );
         }
         let last_of_month = day + 1 == plan.days.len() || plan.date(day + 1).day() == 1;
@@ -516,16 +523,16 @@ pub(crate) async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[St
                 "[démo] {} {} : {} (total {}), {} ({}, {} au plafond), {} ({}), {}, {}, {}",
                 MONTHS[date.month() as usize - 1],
                 date.year(),
-                fr_count(month_tally.registered, "inscrit", "inscrits"),
-                fr(total.registered),
-                fr_count(month_tally.certified, "action certifiée", "actions certifiées"),
-                fr_count(month_tally.issued, "jeton", "jetons"),
-                fr(month_tally.capped),
-                fr_count(month_tally.redemptions, "échange", "échanges"),
-                fr_count(month_tally.redeemed, "jeton", "jetons"),
-                fr_count(month_tally.revocations, "révocation", "révocations"),
-                fr_count(month_tally.expired, "jeton expiré", "jetons expirés"),
-                fr_count(month_tally.settled, "jeton remboursé aux lieux", "jetons remboursés aux lieux"),
+                FRENCH.count(month_tally.registered, "inscrit", "inscrits"),
+                FRENCH.number(total.registered),
+                FRENCH.count(month_tally.certified, "action certifiée", "actions certifiées"),
+                FRENCH.count(month_tally.issued, "jeton", "jetons"),
+                FRENCH.number(month_tally.capped),
+                FRENCH.count(month_tally.redemptions, "échange", "échanges"),
+                FRENCH.count(month_tally.redeemed, "jeton", "jetons"),
+                FRENCH.count(month_tally.revocations, "révocation", "révocations"),
+                FRENCH.count(month_tally.expired, "jeton expiré", "jetons expirés"),
+                FRENCH.count(month_tally.settled, "jeton remboursé aux lieux", "jetons remboursés aux lieux"),
             );
             month_tally = Tally::default();
         }

@@ -5,19 +5,20 @@
 //! associations and venues named there plus generated ones, their missions, and a few thousand
 //! citizens. Nothing is written behind the engine's back: every rules version, mint, envelope,
 //! registration, certification, redemption, settlement, expiry sweep and revocation goes through
-//! the same [`Engine`](ygor_api::engine::Engine) commands as the HTTP API, with the decision time of a simulated day of the
-//! past year. Certifications carry a real ed25519 signature by the association's key; redemptions
-//! carry a voucher signed by the territory key and the venue's signature; both are checked by the
-//! same function as at the HTTP edge, so the log cannot be told from a real year's and the audit
-//! can re-verify all of it.
+//! the same [`Engine`](ygor_api::engine::Engine) commands as the HTTP API, with the decision time
+//! of a simulated day of the past year. Certifications carry a real ed25519 signature by the
+//! association's key; redemptions carry a voucher signed by the territory key and the venue's
+//! signature; both are checked by the same function as at the HTTP edge, so the log cannot be told
+//! from a real year's and the audit can re-verify all of it.
 //!
 //! The parts: `territory` is the sample town; `plan` decides the whole year before anything is
 //! written; `simulation` carries it out day by day through the engine; `report` reads back what
 //! was built and writes what `ygor demo` prints, in French and in English (`lang`).
 //!
 //! Reproducibility: who lives where, who does what, when and where, comes from seeded ChaCha8
-//! streams (`random`), relative to the month the demo runs in. The same seed in the same month
-//! gives the same territory and the same figures, except the gold tokens, which the engine draws
+//! streams (`random`), relative to the month the demo runs in and to the moment the simulated year
+//! ends (the run's start, which sets how many days the year has). The same seed and the same end
+//! give the same territory and the same figures, except the gold tokens, which the engine draws
 //! from the territory's secret seeds. Keys and bearer tokens are fresh secrets on every run, as
 //! they must be.
 
@@ -291,7 +292,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_same_seed_in_the_same_month_builds_the_same_figures() {
+    async fn the_same_seed_and_the_same_end_build_the_same_figures() {
         let now = Utc::now();
         let mut reports = Vec::new();
         for seed in [11, 11, 12] {

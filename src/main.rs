@@ -295,8 +295,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { storage, citizens, seed } => {
-            let options = ygor_api::demo::Options { config: storage.config(), citizens, seed };
-            let report = ygor_api::demo::run(&options).await?;
+            let options = ygor_demo::Options { config: storage.config(), citizens, seed };
+            let report = ygor_demo::run(&options).await?;
             print!("{}", report.text());
             Ok(())
         }

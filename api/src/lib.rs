@@ -4,7 +4,6 @@
 //! thin; tests build the same app.
 
 pub mod auth;
-pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod openapi;

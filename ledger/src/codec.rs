@@ -279,6 +279,27 @@ mod tests {
     }
 
     #[test]
+    fn published_rules_with_fractions_are_stored_canonically_and_read_back_exactly() {
+        // The gold probability is a fraction: the canonicaliser's general path, and the float must
+        // read back bit for bit.
+        let source = include_str!("../../rules/tests/fixtures/sample_rules.toml");
+        let rules = ygor_rules::Rules::parse(source).expect("the sample rules");
+        let event = crate::territory::TerritoryEvent::RulesPublished {
+            version: 2,
+            rules,
+            source: source.to_owned(),
+            published_at: at(),
+        };
+        let encoded = encode(&event).expect("encodes");
+        let value = serde_json::to_value(&event).expect("a value");
+        let canonical = String::from_utf8(ygor_crypto::canonical_json(&value).expect("canonical")).expect("UTF-8");
+        assert_eq!((encoded.payload.as_str(), encoded.canonical), (canonical.as_str(), true));
+        let decoded: crate::territory::TerritoryEvent =
+            decode("RulesPublished", "1", Payload::Text(&encoded.payload)).expect("decodes");
+        assert_eq!(decoded, event);
+    }
+
+    #[test]
     fn an_event_without_a_canonical_form_is_stored_as_its_compact_text() {
         // Beyond 2^53 - 1: JSON cannot carry it exactly, so RFC 8785 has no form for it.
         let event = PartnerEvent::EnvelopeReceived { amount: crate::Tokens::new(u64::MAX), received_at: at() };

@@ -10,9 +10,15 @@ use crate::helpers::{Backend, spawn_app};
 
 crate::on_both_backends!(a_certification_signed_with_the_cli_is_accepted);
 
-fn ygor(arguments: &[&str], input: Option<&str>) -> (bool, String, String) {
+/// Runs the real `ygor` binary with `input` on its standard input; returns whether it succeeded,
+/// its standard output and its standard error. The storage variables of the environment are
+/// left out, so that only the arguments say where it reads and writes.
+pub(crate) fn ygor(arguments: &[&str], input: Option<&str>) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ygor"))
         .args(arguments)
+        .env_remove("DATABASE_URL")
+        .env_remove("YGOR_DATA_DIR")
+        .env_remove("YGOR_ADMIN_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -58,7 +58,8 @@ fn field<T>(name: &str, parsed: Result<T, ygor_ledger::ParseError>) -> Result<T,
 }
 
 /// Checks the partner's signature over the object it sent; returns the message fingerprint.
-pub(crate) fn verify_partner_signature(
+/// Public so that `ygor demo` checks the signatures it makes exactly as this edge does.
+pub fn verify_partner_signature(
     kind: SignedKind,
     object: &serde_json::Map<String, serde_json::Value>,
     partner: &PartnerInfo,

@@ -37,7 +37,7 @@
 //! scenario on both backends, as a smoke test. Figures and their analysis: docs/performance.md.
 
 /// mimalloc instead of glibc malloc: the server, the replay and the benchmarks allocate many small,
-/// short-lived objects per request and per event, where glibc spent up to half the CPU (docs/performance.md).
+/// short-lived objects per request and per event, where glibc's allocator costs up to half the CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

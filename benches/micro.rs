@@ -18,7 +18,7 @@
 //! once, as a test. See docs/performance.md for the figures measured on the project's machine.
 
 /// mimalloc instead of glibc malloc: the server, the replay and the benchmarks allocate many small,
-/// short-lived objects per request and per event, where glibc spent up to half the CPU (docs/performance.md).
+/// short-lived objects per request and per event, where glibc's allocator costs up to half the CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

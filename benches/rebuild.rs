@@ -19,7 +19,7 @@
 //! decisions (so it is valid: conservation holds at every event) and appended in large batches.
 
 /// mimalloc instead of glibc malloc: the server, the replay and the benchmarks allocate many small,
-/// short-lived objects per request and per event, where glibc spent up to half the CPU (docs/performance.md).
+/// short-lived objects per request and per event, where glibc's allocator costs up to half the CPU.
 /// Counted, so that the bench can report how much of the heap each read model holds.
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

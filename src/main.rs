@@ -2,7 +2,7 @@
 //! tooling (`keys generate`, `sign`). The library crates do the work; this file parses arguments.
 
 /// mimalloc instead of glibc malloc: the server, the replay and the benchmarks allocate many small,
-/// short-lived objects per request and per event, where glibc spent up to half the CPU (docs/performance.md).
+/// short-lived objects per request and per event, where glibc's allocator costs up to half the CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -149,9 +149,9 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// mimalloc's default purge delay: a freed page is given back to the system a second later, and
 /// only when its thread next allocates, so pages freed by a thread that then idles (a replay's
-/// decoder, the thread that wrote a snapshot) stayed resident: a server started on a
-/// million-event log kept 60-70 MB more than its read models needed. For the server, whose memory
-/// is what counts, purging at once costs no measurable throughput (docs/performance.md); batch
+/// decoder, the thread that wrote a snapshot) stay resident: a server started on a million-event
+/// log would keep 60–70 MB more than its read models need. For the server, whose memory is what
+/// counts, purging at once costs no measurable throughput; batch
 /// commands (`rebuild`, `audit verify`) keep the default, as purging at once slows a replay by a
 /// sixth (each page the replay frees is zeroed again when it is reused). A
 /// `MIMALLOC_PURGE_DELAY` in the environment still wins.

@@ -17,7 +17,7 @@ pub struct Problem {
     pub problem_type: String,
     pub title: String,
     pub status: u16,
-    /// Stable, machine-readable: the table of API.md.
+    /// Stable, machine-readable: the table of docs/api.md.
     pub code: String,
     /// What went wrong and what to do, for a person.
     pub detail: String,

@@ -16,11 +16,10 @@
 //! was built and writes what `ygor demo` prints, in French and in English (`lang`).
 //!
 //! Reproducibility: who lives where, who does what, when and where, comes from seeded ChaCha8
-//! streams (`random`), relative to the month the demo runs in and to the moment the simulated year
-//! ends (the run's start, which sets how many days the year has). The same seed and the same end
-//! give the same territory and the same figures, except the gold tokens, which the engine draws
-//! from the territory's secret seeds. Keys and bearer tokens are fresh secrets on every run, as
-//! they must be.
+//! streams (`random`), relative to the moment the simulated year ends: the last midnight (UTC)
+//! before the run. The same seed on the same day gives the same territory and the same figures,
+//! except the gold tokens, which the engine draws from the territory's secret seeds. Keys and
+//! bearer tokens are fresh secrets on every run, as they must be.
 
 mod lang;
 mod plan;
@@ -148,9 +147,12 @@ fn tokens_file_text(report: &Report, context: &Context, plan: &Plan, tokens: &[S
     text
 }
 
-/// Builds the demo territory in the configured data directory and returns what to print.
+/// Builds the demo territory in the configured data directory and returns what to print. The
+/// simulated year ends at the last midnight (UTC), so that runs on the same day agree.
 pub async fn run(options: &Options) -> Result<Report, DemoError> {
-    run_until(options, Utc::now()).await
+    let now = Utc::now();
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    run_until(options, midnight).await
 }
 
 /// [`run`], for a simulated year that ends at `now`.

@@ -288,7 +288,7 @@ impl Engine {
         self.execute(plan, OutsideLog::default(), command.at, |held| {
             let rules = self.rules();
             let mut command = command.clone();
-            // The gold outcome: the formula of API.md, with the seed of the period in force when
+            // The gold outcome: the formula of docs/api.md, with the seed of the period in force when
             // the certification arrived and the probability of the rules it is decided with.
             let gold = rules.as_ref().and_then(|rules| rules.rules.gold.clone());
             (command.gold, command.gold_period) = match (gold, self.gold_period_at(command.at)) {

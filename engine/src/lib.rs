@@ -74,8 +74,8 @@ pub struct PartnerInfo {
     pub suspended: bool,
 }
 
-/// The default of [`EngineOptions::cache_budget`]: 512 MiB, above what a million-event log of the
-/// load benchmark needs (~250 MB of estimate), so that only a larger working set is reloaded.
+/// The default of [`EngineOptions::cache_budget`]: 512 MiB, far above what a million-event log of
+/// the load benchmark keeps (docs/performance.md), so that only a larger working set is reloaded.
 pub const DEFAULT_CACHE_BUDGET: usize = 512 << 20;
 
 /// The default of [`EngineOptions::queue_capacity`]: far above what the clients of one server

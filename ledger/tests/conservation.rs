@@ -711,8 +711,8 @@ impl Run {
             }
             return self.expect_refusal("changed revocation", result, &LedgerError::IdConflict { what: String::new() });
         }
-        // The unspent part of the lot comes back, unless the sweep took it already: today that
-        // includes a lot past its expiry that the sweep has not reached yet.
+        // The unspent part of the lot comes back, unless the sweep took it already; that includes
+        // a lot past its expiry that the sweep has not reached yet.
         assert!(wallet.action(action_id).is_some(), "a certified action is in the wallet");
         let lot_id = self
             .certifications

@@ -247,9 +247,8 @@ pub struct RunnerOptions {
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        // A replay runs at about 150-250k events/s (docs/performance.md): replaying up to a million
-        // events at a start takes seconds, while each snapshot of a large log stalls the runner
-        // (and, on SQLite, the writer) for as long.
+        // Replaying up to a million events at a start takes seconds (docs/performance.md), while
+        // each snapshot of a large log stalls the runner (and, on SQLite, the writer) for as long.
         Self { idle_poll: Duration::from_millis(500), snapshot_every: 1_000_000 }
     }
 }

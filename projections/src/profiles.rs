@@ -123,8 +123,8 @@ impl From<StoredProfiles> for Profiles {
     }
 }
 
-/// [`StoredProfiles`] borrowed: the same encoding, without the copy of every profile that
-/// `#[serde(into)]` made (twice per snapshot, sized then written: ≈ 34 MB each at a million
+/// [`StoredProfiles`] borrowed: the same encoding, without a copy of every profile (which
+/// `#[serde(into)]` would make twice per snapshot, sized then written: ≈ 34 MB each at a million
 /// events, on top of the read models).
 #[derive(Serialize)]
 #[serde(rename = "StoredProfiles")]

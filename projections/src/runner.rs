@@ -78,8 +78,8 @@ fn decode_chunk(chunk: Vec<StoredEvent>) -> DecodedChunk {
     (decoded, None)
 }
 
-/// Reads the log after `after` in pages until a page comes back short, as `catch_up` did one page
-/// at a time, and sends the pages on (an error ends the reading).
+/// Reads the log after `after` in pages until a page comes back short, and sends the pages on (an
+/// error ends the reading), so that the next page is read while one is decoded.
 async fn read_pages(
     log: EventLog,
     mut after: Position,
@@ -218,12 +218,11 @@ pub async fn start(
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "read-model snapshot written");
         // The read models of a long replay were allocated among the replay's own short-lived
         // buffers, and those pages stay half used: taking them back from the snapshot just
-        // written lays them out afresh (a million events: 170 MB resident instead of 105).
+        // written lays them out afresh (a million events: about 105 MB resident, not 170).
         // It is also the one check that a snapshot reads back as what was written: each section
         // read back serialises to the very bytes read. The replayed models go first, and the
         // snapshot comes back one section at a time, so that the start never holds the replayed
-        // models, the snapshot and the models read back at once (282 MB at the peak for a
-        // million events, against 144 once started; see decisions 13 and 14).
+        // models, the snapshot and the models read back at once (decisions 13 and 14).
         let position = models.position;
         drop(models);
         models = match read_snapshot(&log, true).await {

@@ -1,7 +1,7 @@
 //! The rules of a territory: how many tokens an action earns, how long they live, how often an
 //! action also earns a gold token, and which badges a citizen can win.
 //!
-//! The collectivity writes them as a TOML file (see API.md, "Rules"); [`Rules::parse`] turns that
+//! The collectivity writes them as a TOML file (see docs/api.md, "Rules"); [`Rules::parse`] turns that
 //! file into checked values or refuses it with an error naming the line, so a typo never passes
 //! silently. The parsed [`Rules`] are published as an event and read back on replay, which is why
 //! every type here round-trips through serde. The crate is pure: no I/O, no clock, no randomness.

@@ -62,7 +62,7 @@ pub struct Badge {
 }
 
 impl Rules {
-    /// Parses and checks a rules file (TOML, see API.md "Rules"). A refusal names the line it is
+    /// Parses and checks a rules file (TOML, see docs/api.md "Rules"). A refusal names the line it is
     /// about whenever one applies.
     pub fn parse(source: &str) -> Result<Rules, RulesError> {
         crate::parse::parse_rules(source)

@@ -278,7 +278,7 @@ impl Checker<'_> {
                     format!("duplicate badge id `{}`: it is already defined on line {first_line}", badge.value.id),
                 ));
             }
-            // A badge may name a category these rules do not define (API.md's own example does):
+            // A badge may name a category these rules do not define (docs/api.md's own example does):
             // it is kept, and simply cannot be earned until a version defines the category.
             badge_lines.insert(badge.value.id.clone(), line_of(self.source, badge.id_span.start));
             badges.push(badge.value);

@@ -5,7 +5,7 @@ use ygor_rules::{IsoDuration, MAX_SOURCE_BYTES, Rules, RulesError};
 
 /// The sample territory of shared/samples/rules.toml, copied so the test does not read outside the crate.
 const SAMPLE: &str = include_str!("fixtures/sample_rules.toml");
-/// The example of API.md, section "Rules (TOML)", verbatim.
+/// The example of docs/api.md, section "Rules (TOML)", verbatim.
 const API_EXAMPLE: &str = include_str!("fixtures/api_example.toml");
 
 /// The smallest valid file: a lifetime and one category, five lines.
@@ -122,7 +122,7 @@ fn api_example_parses_once_its_velo_category_is_defined() {
 
 #[test]
 fn api_example_as_printed_is_accepted_although_velo_is_not_a_category() {
-    // API.md says every version must accept its example, whose challenge counts category `velo`
+    // docs/api.md says every version must accept its example, whose challenge counts category `velo`
     // without defining it: such a badge is kept and cannot be earned until `velo` exists.
     let rules = parsed(API_EXAMPLE);
     assert!(rules.category("velo").is_none());

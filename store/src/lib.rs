@@ -757,8 +757,7 @@ const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// The pool's options with one change to sqlx's default check: a connection is pinged before it
 /// is handed out only if it sat idle for [`PING_AFTER_IDLE`], where sqlx pings every time. Under
 /// load the committer takes a connection for every group of operations, and the ping was one
-/// more round trip in the path to the disk and 3% of the server's CPU (docs/performance.md,
-/// session 9). A connection the server dropped (a restart, an idle timeout) has almost always
+/// more round trip in the path to the disk and 3% of the server's CPU. A connection the server dropped (a restart, an idle timeout) has almost always
 /// been idle; one that fails in use fails its transaction, whose operations are decided again or
 /// answered with an error to retry, and sqlx discards it.
 fn checked_after_idle<DB: sqlx::Database>(options: sqlx::pool::PoolOptions<DB>) -> sqlx::pool::PoolOptions<DB> {

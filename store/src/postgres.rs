@@ -77,9 +77,8 @@ use crate::{
     sequence_to_i64,
 };
 
-/// Connections in the pool: enough for the API replicas' concurrent appends to group-commit
-/// (the measured throughput peaks at about 8 to 16 clients on this kind of machine), while
-/// leaving most of the server's default 100 connections to other processes.
+/// Connections in the pool: enough for the committer's overlapping transactions and the reads
+/// beside them, while leaving most of the server's default 100 connections to other processes.
 const POOL_CONNECTIONS: u32 = 16;
 
 /// How long a request waits for a free connection before failing instead of hanging.
@@ -255,8 +254,8 @@ pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError>
 ///
 /// One query over the whole remaining range would do, with statistics. Without them (a table just
 /// loaded, autovacuum not run yet or turned off), PostgreSQL estimates a few thousand rows, picks a
-/// bitmap scan and sorts every remaining row for each page: a replay of 300k events took 17 s
-/// instead of 2 (docs/performance.md). A window bounds that work to `limit` rows whatever the plan.
+/// bitmap scan and sorts every remaining row for each page, which makes a replay of 300k events
+/// about eight times slower. A window bounds that work to `limit` rows whatever the plan.
 pub(crate) async fn read_windows<T, F, Fut>(
     log: &PostgresLog,
     after: Position,

@@ -15,8 +15,8 @@
 //!
 //! Until step 3 commits, readers see the previous snapshot, whole; a writer dropped before it
 //! leaves parts under its key that the next snapshot of that name deletes. A row whose `parts` is
-//! NULL (written before parts existed) keeps its body inline; one whose `parts_key` is NULL has its
-//! parts under its name (written before decision 14).
+//! NULL keeps its body inline (the first format of the table); one whose `parts_key` is NULL has
+//! its parts under its name (decision 13's format); both are still read.
 
 use sqlx::{Connection as _, PgConnection, Row as _, SqliteConnection};
 

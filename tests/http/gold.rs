@@ -58,7 +58,7 @@ async fn gold_follows_the_committed_seeds_of_its_periods(backend: Backend) {
         assert_eq!(
             answer["gold"].as_bool(),
             Some(ygor_audit::gold_earned(&seed, action_id, 0.5)),
-            "gold is exactly the formula of API.md"
+            "gold is exactly the formula of docs/api.md"
         );
         gold += u64::from(answer["gold"] == true);
     }

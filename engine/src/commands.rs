@@ -155,7 +155,7 @@ impl Engine {
         interests: Vec<CategoryId>,
         at: DateTime<Utc>,
     ) -> Result<Committed<()>, EngineError> {
-        self.execute(Plan::new().wallet(id), OutsideLog::default(), at, |held| {
+        self.execute(Plan::new().wallet_account(id), OutsideLog::default(), at, |held| {
             let command = WalletCommand::SetInterests { interests: interests.clone(), at };
             Ok(Decided::apply(Changes::wallet(id, held.wallet(id).decide(command)?), ()))
         })
@@ -233,7 +233,7 @@ impl Engine {
         tickets: u64,
         at: DateTime<Utc>,
     ) -> Result<Committed<u64>, EngineError> {
-        self.execute(Plan::new().draw(id).wallet(citizen_id), OutsideLog::default(), at, |held| {
+        self.execute(Plan::new().draw(id).wallet_account(citizen_id), OutsideLog::default(), at, |held| {
             Ok(operations::enter_draw(held.draw(id), held.wallet(citizen_id), id, citizen_id, tickets, at)?)
         })
         .await

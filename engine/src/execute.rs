@@ -275,12 +275,12 @@ mod tests {
 
     const RULES: &str = "[tokens]\nlifetime = \"P6M\"\n\n[[categories]]\nid = \"ecologie\"\nlabel = \"Écologie\"\ntokens_per_action = 10\n";
 
-    /// An engine on a fresh SQLite log, with rules, supply, an association holding 100 tokens and
-    /// a citizen.
-    async fn territory() -> (Engine, PartnerId, CitizenId, Option<tempfile::TempDir>) {
+    /// An engine with `options` on a fresh SQLite log, with rules, supply, an association holding
+    /// 100 tokens and a citizen.
+    async fn territory(options: EngineOptions) -> (Engine, PartnerId, CitizenId, Option<tempfile::TempDir>) {
         let (log, guard) = ygor_store::testing::fresh_event_log(Backend::Sqlite).await;
         let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
-        let engine = Engine::open_with(log, seeds, EngineOptions::default()).await.expect("opens");
+        let engine = Engine::open_with(log, seeds, options).await.expect("opens");
         let at = Utc::now();
         let rules = ygor_rules::Rules::parse(RULES).expect("rules");
         engine.publish_rules(rules, RULES.to_owned(), at).await.expect("rules published");
@@ -321,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_change_that_does_not_conserve_tokens_is_refused_before_it_reaches_the_log() {
-        let (engine, association, citizen, _guard) = territory().await;
+        let (engine, association, citizen, _guard) = territory(EngineOptions::default()).await;
         let before = engine.log().last_position().await.expect("a position");
         let command = certification(association, citizen);
         let plan = Plan::new().certification(association, command.action_id).crediting(citizen, command.action_id);
@@ -360,27 +360,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_wallet_kept_as_a_summary_comes_back_whole_for_a_decision_that_needs_it() {
-        let (log, _guard) = ygor_store::testing::fresh_event_log(Backend::Sqlite).await;
-        let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
         // Room for nothing idle: every aggregate is dropped or summarised at every trim.
         let options = EngineOptions { cache_budget: 1, keep_aggregates: true, ..EngineOptions::default() };
-        let engine = Engine::open_with(log, seeds, options).await.expect("opens");
-        let at = Utc::now();
-        let rules = ygor_rules::Rules::parse(RULES).expect("rules");
-        engine.publish_rules(rules, RULES.to_owned(), at).await.expect("rules published");
-        engine.mint(Tokens::new(1_000), at).await.expect("minted");
-        let association = PartnerId::from_uuid(uuid::Uuid::new_v4());
-        engine
-            .register_partner(association, PartnerKind::Association, "A".to_owned(), "key".to_owned(), [1; 32], at)
-            .await
-            .expect("registered");
-        engine.allocate_envelope(association, Tokens::new(100), at).await.expect("allocated");
-        let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
-        let details = CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None };
-        engine
-            .register_citizen(citizen, Demographics::default(), vec![], details, [2; 32], at)
-            .await
-            .expect("registered");
+        let (engine, association, citizen, _guard) = territory(options).await;
         let first = certification(association, citizen);
         engine.certify(first.clone()).await.expect("certified");
         engine.inner.aggregates.trim_now();

@@ -41,12 +41,16 @@ const DURABLE_WAIT_PAUSE: Duration = Duration::from_millis(10);
 /// gives up and decides again from scratch (the candidate kept moving: other writers).
 const RELOCKS: usize = 4;
 
-/// How a wallet is needed.
+/// What a decision reads of a wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// Whole: lots, actions, used vouchers.
-    Whole,
-    /// Only to credit this action: a summary that certainly does not hold it will do.
+    /// Its history (lots, actions, used vouchers): a redemption, a revocation, a sweep. The cache
+    /// keeps a wallet whole for a while after such a decision (see [`crate::cache::WHOLE_KEPT`]).
+    History,
+    /// The whole wallet for this decision, which reads no history (a registration, interests, a
+    /// draw entry): the cache may summarise it again at its next trim.
+    Account,
+    /// Only what crediting this action reads: a summary that certainly does not hold it will do.
     Credit(ActionId),
 }
 
@@ -91,9 +95,14 @@ impl Plan {
         self
     }
 
-    /// A wallet, whole.
+    /// A wallet, with its history.
     pub fn wallet(self, id: CitizenId) -> Plan {
-        self.wallet_for(id, Need::Whole)
+        self.wallet_for(id, Need::History)
+    }
+
+    /// A wallet whole, for a decision that reads no history.
+    pub fn wallet_account(self, id: CitizenId) -> Plan {
+        self.wallet_for(id, Need::Account)
     }
 
     /// A wallet, to credit `action_id`.
@@ -103,8 +112,13 @@ impl Plan {
 
     fn wallet_for(mut self, id: CitizenId, need: Need) -> Plan {
         match self.wallets.binary_search_by_key(&id, |(held, _)| *held) {
-            Ok(at) if need == Need::Whole => self.wallets[at].1 = Need::Whole,
-            Ok(_) => {}
+            // The most a decision reads wins: history, then account, then crediting.
+            Ok(at) => {
+                let held = &mut self.wallets[at].1;
+                if need == Need::History || matches!(held, Need::Credit(_)) {
+                    *held = need;
+                }
+            }
             Err(at) => self.wallets.insert(at, (id, need)),
         }
         self
@@ -117,8 +131,8 @@ impl Plan {
         plan
     }
 
-    /// Whether the plan locks anything but whole wallets: then those are read back whole before,
-    /// so that the other aggregates do not wait for the read.
+    /// Whether the plan locks anything but wallets: then the wallets needed whole are read back
+    /// before, so that the other aggregates do not wait for the read.
     fn locks_more_than_wallets(&self) -> bool {
         self.territory || !self.partners.is_empty() || self.mission.is_some() || self.draw.is_some()
     }
@@ -182,7 +196,7 @@ impl Held {
         &self.wallets.iter().find(|(held, _)| *held == id).expect("the plan locks this wallet").1.state
     }
 
-    /// A wallet the plan locked whole.
+    /// A wallet the plan locked whole (for its history or its account).
     pub fn wallet(&self, id: CitizenId) -> &Wallet {
         match self.cached_wallet(id) {
             CachedWallet::Whole(wallet) => wallet,
@@ -265,8 +279,8 @@ impl Engine {
     pub(crate) async fn acquire(&self, plan: &Plan, mut read: Option<CertificationRead>) -> Result<Held, AttemptError> {
         if plan.locks_more_than_wallets() {
             for (id, need) in &plan.wallets {
-                if *need == Need::Whole {
-                    self.read_wallet_whole(*id).await?;
+                if !matches!(need, Need::Credit(_)) {
+                    self.read_wallet_whole(*id, *need).await?;
                 }
             }
         }
@@ -316,12 +330,12 @@ impl Engine {
             held.draw = Some((id, self.lock::<Draw>(AggregateKey::Draw(id), &id.to_string(), false).await?));
         }
         for (id, need) in &plan.wallets {
-            let whole = *need == Need::Whole;
-            let mut guard = self.lock::<CachedWallet>(AggregateKey::Wallet(*id), &id.to_string(), whole).await?;
+            let history = *need == Need::History;
+            let mut guard = self.lock::<CachedWallet>(AggregateKey::Wallet(*id), &id.to_string(), history).await?;
             let may_hold =
                 |action_id| matches!(&guard.state, CachedWallet::Summary(summary) if summary.may_hold(action_id));
             let needs_whole = match need {
-                Need::Whole => true,
+                Need::History | Need::Account => true,
                 Need::Credit(action_id) => may_hold(*action_id),
             };
             if needs_whole {
@@ -385,11 +399,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Reads a wallet back whole, locking it alone (see [`Engine::acquire`]). The look-up keeps
-    /// it whole for a while; should a trim still summarise it before the operation locks it, the
-    /// operation reads it back itself.
-    async fn read_wallet_whole(&self, id: CitizenId) -> Result<(), EngineError> {
-        let mut guard = self.lock::<CachedWallet>(AggregateKey::Wallet(id), &id.to_string(), true).await?;
+    /// Reads a wallet back whole, locking it alone (see [`Engine::acquire`]). A look-up for its
+    /// history keeps it whole for a while; should a trim still summarise it before the operation
+    /// locks it, the operation reads it back itself.
+    async fn read_wallet_whole(&self, id: CitizenId, need: Need) -> Result<(), EngineError> {
+        let history = need == Need::History;
+        let mut guard = self.lock::<CachedWallet>(AggregateKey::Wallet(id), &id.to_string(), history).await?;
         self.make_whole(id, &mut guard).await
     }
 

@@ -3,9 +3,8 @@
 //! vouchers already used, and the redemptions and expiries that emptied lots.
 //!
 //! A certification reads little of the wallet it credits: [`Crediting`] names those facts, and
-//! [`credit`] decides the wallet's side of a certification from them alone, so that a caller
-//! holding less than the whole wallet (the engine keeps a summary of wallets that do not spend)
-//! decides exactly as [`Wallet::decide`] does.
+//! [`credit`] decides the wallet's side of a certification from them alone, exactly as
+//! [`Wallet::decide`] does with the whole wallet.
 
 use std::collections::{BTreeSet, HashMap};
 

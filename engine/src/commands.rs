@@ -286,10 +286,15 @@ impl Engine {
             .certification(command.association_id, command.action_id)
             .crediting(command.citizen_id, command.action_id);
         self.execute(plan, OutsideLog::default(), command.at, |held| {
+            let partner = held.partner(command.association_id);
+            // A retry (or a reused id) is answered from the earlier certification alone.
+            if let Some(earlier) = held.earlier_certification() {
+                return Ok(operations::recertify(partner, earlier, &command)?);
+            }
             let rules = self.rules();
             let mut command = command.clone();
-            // The gold outcome: the formula of docs/api.md, with the seed of the period in force when
-            // the certification arrived and the probability of the rules it is decided with.
+            // The gold outcome: the formula of docs/api.md, with the seed of the period in force
+            // when the certification arrived and the probability of the rules it is decided with.
             let gold = rules.as_ref().and_then(|rules| rules.rules.gold.clone());
             (command.gold, command.gold_period) = match (gold, self.gold_period_at(command.at)) {
                 (Some(gold), Some(period)) => {
@@ -299,8 +304,7 @@ impl Engine {
                 _ => (false, None),
             };
             let wallet = held.crediting(command.citizen_id, command.action_id, &command.category, command.occurred_at);
-            let partner = held.partner(command.association_id);
-            Ok(operations::certify(rules.as_deref(), partner, held.earlier_certification(), &wallet, command)?)
+            Ok(operations::certify(rules.as_deref(), partner, None, &wallet, command)?)
         })
         .await
     }

@@ -366,15 +366,25 @@ mod tests {
         let first = certification(association, citizen);
         engine.certify(first.clone()).await.expect("certified");
         engine.inner.aggregates.trim_now();
-        // Certified on the summary, then read back whole.
+        // Certified on the summary; a retry of the first is answered from the association's
+        // record, without reading the wallet back.
         engine.certify(certification(association, citizen)).await.expect("certified on the summary");
         let restored = engine.cache_figures().histories_restored;
+        let retried = engine.certify(first.clone()).await.expect("a retry");
+        assert!(retried.replayed);
+        assert_eq!(engine.cache_figures().histories_restored, restored, "a retry reads no wallet back");
+        // A decision that reads the history reads the wallet back whole.
         let wallet = engine.wallet(citizen).await.expect("a wallet");
         assert_eq!(wallet.holdings().held(), Tokens::new(20));
         assert_eq!(wallet.actions().len(), 2);
         assert_eq!(engine.cache_figures().histories_restored, restored + 1);
-        // A retry of the first is answered from the log, as before the summary.
-        let retried = engine.certify(first).await.expect("a retry");
-        assert!(retried.replayed);
+        // The same action id reused for this citizen by the same association with another request:
+        // a conflict, still without the wallet.
+        let reused = Certify { fingerprint: "another request".to_owned(), ..first };
+        let refused = engine.certify(reused).await;
+        assert!(
+            matches!(refused, Err(EngineError::Ledger(ygor_ledger::LedgerError::IdConflict { .. }))),
+            "{refused:?}"
+        );
     }
 }

@@ -204,7 +204,9 @@ impl Held {
         }
     }
 
-    /// What crediting `action_id` reads of a wallet the plan locked to credit it.
+    /// What crediting `action_id` reads of a wallet the plan locked to credit it, when the plan's
+    /// association did not certify the action before (otherwise the decision reads nothing of the
+    /// wallet, and the lock phase did not read it back whole).
     pub fn crediting(
         &self,
         id: CitizenId,
@@ -336,7 +338,9 @@ impl Engine {
                 |action_id| matches!(&guard.state, CachedWallet::Summary(summary) if summary.may_hold(action_id));
             let needs_whole = match need {
                 Need::History | Need::Account => true,
-                Need::Credit(action_id) => may_hold(*action_id),
+                // With an earlier certification of the action, the decision answers from it and
+                // reads nothing of the wallet (a retry).
+                Need::Credit(action_id) => held.earlier.is_none() && may_hold(*action_id),
             };
             if needs_whole {
                 self.make_whole(*id, &mut guard).await?;

@@ -148,12 +148,31 @@ pub struct Certify {
     pub at: DateTime<Utc>,
 }
 
+/// Decides a certification whose action id the association already certified: `earlier` is that
+/// certification as the association's stream records it. The same request again is answered from
+/// it; another request under that id is a conflict. Nothing else is read: not the wallet, not the
+/// rules.
+pub fn recertify(
+    partner: &Partner,
+    earlier: &RecordedCertification,
+    command: &Certify,
+) -> Result<Decided<CertificationOutcome>, LedgerError> {
+    partner.ensure_active(command.association_id, PartnerKind::Association)?;
+    assert_eq!(earlier.outcome.action_id, command.action_id, "the earlier certification is of this action");
+    if earlier.digest == RequestDigest::of(&command.fingerprint) {
+        return Ok(Decided::Replay {
+            outcome: earlier.outcome.clone(),
+            original: partner_ref(command.association_id, earlier.sequence),
+        });
+    }
+    Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) })
+}
+
 /// Decides a certification. `rules` is the version in force when the request arrives (read
 /// without locking the territory, so that certifications never queue behind the treasury); the
 /// event records which version it was. `earlier` is the association's earlier certification of
-/// the same action id, as its stream records it, if there is one: the same request again is
-/// answered from it, another request under that id is a conflict. `wallet` is what crediting the
-/// action reads of the citizen's wallet.
+/// the same action id, as its stream records it, if there is one (see [`recertify`]). `wallet`
+/// is what crediting the action reads of the citizen's wallet.
 pub fn certify(
     rules: Option<&RulesVersion>,
     partner: &Partner,
@@ -161,17 +180,10 @@ pub fn certify(
     wallet: &Crediting,
     command: Certify,
 ) -> Result<Decided<CertificationOutcome>, LedgerError> {
-    partner.ensure_active(command.association_id, PartnerKind::Association)?;
-    if let Some(existing) = earlier {
-        assert_eq!(existing.outcome.action_id, command.action_id, "the earlier certification is of this action");
-        if existing.digest == RequestDigest::of(&command.fingerprint) {
-            return Ok(Decided::Replay {
-                outcome: existing.outcome.clone(),
-                original: partner_ref(command.association_id, existing.sequence),
-            });
-        }
-        return Err(LedgerError::IdConflict { what: format!("action_id {}", command.action_id) });
+    if let Some(earlier) = earlier {
+        return recertify(partner, earlier, &command);
     }
+    partner.ensure_active(command.association_id, PartnerKind::Association)?;
     if !wallet.registered {
         return Err(LedgerError::UnknownCitizen(command.citizen_id));
     }

@@ -153,20 +153,18 @@ pub struct InclusionProof {
     pub leaf_hash: String,
 }
 
-/// Whether an event concerns a citizen: an event of their wallet, or a partner's record of them.
-fn concerns(event: &ygor_store::RecordedEvent, citizen: &str) -> bool {
-    if event.event.aggregate_type == "wallet" {
-        return event.event.aggregate_id == citizen;
+/// Whether an event concerns a citizen: an event of their wallet, or a partner's record of them
+/// (read through the codec, as every reader of the log does; an event it cannot read concerns
+/// nobody but the admin).
+fn concerns(event: &ygor_store::RecordedEvent, citizen: ygor_ledger::CitizenId) -> bool {
+    use ygor_ledger::books::AnyEvent;
+    use ygor_ledger::partner::PartnerEvent;
+    match ygor_ledger::codec::decode_serialized(&event.event) {
+        Ok(AnyEvent::Wallet(id, _)) => id == citizen,
+        Ok(AnyEvent::Partner(_, PartnerEvent::CertificationRecorded { record, .. })) => record.citizen_id == citizen,
+        Ok(AnyEvent::Partner(_, PartnerEvent::RedemptionRecorded { record, .. })) => record.citizen_id == citizen,
+        _ => false,
     }
-    let payload = &event.event.payload;
-    ["CertificationRecorded", "RedemptionRecorded"].iter().any(|kind| {
-        payload
-            .get(kind)
-            .and_then(|body| body.get("record"))
-            .and_then(|record| record.get("citizen_id"))
-            .and_then(|id| id.as_str())
-            == Some(citizen)
-    })
 }
 
 /// The inclusion proof of the event at `position` (admin, or the citizen the event concerns).
@@ -193,7 +191,7 @@ pub async fn proof(
         .ok_or_else(missing)?;
     match caller {
         Caller::Admin => {}
-        Caller::Citizen(citizen) if concerns(&event, &citizen.to_string()) => {}
+        Caller::Citizen(citizen) if concerns(&event, citizen) => {}
         _ => return Err(ApiError::forbidden("a proof is for the admin or the citizen the event concerns")),
     }
     state.projections().wait_for(position, crate::extract::READ_WAIT).await;

@@ -150,4 +150,3 @@ pub(crate) async fn bare_ceiling(bare: &Bare, concurrency: usize, seconds: f64) 
 
 // ---------------------------------------------------------------------------------------------
 // Runs and report
-

@@ -297,4 +297,3 @@ pub(crate) fn sample_lag(server: &Server, stop: Arc<AtomicBool>) -> tokio::task:
 
 // ---------------------------------------------------------------------------------------------
 // The bare ceiling
-

@@ -367,7 +367,13 @@ pub(crate) struct Territory {
     pub(crate) funded: usize,
 }
 
-pub(crate) fn certification(association: &Partner, citizen: &Citizen, category: &str, quantity: u64, occurred_at: &str) -> Value {
+pub(crate) fn certification(
+    association: &Partner,
+    citizen: &Citizen,
+    category: &str,
+    quantity: u64,
+    occurred_at: &str,
+) -> Value {
     let Value::Object(object) = json!({
         "action_id": uuid::Uuid::new_v4().to_string(),
         "association_id": association.id,
@@ -463,4 +469,3 @@ pub(crate) async fn set_up_territory(server: &Server, options: &Options) -> Terr
 
 // ---------------------------------------------------------------------------------------------
 // Prepared requests
-

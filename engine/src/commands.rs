@@ -323,7 +323,7 @@ impl Engine {
             };
             let citizen_id = recorded.citizen_id;
             let plan = Plan::new().certification(association_id, action_id).wallet(citizen_id);
-            self.execute_once(&plan, read, at, |held| {
+            self.attempt(&plan, Some(read), OutsideLog::default(), at, |held| {
                 let (partner, wallet) = (held.partner(association_id), held.wallet(citizen_id));
                 let recorded = held.earlier_certification();
                 Ok(operations::revoke(partner, wallet, recorded, association_id, action_id, reason.clone(), at)?)

@@ -82,28 +82,24 @@ impl Engine {
     where
         D: Fn(&Held) -> Result<Decided<T>, EngineError>,
     {
-        self.run(|| async {
-            let held = self.acquire(&plan, None).await?;
-            let decided = decide(&held)?;
-            self.commit(held, decided, outside.clone(), at).await
-        })
-        .await
+        self.run(|| self.attempt(&plan, None, outside.clone(), at, &decide)).await
     }
 
-    /// [`Engine::execute`] once, with an earlier certification already read.
-    pub(crate) async fn execute_once<T, D>(
+    /// One attempt of [`Engine::execute`]; `read` is an earlier certification already read.
+    pub(crate) async fn attempt<T, D>(
         &self,
         plan: &Plan,
-        read: CertificationRead,
+        read: Option<CertificationRead>,
+        outside: OutsideLog,
         at: DateTime<Utc>,
         decide: D,
     ) -> Result<Committed<T>, AttemptError>
     where
         D: FnOnce(&Held) -> Result<Decided<T>, EngineError>,
     {
-        let held = self.acquire(plan, Some(read)).await?;
+        let held = self.acquire(plan, read).await?;
         let decided = decide(&held)?;
-        self.commit(held, decided, OutsideLog::default(), at).await
+        self.commit(held, decided, outside, at).await
     }
 
     /// Appends what was decided and applies it to the cached states, or answers a retry from the

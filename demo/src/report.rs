@@ -91,6 +91,7 @@ const ACTIONS: Noun = noun(("action", "actions"), ("action", "actions"));
 const BADGES: Noun = noun(("badge", "badges"), ("badge", "badges"));
 const REDEMPTIONS: Noun = noun(("échange", "échanges"), ("redemption", "redemptions"));
 const TOKENS: Noun = noun(("jeton", "jetons"), ("token", "tokens"));
+const RESIDENTS: Noun = noun(("habitant", "habitants"), ("citizen", "citizens"));
 
 impl Report {
     /// The text `ygor demo` prints: French first, then English.
@@ -134,8 +135,8 @@ impl Report {
         );
         out.line(
             wording(
-                "  Activité : {certifications} actions certifiées ({revoked} révoquées), {redemptions} échanges, {settlements} règlements, {badges} badges pour {decorated} habitants, {events} événements au journal.",
-                "  Activity: {certifications} certified actions ({revoked} revoked), {redemptions} redemptions, {settlements} settlements, {badges} badges for {decorated} citizens, {events} events in the log.",
+                "  Activité : {certifications} actions certifiées ({revoked} révoquées), {redemptions} échanges, {settlements} règlements, {badges} badges pour {decorated}, {events} événements au journal.",
+                "  Activity: {certifications} certified actions ({revoked} revoked), {redemptions} redemptions, {settlements} settlements, {badges} badges for {decorated}, {events} events in the log.",
             ),
             &[
                 ("certifications", Number(s.certifications)),
@@ -143,7 +144,7 @@ impl Report {
                 ("redemptions", Number(s.redemptions)),
                 ("settlements", Number(s.settlements)),
                 ("badges", Number(s.badges)),
-                ("decorated", Number(s.citizens_with_badges)),
+                ("decorated", Count(s.citizens_with_badges, RESIDENTS)),
                 ("events", Number(u64::try_from(s.events).unwrap_or(0))),
             ],
         );
@@ -463,7 +464,7 @@ mod tests {
         for line in [
             "Démo prête : 3 000 habitants, graine 12345, du 01/01/2026 au 07/12/2026, en 20,5 s.",
             "  Territoire : 31 associations, 15 lieux partenaires, 30 missions (9 ouvertes), 3 versions des règles, 1 tirage au sort (0 clos).",
-            "  Activité : 21 004 actions certifiées (61 révoquées), 5 120 échanges, 170 règlements, 1 800 badges pour 1 habitants, 1 234 567 événements au journal.",
+            "  Activité : 21 004 actions certifiées (61 révoquées), 5 120 échanges, 170 règlements, 1 800 badges pour 1 habitant, 1 234 567 événements au journal.",
             "  Jetons : 250 000 émis par la collectivité, 0 distribués, 0 dépensés, 0 remboursés aux lieux, 0 expirés, 0 révoqués, 0 jetons d'or gagnés ; en trésorerie 0, enveloppes 0, portefeuilles 0, à rembourser 0.",
             "Pour démarrer : ygor serve --data-dir /data  puis http://127.0.0.1:8080/docs",
             "  Association « Les Amis des Berges » (asso-1) : ygor_asso_x",
@@ -476,7 +477,7 @@ mod tests {
         for line in [
             "Demo ready: 3,000 citizens, seed 12345, from 2026-01-01 to 2026-12-07, in 20.5 s.",
             "  Territory: 31 associations, 15 partner venues, 30 missions (9 open), 3 rules versions, 1 draw (0 closed).",
-            "  Activity: 21,004 certified actions (61 revoked), 5,120 redemptions, 170 settlements, 1,800 badges for 1 citizens, 1,234,567 events in the log.",
+            "  Activity: 21,004 certified actions (61 revoked), 5,120 redemptions, 170 settlements, 1,800 badges for 1 citizen, 1,234,567 events in the log.",
             "  Tokens: 250,000 minted, 0 issued, 0 redeemed, 0 recovered from venues, 0 expired, 0 revoked, 0 gold tokens earned; treasury 0, envelopes 0, wallets 0, to settle 0.",
             "To start: ygor serve --data-dir /data  then http://127.0.0.1:8080/docs",
             "  Association \"Les Amis des Berges\" (asso-1): ygor_asso_x",

@@ -43,7 +43,11 @@ async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, ApiErro
     })
 }
 
+/// A JSON body as `T`; a body that is not JSON, that repeats a key in an object, or that does not
+/// fit `T` is `400 validation_failed`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    crate::json::check_unique_keys(bytes)
+        .map_err(|error| ApiError::validation(format!("invalid JSON body: {error}")))?;
     serde_json::from_slice(bytes).map_err(|error| ApiError::validation(format!("invalid JSON body: {error}")))
 }
 

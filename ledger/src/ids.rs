@@ -22,15 +22,22 @@ macro_rules! uuid_id {
                 Self(uuid)
             }
 
-            /// Parses the canonical hyphenated form (any case); other UUID spellings are refused so
-            /// that one id has one text.
+            /// Parses the canonical form only: lowercase, hyphenated, 36 characters. Every other
+            /// spelling of the same UUID (uppercase, braces, no hyphens) is refused, so that one id
+            /// has one text: a signed request keeps the text its partner signed, and the audit
+            /// compares it with the id the log records.
             pub fn parse(text: &str) -> Result<Self, ParseError> {
-                if text.len() != 36 {
-                    return Err(ParseError::new($what, "must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301"));
+                let refused = || {
+                    ParseError::new(
+                        $what,
+                        "must be a UUID in lowercase with hyphens, such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+                    )
+                };
+                let canonical = text.len() == 36 && !text.bytes().any(|byte| byte.is_ascii_uppercase());
+                if !canonical {
+                    return Err(refused());
                 }
-                Uuid::parse_str(text)
-                    .map(Self)
-                    .map_err(|_| ParseError::new($what, "must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301"))
+                Uuid::parse_str(text).map(Self).map_err(|_| refused())
             }
 
             pub fn as_uuid(&self) -> Uuid {
@@ -156,7 +163,7 @@ mod tests {
 
     #[test]
     fn ids_print_in_lowercase_hyphenated_form() {
-        let id = ActionId::parse("3F2504E0-4F89-41D3-9A0C-0305E82C3301").unwrap();
+        let id = ActionId::from_uuid(Uuid::parse_str("3F2504E0-4F89-41D3-9A0C-0305E82C3301").unwrap());
         assert_eq!(id.to_string(), "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
     }
 
@@ -165,6 +172,9 @@ mod tests {
         assert!(ActionId::parse("3f2504e04f8941d39a0c0305e82c3301").is_err());
         assert!(ActionId::parse("{3f2504e0-4f89-41d3-9a0c-0305e82c3301}").is_err());
         assert!(ActionId::parse("not-a-uuid").is_err());
+        assert!(ActionId::parse("3F2504E0-4F89-41D3-9A0C-0305E82C3301").is_err(), "one id has one text");
+        assert!(ActionId::parse("3f2504e0-4f89-41d3-9A0c-0305e82c3301").is_err());
+        assert!(ActionId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").is_ok());
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! The audit log over HTTP, and `ygor audit verify` catching rows changed, deleted or reordered
 //! directly in the database.
 
-use std::process::Command;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use ygor_audit::{ExportedEvent, MerkleLog, SignedCheckpoint};
@@ -189,13 +187,7 @@ async fn proofs_about_older_blocks_read_their_events_back_and_refuse_a_changed_o
 
 /// Runs `ygor audit verify` on the app's storage: (exit code, stdout).
 fn verify(app: &TestApp) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ygor"));
-    command.args(["audit", "verify", "--data-dir"]).arg(&app.config.data_dir);
-    if let Some(url) = &app.config.database_url {
-        command.args(["--database-url", url]);
-    }
-    let output = command.env_remove("DATABASE_URL").output().expect("run ygor audit verify");
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+    app.audit_verify()
 }
 
 /// A workload, then a checkpoint recorded in the log, then a few more events.

@@ -152,6 +152,17 @@ pub async fn start_on(config: Config) -> TestApp {
 }
 
 impl TestApp {
+    /// Runs the real `ygor audit verify` on the app's storage: (exit code, standard output).
+    pub fn audit_verify(&self) -> (i32, String) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ygor"));
+        command.args(["audit", "verify", "--data-dir"]).arg(&self.config.data_dir);
+        if let Some(url) = &self.config.database_url {
+            command.args(["--database-url", url]);
+        }
+        let output = command.env_remove("DATABASE_URL").output().expect("run ygor audit verify");
+        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Stops serving (the database and data directory stay).
     pub fn stop(&self) {
         self.server.abort();

@@ -1,6 +1,7 @@
 //! HTTP integration tests: every endpoint and every error code, over real HTTP, on SQLite and on
 //! PostgreSQL.
 
+mod accepted;
 mod audit;
 mod cli;
 mod demo;

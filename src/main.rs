@@ -56,6 +56,10 @@ enum Command {
         /// `POST /v1/expiry/sweep` sweeps at once.
         #[arg(long, env = "YGOR_EXPIRY_EVERY", default_value = "1h", value_parser = interval)]
         expiry_every: std::time::Duration,
+        /// How often a signed checkpoint of the log is recorded when it grew (also at start and at
+        /// a graceful shutdown).
+        #[arg(long, env = "YGOR_CHECKPOINT_EVERY", default_value = "10s", value_parser = interval)]
+        checkpoint_every: std::time::Duration,
         #[command(flatten)]
         storage: Storage,
     },
@@ -126,6 +130,50 @@ enum AuditCommand {
         #[command(flatten)]
         storage: Storage,
     },
+}
+
+/// How long in-flight requests may take to finish once a stop is asked for.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C).
+async fn stop_asked() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+/// Serves until a stop is asked for; then takes no new connection and gives the requests in
+/// flight [`DRAIN`] to finish.
+async fn serve_until_signal(listener: tokio::net::TcpListener, state: ygor_api::AppState) -> std::io::Result<()> {
+    let (asked, heard) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, ygor_api::app(state)).with_graceful_shutdown(async move {
+        stop_asked().await;
+        let _ = asked.send(());
+    });
+    let server = server.into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => served,
+        _ = heard => match tokio::time::timeout(DRAIN, &mut server).await {
+            Ok(served) => served,
+            Err(_) => {
+                tracing::warn!("requests still in flight after {DRAIN:?}: stopping without them");
+                Ok(())
+            }
+        },
+    }
 }
 
 /// A duration of at least a second and at most a week, such as `1h`, `15m` or `90s`.
@@ -208,13 +256,13 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, cache_mb, expiry_every, storage } => {
+        Command::Serve { listen, cache_mb, expiry_every, checkpoint_every, storage } => {
             return_freed_memory_at_once();
             let cache_budget = usize::try_from(cache_mb << 20).context("--cache-mb is too large for this machine")?;
             let defaults = storage.config();
             let config = Config {
                 engine: ygor_engine::EngineOptions { cache_budget, ..defaults.engine },
-                schedule: ygor_engine::jobs::Schedule { expiry_every, ..defaults.schedule },
+                schedule: ygor_engine::jobs::Schedule { expiry_every, checkpoint_every },
                 ..defaults
             };
             let service = setup::start(&config).await?;
@@ -225,12 +273,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, "ygor is serving");
+            let setup::Service { state, projection_task, jobs, .. } = service;
             tokio::select! {
-                served = setup::serve(listener, service.state) => served.context("server failed")?,
-                stopped = service.projection_task => {
+                served = serve_until_signal(listener, state.clone()) => served.context("server failed")?,
+                stopped = projection_task => {
                     anyhow::bail!("the projections stopped: {stopped:?}");
                 }
             }
+            setup::finish(&state, jobs).await;
+            tracing::info!("ygor stopped");
             Ok(())
         }
         Command::Audit { command: AuditCommand::Verify { storage } } => {

@@ -149,6 +149,21 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     Ok(Service { state, new_admin_token, projection_task, jobs })
 }
 
+/// How long a graceful shutdown waits for the committer to answer the writes still queued.
+const FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The end of a graceful shutdown, once the HTTP server takes no more requests: stops the jobs,
+/// waits for the writes still queued, and records the final checkpoint.
+pub async fn finish(state: &AppState, jobs: Vec<tokio::task::JoinHandle<()>>) {
+    for job in &jobs {
+        job.abort();
+    }
+    for job in jobs {
+        let _ = job.await;
+    }
+    ygor_engine::jobs::finish(state.engine(), state.projections(), state.territory_key(), FLUSH).await;
+}
+
 /// Serves the app on an already bound listener until the process stops.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     axum::serve(listener, crate::app(state)).await

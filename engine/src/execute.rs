@@ -39,6 +39,23 @@ impl From<ygor_ledger::LedgerError> for AttemptError {
     }
 }
 
+/// Counts an operation that holds a place in the committer's queue until it is answered (or fails
+/// before it is queued).
+struct Outstanding<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Outstanding<'a> {
+    fn count(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Outstanding(counter)
+    }
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// What is written outside the event log, in the same transaction as the events: credentials and
 /// citizens' personal details.
 #[derive(Debug, Clone, Default)]
@@ -140,6 +157,7 @@ impl Engine {
         // A place in the committer's queue first: when the database does not keep up, the
         // operation is refused before anything changed.
         let permit = self.inner.queue.try_reserve().map_err(|_| EngineError::Overloaded(self.inner.queue_capacity))?;
+        let _outstanding = Outstanding::count(&self.inner.outstanding);
         let typed = typed_events(&changes);
         if let Err(violation) = conservation::check(&typed, &held) {
             tracing::error!(%violation, ?typed, "a decision would break conservation; nothing was written");

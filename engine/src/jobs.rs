@@ -1,6 +1,7 @@
 //! The territory's chores, run by themselves while the server runs: the gold schedule (commit
 //! each coming period's seed ahead of time, reveal each ended one), a signed checkpoint of the log
-//! when it grew, and the expiry sweep. Each job logs a failure and tries again at its next turn.
+//! when it grew — at start, every few seconds, and at a graceful shutdown ([`finish`]) — and the
+//! expiry sweep. Each job logs a failure and tries again at its next turn.
 
 use std::time::Duration;
 
@@ -32,9 +33,12 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule { checkpoint_every: Duration::from_secs(300), expiry_every: Duration::from_secs(3600) }
+        Schedule { checkpoint_every: Duration::from_secs(10), expiry_every: Duration::from_secs(3600) }
     }
 }
+
+/// How long a checkpoint waits for the projections to have applied every committed event.
+const CHECKPOINT_READ_WAIT: Duration = Duration::from_secs(5);
 
 /// Starts the jobs; they stop when their handles are aborted (or the runtime ends).
 pub fn spawn(
@@ -93,26 +97,55 @@ pub fn checkpoint_record(signed: &SignedCheckpoint) -> SignedCheckpointRecord {
     }
 }
 
-/// Records a signed checkpoint every `interval` when the log grew, so that the audit can later
-/// check every past root against the events.
+/// Records a signed checkpoint of the log as it is now, if it grew since the latest recorded one:
+/// if it holds more than that checkpoint's events and the checkpoint's own event. Waits for the
+/// projections (whose Merkle tree is signed) to have applied every committed event first.
+pub async fn checkpoint_if_grown(
+    engine: &Engine,
+    projections: &Projections,
+    territory_key: &SecretKey,
+) -> Result<Option<Committed<()>>, EngineError> {
+    let committed = engine.log().last_position().await?;
+    projections.wait_for(committed, CHECKPOINT_READ_WAIT).await;
+    let size = projections.read(|models| models.audit.size());
+    let recorded = engine.last_checkpoint_size();
+    if size == 0 || (recorded > 0 && size <= recorded + 1) {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let signed = current_checkpoint(projections, territory_key, now)
+        .map_err(|error| EngineError::Inconsistent(format!("the checkpoint cannot be signed: {error}")))?;
+    engine.record_checkpoint(checkpoint_record(&signed), now).await.map(Some)
+}
+
+/// Records a signed checkpoint at start if the log grew since the last one, then every `interval`
+/// when it grew, so that the audit can check every past root against the events: an event changed
+/// in storage afterwards no longer matches the root a checkpoint signed.
 async fn record_checkpoints(engine: Engine, projections: Projections, territory_key: SecretKey, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
-    ticker.tick().await;
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let now = Utc::now();
-        let signed = match current_checkpoint(&projections, &territory_key, now) {
-            Ok(signed) if signed.tree_size > 0 => signed,
-            Ok(_) => continue,
-            Err(error) => {
-                tracing::error!(%error, "could not sign a checkpoint; will retry");
-                continue;
-            }
-        };
-        if let Err(error) = engine.record_checkpoint(checkpoint_record(&signed), now).await {
+        if let Err(error) = checkpoint_if_grown(&engine, &projections, &territory_key).await {
             tracing::warn!(%error, "could not record a checkpoint; will retry");
         }
     }
+}
+
+/// The end of a graceful shutdown, once the HTTP server takes no more requests and the jobs are
+/// stopped: waits for the committer to answer every queued operation (at most `within`), then
+/// records the final checkpoint if the log grew. Returns whether the committer was flushed.
+pub async fn finish(engine: &Engine, projections: &Projections, territory_key: &SecretKey, within: Duration) -> bool {
+    let flushed = engine.flush(within).await;
+    if !flushed {
+        tracing::warn!("some writes were still waiting for the database at shutdown");
+    }
+    match checkpoint_if_grown(engine, projections, territory_key).await {
+        Ok(Some(committed)) => tracing::info!(position = committed.position, "final checkpoint recorded"),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "could not record the final checkpoint"),
+    }
+    flushed
 }
 
 /// Writes `TokensExpired` for every lot past its expiry at `at`. The candidates come from the

@@ -35,6 +35,7 @@ mod seeds;
 pub mod stored;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -124,6 +125,10 @@ struct Inner {
     feed: StdMutex<Option<mpsc::Sender<Vec<FedEvent>>>>,
     queue: mpsc::Sender<Pending>,
     queue_capacity: usize,
+    /// Operations given a place in the queue and not answered yet (see [`Engine::flush`]).
+    outstanding: AtomicUsize,
+    /// See [`Engine::last_checkpoint_size`].
+    checkpointed: AtomicU64,
     stats: Arc<CommitStats>,
 }
 
@@ -160,6 +165,8 @@ impl Engine {
                 feed: StdMutex::new(None),
                 queue,
                 queue_capacity,
+                outstanding: AtomicUsize::new(0),
+                checkpointed: AtomicU64::new(0),
                 stats: Arc::default(),
             }),
         };
@@ -224,6 +231,26 @@ impl Engine {
     fn publish_territory(&self, territory: &Territory) {
         *write(&self.inner.rules) = territory.rules_in_force().cloned().map(Arc::new);
         *write(&self.inner.gold) = territory.gold_periods().to_vec();
+        self.inner.checkpointed.store(territory.last_checkpoint_size().unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// How many events the latest checkpoint recorded in the log covers (0 if none).
+    pub fn last_checkpoint_size(&self) -> u64 {
+        self.inner.checkpointed.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every operation queued for the committer has been answered, at most `within`;
+    /// returns whether none is left. Once the HTTP server has stopped taking requests and the
+    /// jobs have stopped, nothing new comes: this is the flush of a graceful shutdown.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.inner.outstanding.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
     }
 
     /// Loads the territory again from the log (at start, and after a failed commit that may have

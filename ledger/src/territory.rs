@@ -176,6 +176,11 @@ impl Territory {
         &self.rules
     }
 
+    /// How many events the latest recorded checkpoint covers, if one was recorded.
+    pub fn last_checkpoint_size(&self) -> Option<u64> {
+        self.last_checkpoint_size
+    }
+
     pub fn gold_periods(&self) -> &[GoldPeriod] {
         &self.gold_periods
     }

@@ -12,3 +12,4 @@ mod overload;
 mod projections;
 mod races;
 mod refusals;
+mod shutdown;

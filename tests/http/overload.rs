@@ -76,7 +76,8 @@ async fn a_full_write_queue_answers_overloaded_with_retry_after(backend: Backend
             tokio::spawn(async move {
                 let response = request.send().await.expect("the server answers");
                 let answered = started.elapsed();
-                let retry_after = response.headers().get("retry-after").map(|value| value.to_str().expect("text").to_owned());
+                let retry_after =
+                    response.headers().get("retry-after").map(|value| value.to_str().expect("text").to_owned());
                 (TestApp::answer(response).await, retry_after, answered)
             })
         })

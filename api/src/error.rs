@@ -138,6 +138,23 @@ impl From<EngineError> for ApiError {
                     1,
                 )
             }
+            EngineError::StorageUnavailable(why) => storage_unavailable(&why),
+            EngineError::Store(error) if error.is_unavailable() => storage_unavailable(&error.to_string()),
+            EngineError::OutcomeUnknown(why) => {
+                tracing::error!(%why, "a write's outcome is unknown");
+                ApiError::unavailable(
+                    "outcome_unknown",
+                    "the database went away while this write was being committed, and whether it was recorded \
+                     could not be found out; send the same request again (the same ids): if it was recorded, \
+                     the answer comes from the log, otherwise it is written then",
+                    1,
+                )
+            }
+            EngineError::NotWriter(why) => ApiError::unavailable(
+                "not_writer",
+                format!("this server takes no writes: {why}; send writes to the server that holds the database"),
+                5,
+            ),
             EngineError::Contention => {
                 tracing::warn!("a write was refused: another writer kept winning the race for the same records");
                 ApiError::unavailable(
@@ -153,6 +170,16 @@ impl From<EngineError> for ApiError {
             }
         }
     }
+}
+
+/// `503 storage_unavailable`: nothing was written, the database is out of reach for now.
+fn storage_unavailable(why: &str) -> ApiError {
+    tracing::warn!(%why, "a request failed: the database cannot be reached");
+    ApiError::unavailable(
+        "storage_unavailable",
+        "the database cannot be reached right now; nothing was changed: retry in a moment",
+        2,
+    )
 }
 
 impl From<ygor_store::StoreError> for ApiError {

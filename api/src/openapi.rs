@@ -26,6 +26,7 @@ impl Modify for BearerAuth {
     info(title = "Ygor", description = "Registre de jetons citoyens — citizen token ledger. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
         system::healthz,
+        system::readyz,
         system::status,
         collectivity::publish_rules,
         collectivity::mint_supply,

@@ -13,6 +13,9 @@ use crate::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// Another process writes to this database (see `ygor_store::WriterLock`).
+    #[error("{0}")]
+    NotWriter(String),
     #[error("storage: {0}")]
     Store(#[from] ygor_store::StoreError),
     #[error("engine: {0}")]
@@ -138,9 +141,15 @@ fn write_private_file(path: &Path, content: &str) -> Result<(), SetupError> {
 /// Opens everything and starts the projections; does not bind a port.
 pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let log = open_log(config).await?;
+    // Before anything is written: one writer per database.
+    let writer = log.lock_writer().await.map_err(|error| match error {
+        ygor_store::StoreError::NotWriter(holder) => SetupError::NotWriter(holder),
+        other => SetupError::Store(other),
+    })?;
     let key = territory_key(&config.data_dir)?;
     let new_admin_token = ensure_admin(&log, config).await?;
     let engine = Engine::open_with(log.clone(), ygor_engine::Seeds::new(key.clone()), config.engine).await?;
+    engine.guard_writes(writer);
     let options = ygor_projections::RunnerOptions { snapshot_every: config.snapshot_every, ..Default::default() };
     let (projections, projection_task) =
         ygor_projections::start(log, engine.committed(), Some(engine.committed_events()), options).await?;
@@ -162,6 +171,7 @@ pub async fn finish(state: &AppState, jobs: Vec<tokio::task::JoinHandle<()>>) {
         let _ = job.await;
     }
     ygor_engine::jobs::finish(state.engine(), state.projections(), state.territory_key(), FLUSH).await;
+    state.engine().release_writer().await;
 }
 
 /// Serves the app on an already bound listener until the process stops.

@@ -308,6 +308,11 @@ impl Aggregates {
         shared
     }
 
+    /// Every aggregate in the cache, for a reset of them all.
+    pub fn handles(&self) -> Vec<Handle> {
+        self.lock().entries.values().map(|entry| entry.handle.clone()).collect()
+    }
+
     /// Counts a wallet read back whole from the log.
     pub fn count_restored(&self) {
         self.restored.fetch_add(1, Ordering::Relaxed);

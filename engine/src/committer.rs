@@ -66,7 +66,11 @@ pub(crate) struct Pending {
 pub(crate) enum CommitFailure {
     /// Another writer won a race, or the transaction this one depended on failed: decide again.
     Retry,
-    /// Storage failed.
+    /// The database cannot be reached; nothing was written.
+    Unavailable(String),
+    /// The database went away during the COMMIT and nobody can tell whether it committed.
+    Unknown(String),
+    /// Storage failed otherwise; nothing was written.
     Storage(String),
 }
 
@@ -332,6 +336,14 @@ impl Engine {
 fn failure_of(error: StoreError) -> CommitFailure {
     match error {
         StoreError::Conflict { .. } => CommitFailure::Retry,
+        StoreError::OutcomeUnknown(why) => {
+            tracing::error!(%why, "a group commit's outcome is unknown; its operations are told to retry with the same ids");
+            CommitFailure::Unknown(why)
+        }
+        unavailable if unavailable.is_unavailable() => {
+            tracing::warn!(error = %unavailable, "the database cannot be reached; a group of writes fails, nothing written");
+            CommitFailure::Unavailable(unavailable.to_string())
+        }
         other => {
             tracing::error!(error = %other, "a group commit failed; its operations fail and their aggregates reload");
             CommitFailure::Storage(other.to_string())

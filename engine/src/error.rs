@@ -17,6 +17,16 @@ pub enum EngineError {
     /// A group commit failed; nothing of the operation was written.
     #[error("storage failed: {0}")]
     Storage(String),
+    /// The database cannot be reached; nothing of the operation was written.
+    #[error("the database cannot be reached, nothing was written: {0}")]
+    StorageUnavailable(String),
+    /// The database went away while it committed the operation, and whether it did is unknown:
+    /// the same request again (the same ids) is answered from the log if it was written.
+    #[error("the outcome of the commit is unknown: {0}")]
+    OutcomeUnknown(String),
+    /// Another process holds the writer lock of the database: this one takes no writes.
+    #[error("another process writes to this database: {0}")]
+    NotWriter(String),
     #[error("event {sequence} of {aggregate} does not decode: {source}")]
     Decode { aggregate: String, sequence: usize, source: DecodeError },
     /// What the log holds is not what the engine expected of it (a stream with a gap, a history

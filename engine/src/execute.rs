@@ -78,6 +78,7 @@ impl Engine {
         Fut: Future<Output = Result<Committed<T>, AttemptError>>,
     {
         for _ in 0..CONFLICT_RETRIES {
+            self.ensure_writer().await?;
             match attempt().await {
                 Ok(committed) => return Ok(committed),
                 Err(AttemptError::Conflict) => continue,
@@ -176,6 +177,8 @@ impl Engine {
             Ok(Ok(positions)) => positions,
             Ok(Err(CommitFailure::Retry)) => return Err(AttemptError::Conflict),
             Ok(Err(CommitFailure::Storage(message))) => return Err(EngineError::Storage(message).into()),
+            Ok(Err(CommitFailure::Unavailable(message))) => return Err(EngineError::StorageUnavailable(message).into()),
+            Ok(Err(CommitFailure::Unknown(message))) => return Err(EngineError::OutcomeUnknown(message).into()),
             Err(_) => return Err(EngineError::Stopped.into()),
         };
         let position = positions.last().copied().unwrap_or(0);

@@ -44,7 +44,7 @@ use ygor_ledger::partner::Registration;
 use ygor_ledger::territory::{GoldPeriod, RulesVersion};
 use ygor_ledger::{Partner, PartnerId, PartnerKind, Territory};
 use ygor_projections::FedEvent;
-use ygor_store::{EventLog, Position};
+use ygor_store::{EventLog, Position, WriterLock, WriterState};
 
 pub use cache::CacheFigures;
 pub use committer::CommitStats;
@@ -129,6 +129,12 @@ struct Inner {
     outstanding: AtomicUsize,
     /// See [`Engine::last_checkpoint_size`].
     checkpointed: AtomicU64,
+    /// The database's writer lock, when this engine must hold it to write
+    /// ([`Engine::guard_writes`]), and the lock's generation the cached states were loaded under.
+    writer: std::sync::OnceLock<WriterLock>,
+    writer_seen: AtomicU64,
+    /// Held while the cached states are forgotten after the writer lock was lost and taken again.
+    forgetting: Mutex<()>,
     stats: Arc<CommitStats>,
 }
 
@@ -167,6 +173,9 @@ impl Engine {
                 queue_capacity,
                 outstanding: AtomicUsize::new(0),
                 checkpointed: AtomicU64::new(0),
+                writer: std::sync::OnceLock::new(),
+                writer_seen: AtomicU64::new(0),
+                forgetting: Mutex::new(()),
                 stats: Arc::default(),
             }),
         };
@@ -283,6 +292,60 @@ impl Engine {
             suspended,
         };
         known.insert(id, Arc::new(info));
+    }
+
+    /// From now on, writes only while `lock` is held: a write finds out first, and answers
+    /// [`EngineError::NotWriter`] or [`EngineError::StorageUnavailable`] when it is not. When the
+    /// lock was lost and taken again, every state the engine kept is forgotten before the next
+    /// decision: another process may have written in between.
+    pub fn guard_writes(&self, lock: WriterLock) {
+        self.inner.writer_seen.store(lock.generation(), Ordering::Release);
+        if self.inner.writer.set(lock).is_err() {
+            tracing::warn!("the engine already guards its writes with a writer lock");
+        }
+    }
+
+    /// The state of the writer lock, if the engine guards its writes with one.
+    pub fn writer_state(&self) -> Option<WriterState> {
+        self.inner.writer.get().map(WriterLock::state)
+    }
+
+    /// Gives the writer lock up (a stopping server): no more writes from this engine.
+    pub async fn release_writer(&self) {
+        if let Some(lock) = self.inner.writer.get() {
+            lock.release().await;
+        }
+    }
+
+    /// Refuses a write while the writer lock is not held; after it was lost and taken again,
+    /// forgets every cached state first.
+    async fn ensure_writer(&self) -> Result<(), EngineError> {
+        let Some(lock) = self.inner.writer.get() else {
+            return Ok(());
+        };
+        match lock.state() {
+            WriterState::Held => {}
+            WriterState::Unreachable => {
+                return Err(EngineError::StorageUnavailable("the writer lock's connection is lost".to_owned()));
+            }
+            WriterState::Taken(holder) => return Err(EngineError::NotWriter(holder)),
+        }
+        let generation = lock.generation();
+        if self.inner.writer_seen.load(Ordering::Acquire) == generation {
+            return Ok(());
+        }
+        let _forgetting = self.inner.forgetting.lock().await;
+        if self.inner.writer_seen.load(Ordering::Acquire) != generation {
+            tracing::warn!("the writer lock was lost and taken again: every cached state is read again from the log");
+            for handle in self.inner.aggregates.handles() {
+                handle.reset().await;
+            }
+            write(&self.inner.partner_info).clear();
+            self.inner.territory.lock().await.forget();
+            self.reload_territory().await?;
+            self.inner.writer_seen.store(generation, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// A partner's kind, key and status, without queueing behind its commands.

@@ -80,4 +80,45 @@ pub enum StoreError {
     /// A stored value could not be turned back into its Rust type (a corrupt row).
     #[error("stored value cannot be read: {0}")]
     Serialization(String),
+    /// The database could not be reached; nothing of the batch was written.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+    /// The connection was lost while the database committed the batch, and whether it did could
+    /// not be found out: the batch may or may not be in the log.
+    #[error("the database went away during a commit, whose outcome is unknown: {0}")]
+    OutcomeUnknown(String),
+    /// Another process holds the writer lock of this database (see [`crate::WriterLock`]).
+    #[error("{0}")]
+    NotWriter(String),
+}
+
+impl StoreError {
+    /// Whether the error says the database is out of reach (down, unreachable, no free
+    /// connection in time) rather than that it refused something: a passing state, worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        use cqrs_es::persist::PersistenceError;
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(error) => unreachable_database(error),
+            StoreError::Repository(PersistenceError::ConnectionError(_)) => true,
+            StoreError::Repository(PersistenceError::UnknownError(error)) => {
+                error.downcast_ref::<sqlx::Error>().is_some_and(unreachable_database)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether sqlx failed for want of a database to talk to, rather than because the database
+/// refused a statement.
+fn unreachable_database(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_)
+    )
 }

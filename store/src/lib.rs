@@ -30,6 +30,7 @@ mod replay;
 mod snapshot;
 mod sqlite;
 pub mod testing;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +43,7 @@ use crate::postgres::PostgresLog;
 pub use crate::replay::{StoredEvent, StoredReader};
 pub use crate::snapshot::{SNAPSHOT_PART_BYTES, Snapshot, SnapshotReader, SnapshotWriter};
 use crate::sqlite::SqliteLog;
+pub use crate::writer::{WRITER_LOCK_KEY, WriterLock, WriterState};
 
 /// A global position in the log: > 0, strictly increasing in the order readers are given events;
 /// it may have gaps (positions drawn by rolled-back transactions).
@@ -216,6 +218,9 @@ impl AppendTransaction {
 pub struct OpenAppend {
     transaction: OpenTransaction,
     positions: Vec<Position>,
+    /// On PostgreSQL, the transaction's id and a pool to ask what became of it if the connection
+    /// is lost during the COMMIT.
+    outcome: Option<(i64, sqlx::PgPool)>,
 }
 
 enum OpenTransaction {
@@ -231,10 +236,31 @@ impl OpenAppend {
     }
 
     /// Commits (durably) and returns the positions.
+    ///
+    /// A COMMIT that fails with the database's own error did not commit. One whose connection was
+    /// lost on the way may have: on PostgreSQL the server is asked what became of the transaction
+    /// (a few seconds at most); if it committed, this returns the positions; if it did not,
+    /// [`StoreError::Unavailable`]; if nobody can tell, [`StoreError::OutcomeUnknown`]. SQLite
+    /// commits in this process: its COMMIT fails only without committing.
     pub async fn commit(self) -> Result<Vec<Position>, StoreError> {
         match self.transaction {
             OpenTransaction::Sqlite(transaction, _turn) => transaction.commit().await?,
-            OpenTransaction::Postgres(transaction) => transaction.commit().await?,
+            OpenTransaction::Postgres(transaction) => match transaction.commit().await {
+                Ok(()) => {}
+                Err(error @ sqlx::Error::Database(_)) => return Err(error.into()),
+                Err(lost) => {
+                    let Some((xid, pool)) = self.outcome else {
+                        return Err(StoreError::OutcomeUnknown(lost.to_string()));
+                    };
+                    return match postgres::commit_outcome(&pool, xid).await {
+                        postgres::Outcome::Committed => Ok(self.positions),
+                        postgres::Outcome::Aborted => Err(StoreError::Unavailable(lost.to_string())),
+                        postgres::Outcome::Unknown(why) => {
+                            Err(StoreError::OutcomeUnknown(format!("{lost}; asking the server: {why}")))
+                        }
+                    };
+                }
+            },
         }
         Ok(self.positions)
     }
@@ -431,7 +457,10 @@ impl EventLog {
         validate(batch)?;
         let opened = match transaction.transaction {
             OpenTransaction::Sqlite(transaction, turn) => sqlite::write_batch(transaction, turn, batch).await,
-            OpenTransaction::Postgres(transaction) => postgres::write_open_batch(transaction, batch).await,
+            OpenTransaction::Postgres(transaction) => {
+                let Store::Postgres(log) = &self.store else { unreachable!("a PostgreSQL transaction of this log") };
+                postgres::write_open_batch(transaction, batch, log.pool()).await
+            }
         };
         match opened {
             Ok(open) => {
@@ -618,6 +647,19 @@ impl EventLog {
             Store::Postgres(log) => log.events_in(aggregate_type, aggregate_id, sequence, sequence).await?,
         };
         Ok(events.pop())
+    }
+
+    /// Whether the database answers a trivial query within `within`.
+    pub async fn ping(&self, within: std::time::Duration) -> bool {
+        let answered = match &self.store {
+            Store::Sqlite(log) => {
+                tokio::time::timeout(within, sqlx::query("SELECT 1").execute(log.pool())).await.map(|done| done.is_ok())
+            }
+            Store::Postgres(log) => {
+                tokio::time::timeout(within, sqlx::query("SELECT 1").execute(log.pool())).await.map(|done| done.is_ok())
+            }
+        };
+        answered.unwrap_or(false)
     }
 
     /// Drops every snapshot: the next start replays the read models from position 0.

@@ -81,8 +81,12 @@ use crate::{
 /// beside them, while leaving most of the server's default 100 connections to other processes.
 const POOL_CONNECTIONS: u32 = 16;
 
-/// How long a request waits for a free connection before failing instead of hanging.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a connection before failing instead of hanging: a database that
+/// is down refuses connections, and a write is answered `storage_unavailable` within seconds.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a commit whose connection was lost asks the database whether it committed.
+const OUTCOME_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The most `(H, N)` pairs kept in memory; see [`Watermark::observe`].
 const MAX_PENDING_FRONTIERS: usize = 256;
@@ -101,7 +105,7 @@ SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payloa
        WITH ORDINALITY AS batch (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
                                  recorded_at, ordinal)
   ORDER BY ordinal
-RETURNING position, aggregate_type, aggregate_id, sequence";
+RETURNING position, aggregate_type, aggregate_id, sequence, pg_current_xact_id()::text AS xid";
 
 const SELECT_AFTER: &str = concat!(
     "\nSELECT ",
@@ -120,6 +124,7 @@ SELECT pg_snapshot_xmax(snapshot)::text::bigint + age(xid(pg_snapshot_xmax(snaps
 pub(crate) struct PostgresLog {
     pool: PgPool,
     repository: PostgresEventRepository,
+    options: PgConnectOptions,
     /// The identity sequence of `events.position`, as `pg_get_serial_sequence` names it (quoted).
     /// Resolved on first use because the table may not exist before `migrate`.
     sequence: OnceCell<String>,
@@ -140,11 +145,12 @@ impl PostgresLog {
         let pool = crate::checked_after_idle(PgPoolOptions::new())
             .max_connections(POOL_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         Ok(Self {
             repository: PostgresEventRepository::new(pool.clone()),
             pool,
+            options,
             sequence: OnceCell::new(),
             watermark: Mutex::new(Watermark::default()),
         })
@@ -152,6 +158,11 @@ impl PostgresLog {
 
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// How the log connects (for the writer lock's own connection).
+    pub(crate) fn options(&self) -> &PgConnectOptions {
+        &self.options
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -303,26 +314,72 @@ pub(crate) async fn begin_append(pool: &PgPool) -> Result<sqlx::Transaction<'sta
 
 /// Writes a batch in a transaction opened by [`begin_append`] (whose xid is therefore assigned
 /// before the first position is drawn; see the module documentation). The caller commits.
+#[cfg(test)]
 pub(crate) async fn write_batch(
     connection: &mut PgConnection,
     batch: &AppendBatch,
 ) -> Result<Vec<Position>, StoreError> {
-    let positions = if batch.events.is_empty() { Vec::new() } else { insert_events(connection, &batch.events).await? };
+    Ok(write_batch_in(connection, batch).await?.0)
+}
+
+/// [`write_batch`], also returning the transaction's id (when it inserted events).
+async fn write_batch_in(
+    connection: &mut PgConnection,
+    batch: &AppendBatch,
+) -> Result<(Vec<Position>, Option<i64>), StoreError> {
+    let (positions, xid) =
+        if batch.events.is_empty() { (Vec::new(), None) } else { insert_events(connection, &batch.events).await? };
     crate::queries::write_side_rows!(connection, batch);
-    Ok(positions)
+    Ok((positions, xid))
 }
 
 /// Writes a batch in a transaction opened by [`PostgresLog::open_append`], left open.
 pub(crate) async fn write_open_batch(
     mut transaction: sqlx::Transaction<'static, sqlx::Postgres>,
     batch: &AppendBatch,
+    pool: &PgPool,
 ) -> Result<OpenAppend, StoreError> {
-    let positions = write_batch(&mut transaction, batch).await?;
-    Ok(OpenAppend { transaction: OpenTransaction::Postgres(transaction), positions })
+    let (positions, xid) = write_batch_in(&mut transaction, batch).await?;
+    let outcome = xid.map(|xid| (xid, pool.clone()));
+    Ok(OpenAppend { transaction: OpenTransaction::Postgres(transaction), positions, outcome })
+}
+
+/// What became of a transaction whose connection was lost during its COMMIT.
+pub(crate) enum Outcome {
+    Committed,
+    Aborted,
+    Unknown(String),
+}
+
+/// Asks the server what became of transaction `xid` (`pg_xact_status`, made for a connection lost
+/// during COMMIT), until it knows or [`OUTCOME_DEADLINE`] passes. A transaction still in progress
+/// (its backend has not yet seen the connection go) is asked about again.
+pub(crate) async fn commit_outcome(pool: &PgPool, xid: i64) -> Outcome {
+    let deadline = tokio::time::Instant::now() + OUTCOME_DEADLINE;
+    loop {
+        let status = sqlx::query_scalar::<_, Option<String>>("SELECT pg_xact_status($1::text::xid8)")
+            .bind(xid.to_string())
+            .fetch_one(pool)
+            .await;
+        let last = match status.as_ref().map(Option::as_deref) {
+            Ok(Some("committed")) => return Outcome::Committed,
+            Ok(Some("aborted")) => return Outcome::Aborted,
+            Ok(Some(other)) => format!("transaction {xid} is {other}"),
+            Ok(None) => return Outcome::Unknown(format!("the server no longer knows transaction {xid}")),
+            Err(error) => error.to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Outcome::Unknown(last);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Inserts the events with [`INSERT_EVENTS`] and returns their positions in the batch's order.
-async fn insert_events(connection: &mut PgConnection, events: &[NewEvent]) -> Result<Vec<Position>, StoreError> {
+async fn insert_events(
+    connection: &mut PgConnection,
+    events: &[NewEvent],
+) -> Result<(Vec<Position>, Option<i64>), StoreError> {
     let count = events.len();
     let mut aggregate_types = Vec::with_capacity(count);
     let mut aggregate_ids = Vec::with_capacity(count);
@@ -354,7 +411,15 @@ async fn insert_events(connection: &mut PgConnection, events: &[NewEvent]) -> Re
         .fetch_all(&mut *connection)
         .await
         .map_err(|error| conflict_or_database(error, &events[0].event))?;
-    crate::positions_in_batch_order(events, &rows)
+    let xid = match rows.first() {
+        Some(row) => Some(
+            row.try_get::<String, _>("xid")?
+                .parse::<i64>()
+                .map_err(|error| StoreError::Serialization(format!("a transaction id: {error}")))?,
+        ),
+        None => None,
+    };
+    Ok((crate::positions_in_batch_order(events, &rows)?, xid))
 }
 
 fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {

@@ -76,6 +76,7 @@ const SELECT_AFTER: &str = concat!(
 pub(crate) struct SqliteLog {
     pool: SqlitePool,
     repository: SqliteEventRepository,
+    path: std::path::PathBuf,
     /// Serialises this process's appends. SQLite would serialise them anyway, but a writer that
     /// finds the file locked sleeps in its busy handler (in steps of up to 100 ms) instead of
     /// being woken when the lock is free; an async mutex hands the turn over at once.
@@ -140,9 +141,15 @@ impl SqliteLog {
         Ok(Self {
             repository: SqliteEventRepository::new(pool.clone()),
             pool,
+            path: path.to_path_buf(),
             writer: std::sync::Arc::default(),
             _checkpointer: checkpointer,
         })
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
@@ -222,7 +229,7 @@ pub(crate) async fn write_batch(
         positions.extend(crate::positions_in_batch_order(chunk, &rows)?);
     }
     crate::queries::write_side_rows!(transaction, batch);
-    Ok(OpenAppend { transaction: OpenTransaction::Sqlite(transaction, turn), positions })
+    Ok(OpenAppend { transaction: OpenTransaction::Sqlite(transaction, turn), positions, outcome: None })
 }
 
 /// RFC 3339 in UTC with exactly six fractional digits: fixed width, so that text order is time

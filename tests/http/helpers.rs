@@ -52,6 +52,7 @@ pub struct TestApp {
     /// The server's state, to compare live read models with a rebuild.
     pub state: ygor_api::AppState,
     server: tokio::task::JoinHandle<()>,
+    jobs: Vec<tokio::task::JoinHandle<()>>,
     _data_dir: Option<tempfile::TempDir>,
 }
 
@@ -137,8 +138,10 @@ pub async fn start_on(config: Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("address"));
     let state = service.state.clone();
+    let jobs = service.jobs;
+    let serving = service.state;
     let server = tokio::spawn(async move {
-        let _ = setup::serve(listener, service.state).await;
+        let _ = setup::serve(listener, serving).await;
     });
     TestApp {
         address,
@@ -147,6 +150,7 @@ pub async fn start_on(config: Config) -> TestApp {
         config,
         state,
         server,
+        jobs,
         _data_dir: None,
     }
 }
@@ -163,9 +167,14 @@ impl TestApp {
         (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Stops serving (the database and data directory stay).
-    pub fn stop(&self) {
+    /// Stops serving and gives the database's writer lock up, as a stopped process would (the
+    /// database and data directory stay).
+    pub async fn stop(&self) {
         self.server.abort();
+        for job in &self.jobs {
+            job.abort();
+        }
+        self.state.engine().release_writer().await;
     }
 
     pub fn keep_data_dir(&mut self) -> Option<tempfile::TempDir> {

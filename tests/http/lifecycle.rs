@@ -270,7 +270,7 @@ async fn a_restarted_server_answers_retries_from_the_log(backend: Backend) {
     let body = TestApp::certification(&association, &citizen, "ecologie", 1);
     let first = app.certify_body(&association, body.clone()).await.expect(StatusCode::CREATED);
     // The process dies; a new one starts on the same storage and the client retries.
-    app.stop();
+    app.stop().await;
     let data_dir = app.keep_data_dir();
     let restarted = start_on(app.config.clone()).await;
     let retried = restarted.certify_body(&association, body).await.expect(StatusCode::OK);

@@ -13,3 +13,4 @@ mod projections;
 mod races;
 mod refusals;
 mod shutdown;
+mod writer;

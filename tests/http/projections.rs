@@ -416,7 +416,7 @@ async fn a_restart_resumes_from_the_snapshot_and_equals_a_rebuild(backend: Backe
         .expect("load")
         .expect("a snapshot was written");
     assert!(snapshot.position > 0 && snapshot.position <= latest);
-    app.stop();
+    app.stop().await;
     let data_dir = app.keep_data_dir();
     let restarted = crate::helpers::start_on(app.config.clone()).await;
     let live = restarted.state.projections().read(|models| models.clone());

@@ -11,7 +11,11 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/v1/status", get(status)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/status", get(status))
+        .route("/metrics", get(metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -23,6 +27,54 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
+}
+
+/// How long readiness waits for the database to answer.
+const READY_PING: std::time::Duration = std::time::Duration::from_secs(1);
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` when writes can succeed, else `unavailable`.
+    pub status: &'static str,
+    /// `ok` or `unreachable`.
+    pub storage: &'static str,
+    /// `held` (this server writes), `taken` (another process does), `unreachable`.
+    pub writer: &'static str,
+    /// Highest position the read models have applied.
+    pub projection_position: i64,
+    /// Events committed but not applied yet by the read models (-1 when the log cannot be read).
+    pub projection_lag_events: i64,
+}
+
+/// Answers 200 when writes can succeed (the database answers and this server holds its writer
+/// lock), else 503; the body says which part is missing and how far the read models lag.
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let reachable = state.log().ping(READY_PING).await;
+    let writer = match state.engine().writer_state() {
+        None | Some(ygor_store::WriterState::Held) => "held",
+        Some(ygor_store::WriterState::Taken(_)) => "taken",
+        Some(ygor_store::WriterState::Unreachable) => "unreachable",
+    };
+    let projection_position = state.projections().applied();
+    let lag = match reachable {
+        true => match tokio::time::timeout(READY_PING, state.log().last_position()).await {
+            Ok(Ok(position)) => (position - projection_position).max(0),
+            _ => -1,
+        },
+        false => -1,
+    };
+    let ready = reachable && writer == "held";
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        storage: if reachable { "ok" } else { "unreachable" },
+        writer,
+        projection_position,
+        projection_lag_events: lag,
+    };
+    let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body))
 }
 
 #[derive(Serialize, ToSchema)]

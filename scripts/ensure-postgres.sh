@@ -23,6 +23,14 @@
 # Running the script again with YGOR_TEST_POSTGRES_URL set to the printed URL
 # reuses the server (step 1) instead of starting another one.
 #
+# For fault tests, a throwaway cluster can be crashed and started again:
+#
+#     scripts/ensure-postgres.sh --crash DIR     # pg_ctl stop -m immediate
+#     scripts/ensure-postgres.sh --restart DIR   # pg_ctl start, waiting until it answers
+#
+# These refuse any directory the script did not create: never the machine's
+# shared cluster.
+#
 # Environment:
 #   YGOR_TEST_POSTGRES_URL    server URL to try first (see step 1).
 #   YGOR_PG_FORCE_THROWAWAY=1 skip steps 1-3 and always start a throwaway
@@ -349,6 +357,23 @@ stop_cluster() {
 	log "removed $dir"
 }
 
+# Crash (immediate stop) or start again the throwaway cluster in DIR.
+crash_or_restart() {
+	local action=$1 dir=$2
+	case "$(basename "$dir")" in
+	ygor-pg-*) ;;
+	*) die "refusing to touch '$dir': not a ygor-pg-* directory made by $SELF" ;;
+	esac
+	grep -q "added by $SELF" "$dir/postgresql.conf" 2>/dev/null ||
+		die "refusing to touch '$dir': it was not created by $SELF"
+	find_pg_bindir || die "cannot find pg_ctl"
+	if is_root; then PG_OS_USER=$(stat -c %U "$dir"); fi
+	case "$action" in
+	crash) as_pg_user "$PG_BINDIR/pg_ctl" -D "$dir" -m immediate -w -t 60 stop >/dev/null ;;
+	restart) as_pg_user "$PG_BINDIR/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null ;;
+	esac
+}
+
 # ---------------------------------------------------------------------------
 
 main() {
@@ -357,8 +382,13 @@ main() {
 		stop_cluster "$2"
 		return 0
 	fi
+	if [ "${1:-}" = "--crash" ] || [ "${1:-}" = "--restart" ]; then
+		[ $# -eq 2 ] || die "usage: $SELF $1 DIR"
+		crash_or_restart "${1#--}" "$2"
+		return 0
+	fi
 	if [ $# -ne 0 ]; then
-		die "usage: $SELF   or   $SELF --stop DIR"
+		die "usage: $SELF   or   $SELF --stop|--crash|--restart DIR"
 	fi
 
 	if [ "${YGOR_PG_FORCE_THROWAWAY:-}" = 1 ]; then

@@ -83,10 +83,10 @@ const POOL_CONNECTIONS: u32 = 16;
 
 /// How long a request waits for a connection before failing instead of hanging: a database that
 /// is down refuses connections, and a write is answered `storage_unavailable` within seconds.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a commit whose connection was lost asks the database whether it committed.
-const OUTCOME_DEADLINE: Duration = Duration::from_secs(3);
+const OUTCOME_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The most `(H, N)` pairs kept in memory; see [`Watermark::observe`].
 const MAX_PENDING_FRONTIERS: usize = 256;

@@ -8,6 +8,7 @@ mod demo;
 mod gold;
 mod helpers;
 mod lifecycle;
+mod outage;
 mod overload;
 mod projections;
 mod races;

@@ -25,13 +25,24 @@ use crate::footprint::Footprint;
 pub struct Cached<S> {
     pub state: S,
     pub loaded: bool,
+    /// The sequence of the latest snapshot of the aggregate stored or read (see
+    /// [`crate::snapshots`]); 0 if none.
+    pub snapshot: usize,
+    /// How many times the state was forgotten: a snapshot serialised before a reset must not be
+    /// stored.
+    pub resets: u64,
 }
 
 impl<S: Default> Cached<S> {
+    /// A state not read from the log yet.
+    pub fn unloaded() -> Self {
+        Cached { state: S::default(), loaded: false, snapshot: 0, resets: 0 }
+    }
+
     /// Forgets the state: the next command loads it again from the log.
     pub fn forget(&mut self) {
-        self.state = S::default();
-        self.loaded = false;
+        let resets = self.resets.wrapping_add(1);
+        *self = Cached { resets, ..Cached::unloaded() };
     }
 }
 
@@ -49,11 +60,45 @@ pub trait State: Default + Send + 'static {
     fn apply(&mut self, event: Self::Event);
     fn handle(shared: Shared<Self>) -> Handle;
     fn shared(handle: &Handle) -> Option<&Shared<Self>>;
+
+    /// The format of the state's snapshots, if the engine keeps snapshots of it (see
+    /// [`crate::snapshots`]).
+    const SNAPSHOT_FORMAT: Option<i32> = None;
+
+    /// The state as its snapshot stores it.
+    fn to_snapshot(&self) -> Result<Vec<u8>, String> {
+        Err("this state is not kept as snapshots".to_owned())
+    }
+
+    /// The state a snapshot stored.
+    fn from_snapshot(_body: &[u8]) -> Result<Self, String> {
+        Err("this state is not kept as snapshots".to_owned())
+    }
 }
 
 macro_rules! state {
     ($state:ty, $aggregate:ty, $variant:ident, |$self_:ident, $event:ident| $apply:expr, |$this:ident| $version:expr) => {
+        state!($state, $aggregate, $variant, |$self_, $event| $apply, |$this| $version, {});
+    };
+    ($state:ty, $aggregate:ty, $variant:ident, |$self_:ident, $event:ident| $apply:expr, |$this:ident| $version:expr,
+        snapshot format $format:expr) => {
+        state!($state, $aggregate, $variant, |$self_, $event| $apply, |$this| $version, {
+            const SNAPSHOT_FORMAT: Option<i32> = Some($format);
+
+            fn to_snapshot(&self) -> Result<Vec<u8>, String> {
+                crate::snapshots::encode(self)
+            }
+
+            fn from_snapshot(body: &[u8]) -> Result<Self, String> {
+                crate::snapshots::decode(body)
+            }
+        });
+    };
+    ($state:ty, $aggregate:ty, $variant:ident, |$self_:ident, $event:ident| $apply:expr, |$this:ident| $version:expr,
+        { $($snapshots:tt)* }) => {
         impl State for $state {
+            $($snapshots)*
+
             type Aggregate = $aggregate;
             type Event = <$aggregate as cqrs_es::Aggregate>::Event;
 
@@ -81,10 +126,11 @@ macro_rules! state {
     };
 }
 
-state!(Territory, Territory, Territory, |state, event| state.apply_event(event), |state| state.version());
+state!(Territory, Territory, Territory, |state, event| state.apply_event(event), |state| state.version(),
+    snapshot format crate::snapshots::TERRITORY_FORMAT);
 state!(CachedPartner, ygor_ledger::Partner, Partner, |state, event| state.apply(event), |state| state
     .partner
-    .version());
+    .version(), snapshot format crate::snapshots::PARTNER_FORMAT);
 state!(CachedWallet, ygor_ledger::Wallet, Wallet, |state, event| state.apply(event), |state| state.version());
 state!(Mission, Mission, Mission, |state, event| state.apply_event(event), |state| state.version());
 state!(Draw, Draw, Draw, |state, event| state.apply_event(event), |state| state.version());
@@ -287,7 +333,7 @@ impl Aggregates {
                 S::shared(&entry.handle).expect("a key names one kind of aggregate").clone()
             }
             Entry::Vacant(vacant) => {
-                let shared = Arc::new(Mutex::new(Cached { state: S::default(), loaded: false }));
+                let shared = Arc::new(Mutex::new(Cached::unloaded()));
                 vacant.insert(CacheEntry {
                     handle: S::handle(shared.clone()),
                     last_used: now,
@@ -311,6 +357,18 @@ impl Aggregates {
     /// Every aggregate in the cache, for a reset of them all.
     pub fn handles(&self) -> Vec<Handle> {
         self.lock().entries.values().map(|entry| entry.handle.clone()).collect()
+    }
+
+    /// The partners in the cache, for their snapshots.
+    pub fn partners(&self) -> Vec<(PartnerId, Shared<CachedPartner>)> {
+        self.lock()
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| match (key, &entry.handle) {
+                (AggregateKey::Partner(id), Handle::Partner(shared)) => Some((*id, shared.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Counts a wallet read back whole from the log.

@@ -258,6 +258,7 @@ impl Engine {
             last = mine.last().copied().unwrap_or(last);
             let _ = pending.reply.send(Ok(mine.to_vec()));
         }
+        self.note_committed(&events);
         self.feed(events, typed, &positions);
         self.inner.committed.send_modify(|latest| *latest = (*latest).max(last));
     }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use ygor_ledger::partner::{PartnerEvent, RecordedCertification};
 use ygor_ledger::wallet::{Crediting, MonthlyEarnings, WalletEvent};
 use ygor_ledger::{ActionId, CategoryId, Partner, Tokens, Wallet};
@@ -43,7 +44,7 @@ pub struct Candidate {
 /// fingerprint of its action id, with the sequence of its event as a `u32` (9 bytes a bucket);
 /// the few whose fingerprint an earlier one already had are kept by their whole id. A candidate
 /// found by its fingerprint is checked against the event read back from the log.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CertificationIndex {
     /// By fingerprint, the sequence of the first certification with that fingerprint.
     first: HashMap<u32, u32>,
@@ -103,7 +104,7 @@ impl CertificationIndex {
 pub struct StaleCandidate;
 
 /// The cached state of a partner.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CachedPartner {
     pub partner: Partner,
     pub certifications: CertificationIndex,

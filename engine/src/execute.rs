@@ -280,65 +280,18 @@ fn typed_events(changes: &Changes) -> Vec<AnyEvent> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
+    use ygor_ledger::Tokens;
     use ygor_ledger::operations::Certify;
-    use ygor_ledger::partner::SignedRequest;
-    use ygor_ledger::wallet::{Demographics, WalletEvent};
-    use ygor_ledger::{ActionId, CategoryId, CitizenId, LotId, PartnerId, PartnerKind, Tokens};
-    use ygor_store::{Backend, CitizenDetails};
+    use ygor_ledger::wallet::WalletEvent;
+    use ygor_store::Backend;
 
     use super::*;
-    use crate::{EngineOptions, Seeds};
-
-    const RULES: &str = "[tokens]\nlifetime = \"P6M\"\n\n[[categories]]\nid = \"ecologie\"\nlabel = \"Écologie\"\ntokens_per_action = 10\n";
-
-    /// An engine with `options` on a fresh SQLite log, with rules, supply, an association holding
-    /// 100 tokens and a citizen.
-    async fn territory(options: EngineOptions) -> (Engine, PartnerId, CitizenId, Option<tempfile::TempDir>) {
-        let (log, guard) = ygor_store::testing::fresh_event_log(Backend::Sqlite).await;
-        let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
-        let engine = Engine::open_with(log, seeds, options).await.expect("opens");
-        let at = Utc::now();
-        let rules = ygor_rules::Rules::parse(RULES).expect("rules");
-        engine.publish_rules(rules, RULES.to_owned(), at).await.expect("rules published");
-        engine.mint(Tokens::new(1_000), at).await.expect("minted");
-        let association = PartnerId::from_uuid(uuid::Uuid::new_v4());
-        let name = "Les Amis du Parc".to_owned();
-        engine
-            .register_partner(association, PartnerKind::Association, name, "key".to_owned(), [1; 32], at)
-            .await
-            .expect("registered");
-        engine.allocate_envelope(association, Tokens::new(100), at).await.expect("allocated");
-        let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
-        let details = CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None };
-        engine
-            .register_citizen(citizen, Demographics::default(), vec![], details, [2; 32], at)
-            .await
-            .expect("registered");
-        (engine, association, citizen, guard)
-    }
-
-    fn certification(association: PartnerId, citizen: CitizenId) -> Certify {
-        Certify {
-            action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
-            association_id: association,
-            citizen_id: citizen,
-            category: CategoryId::parse("ecologie").expect("a category"),
-            quantity: 1,
-            occurred_at: Utc::now(),
-            signature: "c2ln".to_owned(),
-            request: SignedRequest::none(),
-            fingerprint: uuid::Uuid::new_v4().to_string(),
-            gold: false,
-            gold_period: None,
-            lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
-            at: Utc::now(),
-        }
-    }
+    use crate::EngineOptions;
+    use crate::test_support::{certification, territory};
 
     #[tokio::test]
     async fn a_change_that_does_not_conserve_tokens_is_refused_before_it_reaches_the_log() {
-        let (engine, association, citizen, _guard) = territory(EngineOptions::default()).await;
+        let (engine, association, citizen, _guard) = territory(Backend::Sqlite, EngineOptions::default()).await;
         let before = engine.log().last_position().await.expect("a position");
         let command = certification(association, citizen);
         let plan = Plan::new().certification(association, command.action_id).crediting(citizen, command.action_id);
@@ -379,7 +332,7 @@ mod tests {
     async fn a_wallet_kept_as_a_summary_comes_back_whole_for_a_decision_that_needs_it() {
         // Room for nothing idle: every aggregate is dropped or summarised at every trim.
         let options = EngineOptions { cache_budget: 1, keep_aggregates: true, ..EngineOptions::default() };
-        let (engine, association, citizen, _guard) = territory(options).await;
+        let (engine, association, citizen, _guard) = territory(Backend::Sqlite, options).await;
         let first = certification(association, citizen);
         engine.certify(first.clone()).await.expect("certified");
         engine.inner.aggregates.trim_now();

@@ -1,7 +1,8 @@
 //! The territory's chores, run by themselves while the server runs: the gold schedule (commit
 //! each coming period's seed ahead of time, reveal each ended one), a signed checkpoint of the log
 //! when it grew — at start, every few seconds, and at a graceful shutdown ([`finish`]) — and the
-//! expiry sweep. Each job logs a failure and tries again at its next turn.
+//! expiry sweep; and snapshots of the aggregates with long streams (`snapshots`), also stored at
+//! a graceful shutdown. Each job logs a failure and tries again at its next turn.
 
 use std::time::Duration;
 
@@ -50,7 +51,8 @@ pub fn spawn(
     vec![
         tokio::spawn(keep_gold_schedule(engine.clone())),
         tokio::spawn(record_checkpoints(engine.clone(), projections.clone(), territory_key, schedule.checkpoint_every)),
-        tokio::spawn(sweep_regularly(engine, projections, schedule.expiry_every)),
+        tokio::spawn(sweep_regularly(engine.clone(), projections, schedule.expiry_every)),
+        tokio::spawn(crate::snapshots::store_regularly(engine)),
     ]
 }
 
@@ -144,6 +146,11 @@ pub async fn finish(engine: &Engine, projections: &Projections, territory_key: &
         Ok(Some(committed)) => tracing::info!(position = committed.position, "final checkpoint recorded"),
         Ok(None) => {}
         Err(error) => tracing::warn!(%error, "could not record the final checkpoint"),
+    }
+    match engine.store_snapshots(crate::snapshots::SNAPSHOT_AT_STOP_AFTER).await {
+        Ok(round) if round.stored > 0 => tracing::info!(stored = round.stored, "aggregate snapshots stored"),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not store the aggregate snapshots"),
     }
     flushed
 }

@@ -20,6 +20,8 @@
 //!   pipelined (decision 8); its queue is bounded, and a full queue refuses new work at once.
 //! - [`stored`]: events in their stored form, through the ledger's versioned codec.
 //! - [`jobs`]: the gold schedule, signed checkpoints and the expiry sweep, run by themselves.
+//! - [`snapshots`]: snapshots of the territory and of the partners, whose streams grow without
+//!   end, so that a restart reads a snapshot and the events after it (decision 25).
 
 pub mod cache;
 pub mod commands;
@@ -32,7 +34,10 @@ pub mod footprint;
 pub mod jobs;
 pub mod locks;
 mod seeds;
+pub mod snapshots;
 pub mod stored;
+#[cfg(test)]
+mod test_support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -135,6 +140,9 @@ struct Inner {
     writer_seen: AtomicU64,
     /// Held while the cached states are forgotten after the writer lock was lost and taken again.
     forgetting: Mutex<()>,
+    /// For the aggregates kept as snapshots, by id, the highest sequence this engine committed or
+    /// loaded (see [`snapshots`]).
+    durable: StdMutex<HashMap<String, usize>>,
     stats: Arc<CommitStats>,
 }
 
@@ -161,7 +169,7 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 log,
-                territory: Arc::new(Mutex::new(Cached { state: Territory::default(), loaded: false })),
+                territory: Arc::new(Mutex::new(Cached::unloaded())),
                 aggregates: Aggregates::new(options.cache_budget, options.keep_aggregates),
                 seeds,
                 gold: RwLock::new(Vec::new()),
@@ -176,6 +184,7 @@ impl Engine {
                 writer: std::sync::OnceLock::new(),
                 writer_seen: AtomicU64::new(0),
                 forgetting: Mutex::new(()),
+                durable: StdMutex::default(),
                 stats: Arc::default(),
             }),
         };

@@ -374,16 +374,21 @@ impl Engine {
         self.lock_partner(id).await.map(drop)
     }
 
-    /// Reads a cached state's stream from the log, unless it is loaded.
+    /// Reads a cached state's stream from the log, unless it is loaded: from its snapshot and the
+    /// events after it, if it is kept as snapshots and has one.
     pub(crate) async fn load<S: State>(&self, aggregate_id: &str, cached: &mut Cached<S>) -> Result<(), EngineError> {
         if cached.loaded {
             return Ok(());
+        }
+        if cached.state.version() == 0 {
+            self.restore_snapshot(aggregate_id, cached).await?;
         }
         let stored = self.inner.log.load_stream::<S::Aggregate>(aggregate_id, cached.state.version()).await?;
         for event in self.decode_stream::<S::Event>(aggregate_id, cached.state.version(), &stored)? {
             cached.state.apply(event);
         }
         cached.loaded = true;
+        self.note_loaded::<S>(aggregate_id, cached.state.version());
         Ok(())
     }
 

@@ -23,6 +23,7 @@
 //!
 //! [`testing`] gives every crate's tests a fresh SQLite directory or PostgreSQL database.
 
+mod aggregate_snapshot;
 mod error;
 mod postgres;
 mod queries;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Timelike, Utc};
 pub use cqrs_es::persist::SerializedEvent;
 
+pub use crate::aggregate_snapshot::{AggregateSnapshot, MAX_AGGREGATE_SNAPSHOT_BYTES};
 pub use crate::error::StoreError;
 use crate::postgres::PostgresLog;
 pub use crate::replay::{StoredEvent, StoredReader};

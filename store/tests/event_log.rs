@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ygor_store::testing::{fresh_event_log, fresh_postgres_url, fresh_sqlite_dir};
 use ygor_store::{
-    AppendBatch, Backend, CitizenDetails, Credential, EventLog, MAX_BATCH_LEN, NewCredential, NewEvent, Position,
-    RecordedEvent, SNAPSHOT_PART_BYTES, SerializedEvent, Snapshot, StoreError,
+    AggregateSnapshot, AppendBatch, Backend, CitizenDetails, Credential, EventLog, MAX_BATCH_LEN, NewCredential,
+    NewEvent, Position, RecordedEvent, SNAPSHOT_PART_BYTES, SerializedEvent, Snapshot, StoreError,
 };
 
 /// Other tests share the PostgreSQL server, and their open transactions hold the gap-safe
@@ -564,6 +564,58 @@ async fn a_snapshot_with_parts_under_its_name_reads_back(backend: Backend) {
     assert_eq!(stored_parts(&log).await, 1);
 }
 
+fn aggregate_snapshot(sequence: usize, position: Position, format: i32) -> AggregateSnapshot {
+    AggregateSnapshot {
+        aggregate_type: "Partner".to_owned(),
+        aggregate_id: "p-1".to_owned(),
+        sequence,
+        position,
+        format,
+        body: vec![sequence as u8; 3 * sequence],
+    }
+}
+
+async fn an_aggregate_snapshot_is_replaced_only_by_a_later_one_and_must_match_the_log(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let positions = log
+        .append(&events((1..=3).map(|sequence| new_event("Partner", "p-1", sequence)).collect()))
+        .await
+        .expect("append");
+    assert_eq!(log.aggregate_snapshot("Partner", "p-1").await.expect("reads"), None);
+
+    let second = aggregate_snapshot(2, positions[1], 1);
+    assert!(log.save_aggregate_snapshot(&second).await.expect("saves"));
+    assert_eq!(log.aggregate_snapshot("Partner", "p-1").await.expect("reads"), Some(second.clone()));
+    assert_eq!(log.aggregate_snapshot("Partner", "p-2").await.expect("reads"), None, "another aggregate's");
+    assert_eq!(log.aggregate_snapshot("Wallet", "p-1").await.expect("reads"), None, "another type's");
+
+    // An earlier or equal sequence of the same format does not replace it; a later one does.
+    assert!(!log.save_aggregate_snapshot(&aggregate_snapshot(1, positions[0], 1)).await.expect("saves"));
+    assert!(!log.save_aggregate_snapshot(&aggregate_snapshot(2, positions[1], 1)).await.expect("saves"));
+    assert_eq!(log.aggregate_snapshot("Partner", "p-1").await.expect("reads"), Some(second));
+    let third = aggregate_snapshot(3, positions[2], 1);
+    assert!(log.save_aggregate_snapshot(&third).await.expect("saves"));
+    assert_eq!(log.aggregate_snapshot("Partner", "p-1").await.expect("reads"), Some(third));
+    // Another format replaces it whatever its sequence (an engine of another version).
+    let other_format = aggregate_snapshot(1, positions[0], 2);
+    assert!(log.save_aggregate_snapshot(&other_format).await.expect("saves"));
+    assert_eq!(log.aggregate_snapshot("Partner", "p-1").await.expect("reads"), Some(other_format));
+
+    // A snapshot whose event is not at its position (a log restored from another copy) is not
+    // returned, and is deleted.
+    let wrong = aggregate_snapshot(3, positions[2] + 100, 2);
+    assert!(log.save_aggregate_snapshot(&wrong).await.expect("saves"));
+    assert_eq!(log.aggregate_snapshot("Partner", "p-1").await.expect("reads"), None);
+    let beyond = aggregate_snapshot(9, positions[2], 2);
+    assert!(log.save_aggregate_snapshot(&beyond).await.expect("saves"));
+    assert_eq!(log.aggregate_snapshot("Partner", "p-1").await.expect("reads"), None, "no event 9");
+    assert!(log.save_aggregate_snapshot(&aggregate_snapshot(1, positions[0], 2)).await.expect("saves"), "deleted");
+
+    let mut huge = aggregate_snapshot(3, positions[2], 2);
+    huge.body = vec![0; ygor_store::MAX_AGGREGATE_SNAPSHOT_BYTES + 1];
+    assert!(matches!(log.save_aggregate_snapshot(&huge).await, Err(StoreError::Serialization(_))));
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -587,6 +639,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     a_snapshot_larger_than_a_part_reads_back_whole,
+    an_aggregate_snapshot_is_replaced_only_by_a_later_one_and_must_match_the_log,
     a_snapshot_written_before_parts_keeps_its_body_inline,
     a_snapshot_missing_a_part_does_not_load,
     a_snapshot_written_in_pieces_appears_only_once_finished,

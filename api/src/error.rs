@@ -61,6 +61,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
+    /// `405 method_not_allowed`: the path exists, not with this method (the router adds `Allow`).
+    pub fn method_not_allowed(method: &axum::http::Method) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this endpoint does not take {method}; the `Allow` header lists the methods it takes"),
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -5,6 +5,7 @@ mod accepted;
 mod audit;
 mod cli;
 mod demo;
+mod errors;
 mod gold;
 mod helpers;
 mod lifecycle;

@@ -70,6 +70,20 @@ impl ApiError {
         )
     }
 
+    /// `408 request_timeout`: the request was not read and answered within the server's bound.
+    /// A write cut short this way may still be recorded: the detail says to resend it as it was.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request was not received and answered within {} s; a write may still have been recorded: \
+                 send the same request again (the same ids) to find out",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod json;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod setup;
 
 use std::sync::Arc;

@@ -15,4 +15,5 @@ mod projections;
 mod races;
 mod refusals;
 mod shutdown;
+mod stalled;
 mod writer;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ygor_api::server::{ServerLimits, serve_until};
 use ygor_api::setup::{self, Config};
 use ygor_crypto::SignedKind;
 
@@ -60,6 +61,10 @@ enum Command {
         /// a graceful shutdown).
         #[arg(long, env = "YGOR_CHECKPOINT_EVERY", default_value = "10s", value_parser = interval)]
         checkpoint_every: std::time::Duration,
+        /// Connections served at once; more wait in the accept backlog until one closes.
+        #[arg(long, env = "YGOR_MAX_CONNECTIONS", default_value_t = 10_000,
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: u32,
         #[command(flatten)]
         storage: Storage,
     },
@@ -132,9 +137,6 @@ enum AuditCommand {
     },
 }
 
-/// How long in-flight requests may take to finish once a stop is asked for.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Resolves at the first SIGTERM or SIGINT (Ctrl-C).
 async fn stop_asked() {
     let terminate = async {
@@ -151,28 +153,6 @@ async fn stop_asked() {
     tokio::select! {
         _ = terminate => tracing::info!("SIGTERM: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
-    }
-}
-
-/// Serves until a stop is asked for; then takes no new connection and gives the requests in
-/// flight [`DRAIN`] to finish.
-async fn serve_until_signal(listener: tokio::net::TcpListener, state: ygor_api::AppState) -> std::io::Result<()> {
-    let (asked, heard) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, ygor_api::app(state)).with_graceful_shutdown(async move {
-        stop_asked().await;
-        let _ = asked.send(());
-    });
-    let server = server.into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        served = &mut server => served,
-        _ = heard => match tokio::time::timeout(DRAIN, &mut server).await {
-            Ok(served) => served,
-            Err(_) => {
-                tracing::warn!("requests still in flight after {DRAIN:?}: stopping without them");
-                Ok(())
-            }
-        },
     }
 }
 
@@ -256,13 +236,17 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, cache_mb, expiry_every, checkpoint_every, storage } => {
+        Command::Serve { listen, cache_mb, expiry_every, checkpoint_every, max_connections, storage } => {
             return_freed_memory_at_once();
             let cache_budget = usize::try_from(cache_mb << 20).context("--cache-mb is too large for this machine")?;
             let defaults = storage.config();
             let config = Config {
                 engine: ygor_engine::EngineOptions { cache_budget, ..defaults.engine },
                 schedule: ygor_engine::jobs::Schedule { expiry_every, checkpoint_every },
+                server: ServerLimits {
+                    max_connections: usize::try_from(max_connections).context("--max-connections is too large")?,
+                    ..defaults.server
+                },
                 ..defaults
             };
             let service = setup::start(&config).await?;
@@ -275,7 +259,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "ygor is serving");
             let setup::Service { state, projection_task, jobs, .. } = service;
             tokio::select! {
-                served = serve_until_signal(listener, state.clone()) => served.context("server failed")?,
+                // A stop takes no new connection and lets the requests in flight finish, at most
+                // `drain` (10 s).
+                () = serve_until(listener, ygor_api::app(state.clone()), config.server, stop_asked()) => {}
                 stopped = projection_task => {
                     anyhow::bail!("the projections stopped: {stopped:?}");
                 }

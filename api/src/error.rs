@@ -61,6 +61,29 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
+    /// `405 method_not_allowed`: the path exists, not with this method (the router adds `Allow`).
+    pub fn method_not_allowed(method: &axum::http::Method) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this endpoint does not take {method}; the `Allow` header lists the methods it takes"),
+        )
+    }
+
+    /// `408 request_timeout`: the request was not read and answered within the server's bound.
+    /// A write cut short this way may still be recorded: the detail says to resend it as it was.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request was not received and answered within {} s; a write may still have been recorded: \
+                 send the same request again (the same ids) to find out",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,11 +1,15 @@
 //! Request extractors: JSON bodies that refuse unknown fields and answer problem+json, signed
-//! objects kept as their raw JSON map for signature checks, and read-your-writes waits.
+//! objects kept as their raw JSON map for signature checks, path and query parameters that name
+//! the parameter they refuse, and read-your-writes waits. Every rejection here is an [`ApiError`]:
+//! none of axum's plain-text rejections reaches a client.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -41,6 +45,17 @@ async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, ApiErro
             ApiError::validation(format!("the body could not be read: {rejection}"))
         }
     })
+}
+
+/// The raw body, at most [`crate::BODY_LIMIT`] bytes; a larger one is `400 validation_failed`.
+pub struct BodyBytes(pub Bytes);
+
+impl FromRequest<AppState> for BodyBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(BodyBytes(body_bytes(request, state).await?))
+    }
 }
 
 /// A JSON body as `T`; a body that is not JSON, that repeats a key in an object, or that does not
@@ -117,5 +132,107 @@ impl FromRequestParts<AppState> for Consistent {
             }
         }
         Ok(Consistent)
+    }
+}
+
+/// Path parameters as `T`: a parameter that does not parse as its type (`/v1/audit/proof/x`) or
+/// is not UTF-8 once decoded is `400 validation_failed` naming the parameter.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(error)) => {
+                // A single parameter deserialised as a plain value is reported without its name:
+                // the route's own parameters give it.
+                let names: Vec<String> = match RawPathParams::from_request_parts(parts, state).await {
+                    Ok(params) => params.iter().map(|(name, _)| name.to_owned()).collect(),
+                    Err(_) => Vec::new(),
+                };
+                let only = || names.first().filter(|_| names.len() == 1).map(String::as_str).unwrap_or("?");
+                let refused = |name: &str, value: &str, expected: &str| {
+                    ApiError::validation(format!(
+                        "the path parameter `{name}` is `{value}`, which is not a valid {expected}"
+                    ))
+                };
+                Err(match error.kind() {
+                    ErrorKind::ParseErrorAtKey { key, value, expected_type } => refused(key, value, expected_type),
+                    ErrorKind::ParseErrorAtIndex { index, value, expected_type } => {
+                        refused(names.get(*index).map(String::as_str).unwrap_or("?"), value, expected_type)
+                    }
+                    ErrorKind::ParseError { value, expected_type } => refused(only(), value, expected_type),
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        ApiError::validation(format!("the path parameter `{key}` is not UTF-8 once percent-decoded"))
+                    }
+                    ErrorKind::DeserializeError { key, value, message } => ApiError::validation(format!(
+                        "the path parameter `{key}` is `{value}`, which is not valid: {message}"
+                    )),
+                    // The route and the handler's type disagree: a defect, not the caller's fault.
+                    other => {
+                        tracing::error!(error = %other, "path parameters do not fit the handler");
+                        ApiError::internal()
+                    }
+                })
+            }
+            Err(rejection) => {
+                tracing::error!(%rejection, "path parameters extracted outside a route");
+                Err(ApiError::internal())
+            }
+        }
+    }
+}
+
+/// The query string as `T`: a missing parameter, one that does not parse as its type, or a query
+/// string that is not `application/x-www-form-urlencoded` is `400 validation_failed` naming the
+/// parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
+    }
+}
+
+/// `query` as `T`, with the name of the parameter that does not fit in the error.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let parameter = error.path().to_string();
+        let error = error.into_inner();
+        if parameter == "." {
+            // Whole-query errors name the parameter themselves ("missing field `by`").
+            ApiError::validation(format!("invalid query string: {error}"))
+        } else {
+            ApiError::validation(format!("the query parameter `{parameter}` is invalid: {error}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::parse_query;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code, reason = "read by the deserializer only")]
+    struct Window {
+        first: u64,
+        limit: Option<usize>,
+    }
+
+    #[test]
+    fn a_query_parameter_that_does_not_parse_is_named() {
+        let error = parse_query::<Window>("first=1&limit=many").expect_err("not a number");
+        assert_eq!(error.code, "validation_failed");
+        assert!(error.detail.contains("`limit`"), "{}", error.detail);
+        let error = parse_query::<Window>("limit=2").expect_err("missing");
+        assert!(error.detail.contains("`first`"), "{}", error.detail);
+        assert!(parse_query::<Window>("first=3").is_ok());
     }
 }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod json;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod setup;
 
 use std::sync::Arc;
@@ -78,5 +79,8 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)
+        // After every route: a known path with another method answers problem+json, with the
+        // `Allow` header axum adds to a method fallback's answer.
+        .method_not_allowed_fallback(routes::system::method_not_allowed)
         .with_state(state)
 }

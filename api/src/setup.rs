@@ -1,9 +1,8 @@
 //! Start-up: open and migrate storage, load or create the territory key and the admin token,
-//! start the engine, its jobs and the projections, and serve.
+//! start the engine, its jobs and the projections. Serving is [`crate::server::serve_until`].
 
 use std::path::{Path, PathBuf};
 
-use tokio::net::TcpListener;
 use ygor_crypto::SecretKey;
 use ygor_store::{AppendBatch, EventLog, NewCredential};
 
@@ -37,6 +36,8 @@ pub struct Config {
     pub schedule: ygor_engine::jobs::Schedule,
     /// The engine's cache budget and queue.
     pub engine: EngineOptions,
+    /// Timeouts and the connection cap of whoever serves the app ([`crate::server::serve_until`]).
+    pub server: crate::server::ServerLimits,
 }
 
 impl Config {
@@ -49,6 +50,7 @@ impl Config {
             snapshot_every: ygor_projections::RunnerOptions::default().snapshot_every,
             schedule: ygor_engine::jobs::Schedule::default(),
             engine: EngineOptions::default(),
+            server: crate::server::ServerLimits::default(),
         }
     }
 }
@@ -172,9 +174,4 @@ pub async fn finish(state: &AppState, jobs: Vec<tokio::task::JoinHandle<()>>) {
     }
     ygor_engine::jobs::finish(state.engine(), state.projections(), state.territory_key(), FLUSH).await;
     state.engine().release_writer().await;
-}
-
-/// Serves the app on an already bound listener until the process stops.
-pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, crate::app(state)).await
 }

@@ -140,9 +140,9 @@ pub async fn start_on(config: Config) -> TestApp {
     let state = service.state.clone();
     let jobs = service.jobs;
     let serving = service.state;
-    let server = tokio::spawn(async move {
-        let _ = setup::serve(listener, serving).await;
-    });
+    let limits = config.server;
+    let server =
+        tokio::spawn(ygor_api::server::serve_until(listener, ygor_api::app(serving), limits, std::future::pending()));
     TestApp {
         address,
         admin_token: config.admin_token.clone().expect("tests set the admin token"),

@@ -1,7 +1,7 @@
 //! The association's endpoints: signed certifications and revocations.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
 use crate::auth::Association;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Signed};
+use crate::extract::{ApiJson, ApiPath, Signed};
 use ygor_engine::PartnerInfo;
 
 pub fn router() -> Router<AppState> {
@@ -165,7 +165,7 @@ pub struct RevocationAnswer {
 pub async fn revoke(
     State(state): State<AppState>,
     Association(association_id): Association,
-    Path(action_id): Path<String>,
+    ApiPath(action_id): ApiPath<String>,
     ApiJson(request): ApiJson<RevocationRequest>,
 ) -> Result<axum::Json<RevocationAnswer>, ApiError> {
     let action_id = ActionId::parse(&action_id).map_err(|_| ApiError::not_found("no action has this id"))?;

@@ -2,7 +2,7 @@
 //! (RFC 9162; see docs/audit.md).
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,7 +14,7 @@ use super::now;
 use crate::AppState;
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Consistent};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent};
 
 /// Largest page of exported events.
 pub const EVENTS_PAGE_MAX: usize = 1_000;
@@ -49,7 +49,7 @@ pub struct EventsPage {
 pub async fn events(
     State(state): State<AppState>,
     _admin: Admin,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<axum::Json<EventsPage>, ApiError> {
     let after = query.after.unwrap_or(0);
     if after < 0 {
@@ -173,8 +173,8 @@ fn concerns(event: &ygor_store::RecordedEvent, citizen: ygor_ledger::CitizenId) 
 pub async fn proof(
     State(state): State<AppState>,
     caller: Caller,
-    Path(position): Path<i64>,
-    Query(query): Query<ProofQuery>,
+    ApiPath(position): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<ProofQuery>,
     _consistent: Consistent,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
     let missing = || ApiError::not_found("no event has this position (yet)");
@@ -287,7 +287,7 @@ pub struct ConsistencyProof {
     responses((status = 200, body = ConsistencyProof)))]
 pub async fn consistency(
     State(state): State<AppState>,
-    Query(query): Query<ConsistencyQuery>,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> Result<axum::Json<ConsistencyProof>, ApiError> {
     let answer = from_tree(&state, |trail, blocks| {
         let mut missing = Missing::default();

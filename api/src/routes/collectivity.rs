@@ -2,8 +2,7 @@
 //! expiry, settlements and the circulation dashboard.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -17,7 +16,7 @@ use super::{checked_text, now};
 use crate::AppState;
 use crate::auth::Admin;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Consistent};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, BodyBytes, Consistent};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -55,7 +54,7 @@ pub async fn publish_rules(
     State(state): State<AppState>,
     _admin: Admin,
     headers: HeaderMap,
-    body: Bytes,
+    BodyBytes(body): BodyBytes,
 ) -> Result<axum::Json<RulesPublished>, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -163,7 +162,7 @@ pub struct EnvelopeAllocated {
 pub async fn allocate_envelope(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<AmountRequest>,
 ) -> Result<axum::Json<EnvelopeAllocated>, ApiError> {
     let id = partner_id(&id)?;
@@ -203,7 +202,7 @@ pub struct PartnerSuspended {
 pub async fn suspend_partner(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(_empty): ApiJson<Empty>,
 ) -> Result<axum::Json<PartnerSuspended>, ApiError> {
     let id = partner_id(&id)?;
@@ -421,7 +420,7 @@ fn csv_field(text: &str) -> String {
 pub async fn participation(
     State(state): State<AppState>,
     _admin: Admin,
-    axum::extract::Query(query): axum::extract::Query<ParticipationQuery>,
+    ApiQuery(query): ApiQuery<ParticipationQuery>,
     _consistent: Consistent,
 ) -> Result<Response, ApiError> {
     let dimension = ygor_projections::participation::Dimension::parse(&query.by).ok_or_else(|| {

@@ -2,7 +2,7 @@
 //! collectivity, citizens' entries paid in gold tokens, and verifiable closing (docs/audit.md).
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
 use crate::auth::{Admin, Citizen};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Consistent};
+use crate::extract::{ApiJson, ApiPath, Consistent};
 
 /// Most winners one draw may have, and most tickets one entry may carry.
 pub const WINNERS_MAX: u32 = 10_000;
@@ -122,7 +122,7 @@ pub struct EntryAnswer {
 pub async fn enter(
     State(state): State<AppState>,
     Citizen(citizen_id): Citizen,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<EntryRequest>,
 ) -> Result<Response, ApiError> {
     let id = draw_id(&id)?;
@@ -157,7 +157,7 @@ pub struct DrawClosedAnswer {
 pub async fn close(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(_request): ApiJson<CloseRequest>,
 ) -> Result<axum::Json<DrawClosedAnswer>, ApiError> {
     let id = draw_id(&id)?;
@@ -201,7 +201,7 @@ pub struct DrawView {
     responses((status = 200, body = DrawView), (status = 404, body = crate::error::Problem)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     _consistent: Consistent,
 ) -> Result<axum::Json<DrawView>, ApiError> {
     let id = draw_id(&id)?;

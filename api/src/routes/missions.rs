@@ -1,7 +1,7 @@
 //! Missions: published and closed by associations, listed for everyone, matched to citizens.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
 use crate::auth::{Association, Caller, Citizen};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Consistent};
+use crate::extract::{ApiJson, ApiPath, Consistent};
 
 /// Most categories one mission may list.
 const CATEGORIES_MAX: usize = 16;
@@ -107,7 +107,7 @@ pub struct CloseRequest {}
 pub async fn close(
     State(state): State<AppState>,
     Association(association_id): Association,
-    Path(mission_id): Path<String>,
+    ApiPath(mission_id): ApiPath<String>,
     ApiJson(_request): ApiJson<CloseRequest>,
 ) -> Result<axum::Json<MissionAnswer>, ApiError> {
     let mission_id = MissionId::parse(&mission_id).map_err(|_| ApiError::not_found("no mission has this id"))?;

@@ -109,6 +109,11 @@ pub async fn not_found() -> impl IntoResponse {
     ApiError::not_found("no such endpoint; see /openapi.json or /docs")
 }
 
+/// The answer to a known path with a method it does not take; the router adds `Allow`.
+pub async fn method_not_allowed(method: axum::http::Method) -> impl IntoResponse {
+    ApiError::method_not_allowed(&method)
+}
+
 /// Prometheus text metrics: log position, projection position and lag.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

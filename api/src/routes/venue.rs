@@ -1,7 +1,7 @@
 //! The venue's endpoints: signed redemptions of citizens' vouchers, and its redemption list.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use super::created_or_replayed;
 use crate::AppState;
 use crate::auth::{Caller, Venue};
 use crate::error::ApiError;
-use crate::extract::{Consistent, Signed};
+use crate::extract::{ApiPath, ApiQuery, Consistent, Signed};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -122,7 +122,7 @@ pub struct RedemptionList {
 pub async fn redemptions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(venue_id): Path<String>,
+    ApiPath(venue_id): ApiPath<String>,
     _consistent: Consistent,
 ) -> Result<axum::Json<RedemptionList>, ApiError> {
     let venue_id = PartnerId::parse(&venue_id).map_err(|_| ApiError::not_found("no venue has this id"))?;
@@ -226,8 +226,8 @@ pub struct Statement {
 pub async fn statement(
     State(state): State<AppState>,
     caller: Caller,
-    Path(venue_id): Path<String>,
-    axum::extract::Query(query): axum::extract::Query<PeriodQuery>,
+    ApiPath(venue_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PeriodQuery>,
     _consistent: Consistent,
 ) -> Result<axum::Json<Statement>, ApiError> {
     let venue_id = PartnerId::parse(&venue_id).map_err(|_| ApiError::not_found("no venue has this id"))?;

@@ -89,6 +89,10 @@ fn as_books(event: &AnyEvent, changes: &mut Changes) {
             changes.books(Holder::Gold(*citizen), -i128::from(*tickets));
             changes.books(Holder::Tickets(*draw_id), i128::from(*tickets));
         }
+        AnyEvent::Wallet(citizen, WalletEvent::CertificationRevoked { gold_taken_back: true, .. }) => {
+            changes.books(Holder::Gold(*citizen), -1);
+            changes.books(Holder::GoldIssuance, 1);
+        }
         _ => {}
     }
 }
@@ -140,8 +144,14 @@ fn as_aggregate(event: &AnyEvent, changes: &mut Changes) {
                         changes.aggregate(Holder::Gold(*id), 1);
                     }
                 }
-                WalletEvent::CertificationRevoked { lot_id: Some(_), returned, .. } => {
-                    changes.aggregate(wallet, -amount(*returned))
+                WalletEvent::CertificationRevoked { lot_id, returned, gold_taken_back, .. } => {
+                    if lot_id.is_some() {
+                        changes.aggregate(wallet, -amount(*returned));
+                    }
+                    if *gold_taken_back {
+                        changes.aggregate(Holder::Gold(*id), -1);
+                        changes.aggregate(Holder::GoldIssuance, 1);
+                    }
                 }
                 WalletEvent::TokensRedeemed { spent: lots, .. } | WalletEvent::TokensExpired { lots, .. } => {
                     changes.aggregate(wallet, spent(lots))

@@ -13,5 +13,6 @@ mod overload;
 mod projections;
 mod races;
 mod refusals;
+mod rules_gaming;
 mod shutdown;
 mod writer;

@@ -272,6 +272,38 @@ mod tests {
         assert_eq!(check(&certification(association, citizen, 10, 10), &held(association, citizen, 10)), Ok(()));
     }
 
+    fn gold_taken_back(association: PartnerId, citizen: CitizenId) -> AnyEvent {
+        AnyEvent::Wallet(
+            citizen,
+            WalletEvent::CertificationRevoked {
+                action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+                association_id: association,
+                lot_id: None,
+                returned: Tokens::ZERO,
+                gold_taken_back: true,
+                reason: "erreur".to_owned(),
+                revoked_at: at(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_gold_token_taken_back_from_a_citizen_who_holds_one_conserves_gold() {
+        let (association, citizen) =
+            (PartnerId::from_uuid(uuid::Uuid::new_v4()), CitizenId::from_uuid(uuid::Uuid::new_v4()));
+        let mut holds_one = held(association, citizen, 0);
+        holds_one.0.insert(Holder::Gold(citizen), 1);
+        assert_eq!(check(&[gold_taken_back(association, citizen)], &holds_one), Ok(()));
+    }
+
+    #[test]
+    fn a_gold_token_taken_back_from_a_citizen_who_holds_none_is_refused() {
+        let (association, citizen) =
+            (PartnerId::from_uuid(uuid::Uuid::new_v4()), CitizenId::from_uuid(uuid::Uuid::new_v4()));
+        let error = check(&[gold_taken_back(association, citizen)], &held(association, citizen, 0)).unwrap_err();
+        assert_eq!(error, Violation::Overdrawn { holder: Holder::Gold(citizen), holds: 0, change: -1 });
+    }
+
     #[test]
     fn a_wallet_credited_more_than_the_envelope_gave_is_refused() {
         let (association, citizen) =

@@ -135,6 +135,8 @@ impl From<LedgerError> for ApiError {
             E::UnknownCitizen(_) | E::NotRegistered => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_citizen"),
             E::PartnerSuspended(_) => (StatusCode::FORBIDDEN, "partner_suspended"),
             E::OccurredInFuture => (StatusCode::UNPROCESSABLE_ENTITY, "occurred_in_future"),
+            E::OccurredTooLongAgo { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "occurred_too_long_ago"),
+            E::UnknownNeighbourhood(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_neighbourhood"),
             E::RulesNotPublished => (StatusCode::CONFLICT, "rules_not_published"),
             E::UnknownAction(_) | E::UnknownMission | E::UnknownDraw => (StatusCode::NOT_FOUND, "not_found"),
             E::InsufficientGold { .. } => (StatusCode::CONFLICT, "insufficient_gold"),

@@ -451,7 +451,7 @@ pub(crate) async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[St
         }
         for index in std::mem::take(&mut today.rules_changes) {
             let change = &plan.rules[index];
-            let version = engine.publish_rules(change.rules.clone(), change.source.clone(), change.at).await?.outcome;
+            let version = engine.publish_rules(change.rules.clone(), change.source.clone(), change.at).await?.outcome.0;
             eprintln!("[démo] {} : règles v{version} — {}", date.format("%d/%m/%Y"), change.note);
         }
         for index in &today.missions_published {

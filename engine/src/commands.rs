@@ -9,6 +9,7 @@ use ygor_ledger::operations::{
 };
 use ygor_ledger::partner::{CertificationOutcome, PartnerCommand};
 use ygor_ledger::territory::{SignedCheckpointRecord, TerritoryCommand};
+use ygor_ledger::vocabulary;
 use ygor_ledger::wallet::{Demographics, WalletCommand};
 use ygor_ledger::{
     ActionId, CategoryId, CitizenId, DrawId, LedgerError, MissionId, PartnerId, PartnerKind, SettlementId, Tokens,
@@ -45,24 +46,29 @@ impl Engine {
         .map(drop)
     }
 
+    /// Publishes the rules as a new version; answers the version in force and whether it is new
+    /// (rules identical to those in force write nothing).
     pub async fn publish_rules(
         &self,
         rules: Rules,
         source: String,
         at: DateTime<Utc>,
-    ) -> Result<Committed<u32>, EngineError> {
+    ) -> Result<Committed<(u32, bool)>, EngineError> {
         let seeds = &self.inner.seeds;
         self.execute(Plan::new().territory(), OutsideLog::default(), at, |held| {
             let territory = held.territory();
-            let version = territory.rules_versions().len() as u32 + 1;
+            let in_force = territory.rules_versions().len() as u32;
             let mut events = territory.decide(TerritoryCommand::PublishRules {
                 rules: rules.clone(),
                 source: source.clone(),
                 at,
             })?;
+            if events.is_empty() {
+                return Ok(Decided::apply(Changes::default(), (in_force, false)));
+            }
             // Rules with gold start the first period now: its commitment goes in the same transaction.
             events.extend(territory.gold_schedule(at, rules.gold.as_ref(), at, |period| seeds.gold(period)));
-            Ok(Decided::apply(Changes::territory(events), version))
+            Ok(Decided::apply(Changes::territory(events), (in_force + 1, true)))
         })
         .await
     }
@@ -142,6 +148,10 @@ impl Engine {
         let credential = NewCredential { token_hash, role: "citizen".to_owned(), subject_id: id.to_string() };
         let outside = OutsideLog { credentials: vec![credential], citizen_details: vec![details] };
         self.execute(Plan::new().wallet(id), outside, at, |held| {
+            let rules = self.rules();
+            let rules = rules.as_ref().map(|version| &version.rules);
+            vocabulary::check_categories(rules, &interests)?;
+            vocabulary::check_neighbourhood(rules, demographics.neighbourhood.as_deref())?;
             let command =
                 WalletCommand::Register { demographics: demographics.clone(), interests: interests.clone(), at };
             Ok(Decided::apply(Changes::wallet(id, held.wallet(id).decide(command)?), id))
@@ -156,6 +166,7 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<Committed<()>, EngineError> {
         self.execute(Plan::new().wallet_account(id), OutsideLog::default(), at, |held| {
+            vocabulary::check_categories(self.rules().as_ref().map(|version| &version.rules), &interests)?;
             let command = WalletCommand::SetInterests { interests: interests.clone(), at };
             Ok(Decided::apply(Changes::wallet(id, held.wallet(id).decide(command)?), ()))
         })
@@ -177,6 +188,12 @@ impl Engine {
                     Decided::Replay { outcome: (), original: first_event("mission", id.to_string()) }
                 }
                 Publication::New => {
+                    // Checked only for a new mission: a retry is answered as it was, whatever the
+                    // rules in force now.
+                    let rules = self.rules();
+                    let rules = rules.as_ref().map(|version| &version.rules);
+                    vocabulary::check_categories(rules, &details.categories)?;
+                    vocabulary::check_neighbourhood(rules, details.neighbourhood.as_deref())?;
                     let events = mission.decide(MissionCommand::Publish { details: details.clone(), at })?;
                     Decided::apply(Changes::mission(id, events), ())
                 }

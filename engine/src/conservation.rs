@@ -89,6 +89,10 @@ fn as_books(event: &AnyEvent, changes: &mut Changes) {
             changes.books(Holder::Gold(*citizen), -i128::from(*tickets));
             changes.books(Holder::Tickets(*draw_id), i128::from(*tickets));
         }
+        AnyEvent::Wallet(citizen, WalletEvent::CertificationRevoked { gold_taken_back: true, .. }) => {
+            changes.books(Holder::Gold(*citizen), -1);
+            changes.books(Holder::GoldIssuance, 1);
+        }
         _ => {}
     }
 }
@@ -140,8 +144,14 @@ fn as_aggregate(event: &AnyEvent, changes: &mut Changes) {
                         changes.aggregate(Holder::Gold(*id), 1);
                     }
                 }
-                WalletEvent::CertificationRevoked { lot_id: Some(_), returned, .. } => {
-                    changes.aggregate(wallet, -amount(*returned))
+                WalletEvent::CertificationRevoked { lot_id, returned, gold_taken_back, .. } => {
+                    if lot_id.is_some() {
+                        changes.aggregate(wallet, -amount(*returned));
+                    }
+                    if *gold_taken_back {
+                        changes.aggregate(Holder::Gold(*id), -1);
+                        changes.aggregate(Holder::GoldIssuance, 1);
+                    }
                 }
                 WalletEvent::TokensRedeemed { spent: lots, .. } | WalletEvent::TokensExpired { lots, .. } => {
                     changes.aggregate(wallet, spent(lots))
@@ -260,6 +270,38 @@ mod tests {
         let (association, citizen) =
             (PartnerId::from_uuid(uuid::Uuid::new_v4()), CitizenId::from_uuid(uuid::Uuid::new_v4()));
         assert_eq!(check(&certification(association, citizen, 10, 10), &held(association, citizen, 10)), Ok(()));
+    }
+
+    fn gold_taken_back(association: PartnerId, citizen: CitizenId) -> AnyEvent {
+        AnyEvent::Wallet(
+            citizen,
+            WalletEvent::CertificationRevoked {
+                action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
+                association_id: association,
+                lot_id: None,
+                returned: Tokens::ZERO,
+                gold_taken_back: true,
+                reason: "erreur".to_owned(),
+                revoked_at: at(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_gold_token_taken_back_from_a_citizen_who_holds_one_conserves_gold() {
+        let (association, citizen) =
+            (PartnerId::from_uuid(uuid::Uuid::new_v4()), CitizenId::from_uuid(uuid::Uuid::new_v4()));
+        let mut holds_one = held(association, citizen, 0);
+        holds_one.0.insert(Holder::Gold(citizen), 1);
+        assert_eq!(check(&[gold_taken_back(association, citizen)], &holds_one), Ok(()));
+    }
+
+    #[test]
+    fn a_gold_token_taken_back_from_a_citizen_who_holds_none_is_refused() {
+        let (association, citizen) =
+            (PartnerId::from_uuid(uuid::Uuid::new_v4()), CitizenId::from_uuid(uuid::Uuid::new_v4()));
+        let error = check(&[gold_taken_back(association, citizen)], &held(association, citizen, 0)).unwrap_err();
+        assert_eq!(error, Violation::Overdrawn { holder: Holder::Gold(citizen), holds: 0, change: -1 });
     }
 
     #[test]

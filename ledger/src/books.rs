@@ -74,7 +74,7 @@ pub fn ledger_entry(event: &AnyEvent) -> Option<Transfer> {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConservationError {
-    #[error("more gold tokens entered in draws than were ever issued")]
+    #[error("more gold tokens entered in draws or taken back than were ever issued")]
     GoldOverspent,
     #[error("account {account:?} would go below zero: holds {holds}, debited {amount}")]
     Overdrawn { account: String, holds: Tokens, amount: Tokens },
@@ -106,6 +106,15 @@ pub struct Circulation {
     pub gold_issued: u64,
     /// Gold tokens spent as draw tickets so far.
     pub gold_entered: u64,
+    /// Gold tokens taken back by revocations so far.
+    pub gold_taken_back: u64,
+}
+
+impl Circulation {
+    /// Gold tokens held by citizens: issued, neither entered in draws nor taken back.
+    pub fn gold_outstanding(&self) -> u64 {
+        self.gold_issued - self.gold_entered - self.gold_taken_back
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,10 +146,16 @@ impl Books {
         match event {
             AnyEvent::Wallet(_, WalletEvent::ActionCertified { gold: true, .. }) => self.circulation.gold_issued += 1,
             AnyEvent::Wallet(_, WalletEvent::GoldSpent { tickets, .. }) => {
-                if self.circulation.gold_entered + tickets > self.circulation.gold_issued {
+                if *tickets > self.circulation.gold_outstanding() {
                     return Err(ConservationError::GoldOverspent);
                 }
                 self.circulation.gold_entered += tickets;
+            }
+            AnyEvent::Wallet(_, WalletEvent::CertificationRevoked { gold_taken_back: true, .. }) => {
+                if self.circulation.gold_outstanding() == 0 {
+                    return Err(ConservationError::GoldOverspent);
+                }
+                self.circulation.gold_taken_back += 1;
             }
             _ => {}
         }

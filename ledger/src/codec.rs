@@ -295,8 +295,33 @@ mod tests {
         let canonical = String::from_utf8(ygor_crypto::canonical_json(&value).expect("canonical")).expect("UTF-8");
         assert_eq!((encoded.payload.as_str(), encoded.canonical), (canonical.as_str(), true));
         let decoded: crate::territory::TerritoryEvent =
-            decode("RulesPublished", "1", Payload::Text(&encoded.payload)).expect("decodes");
+            decode("RulesPublished", "2", Payload::Text(&encoded.payload)).expect("decodes");
         assert_eq!(decoded, event);
+    }
+
+    #[test]
+    fn version_1_rules_read_as_rules_with_thirty_days_of_backdating_and_no_neighbourhoods() {
+        let stored = json!({"RulesPublished": {
+            "version": 1, "source": "…", "published_at": "2026-05-28T20:26:40Z",
+            "rules": {"lifetime": "P6M", "gold": null, "badges": [], "categories": [{
+                "id": "ecologie", "label": "Écologie", "tokens_per_action": 10, "tokens_per_unit": 0,
+                "cap_per_citizen_per_month": null
+            }]}
+        }});
+        let event: crate::territory::TerritoryEvent =
+            decode("RulesPublished", "1", Payload::Value(&stored)).expect("upcast");
+        let crate::territory::TerritoryEvent::RulesPublished { rules, .. } = &event else {
+            panic!("another event: {event:?}")
+        };
+        assert_eq!(rules.backdate_max, ygor_rules::DEFAULT_BACKDATE_MAX);
+        assert_eq!(rules.backdate_max.to_string(), "P30D");
+        assert!(rules.neighbourhoods.is_empty());
+        // The current version requires both.
+        assert!(matches!(
+            decode::<crate::territory::TerritoryEvent>("RulesPublished", "2", Payload::Value(&stored)),
+            Err(DecodeError::Payload { .. })
+        ));
+        assert_eq!(encode(&event).expect("encodes").event_version, "2");
     }
 
     #[test]

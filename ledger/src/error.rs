@@ -55,6 +55,12 @@ pub enum LedgerError {
     PartnerSuspended(PartnerId),
     #[error("occurred_at is in the future; certify an action once it has happened")]
     OccurredInFuture,
+    #[error(
+        "occurred_at is more than {backdate_max} (the rules' backdate_max) before the certification arrived; such an action can no longer be certified"
+    )]
+    OccurredTooLongAgo { backdate_max: String },
+    #[error("neighbourhood `{0}` is not one of the neighbourhoods the rules in force declare")]
+    UnknownNeighbourhood(String),
     #[error("no rules have been published yet; the collectivity must publish rules first")]
     RulesNotPublished,
     #[error("{0} is already registered")]

@@ -14,6 +14,7 @@ pub mod mission;
 pub mod operations;
 pub mod partner;
 pub mod territory;
+pub mod vocabulary;
 pub mod wallet;
 
 pub use amount::{AMOUNT_MAX, Tokens};

@@ -194,6 +194,11 @@ pub fn certify(
         return Err(LedgerError::OccurredInFuture);
     }
     let rules = rules.ok_or(LedgerError::RulesNotPublished)?;
+    // Backdating is bounded, or an action dated years ago would earn full tokens, and one dated in
+    // each past month would escape the monthly cap.
+    if rules.rules.occurred_too_long_ago(command.occurred_at, command.at) {
+        return Err(LedgerError::OccurredTooLongAgo { backdate_max: rules.rules.backdate_max.to_string() });
+    }
     let category = rules
         .rules
         .category(command.category.as_str())
@@ -203,6 +208,8 @@ pub fn certify(
         None => base,
         Some(cap) => base.min(Tokens::new(cap).saturating_sub(wallet.earned_in_month)),
     };
+    // Gold rewards an action that earned tokens: one over its cap earns no gold either.
+    let gold = command.gold && !tokens.is_zero();
     let lot = if tokens.is_zero() {
         None
     } else {
@@ -212,7 +219,7 @@ pub fn certify(
     let outcome = CertificationOutcome {
         action_id: command.action_id,
         tokens,
-        gold: command.gold,
+        gold,
         gold_period: command.gold_period,
         lot_id: lot.as_ref().map(|lot| lot.lot_id),
         expires_at: lot.as_ref().map(|lot| lot.expires_at),
@@ -241,7 +248,7 @@ pub fn certify(
             occurred_at: command.occurred_at,
             tokens,
             lot,
-            gold: command.gold,
+            gold,
             at: command.at,
         },
     )?;
@@ -261,6 +268,9 @@ pub fn certify(
 pub struct RevocationOutcome {
     pub action_id: ActionId,
     pub returned: Tokens,
+    /// Whether the gold token the action earned was taken back (false when it earned none, or
+    /// the citizen had spent every gold token as draw tickets).
+    pub gold_taken_back: bool,
 }
 
 /// Revokes `action_id`, certified by `association_id`: `recorded` is that certification as the
@@ -291,15 +301,20 @@ pub fn revoke(
                 None => wallet_ref(citizen_id, revocation.sequence),
             };
             return Ok(Decided::Replay {
-                outcome: RevocationOutcome { action_id, returned: revocation.returned },
+                outcome: RevocationOutcome {
+                    action_id,
+                    returned: revocation.returned,
+                    gold_taken_back: revocation.gold_taken_back,
+                },
                 original,
             });
         }
         return Err(LedgerError::IdConflict { what: format!("revocation of action {action_id}") });
     }
-    let wallet_events = wallet.decide(WalletCommand::Revoke { action_id, association_id, reason, at })?;
-    let returned = match wallet_events.as_slice() {
-        [WalletEvent::CertificationRevoked { returned, .. }] => *returned,
+    let gold = recorded.outcome.gold;
+    let wallet_events = wallet.decide(WalletCommand::Revoke { action_id, association_id, gold, reason, at })?;
+    let (returned, gold_taken_back) = match wallet_events.as_slice() {
+        [WalletEvent::CertificationRevoked { returned, gold_taken_back, .. }] => (*returned, *gold_taken_back),
         other => unreachable!("a revocation decides exactly one event, got {other:?}"),
     };
     if returned > recorded.outcome.tokens {
@@ -318,7 +333,7 @@ pub fn revoke(
             missions: vec![],
             draws: vec![],
         },
-        outcome: RevocationOutcome { action_id, returned },
+        outcome: RevocationOutcome { action_id, returned, gold_taken_back },
     })
 }
 

@@ -144,7 +144,7 @@ pub enum TerritoryEvent {
 }
 
 crate::macros::domain_event!(TerritoryEvent in "territory" {
-    RulesPublished = "1",
+    RulesPublished = "2",
     SupplyMinted = "1",
     EnvelopeAllocated = "1",
     SettlementRecovered = "1",
@@ -152,7 +152,22 @@ crate::macros::domain_event!(TerritoryEvent in "territory" {
     CheckpointRecorded = "1",
     GoldPeriodCommitted = "1",
     GoldSeedRevealed = "1"
-} upcasters: crate::codec::no_upcasters);
+} upcasters: upcast);
+
+/// Version 1 of `RulesPublished` holds rules from before `backdate_max` and `[[neighbourhoods]]`;
+/// they read as the rules a file without those keys gives: 30 days, no neighbourhoods.
+fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
+    use crate::codec::default_field;
+    match (kind, version) {
+        ("RulesPublished", "1") => Some(|payload| {
+            let rules = ["RulesPublished", "rules"];
+            let backdate_max = ygor_rules::DEFAULT_BACKDATE_MAX.to_string();
+            default_field(payload, &rules, "backdate_max", serde_json::Value::String(backdate_max));
+            default_field(payload, &rules, "neighbourhoods", serde_json::json!([]));
+        }),
+        _ => None,
+    }
+}
 
 impl Territory {
     pub fn minted(&self) -> Tokens {
@@ -246,6 +261,11 @@ impl Territory {
     pub fn decide(&self, command: TerritoryCommand) -> Result<Vec<TerritoryEvent>, LedgerError> {
         match command {
             TerritoryCommand::PublishRules { rules, source, at } => {
+                // The rules in force again (the same parsed rules, whatever the comments and layout
+                // of the file) are no new version: nothing would change.
+                if self.rules_in_force().is_some_and(|in_force| in_force.rules == rules) {
+                    return Ok(vec![]);
+                }
                 let version = u32::try_from(self.rules.len() + 1).map_err(|_| LedgerError::Overflow)?;
                 Ok(vec![TerritoryEvent::RulesPublished { version, rules, source, published_at: at }])
             }

@@ -58,6 +58,8 @@ pub struct LotSpend {
 pub struct Revocation {
     pub reason: String,
     pub returned: Tokens,
+    /// Whether the revocation took back the gold token the action had earned.
+    pub gold_taken_back: bool,
     pub revoked_at: DateTime<Utc>,
     pub sequence: usize,
 }
@@ -200,6 +202,8 @@ pub struct Holdings {
     lots: Vec<Lot>,
     gold_issued: u64,
     gold_spent: u64,
+    /// Gold tokens taken back by revocations of the actions that earned them.
+    gold_taken_back: u64,
     /// [`Holdings::next_expiry`], kept up to date by [`Holdings::apply`]: the read models ask for
     /// it at every wallet event, and finding it among a year of lots cost a few % of a replay.
     next_expiry: Option<DateTime<Utc>>,
@@ -234,6 +238,8 @@ pub enum WalletCommand {
     Revoke {
         action_id: ActionId,
         association_id: PartnerId,
+        /// Whether the action earned a gold token (the association's record says).
+        gold: bool,
         reason: String,
         at: DateTime<Utc>,
     },
@@ -284,12 +290,16 @@ pub enum WalletEvent {
         tickets: u64,
         spent_at: DateTime<Utc>,
     },
-    /// Ledger entry: wallet → the association's envelope (the lot's unspent tokens).
+    /// Ledger entry: wallet → the association's envelope (the lot's unspent tokens); and on the
+    /// gold ledger, the citizen's gold → gold issuance when `gold_taken_back`.
     CertificationRevoked {
         action_id: ActionId,
         association_id: PartnerId,
         lot_id: Option<LotId>,
         returned: Tokens,
+        /// Whether the gold token the action earned was taken back: it had earned one and the
+        /// citizen still held one (gold tokens are alike; one spent as a ticket stays spent).
+        gold_taken_back: bool,
         reason: String,
         revoked_at: DateTime<Utc>,
     },
@@ -315,13 +325,13 @@ crate::macros::domain_event!(WalletEvent in "wallet" {
     InterestsChanged = "1",
     ActionCertified = "2",
     GoldSpent = "1",
-    CertificationRevoked = "1",
+    CertificationRevoked = "2",
     TokensRedeemed = "1",
     TokensExpired = "1"
 } upcasters: upcast);
 
-/// Version 1 of `CitizenRegistered` could lack `demographics`, and of `ActionCertified` could
-/// lack `gold`; version 2 requires them.
+/// Version 1 of `CitizenRegistered` could lack `demographics`, of `ActionCertified` could lack
+/// `gold`, and of `CertificationRevoked` never took gold back; version 2 requires the field.
 fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
     use crate::codec::default_field;
     match (kind, version) {
@@ -331,6 +341,9 @@ fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
         ("ActionCertified", "1") => {
             Some(|payload| default_field(payload, &["ActionCertified"], "gold", serde_json::Value::Bool(false)))
         }
+        ("CertificationRevoked", "1") => Some(|payload| {
+            default_field(payload, &["CertificationRevoked"], "gold_taken_back", serde_json::Value::Bool(false))
+        }),
         _ => None,
     }
 }
@@ -349,9 +362,10 @@ impl Holdings {
         &self.interests
     }
 
-    /// Gold tokens held: issued by certifications, not yet spent as draw tickets.
+    /// Gold tokens held: issued by certifications, neither spent as draw tickets nor taken back
+    /// by a revocation.
     pub fn gold(&self) -> u64 {
-        self.gold_issued - self.gold_spent
+        self.gold_issued - self.gold_spent - self.gold_taken_back
     }
 
     pub fn gold_issued(&self) -> u64 {
@@ -456,7 +470,11 @@ impl Holdings {
                     });
                 }
             }
-            WalletEvent::CertificationRevoked { lot_id, returned, .. } => {
+            WalletEvent::CertificationRevoked { lot_id, returned, gold_taken_back, .. } => {
+                if *gold_taken_back {
+                    assert!(self.gold() >= 1, "a gold token is taken back only from a wallet that holds one");
+                    self.gold_taken_back += 1;
+                }
                 if let Some(lot_id) = lot_id {
                     let lot = self.lot_mut(*lot_id);
                     lot.remaining.sub_assign_checked(*returned);
@@ -586,7 +604,7 @@ impl Wallet {
                 }
                 Ok(vec![WalletEvent::GoldSpent { draw_id, tickets, spent_at: at }])
             }
-            WalletCommand::Revoke { action_id, association_id, reason, at } => {
+            WalletCommand::Revoke { action_id, association_id, gold, reason, at } => {
                 // That `association_id` certified this action for this citizen is the
                 // association's record to prove (`operations::revoke`).
                 if !self.actions.contains_key(&action_id) {
@@ -598,11 +616,15 @@ impl Wallet {
                 // The lot the certification opened, if it earned tokens.
                 let lot = holdings.lots.iter().find(|lot| lot.action_id == action_id);
                 let returned = lot.filter(|lot| !lot.swept).map_or(Tokens::ZERO, |lot| lot.remaining);
+                // Gold tokens are alike: the one this action earned is taken back while the
+                // citizen holds any; once all were spent as tickets, the tickets stay.
+                let gold_taken_back = gold && holdings.gold() >= 1;
                 Ok(vec![WalletEvent::CertificationRevoked {
                     action_id,
                     association_id,
                     lot_id: lot.map(|lot| lot.lot_id),
                     returned,
+                    gold_taken_back,
                     reason,
                     revoked_at: at,
                 }])
@@ -653,10 +675,11 @@ impl Wallet {
                 let month = self.months.credit(&category, occurred_at, tokens);
                 self.actions.insert(action_id, ActionEntry { tokens, month });
             }
-            WalletEvent::CertificationRevoked { action_id, returned, reason, revoked_at, .. } => {
+            WalletEvent::CertificationRevoked { action_id, returned, gold_taken_back, reason, revoked_at, .. } => {
                 let sequence = self.version;
                 let action = *self.actions.get(&action_id).expect("a revocation names a certified action");
-                self.revocations.insert(action_id, Revocation { reason, returned, revoked_at, sequence });
+                let revocation = Revocation { reason, returned, gold_taken_back, revoked_at, sequence };
+                self.revocations.insert(action_id, revocation);
                 self.months.debit(action.month, action.tokens);
             }
             WalletEvent::TokensRedeemed { voucher_id, .. } => {
@@ -750,6 +773,82 @@ mod tests {
         assert_eq!(wallet.earned_in_month(&category, at(40)), Tokens::ZERO);
     }
 
+    fn credited_with_gold(wallet: &mut Wallet, tokens: u64) -> ActionId {
+        let action_id = ActionId::from_uuid(uuid::Uuid::new_v4());
+        let WalletCommand::CreditAction(credit) = credit_for(action_id, tokens) else { unreachable!() };
+        let lot = (tokens > 0).then_some(credit.lot.clone()).flatten();
+        let command = WalletCommand::CreditAction(Credit { gold: true, lot, ..credit });
+        for event in wallet.decide(command).expect("credited") {
+            wallet.apply_event(event);
+        }
+        action_id
+    }
+
+    fn revoke(wallet: &mut Wallet, action_id: ActionId, gold: bool) -> bool {
+        let association_id = PartnerId::from_uuid(uuid::Uuid::new_v4());
+        let command = WalletCommand::Revoke { action_id, association_id, gold, reason: "erreur".to_owned(), at: at(2) };
+        let events = wallet.decide(command).expect("revoked");
+        let [WalletEvent::CertificationRevoked { gold_taken_back, .. }] = events.as_slice() else {
+            panic!("one revocation event, not {events:?}")
+        };
+        let taken_back = *gold_taken_back;
+        for event in events {
+            wallet.apply_event(event);
+        }
+        taken_back
+    }
+
+    #[test]
+    fn revoking_an_action_takes_back_its_unspent_gold_token() {
+        let mut wallet = Wallet::default();
+        wallet.apply_event(registered());
+        let action_id = credited_with_gold(&mut wallet, 5);
+        assert_eq!(wallet.holdings().gold(), 1);
+        assert!(revoke(&mut wallet, action_id, true));
+        assert_eq!((wallet.holdings().gold(), wallet.holdings().gold_issued()), (0, 1));
+        assert!(wallet.revocation(action_id).is_some_and(|revocation| revocation.gold_taken_back));
+    }
+
+    #[test]
+    fn revoking_an_action_whose_gold_was_spent_in_a_draw_leaves_the_tickets() {
+        let mut wallet = Wallet::default();
+        wallet.apply_event(registered());
+        let action_id = credited_with_gold(&mut wallet, 5);
+        let spend =
+            WalletCommand::SpendGold { draw_id: DrawId::from_uuid(uuid::Uuid::new_v4()), tickets: 1, at: at(1) };
+        for event in wallet.decide(spend).expect("entered") {
+            wallet.apply_event(event);
+        }
+        assert!(!revoke(&mut wallet, action_id, true), "no gold left to take back");
+        assert_eq!(wallet.holdings().gold(), 0);
+    }
+
+    #[test]
+    fn revoking_an_action_without_gold_takes_no_gold_back() {
+        let mut wallet = Wallet::default();
+        wallet.apply_event(registered());
+        let golden = credited_with_gold(&mut wallet, 5);
+        let plain = ActionId::from_uuid(uuid::Uuid::new_v4());
+        for event in wallet.decide(credit_for(plain, 3)).expect("credited") {
+            wallet.apply_event(event);
+        }
+        assert!(!revoke(&mut wallet, plain, false));
+        assert_eq!(wallet.holdings().gold(), 1, "the other action's gold token stays");
+        assert!(revoke(&mut wallet, golden, true));
+    }
+
+    #[test]
+    fn a_version_1_revocation_took_no_gold_back() {
+        let stored = serde_json::json!({"CertificationRevoked": {
+            "action_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "association_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3302",
+            "lot_id": null, "returned": 0, "reason": "erreur", "revoked_at": "2026-05-28T20:26:40Z"
+        }});
+        let event: WalletEvent =
+            crate::codec::decode("CertificationRevoked", "1", crate::codec::Payload::Value(&stored)).expect("upcast");
+        assert!(matches!(event, WalletEvent::CertificationRevoked { gold_taken_back: false, .. }));
+        assert_eq!(crate::codec::encode(&event).expect("encodes").event_version, "2");
+    }
+
     #[test]
     fn an_unregistered_wallet_is_not_credited() {
         let wallet = Wallet::default();
@@ -793,6 +892,7 @@ mod tests {
             association_id: PartnerId::from_uuid(uuid::Uuid::new_v4()),
             lot_id: Some(second),
             returned: Tokens::new(10),
+            gold_taken_back: false,
             reason: "erreur".to_owned(),
             revoked_at: at(3),
         };

@@ -298,6 +298,7 @@ struct Revoked {
     action_id: ActionId,
     reason: String,
     returned: Tokens,
+    gold_taken_back: bool,
 }
 
 /// The world, the clock, and a shadow tally of every flow, kept from the outcomes of accepted
@@ -566,6 +567,9 @@ impl Run {
         if occurred_at > self.now {
             reasons.push(LedgerError::OccurredInFuture);
         }
+        if rules.rules.occurred_too_long_ago(occurred_at, self.now) {
+            reasons.push(LedgerError::OccurredTooLongAgo { backdate_max: rules.rules.backdate_max.to_string() });
+        }
         let expected_tokens = match rules.rules.category(category.as_str()) {
             None => {
                 reasons.push(LedgerError::UnknownCategory(category.clone()));
@@ -609,7 +613,7 @@ impl Run {
             return;
         };
         assert_eq!(Some(outcome.tokens), expected_tokens, "tokens earned, within the monthly cap");
-        assert_eq!(outcome.gold, gold);
+        assert_eq!(outcome.gold, gold && !outcome.tokens.is_zero(), "gold only with tokens");
         if outcome.tokens.is_zero() {
             assert_eq!((outcome.lot_id, outcome.expires_at), (None, None), "no tokens, no lot");
         } else {
@@ -705,8 +709,8 @@ impl Run {
             self.revocations.iter().find(|revoked| revoked.action_id == action_id && revoked.citizen_id == citizen_id);
         if let Some(previous) = previous {
             if previous.reason == reason {
-                let returned = previous.returned;
-                let expected = operations::RevocationOutcome { action_id, returned };
+                let (returned, gold_taken_back) = (previous.returned, previous.gold_taken_back);
+                let expected = operations::RevocationOutcome { action_id, returned, gold_taken_back };
                 return self.expect_replay("retried revocation", result, &expected, None);
             }
             return self.expect_refusal("changed revocation", result, &LedgerError::IdConflict { what: String::new() });
@@ -727,10 +731,20 @@ impl Run {
             return;
         };
         assert_eq!(outcome.returned, expected, "a revocation returns what is left of the lot");
+        let earned_gold = recorded.as_ref().is_some_and(|recorded| recorded.outcome.gold);
+        assert_eq!(
+            outcome.gold_taken_back,
+            earned_gold && wallet.holdings().gold() >= 1,
+            "the action's gold token comes back while the citizen holds one"
+        );
+        let gold_before = wallet.holdings().gold();
         self.world.apply_changes(changes);
+        let gold_after = self.world.wallet(citizen_id).holdings().gold();
+        assert_eq!(gold_before - gold_after, u64::from(outcome.gold_taken_back), "one gold token at most");
         add(&mut self.refunded, association_id, outcome.returned);
         add(&mut self.returned, citizen_id, outcome.returned);
-        self.revocations.push(Revoked { association_id, citizen_id, action_id, reason, returned: outcome.returned });
+        let (returned, gold_taken_back) = (outcome.returned, outcome.gold_taken_back);
+        self.revocations.push(Revoked { association_id, citizen_id, action_id, reason, returned, gold_taken_back });
     }
 
     fn redeem(&mut self, partner: usize, citizen_id: CitizenId, amount: u64, voucher: VerifiedVoucher) {

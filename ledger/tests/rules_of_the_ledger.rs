@@ -2,6 +2,7 @@
 
 mod support;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::test::TestFramework;
 use support::{RULES, World, at};
 use ygor_ledger::operations::{self, Certify, Decided, Redeem};
@@ -173,13 +174,63 @@ fn an_action_over_the_monthly_cap_earns_what_is_left() {
     let over = world.apply(certify(&world, association, citizen, "ecologie", 1, 11).expect("certify"));
     assert_eq!((over.tokens, over.lot_id), (Tokens::ZERO, None), "cap of 30 reached: counted, no lot");
     // Another calendar month of occurred_at has its own cap (day 0 of the helper is refused, so
-    // use the month before through a direct command).
+    // use the month before, within the 30 days of backdating, through a direct command).
     let command = Certify {
-        occurred_at: at(10, 9) - chrono::Duration::days(30),
+        occurred_at: at(1, 9) - chrono::Duration::days(1),
         ..certify_command(association, citizen, "ecologie", 1, 10)
     };
     let february = world.apply(world.certify(command).expect("certify"));
     assert_eq!(february.tokens, Tokens::new(10));
+    world.assert_consistent();
+}
+
+#[test]
+fn an_action_older_than_backdate_max_is_refused() {
+    let (world, association, _, citizen) = world(1_000);
+    // Arrival on 20 March at noon; 30 days back is 18 February at noon, still accepted.
+    let thirty_days = Certify {
+        occurred_at: at(20, 12) - chrono::Duration::days(30),
+        ..certify_command(association, citizen, "ecologie", 1, 10)
+    };
+    assert!(world.certify(thirty_days).is_ok());
+    for occurred_at in
+        [at(20, 12) - chrono::Duration::days(30) - chrono::Duration::seconds(1), DateTime::<Utc>::MIN_UTC]
+    {
+        let command = Certify { occurred_at, ..certify_command(association, citizen, "ecologie", 1, 10) };
+        assert_eq!(
+            world.certify(command).unwrap_err(),
+            LedgerError::OccurredTooLongAgo { backdate_max: "P30D".to_owned() }
+        );
+    }
+}
+
+#[test]
+fn a_retried_certification_is_answered_even_once_older_than_backdate_max() {
+    let (mut world, association, _, citizen) = world(1_000);
+    let original = certify_command(association, citizen, "ecologie", 1, 10);
+    let outcome = world.apply(world.certify(original.clone()).expect("certify"));
+    // The same request arrives again two months later.
+    let retry = Certify { at: original.at + chrono::Duration::days(60), ..original };
+    match world.certify(retry).expect("a replay") {
+        Decided::Replay { outcome: replayed, .. } => assert_eq!(replayed, outcome),
+        other => panic!("a retry is a replay, not {other:?}"),
+    }
+}
+
+#[test]
+fn an_action_over_the_monthly_cap_earns_no_gold() {
+    let (mut world, association, _, citizen) = world(1_000);
+    let golden =
+        |day| Certify { gold: true, gold_period: Some(0), ..certify_command(association, citizen, "ecologie", 1, day) };
+    for day in [10, 11, 12] {
+        assert!(
+            world.apply(world.certify(golden(day)).expect("certify")).gold,
+            "an action that earns tokens earns gold"
+        );
+    }
+    let over = world.apply(world.certify(golden(13)).expect("certify"));
+    assert_eq!((over.tokens, over.gold), (Tokens::ZERO, false));
+    assert_eq!(world.wallet(citizen).holdings().gold(), 3);
     world.assert_consistent();
 }
 

@@ -40,6 +40,15 @@ pub struct Report {
     pub violations: Vec<Violation>,
 }
 
+/// A certification's gold outcome, checked once its period's seed is revealed.
+struct PendingGold {
+    certified: Position,
+    action_id: String,
+    gold: bool,
+    probability: f64,
+    earned_tokens: bool,
+}
+
 #[derive(Default)]
 struct Verifier {
     report: Report,
@@ -55,7 +64,7 @@ struct Verifier {
     spent: BTreeMap<ygor_ledger::RedemptionId, (Position, Tokens)>,
     draws: BTreeMap<ygor_ledger::DrawId, ygor_ledger::Draw>,
     /// Certifications whose gold outcome waits for their period's seed: (position, action, gold, probability).
-    gold_pending: BTreeMap<u64, Vec<(Position, String, bool, f64)>>,
+    gold_pending: BTreeMap<u64, Vec<PendingGold>>,
     /// Aggregates whose events could not be applied: later checks on them would only repeat it.
     broken: std::collections::BTreeSet<(String, String)>,
 }
@@ -239,11 +248,16 @@ impl Verifier {
         if committed.as_deref().is_none_or(|commitment| !ygor_audit::seed_matches_commitment(&seed, commitment)) {
             self.violation(position, format!("gold period {period}: the revealed seed does not match its commitment"));
         }
-        for (certified, action_id, gold, probability) in self.gold_pending.remove(&period).unwrap_or_default() {
-            if ygor_audit::gold_earned(&seed, &action_id, probability) != gold {
+        for pending in self.gold_pending.remove(&period).unwrap_or_default() {
+            let PendingGold { certified, action_id, gold, probability, earned_tokens } = pending;
+            let seed_gives = ygor_audit::gold_earned(&seed, &action_id, probability);
+            // An action that earned no tokens earns no gold whatever the seed gives. Logs written
+            // before that rule hold such actions with the seed's gold: both read as true.
+            let expected = if earned_tokens { seed_gives } else { gold && seed_gives };
+            if gold != expected {
                 self.violation(
                     certified,
-                    format!("action {action_id}: gold is {gold} where the seed of period {period} gives {}", !gold),
+                    format!("action {action_id}: gold is {gold} where the seed of period {period} gives {expected}"),
                 );
             }
         }
@@ -374,12 +388,13 @@ impl Verifier {
                         format!("gold period {period} was not the period in force when the certification arrived"),
                     );
                 }
-                self.gold_pending.entry(period).or_default().push((
-                    position,
-                    record.action_id.to_string(),
-                    record.outcome.gold,
-                    gold.probability,
-                ));
+                self.gold_pending.entry(period).or_default().push(PendingGold {
+                    certified: position,
+                    action_id: record.action_id.to_string(),
+                    gold: record.outcome.gold,
+                    probability: gold.probability,
+                    earned_tokens: !record.outcome.tokens.is_zero(),
+                });
             }
         }
         let expires_at = if expected.is_zero() { None } else { rules.rules.lifetime.add_to(at) };

@@ -59,6 +59,10 @@ const DATE_DESIGNATORS: [char; 4] = ['Y', 'M', 'W', 'D'];
 const TIME_DESIGNATORS: [char; 3] = ['H', 'M', 'S'];
 
 impl IsoDuration {
+    /// The duration of no time at all (not a valid rules value; a base for the others).
+    pub const ZERO: IsoDuration =
+        IsoDuration { years: 0, months: 0, weeks: 0, days: 0, hours: 0, minutes: 0, seconds: 0 };
+
     /// Parses an ISO 8601 duration such as `P6M`, `P1Y2M10DT2H30M`, `P2W` or `PT30S`.
     ///
     /// Refuses an empty duration (`P`, `PT`), a sign, fractions, lowercase designators, spaces and

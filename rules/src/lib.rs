@@ -13,7 +13,8 @@ mod parse;
 
 pub use duration::{DurationError, IsoDuration};
 pub use error::RulesError;
-pub use model::{Badge, Category, GoldRules, Rules};
+pub use model::{Badge, Category, GoldRules, Neighbourhood, Rules};
 pub use parse::{
-    MAX_AMOUNT, MAX_BADGES, MAX_CATEGORIES, MAX_DURATION_YEARS, MAX_ID_CHARS, MAX_LABEL_CHARS, MAX_SOURCE_BYTES,
+    DEFAULT_BACKDATE_MAX, MAX_AMOUNT, MAX_BADGES, MAX_CATEGORIES, MAX_DURATION_YEARS, MAX_ID_CHARS, MAX_LABEL_CHARS,
+    MAX_NEIGHBOURHOODS, MAX_SOURCE_BYTES,
 };

@@ -13,12 +13,25 @@ use crate::{IsoDuration, RulesError};
 pub struct Rules {
     /// How long a lot of tokens lives after it is issued.
     pub lifetime: IsoDuration,
+    /// How long before its certification arrives an action may have occurred; `P30D` when the
+    /// file does not say.
+    pub backdate_max: IsoDuration,
     /// Gold tokens, or `None` when the file has no `[gold]` table.
     pub gold: Option<GoldRules>,
     /// Action categories, in file order; there is at least one and their ids are unique.
     pub categories: Vec<Category>,
     /// Badges, in file order; their ids are unique and each names a category above.
     pub badges: Vec<Badge>,
+    /// The territory's neighbourhoods, in file order, ids unique; empty when the file declares
+    /// none, and then any neighbourhood a citizen or a mission names is accepted.
+    pub neighbourhoods: Vec<Neighbourhood>,
+}
+
+/// A neighbourhood of the territory: citizens and missions name it by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Neighbourhood {
+    pub id: String,
+    pub label: String,
 }
 
 /// How often a certified action also earns a gold token, and how long a seed period lasts.
@@ -71,6 +84,19 @@ impl Rules {
     /// The category with this id, if the rules define it.
     pub fn category(&self, id: &str) -> Option<&Category> {
         self.categories.iter().find(|category| category.id == id)
+    }
+
+    /// Whether a citizen or a mission may name this neighbourhood: any one when the rules
+    /// declare none, else one of their ids.
+    pub fn accepts_neighbourhood(&self, id: &str) -> bool {
+        self.neighbourhoods.is_empty() || self.neighbourhoods.iter().any(|neighbourhood| neighbourhood.id == id)
+    }
+
+    /// Whether an action that occurred at `occurred_at` came too long before its certification,
+    /// which arrived at `arrived_at`: more than `backdate_max` earlier (exactly that long is
+    /// accepted). An instant so late that the duration overflows the calendar is not too old.
+    pub fn occurred_too_long_ago(&self, occurred_at: DateTime<Utc>, arrived_at: DateTime<Utc>) -> bool {
+        self.backdate_max.add_to(occurred_at).is_some_and(|limit| limit < arrived_at)
     }
 
     /// The badges of a category in level order: growing `actions_min`, then growing
@@ -129,6 +155,37 @@ mod tests {
         }
     }
 
+    fn rules(neighbourhoods: Vec<Neighbourhood>) -> Rules {
+        Rules {
+            lifetime: IsoDuration { months: 6, ..IsoDuration::ZERO },
+            backdate_max: IsoDuration { days: 30, ..IsoDuration::ZERO },
+            gold: None,
+            categories: vec![category(1, 0)],
+            badges: Vec::new(),
+            neighbourhoods,
+        }
+    }
+
+    #[test]
+    fn an_action_backdated_by_more_than_backdate_max_occurred_too_long_ago() {
+        let rules = rules(Vec::new());
+        let arrived_at = at(2026, 7, 31);
+        assert!(!rules.occurred_too_long_ago(at(2026, 7, 30), arrived_at));
+        assert!(!rules.occurred_too_long_ago(at(2026, 7, 1), arrived_at), "exactly 30 days is accepted");
+        assert!(rules.occurred_too_long_ago(at(2026, 7, 1) - chrono::Duration::seconds(1), arrived_at));
+        assert!(rules.occurred_too_long_ago(at(1, 1, 1), arrived_at));
+        assert!(!rules.occurred_too_long_ago(DateTime::<Utc>::MAX_UTC, arrived_at));
+    }
+
+    #[test]
+    fn any_neighbourhood_is_accepted_unless_the_rules_declare_some() {
+        assert!(rules(Vec::new()).accepts_neighbourhood("Plaisance"));
+        let declared = rules(vec![Neighbourhood { id: "plaisance".to_owned(), label: "Plaisance".to_owned() }]);
+        assert!(declared.accepts_neighbourhood("plaisance"));
+        assert!(!declared.accepts_neighbourhood("Plaisance"));
+        assert!(!declared.accepts_neighbourhood("gare"));
+    }
+
     #[test]
     fn an_action_earns_its_tokens_plus_its_tokens_per_unit() {
         assert_eq!(category(10, 0).tokens_for(0), Some(10));
@@ -167,9 +224,6 @@ mod tests {
     #[test]
     fn badges_of_a_category_come_in_growing_thresholds_and_skip_other_categories() {
         let rules = Rules {
-            lifetime: IsoDuration { months: 6, ..IsoDuration::default() },
-            gold: None,
-            categories: vec![category(1, 0)],
             badges: vec![
                 badge("velo-3", Some(30), None),
                 Badge { category: "culture".to_owned(), ..badge("culture-1", Some(1), None) },
@@ -177,6 +231,7 @@ mod tests {
                 badge("velo-2", Some(10), None),
                 badge("velo-2-bis", Some(10), None),
             ],
+            ..rules(Vec::new())
         };
         let ids: Vec<&str> = rules.badges_of("velo").map(|badge| badge.id.as_str()).collect();
         assert_eq!(ids, ["velo-1", "velo-2", "velo-2-bis", "velo-3"]);
@@ -185,12 +240,7 @@ mod tests {
 
     #[test]
     fn a_category_is_found_by_its_id() {
-        let rules = Rules {
-            lifetime: IsoDuration { months: 6, ..IsoDuration::default() },
-            gold: None,
-            categories: vec![category(1, 0)],
-            badges: Vec::new(),
-        };
+        let rules = rules(Vec::new());
         assert_eq!(rules.category("velo").map(|category| category.tokens_per_action), Some(1));
         assert_eq!(rules.category("Velo"), None);
     }

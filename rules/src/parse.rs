@@ -15,7 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, Deserializer};
 
 use crate::error::line_of;
-use crate::{Badge, Category, GoldRules, IsoDuration, Rules, RulesError};
+use crate::{Badge, Category, GoldRules, IsoDuration, Neighbourhood, Rules, RulesError};
 
 /// Largest rules file accepted, in bytes (64 KiB).
 pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
@@ -29,6 +29,10 @@ pub const MAX_ID_CHARS: usize = 64;
 pub const MAX_LABEL_CHARS: usize = 200;
 /// Largest token amount, cap or threshold a file may set.
 pub const MAX_AMOUNT: u64 = 1_000_000;
+/// Most `[[neighbourhoods]]` a file may define.
+pub const MAX_NEIGHBOURHOODS: usize = 500;
+/// How far back an action may have occurred when the file does not say: 30 days.
+pub const DEFAULT_BACKDATE_MAX: IsoDuration = IsoDuration { days: 30, ..IsoDuration::ZERO };
 /// Longest lifetime or gold period, in years: a longer one is a typo, and would overflow the
 /// calendar long before it ends.
 pub const MAX_DURATION_YEARS: u32 = 100;
@@ -36,7 +40,7 @@ pub const MAX_DURATION_YEARS: u32 = 100;
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a rules file with [tokens], [[categories]] and optionally [gold] and [[badges]]"
+    expecting = "a rules file with [tokens], [[categories]] and optionally [gold], [[badges]] and [[neighbourhoods]]"
 )]
 struct RawRules {
     tokens: RawTokens,
@@ -45,12 +49,22 @@ struct RawRules {
     categories: Vec<Spanned<RawCategory>>,
     #[serde(default)]
     badges: Vec<Spanned<RawBadge>>,
+    #[serde(default)]
+    neighbourhoods: Vec<Spanned<RawNeighbourhood>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table with `lifetime`")]
+#[serde(deny_unknown_fields, expecting = "a table with `lifetime` and optionally `backdate_max`")]
 struct RawTokens {
     lifetime: Spanned<String>,
+    backdate_max: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with `id` and `label`")]
+struct RawNeighbourhood {
+    id: Spanned<String>,
+    label: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +246,10 @@ impl Checker<'_> {
 
     fn rules(&self, raw: RawRules) -> Result<Rules, RulesError> {
         let lifetime = self.duration(&raw.tokens.lifetime, "`lifetime` in [tokens]")?;
+        let backdate_max = match &raw.tokens.backdate_max {
+            Some(backdate_max) => self.duration(backdate_max, "`backdate_max` in [tokens]")?,
+            None => DEFAULT_BACKDATE_MAX,
+        };
         let gold = raw.gold.map(|gold| self.gold(gold)).transpose()?;
 
         if raw.categories.is_empty() {
@@ -249,6 +267,13 @@ impl Checker<'_> {
             return Err(
                 self.error(extra.span(), format!("too many badges: at most {MAX_BADGES} [[badges]] are accepted"))
             );
+        }
+
+        if let Some(extra) = raw.neighbourhoods.get(MAX_NEIGHBOURHOODS) {
+            return Err(self.error(
+                extra.span(),
+                format!("too many neighbourhoods: at most {MAX_NEIGHBOURHOODS} [[neighbourhoods]] are accepted"),
+            ));
         }
 
         let mut category_lines = BTreeMap::new();
@@ -284,7 +309,24 @@ impl Checker<'_> {
             badges.push(badge.value);
         }
 
-        Ok(Rules { lifetime, gold, categories, badges })
+        let mut neighbourhood_lines = BTreeMap::new();
+        let mut neighbourhoods = Vec::with_capacity(raw.neighbourhoods.len());
+        for neighbourhood in raw.neighbourhoods {
+            const TABLE: &str = "[[neighbourhoods]]";
+            let raw = neighbourhood.into_inner();
+            let id = self.id(&raw.id, TABLE)?;
+            let label = self.label(&raw.label, TABLE)?;
+            if let Some(first_line) = neighbourhood_lines.get(&id) {
+                return Err(self.error(
+                    raw.id.span(),
+                    format!("duplicate neighbourhood id `{id}`: it is already defined on line {first_line}"),
+                ));
+            }
+            neighbourhood_lines.insert(id.clone(), line_of(self.source, raw.id.span().start));
+            neighbourhoods.push(Neighbourhood { id, label });
+        }
+
+        Ok(Rules { lifetime, backdate_max, gold, categories, badges, neighbourhoods })
     }
 
     fn gold(&self, raw: RawGold) -> Result<GoldRules, RulesError> {

@@ -654,3 +654,55 @@ fn stored_form_writes_durations_as_iso_text() {
     assert_eq!(json["gold"]["period"], "P1M");
     assert_eq!(json["badges"][4]["from"], "2026-07-01T00:00:00Z");
 }
+
+// --- Backdating and neighbourhoods -------------------------------------------------------------
+
+#[test]
+fn file_without_backdate_max_accepts_thirty_days_of_backdating() {
+    let rules = parsed(MINIMAL);
+    assert_eq!(rules.backdate_max, IsoDuration { days: 30, ..IsoDuration::default() });
+    assert_eq!(rules.backdate_max.to_string(), "P30D");
+}
+
+#[test]
+fn backdate_max_is_an_iso_duration_in_tokens() {
+    let rules = parsed(&MINIMAL.replace("lifetime = \"P6M\"", "lifetime = \"P6M\"\nbackdate_max = \"P2W\""));
+    assert_eq!(rules.backdate_max, IsoDuration { weeks: 2, ..IsoDuration::default() });
+}
+
+#[test]
+fn backdate_max_that_is_not_a_duration_or_is_zero_is_refused_with_its_line() {
+    for value in ["\"30 jours\"", "\"P0D\"", "30"] {
+        let source = MINIMAL.replace("lifetime = \"P6M\"", &format!("lifetime = \"P6M\"\nbackdate_max = {value}"));
+        assert_refused_at(&source, "backdate_max", "backdate_max");
+    }
+}
+
+#[test]
+fn file_without_neighbourhoods_declares_none() {
+    assert!(parsed(MINIMAL).neighbourhoods.is_empty());
+}
+
+#[test]
+fn neighbourhoods_are_declared_by_id_and_label_in_file_order() {
+    let rules = parsed(&minimal_with(
+        "[[neighbourhoods]]\nid = \"plaisance\"\nlabel = \"Plaisance\"\n\n[[neighbourhoods]]\nid = \"gare\"\nlabel = \"Gare\"\n",
+    ));
+    let ids: Vec<&str> = rules.neighbourhoods.iter().map(|neighbourhood| neighbourhood.id.as_str()).collect();
+    assert_eq!(ids, ["plaisance", "gare"]);
+    assert_eq!(rules.neighbourhoods[1].label, "Gare");
+    assert!(rules.accepts_neighbourhood("gare"));
+    assert!(!rules.accepts_neighbourhood("centre"));
+}
+
+#[test]
+fn duplicate_or_malformed_neighbourhood_is_refused_with_its_line() {
+    let duplicate = minimal_with(
+        "[[neighbourhoods]]\nid = \"gare\"\nlabel = \"Gare\"\n\n[[neighbourhoods]]\nid = \"gare\" # again\nlabel = \"Gare Sud\"\n",
+    );
+    assert_refused_at(&duplicate, "# again", "duplicate neighbourhood id `gare`");
+    let malformed = minimal_with("[[neighbourhoods]]\nid = \"La Gare\"\nlabel = \"Gare\"\n");
+    assert_refused_at(&malformed, "La Gare", "[[neighbourhoods]]");
+    let unknown = minimal_with("[[neighbourhoods]]\nid = \"gare\"\nlabel = \"Gare\"\npostcode = \"31000\"\n");
+    assert_refused_at(&unknown, "postcode", "unknown key `postcode`");
+}

@@ -71,7 +71,7 @@ async fn a_certification_signed_with_the_cli_is_accepted(backend: Backend) {
         "citizen_id": citizen.id,
         "category": "ecologie",
         "quantity": 1,
-        "occurred_at": "2026-01-15T10:00:00Z",
+        "occurred_at": (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     });
     let (ok, signed, stderr) = ygor(&["sign", "certification", "--key", key_file], Some(&unsigned.to_string()));
     assert!(ok, "sign failed: {stderr}");

@@ -44,6 +44,11 @@ label = "Culture"
 tokens_per_action = 8
 "#;
 
+/// [`RULES`] with a `backdate_max` of its own, for tests that certify actions of past months.
+pub fn rules_with_backdate_max(backdate_max: &str) -> String {
+    RULES.replace("lifetime = \"P6M\"", &format!("lifetime = \"P6M\"\nbackdate_max = \"{backdate_max}\""))
+}
+
 pub struct TestApp {
     pub address: String,
     pub admin_token: String,

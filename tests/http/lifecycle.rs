@@ -152,7 +152,8 @@ async fn an_action_over_the_monthly_cap_earns_what_is_left_then_nothing(backend:
     let third = app.certify(&association, &citizen, "velo", 10).await.expect(StatusCode::CREATED);
     assert_eq!(third["tokens"], 0);
     assert!(third["lot_id"].is_null() && third["expires_at"].is_null());
-    // Another month has its own cap.
+    // Another month has its own cap (actions of 40 days ago are certified under these rules).
+    app.put_rules(&crate::helpers::rules_with_backdate_max("P60D")).await.expect(StatusCode::OK);
     let mut last_month = TestApp::certification(&association, &citizen, "velo", 10);
     last_month["occurred_at"] = json!((chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339());
     let earlier = app.certify_body(&association, last_month).await.expect(StatusCode::CREATED);

@@ -14,6 +14,7 @@ mod overload;
 mod projections;
 mod races;
 mod refusals;
+mod rules_gaming;
 mod shutdown;
 mod stalled;
 mod writer;

@@ -142,7 +142,7 @@ async fn missions_match_interests_then_neighbourhood_then_start(backend: Backend
     let near = mission("Nettoyage des berges", &["ecologie"], Some("Plaisance"), 10);
     let far_early = mission("Atelier compost", &["ecologie"], Some("Gare"), 3);
     let far_late = mission("Atelier d'écriture", &["culture"], None, 5);
-    let unrelated = mission("Collecte solidaire", &["solidarite"], Some("Plaisance"), 1);
+    let unrelated = mission("Sortie vélo", &["velo"], Some("Plaisance"), 1);
     let closed = mission("Ancienne mission", &["ecologie"], Some("Plaisance"), 1);
     for body in [&both, &near, &far_early, &far_late, &unrelated, &closed] {
         app.post("/v1/missions", &association.token, body.clone()).await.expect(StatusCode::CREATED);
@@ -196,6 +196,7 @@ async fn participation_is_counted_by_every_dimension_and_as_csv(backend: Backend
         id: young["citizen_id"].as_str().expect("id").to_owned(),
         token: young["token"].as_str().expect("token").to_owned(),
     };
+    app.put_rules(&crate::helpers::rules_with_backdate_max("P60D")).await.expect(StatusCode::OK);
     certify_on(&app, &association, &citizen, "ecologie", 1, 40).await;
     certify_on(&app, &association, &citizen, "culture", 1, 1).await;
     let revoked = certify_on(&app, &association, &young, "culture", 1, 1).await;
@@ -306,7 +307,9 @@ async fn a_rebuild_equals_the_live_read_models(backend: Backend) {
     use rand::{RngExt, SeedableRng};
     let app = spawn_app(backend).await;
     let (association, venue, _citizen) = app.territory(5_000).await;
-    app.put_rules(&format!("{}{BADGES}", RULES.replace("P6M", "PT2S"))).await.expect(StatusCode::OK);
+    // Actions of the last 60 days, so that several months and their caps are exercised.
+    let rules = crate::helpers::rules_with_backdate_max("P60D");
+    app.put_rules(&format!("{}{BADGES}", rules.replace("P6M", "PT2S"))).await.expect(StatusCode::OK);
     let mut random = rand::rngs::StdRng::seed_from_u64(7);
     let mut citizens = Vec::new();
     for _ in 0..6 {
@@ -354,7 +357,7 @@ async fn a_rebuild_equals_the_live_read_models(backend: Backend) {
                     app.post("/v1/expiry/sweep", &app.admin_token, json!({})).await.expect(StatusCode::OK);
                 } else {
                     let lifetime = ["PT2S", "P1M", "P6M"][random.random_range(0..3)];
-                    app.put_rules(&format!("{}{BADGES}", RULES.replace("P6M", lifetime))).await.expect(StatusCode::OK);
+                    app.put_rules(&format!("{}{BADGES}", rules.replace("P6M", lifetime))).await.expect(StatusCode::OK);
                 }
             }
         }

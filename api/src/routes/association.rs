@@ -155,6 +155,9 @@ pub struct RevocationAnswer {
     pub action_id: String,
     /// Unspent tokens of the lot returned to the envelope.
     pub returned: u64,
+    /// Whether the gold token the action earned was taken back: false when it earned none, or
+    /// when the citizen had already spent every gold token as draw tickets (those stay).
+    pub gold_taken_back: bool,
     pub position: i64,
 }
 
@@ -175,6 +178,7 @@ pub async fn revoke(
     Ok(axum::Json(RevocationAnswer {
         action_id: action_id.to_string(),
         returned: committed.outcome.returned.value(),
+        gold_taken_back: committed.outcome.gold_taken_back,
         position: committed.position,
     }))
 }

@@ -42,7 +42,10 @@ pub(crate) fn partner_id(text: &str) -> Result<PartnerId, ApiError> {
 
 #[derive(Serialize, ToSchema)]
 pub struct RulesPublished {
+    /// The version in force after the request.
     pub version: u32,
+    /// False when the rules were identical to those in force: no new version was written.
+    pub published: bool,
     pub position: i64,
 }
 
@@ -71,7 +74,8 @@ pub async fn publish_rules(
     let rules = Rules::parse(source)
         .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules", error.to_string()))?;
     let committed = state.engine().publish_rules(rules, source.to_owned(), now()).await?;
-    Ok(axum::Json(RulesPublished { version: committed.outcome, position: committed.position }))
+    let (version, published) = committed.outcome;
+    Ok(axum::Json(RulesPublished { version, published, position: committed.position }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -341,10 +345,12 @@ pub struct CirculationView {
     pub redeemed: u64,
     pub revoked: u64,
     pub gold_issued: u64,
-    /// Gold tokens held by citizens (issued, not yet spent in draws).
+    /// Gold tokens held by citizens (issued, neither spent in draws nor taken back).
     pub gold_outstanding: u64,
     /// Gold tokens spent as draw tickets.
     pub gold_entered: u64,
+    /// Gold tokens taken back by revocations of the actions that earned them.
+    pub gold_taken_back: u64,
     /// The log position these figures include.
     pub position: i64,
 }
@@ -371,8 +377,9 @@ pub async fn circulation(
             redeemed: c.redeemed.value(),
             revoked: c.revoked.value(),
             gold_issued: c.gold_issued,
-            gold_outstanding: c.gold_issued - c.gold_entered,
+            gold_outstanding: c.gold_outstanding(),
             gold_entered: c.gold_entered,
+            gold_taken_back: c.gold_taken_back,
             position: models.position,
         }
     });

@@ -21,6 +21,8 @@ import random
 import sys
 import urllib.error
 import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
 
 FIXTURE_VARIABLE = "YGOR_SCHEMATHESIS_FIXTURE"
 
@@ -97,17 +99,14 @@ def setup(base_url: str, admin: str, fixture_path: str) -> None:
         "venue": venue,
         "citizen": citizen,
     }
-    # The citizen gets tokens, through a signed certification like any other.
-    import uuid
-    from datetime import datetime, timedelta, timezone
-
+    # The citizen gets tokens, through signed certifications like any other.
     certification = {
         "action_id": str(uuid.uuid4()),
         "association_id": association["id"],
         "citizen_id": citizen["id"],
         "category": "ecologie",
         "quantity": 1,
-        "occurred_at": (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "occurred_at": recent_time(),
     }
     for _ in range(20):
         signed = sign("certification", dict(certification, action_id=str(uuid.uuid4())), association["secret_key"])
@@ -154,9 +153,16 @@ def token_for(method: str, path: str) -> str:
         return f["citizen"]["token"]
     if path.startswith("/v1/certifications") or (path.startswith("/v1/missions") and method != "GET"):
         return f["association"]["token"]
-    if path == "/v1/redemptions" or path.startswith("/v1/venues/"):
+    if path == "/v1/redemptions":
+        return f["venue"]["token"]
+    if path.startswith("/v1/venues/"):
+        # Read by the venue itself or by the collectivity.
         return f["venue"]["token"] if RANDOM.random() < 0.7 else f["admin_token"]
     return f["admin_token"]
+
+
+def recent_time() -> str:
+    return (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fresh_voucher(amount: int):
@@ -189,6 +195,14 @@ def _before_call(case):
     if not isinstance(body, dict) or method != "POST":
         return
     if path == "/v1/certifications":
+        # Mostly valid bodies, so that the signature and the decision are exercised, not only
+        # the shape checks.
+        if RANDOM.random() < 0.7:
+            body["action_id"] = str(uuid.uuid4())
+        if RANDOM.random() < 0.7:
+            body["occurred_at"] = recent_time()
+        if RANDOM.random() < 0.7:
+            body["quantity"] = RANDOM.randint(0, 5)
         if RANDOM.random() < 0.7:
             body["association_id"] = f["association"]["id"]
         if RANDOM.random() < 0.7:
@@ -198,6 +212,8 @@ def _before_call(case):
         case.body = signed_or_as_is("certification", body, f["association"]["secret_key"])
     elif path == "/v1/redemptions":
         if RANDOM.random() < 0.7:
+            body["redemption_id"] = str(uuid.uuid4())
+        if RANDOM.random() < 0.9:
             body["venue_id"] = f["venue"]["id"]
         if RANDOM.random() < 0.5:
             voucher = fresh_voucher(5)
@@ -206,6 +222,22 @@ def _before_call(case):
                 if RANDOM.random() < 0.5:
                     body["amount"] = RANDOM.randint(1, 5)
         case.body = signed_or_as_is("redemption", body, f["venue"]["secret_key"])
+
+
+# Answers to the signed endpoints, printed at exit: proof that signed bodies get through.
+ANSWERS = {}
+
+
+def after_call(context, case, response):
+    if case.method.upper() == "POST" and case.path in ("/v1/certifications", "/v1/redemptions"):
+        key = (case.path, response.status_code)
+        ANSWERS[key] = ANSWERS.get(key, 0) + 1
+
+
+def print_answers():
+    if ANSWERS:
+        summary = ", ".join(f"{path} {status}: {count}" for (path, status), count in sorted(ANSWERS.items()))
+        print(f"schemathesis_hooks: answers to signed writes: {summary}", file=sys.stderr)
 
 
 def signed_or_as_is(kind, body, secret_key):
@@ -219,7 +251,13 @@ def signed_or_as_is(kind, body, secret_key):
 try:
     import schemathesis
 
+    import atexit
+
     before_call = schemathesis.hook(before_call)
+    after_call = schemathesis.hook(after_call)
+    atexit.register(print_answers)
+    # Rules are TOML (`PUT /v1/rules`): generated strings are sent as text.
+    schemathesis.serializer.alias("application/toml", "text/plain")
 except ImportError:  # Run as a script for the set-up, outside schemathesis.
     pass
 

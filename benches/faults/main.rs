@@ -982,6 +982,8 @@ struct Report {
     violations: Violations,
     restart_max: Duration,
     recovery_max: Duration,
+    /// Events in the log at the end of the run.
+    events: i64,
     seconds: f64,
 }
 
@@ -1066,6 +1068,7 @@ async fn run(backend: Backend, options: &Options) -> Report {
             started.elapsed().as_secs_f64()
         );
     }
+    let events = admin_get(&server, "/v1/status").await["log_position"].as_i64().unwrap_or(-1);
     drop(server);
     drop(cluster);
     let model = std::mem::take(&mut *shared.model.lock().expect("model"));
@@ -1082,6 +1085,7 @@ async fn run(backend: Backend, options: &Options) -> Report {
         violations,
         restart_max,
         recovery_max,
+        events,
         seconds: started.elapsed().as_secs_f64(),
     }
 }
@@ -1089,9 +1093,9 @@ async fn run(backend: Backend, options: &Options) -> Report {
 fn print_table(reports: &[Report]) {
     println!();
     println!(
-        "| backend | faults (kill -9 / stop-cont / db crash) | acknowledged writes | retried after a fault (replayed) | overdrafts refused | lost | double issues | overdrafts | conservation failures | audit failures | 5xx but 503 | unresolved writes | max restart (readyz) | max recovery | seconds |"
+        "| backend | faults (kill -9 / stop-cont / db crash) | acknowledged writes | retried after a fault (replayed) | overdrafts refused | lost | double issues | overdrafts | conservation failures | audit failures | 5xx but 503 | unresolved writes | max restart (readyz) | restarts over 2 s | max recovery | events in the log | seconds |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for report in reports {
         let count = |kind: FaultKind| report.faults.get(&kind).copied().unwrap_or(0);
         let database = match report.backend {
@@ -1100,7 +1104,7 @@ fn print_table(reports: &[Report]) {
         };
         let violations = &report.violations;
         println!(
-            "| {} | {} ({} / {} / {}) | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} ms | {} ms | {:.0} |",
+            "| {} | {} ({} / {} / {}) | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} ms | {} | {} ms | {} | {:.0} |",
             report.backend.name(),
             report.faults.values().sum::<usize>(),
             count(FaultKind::Kill),
@@ -1118,7 +1122,9 @@ fn print_table(reports: &[Report]) {
             violations.server_errors,
             violations.unresolved,
             report.restart_max.as_millis(),
+            violations.slow_restarts,
             report.recovery_max.as_millis(),
+            report.events,
             report.seconds,
         );
     }

@@ -1093,7 +1093,7 @@ async fn run(backend: Backend, options: &Options) -> Report {
 fn print_table(reports: &[Report]) {
     println!();
     println!(
-        "| backend | faults (kill -9 / stop-cont / db crash) | acknowledged writes | retried after a fault (replayed) | overdrafts refused | lost | double issues | overdrafts | conservation failures | audit failures | 5xx but 503 | unresolved writes | max restart (readyz) | restarts over 2 s | max recovery | events in the log | seconds |"
+        "| backend | faults (kill -9 / stop-cont / db crash) | acknowledged writes | retried after a fault (replayed) | overdrafts refused | lost | double issues | overdrafts | conservation failures | audit failures | 5xx other than 503 | unresolved writes | max restart (readyz) | restarts over 2 s | max recovery | events in the log | seconds |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for report in reports {

@@ -50,4 +50,21 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace --all-targets $*"
 cargo test --workspace --all-targets "$@"
 
+# The short schemathesis run (a few hundred generated requests against /openapi.json; see
+# scripts/schemathesis.sh). It needs python3 and PyPI to install schemathesis: without python3,
+# or when PyPI cannot be reached (exit 77), it is skipped with a message; any failure fails.
+step "schemathesis (short run)"
+if command -v python3 >/dev/null 2>&1; then
+	schemathesis_status=0
+	scripts/schemathesis.sh --short || schemathesis_status=$?
+	if [ "$schemathesis_status" -eq 77 ]; then
+		printf 'SKIPPED: schemathesis, because PyPI cannot be reached to install it\n' >&2
+	elif [ "$schemathesis_status" -ne 0 ]; then
+		printf 'schemathesis found failures (exit %d); report in target/schemathesis-report\n' "$schemathesis_status" >&2
+		exit "$schemathesis_status"
+	fi
+else
+	printf 'SKIPPED: schemathesis, because python3 is not installed\n' >&2
+fi
+
 step "all checks passed"

@@ -89,7 +89,7 @@ def setup(base_url: str, admin: str, fixture_path: str) -> None:
     venue = partner("venue")
     envelope = {"amount": 1_000_000}
     expect(request(base_url, "POST", f"/v1/partners/{association['id']}/envelope", admin, envelope), (200,), "envelope")
-    body = {"neighbourhood": "Centre", "birth_year": 1990, "interests": ["ecologie"]}
+    body = {"neighbourhood": "centre", "birth_year": 1990, "interests": ["ecologie"]}
     answer = expect(request(base_url, "POST", "/v1/citizens", admin, body), (201,), "citizen")
     citizen = {"id": answer["citizen_id"], "token": answer["token"]}
     fixture = {

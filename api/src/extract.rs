@@ -104,7 +104,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Signed<T> {
 }
 
 /// `?min_position=N` on a read: waits until the projections have applied N (read-your-writes),
-/// at most [`READ_WAIT`], then answers `503 projection_lagging`.
+/// at most [`READ_WAIT`], then answers `503 projection_lagging`. A position past the end of the
+/// log is `400 validation_failed` at once: no write answered it.
 pub struct Consistent;
 
 impl FromRequestParts<AppState> for Consistent {
@@ -120,6 +121,15 @@ impl FromRequestParts<AppState> for Consistent {
                 .ok()
                 .filter(|position| *position >= 0)
                 .ok_or_else(|| ApiError::validation("min_position must be a whole number ≥ 0"))?;
+            if position > *state.engine().committed().borrow() {
+                let last = state.log().last_position().await.map_err(ygor_engine::EngineError::from)?;
+                if position > last {
+                    return Err(ApiError::validation(format!(
+                        "min_position {position} is past the end of the log (position {last}): pass a position \
+                         a write answered"
+                    )));
+                }
+            }
             if !state.projections().wait_for(position, READ_WAIT).await {
                 return Err(ApiError::unavailable(
                     "projection_lagging",

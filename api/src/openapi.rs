@@ -21,6 +21,76 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The refusals every operation may answer, declared once for all of them (each as problem+json,
+/// docs/api.md's table of codes says when): `400` for an operation with parameters or a body,
+/// `401`/`403` for one that takes a token, `404` for a path with parameters, `408` and `415` for
+/// one with a body, and `503` for a write or a read that takes `min_position`.
+struct ProblemResponses;
+
+impl ProblemResponses {
+    fn response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+            )
+            .build()
+            .into()
+    }
+
+    fn declare(path: &str, write: bool, operation: &mut utoipa::openapi::path::Operation) {
+        let parameters = operation.parameters.as_deref().unwrap_or_default();
+        let has_body = operation.request_body.is_some();
+        let min_position = parameters.iter().any(|parameter| parameter.name == "min_position");
+        let secured = operation.security.as_ref().is_some_and(|security| !security.is_empty());
+        let mut refusals: Vec<(&str, &str)> = Vec::new();
+        if !parameters.is_empty() || has_body || path.contains('{') {
+            refusals.push(("400", "validation_failed: a parameter or the body is malformed or over its limit"));
+        }
+        if secured {
+            refusals.push(("401", "unauthorized: no token, or an unknown one"));
+            refusals.push(("403", "forbidden: a token of another role"));
+        }
+        if path.contains('{') {
+            refusals.push(("404", "not_found: the id in the path names nothing"));
+        }
+        if has_body {
+            refusals.push(("408", "request_timeout: the body did not arrive in time"));
+            refusals.push(("415", "unsupported_media_type: the Content-Type is missing or another"));
+        }
+        if write || min_position {
+            refusals.push((
+                "503",
+                "overloaded, contention, storage_unavailable, outcome_unknown, not_writer or projection_lagging: \
+                 retry after Retry-After",
+            ));
+        }
+        for (status, description) in refusals {
+            operation.responses.responses.entry(status.to_owned()).or_insert_with(|| Self::response(description));
+        }
+    }
+}
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (write, operation) in [
+                (false, item.get.as_mut()),
+                (true, item.put.as_mut()),
+                (true, item.post.as_mut()),
+                (true, item.delete.as_mut()),
+                (true, item.patch.as_mut()),
+            ] {
+                if let Some(operation) = operation {
+                    Self::declare(path, write, operation);
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Ygor", description = "Registre de jetons citoyens — citizen token ledger. Errors are RFC 9457 problem+json with a stable `code`."),
@@ -64,7 +134,7 @@ impl Modify for BearerAuth {
         citizen::issue_voucher,
     ),
     components(schemas(crate::error::Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "collectivity", description = "La collectivité (admin token)"),
         (name = "association", description = "Les associations certificatrices"),

@@ -300,6 +300,13 @@ async fn projection_lag_is_reported(backend: Backend) {
     let text = metrics.text().await.expect("text");
     assert!(text.contains("ygor_projection_lag_events "), "{text}");
     assert!(text.contains(&format!("ygor_log_position {latest}")) || text.contains("ygor_log_position "), "{text}");
+    // A position no write answered is refused at once, not waited for.
+    let started = std::time::Instant::now();
+    let past = format!("/v1/dashboards/circulation?min_position={}", latest + 1_000);
+    let answer = app.get(&past, &app.admin_token).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, "validation_failed"), "{:?}", answer.body);
+    assert!(answer.body["detail"].as_str().is_some_and(|detail| detail.contains("past the end of the log")));
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once");
 }
 
 /// A random workload through HTTP, then the live read models must equal a replay of the log.

@@ -16,7 +16,7 @@ crate::on_both_backends!(
     expired_lots_are_swept_by_themselves,
     a_restarted_server_answers_retries_from_the_log,
     the_same_redemption_retried_is_answered_without_spending_twice,
-    read_your_writes_waits_and_then_reports_lagging,
+    read_your_writes_waits_and_refuses_a_position_past_the_log,
     service_documents_and_health_are_served,
 );
 
@@ -297,14 +297,15 @@ async fn the_same_redemption_retried_is_answered_without_spending_twice(backend:
     assert_eq!(app.wallet(&citizen, first["position"].as_i64().expect("position")).await["balance"], 5);
 }
 
-async fn read_your_writes_waits_and_then_reports_lagging(backend: Backend) {
+async fn read_your_writes_waits_and_refuses_a_position_past_the_log(backend: Backend) {
     let app = spawn_app(backend).await;
     let (association, _venue, citizen) = app.territory(1_000).await;
     let certified = app.certify(&association, &citizen, "ecologie", 1).await.expect(StatusCode::CREATED);
     let position = certified["position"].as_i64().expect("position");
     assert_eq!(app.wallet(&citizen, position).await["balance"], 10);
+    // A position no write answered: refused at once rather than waited for.
     let far = app.get(&format!("/v1/me/wallet?min_position={}", position + 1_000_000), &citizen.token).await;
-    far.expect_problem(StatusCode::SERVICE_UNAVAILABLE, "projection_lagging");
+    far.expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
     app.get("/v1/me/wallet?min_position=-3", &citizen.token)
         .await
         .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{Backend, RULES};
 
@@ -76,7 +77,7 @@ impl Storage {
                 let mut connection = sqlx::PgConnection::connect(url).await.expect("connects");
                 let statement = format!(
                     "UPDATE events SET payload = ({})::json FROM (SELECT position AS at, payload::text AS payload_text FROM events) AS old \
-                     WHERE position = old.at AND event_type = 'SupplyMinted'",
+                     WHERE position = old.at AND event_type = 'SupplyMinted' AND old.payload_text LIKE '%\"amount\":10000,%'",
                     change
                 );
                 sqlx::query(&statement).execute(&mut connection).await.expect("tampers").rows_affected()
@@ -86,13 +87,13 @@ impl Storage {
                 let mut connection =
                     sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connects");
                 let statement = format!(
-                    "UPDATE events SET payload = {} WHERE event_type = 'SupplyMinted'",
+                    "UPDATE events SET payload = {} WHERE event_type = 'SupplyMinted' AND payload LIKE '%\"amount\":10000,%'",
                     change.replace("payload_text", "payload")
                 );
                 sqlx::query(&statement).execute(&mut connection).await.expect("tampers").rows_affected()
             }
         };
-        assert_eq!(touched, 1, "one SupplyMinted event changed");
+        assert_eq!(touched, 1, "the SupplyMinted event of 10,000 tokens changed");
     }
 }
 
@@ -221,19 +222,30 @@ async fn a_graceful_stop_finishes_requests_and_records_a_final_checkpoint(backen
     let admin = format!("admin-{}", uuid::Uuid::new_v4());
     let server = Server::start(&storage, &admin).await;
     server.short_life().await;
-    // A read waiting for a position the log has not reached: in flight when the stop comes.
-    let waiting = server
-        .client
-        .get(format!("{}/v1/dashboards/circulation?min_position=1000000", server.address))
-        .bearer_auth(&admin);
-    let waiting = tokio::spawn(async move { waiting.send().await.map(|response| response.status()) });
+    // A write whose body is still arriving when the stop comes: in flight, it is finished.
+    let mut in_flight =
+        tokio::net::TcpStream::connect(server.address.trim_start_matches("http://")).await.expect("a connection");
+    let body = br#"{"amount": 7}"#;
+    let head = format!(
+        "POST /v1/supply HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    in_flight.write_all(head.as_bytes()).await.expect("headers sent");
+    in_flight.write_all(&body[..5]).await.expect("half the body sent");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let asked = Instant::now();
     server.signal("-TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(server.client.get(format!("{}/healthz", server.address)).send().await.is_err(), "no new request is taken");
-    let answered = waiting.await.expect("the read ran");
-    assert_eq!(answered.expect("the read in flight gets its answer"), StatusCode::SERVICE_UNAVAILABLE);
+    in_flight.write_all(&body[5..]).await.expect("the rest of the body sent");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), in_flight.read_to_end(&mut answer))
+        .await
+        .expect("answered within the drain bound")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "the write in flight is finished: {answer}");
     let status = tokio::task::spawn_blocking(move || server.wait(Duration::from_secs(30))).await.expect("waited");
     assert!(status.success(), "a graceful stop exits 0: {status}");
     assert!(asked.elapsed() < Duration::from_secs(20), "within the drain bound");

@@ -28,14 +28,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use cqrs_es::Aggregate;
+use ygor_engine::testing::{certification, fund_association, register_citizen};
 use ygor_engine::{Engine, EngineOptions, Seeds};
-use ygor_ledger::operations::Certify;
-use ygor_ledger::partner::SignedRequest;
-use ygor_ledger::wallet::Demographics;
-use ygor_ledger::{ActionId, CategoryId, CitizenId, LotId, Partner, PartnerId, PartnerKind, Tokens};
-use ygor_store::{Backend, CitizenDetails, EventLog};
+use ygor_ledger::{CitizenId, Partner, PartnerId, Tokens};
+use ygor_store::{Backend, EventLog};
 
 const RULES: &str = include_str!("bench_rules.toml");
 
@@ -67,24 +64,6 @@ impl Place {
     }
 }
 
-fn certification(association: PartnerId, citizen: CitizenId) -> Certify {
-    Certify {
-        action_id: ActionId::from_uuid(uuid::Uuid::new_v4()),
-        association_id: association,
-        citizen_id: citizen,
-        category: CategoryId::parse("ecologie").expect("a category"),
-        quantity: 1,
-        occurred_at: Utc::now(),
-        signature: "c2ln".to_owned(),
-        request: SignedRequest::none(),
-        fingerprint: uuid::Uuid::new_v4().to_string(),
-        gold: false,
-        gold_period: None,
-        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
-        at: Utc::now(),
-    }
-}
-
 struct Territory {
     place: Place,
     seeds: Seeds,
@@ -97,28 +76,11 @@ async fn busy_territory(backend: Backend, certifications: usize, citizens: usize
     let place = Place::new(backend).await;
     let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
     let engine = Engine::open_with(place.open().await, seeds.clone(), EngineOptions::default()).await.expect("opens");
-    let at = Utc::now();
-    let supply = Tokens::new(10 * certifications as u64 + 1_000_000);
-    engine.publish_rules(ygor_rules::Rules::parse(RULES).expect("rules"), RULES.to_owned(), at).await.expect("rules");
-    engine.mint(supply, at).await.expect("minted");
-    let association = PartnerId::from_uuid(uuid::Uuid::new_v4());
-    let name = "Les Amis du Parc".to_owned();
-    engine
-        .register_partner(association, PartnerKind::Association, name, "key".to_owned(), [1; 32], at)
-        .await
-        .expect("registered");
-    engine.allocate_envelope(association, supply, at).await.expect("allocated");
+    let envelope = Tokens::new(10 * certifications as u64 + 1_000_000);
+    let association = fund_association(&engine, RULES, envelope).await;
     let mut ids = Vec::with_capacity(citizens);
-    for index in 0..citizens {
-        let mut token_hash = [2; 32];
-        token_hash[..8].copy_from_slice(&(index as u64).to_le_bytes());
-        let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
-        let details = CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None };
-        engine
-            .register_citizen(citizen, Demographics::default(), vec![], details, token_hash, at)
-            .await
-            .expect("registered");
-        ids.push(citizen);
+    for _ in 0..citizens {
+        ids.push(register_citizen(&engine).await);
     }
     let territory = Territory { place, seeds, association, citizens: ids };
     certify_many(&engine, &territory, certifications).await;

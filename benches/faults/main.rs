@@ -37,6 +37,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ygor_crypto::{SecretKey, SignedKind};
 
+#[path = "../../tests/support/throwaway_postgres.rs"]
+mod throwaway_postgres;
+use throwaway_postgres::Cluster;
+
 /// Rules without caps or gold: each certification earns a known number of tokens.
 const RULES: &str = r#"
 [tokens]
@@ -191,58 +195,6 @@ fn fail(message: &str) -> ! {
 
 // ---------------------------------------------------------------------------------------------
 // Processes: a throwaway PostgreSQL cluster and the server
-
-/// A PostgreSQL cluster of the harness's own, made by `scripts/ensure-postgres.sh`: the only one
-/// the harness ever stops. Stopped and deleted when dropped.
-struct Cluster {
-    dir: String,
-    url: String,
-}
-
-fn postgres_script(arguments: &[&str]) -> std::process::Output {
-    Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ensure-postgres.sh"))
-        .args(arguments)
-        .stdin(Stdio::null())
-        .output()
-        .expect("scripts/ensure-postgres.sh runs")
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let state = tempfile::NamedTempFile::new().expect("a state file");
-        let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ensure-postgres.sh"))
-            .env("YGOR_PG_FORCE_THROWAWAY", "1")
-            .env("YGOR_PG_STATE_FILE", state.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("scripts/ensure-postgres.sh runs");
-        assert!(output.status.success(), "a throwaway cluster: {}", String::from_utf8_lossy(&output.stderr));
-        let url = String::from_utf8(output.stdout).expect("a URL").trim().to_owned();
-        let dir = std::fs::read_to_string(state.path()).expect("its directory").trim().to_owned();
-        assert!(!dir.is_empty(), "the script started a throwaway cluster");
-        assert!(url.contains("@127.0.0.1:"), "the throwaway cluster listens on loopback: {url}");
-        Cluster { dir, url }
-    }
-
-    fn crash(&self) {
-        let output = postgres_script(&["--crash", &self.dir]);
-        assert!(output.status.success(), "crash: {}", String::from_utf8_lossy(&output.stderr));
-    }
-
-    fn restart(&self) {
-        let output = postgres_script(&["--restart", &self.dir]);
-        assert!(output.status.success(), "restart: {}", String::from_utf8_lossy(&output.stderr));
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let output = postgres_script(&["--stop", &self.dir]);
-        if !output.status.success() {
-            eprintln!("faults: could not remove {}: {}", self.dir, String::from_utf8_lossy(&output.stderr));
-        }
-    }
-}
 
 /// The real `ygor serve` on a data directory (and database) of its own, on a fixed loopback port
 /// so that clients find it again after a restart.

@@ -287,7 +287,7 @@ mod tests {
 
     use super::*;
     use crate::EngineOptions;
-    use crate::test_support::{certification, territory};
+    use crate::testing::{certification, territory};
 
     #[tokio::test]
     async fn a_change_that_does_not_conserve_tokens_is_refused_before_it_reaches_the_log() {

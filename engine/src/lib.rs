@@ -36,8 +36,7 @@ pub mod locks;
 mod seeds;
 pub mod snapshots;
 pub mod stored;
-#[cfg(test)]
-mod test_support;
+pub mod testing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

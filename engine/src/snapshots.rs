@@ -265,7 +265,7 @@ mod tests {
     use super::*;
     use crate::EngineOptions;
     use crate::compact::CachedPartner;
-    use crate::test_support::{certification, register_citizen, territory};
+    use crate::testing::{certification, register_citizen, territory};
 
     /// The same engine started again on the same log: nothing cached, as after a restart.
     async fn restarted(engine: &Engine) -> Engine {

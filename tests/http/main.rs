@@ -17,4 +17,6 @@ mod refusals;
 mod rules_gaming;
 mod shutdown;
 mod stalled;
+#[path = "../support/throwaway_postgres.rs"]
+mod throwaway_postgres;
 mod writer;

@@ -10,52 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{Backend, Partner, TestApp, spawn_app_with};
-
-/// A PostgreSQL cluster of the test's own, made by `scripts/ensure-postgres.sh`: never the
-/// machine's shared server. Stopped and deleted when dropped.
-struct Cluster {
-    dir: String,
-    url: String,
-}
-
-fn script(arguments: &[&str]) -> std::process::Output {
-    std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ensure-postgres.sh"))
-        .args(arguments)
-        .output()
-        .expect("scripts/ensure-postgres.sh runs")
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let state = tempfile::NamedTempFile::new().expect("a state file");
-        let output = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ensure-postgres.sh"))
-            .env("YGOR_PG_FORCE_THROWAWAY", "1")
-            .env("YGOR_PG_STATE_FILE", state.path())
-            .output()
-            .expect("scripts/ensure-postgres.sh runs");
-        assert!(output.status.success(), "a throwaway cluster: {}", String::from_utf8_lossy(&output.stderr));
-        let url = String::from_utf8(output.stdout).expect("a URL").trim().to_owned();
-        let dir = std::fs::read_to_string(state.path()).expect("its directory").trim().to_owned();
-        assert!(!dir.is_empty(), "the script started a throwaway cluster");
-        Cluster { dir, url }
-    }
-
-    fn crash(&self) {
-        let output = script(&["--crash", &self.dir]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    }
-
-    fn restart(&self) {
-        let output = script(&["--restart", &self.dir]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = script(&["--stop", &self.dir]);
-    }
-}
+use crate::throwaway_postgres::Cluster;
 
 /// One write and what became of it.
 struct Write {

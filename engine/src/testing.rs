@@ -1,4 +1,6 @@
-//! A small territory for the engine's own tests.
+//! A small territory and certifications for tests and benchmarks (the engine's own, and
+//! `benches/restart.rs`), on the logs of `ygor_store::testing`. Part of the public API as that
+//! module is; certifications made here carry no real signature (the engine does not check them).
 
 use chrono::Utc;
 use ygor_ledger::operations::Certify;
@@ -21,19 +23,25 @@ pub async fn territory(
     let (log, guard) = ygor_store::testing::fresh_event_log(backend).await;
     let seeds = Seeds::new(ygor_crypto::SecretKey::generate());
     let engine = Engine::open_with(log, seeds, options).await.expect("opens");
+    let association = fund_association(&engine, RULES, Tokens::new(100_000)).await;
+    let citizen = register_citizen(&engine).await;
+    (engine, association, citizen, guard)
+}
+
+/// Publishes `rules`, mints `envelope` and gives it all to a new association, whose id it returns.
+pub async fn fund_association(engine: &Engine, rules: &str, envelope: Tokens) -> PartnerId {
     let at = Utc::now();
-    let rules = ygor_rules::Rules::parse(RULES).expect("rules");
-    engine.publish_rules(rules, RULES.to_owned(), at).await.expect("rules published");
-    engine.mint(Tokens::new(1_000_000), at).await.expect("minted");
+    let parsed = ygor_rules::Rules::parse(rules).expect("rules");
+    engine.publish_rules(parsed, rules.to_owned(), at).await.expect("rules published");
+    engine.mint(envelope, at).await.expect("minted");
     let association = PartnerId::from_uuid(uuid::Uuid::new_v4());
     let name = "Les Amis du Parc".to_owned();
     engine
         .register_partner(association, PartnerKind::Association, name, "key".to_owned(), [1; 32], at)
         .await
         .expect("registered");
-    engine.allocate_envelope(association, Tokens::new(100_000), at).await.expect("allocated");
-    let citizen = register_citizen(&engine).await;
-    (engine, association, citizen, guard)
+    engine.allocate_envelope(association, envelope, at).await.expect("allocated");
+    association
 }
 
 /// A newly registered citizen.

@@ -24,7 +24,8 @@ impl Modify for BearerAuth {
 /// The refusals every operation may answer, declared once for all of them (each as problem+json,
 /// docs/api.md's table of codes says when): `400` for an operation with parameters or a body,
 /// `401`/`403` for one that takes a token, `404` for a path with parameters, `408` and `415` for
-/// one with a body, and `503` for a write or a read that takes `min_position`.
+/// one with a body, `409` and `422` for a write, and `503` for a write or a read that takes
+/// `min_position`.
 struct ProblemResponses;
 
 impl ProblemResponses {
@@ -59,6 +60,10 @@ impl ProblemResponses {
         if has_body {
             refusals.push(("408", "request_timeout: the body did not arrive in time"));
             refusals.push(("415", "unsupported_media_type: the Content-Type is missing or another"));
+        }
+        if write {
+            refusals.push(("409", "id_conflict or another conflict with the state: see the table of codes"));
+            refusals.push(("422", "a request the rules or the registry refuse: see the table of codes"));
         }
         if write || min_position {
             refusals.push((

@@ -289,7 +289,8 @@ impl Engine {
         }
     }
 
-    /// Fails a group and everything queued behind it, resetting every aggregate they touched.
+    /// Fails a group and everything queued behind it, resetting every aggregate they touched; those
+    /// behind are told [`CommitFailure::for_those_behind`].
     async fn fail_from(
         &self,
         group: Vec<Pending>,
@@ -314,7 +315,7 @@ impl Engine {
                 }
             }
             for pending in failed.drain(..) {
-                let answer = if first { failure.clone() } else { CommitFailure::Retry };
+                let answer = if first { failure.clone() } else { failure.for_those_behind() };
                 let _ = pending.reply.send(Err(answer));
             }
             first = false;
@@ -329,6 +330,21 @@ impl Engine {
         // The rules and gold snapshots may show what just failed: reload the territory.
         if let Err(error) = self.reload_territory().await {
             tracing::warn!(%error, "could not reload the territory after a failed commit");
+        }
+    }
+}
+
+impl CommitFailure {
+    /// What the operations queued behind a failed group are told. None of them was written. After
+    /// a conflict or a storage error they decide again; when the database went away they are
+    /// answered at once: deciding again would only wait for the database a second time, and a
+    /// write must answer within seconds (docs/operations.md).
+    fn for_those_behind(&self) -> CommitFailure {
+        match self {
+            CommitFailure::Unavailable(why) | CommitFailure::Unknown(why) => CommitFailure::Unavailable(format!(
+                "the database went away while this write waited for the group before it ({why}); nothing of it was written"
+            )),
+            CommitFailure::Retry | CommitFailure::Storage(_) => CommitFailure::Retry,
         }
     }
 }

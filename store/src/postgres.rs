@@ -82,8 +82,10 @@ use crate::{
 const POOL_CONNECTIONS: u32 = 16;
 
 /// How long a request waits for a connection before failing instead of hanging: a database that
-/// is down refuses connections, and a write is answered `storage_unavailable` within seconds.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// is down refuses connections, and a write is answered `storage_unavailable` within 5 s. A write
+/// may meet a few such waits in turn while the database is down (the territory reloaded after a
+/// failed commit, its own aggregates' loads, its group's commit), so each is short.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long a commit whose connection was lost asks the database whether it committed.
 const OUTCOME_DEADLINE: Duration = Duration::from_secs(2);

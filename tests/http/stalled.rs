@@ -15,7 +15,7 @@ use ygor_api::server::ServerLimits;
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 const STALLED: usize = 2_000;
 
@@ -82,13 +82,14 @@ async fn two_thousand_stalled_connections_do_not_starve_a_normal_client_and_are_
         .await;
     assert_eq!(stalled.len(), STALLED);
 
-    // A normal client, on new connections, is answered at once.
+    // A normal client, on new connections, is answered while the stalled ones are held: a
+    // starved one would wait for them to time out.
     let client = fresh_client();
-    for _ in 0..20 {
+    for _ in 0..5 {
         let started = Instant::now();
         let response = client.get(format!("{}/healthz", app.address)).send().await.expect("answered");
         assert_eq!(response.status(), StatusCode::OK);
-        assert!(started.elapsed() < Duration::from_millis(500), "answered in {:?}", started.elapsed());
+        assert!(started.elapsed() < HEADER_READ_TIMEOUT / 2, "answered in {:?}", started.elapsed());
     }
     assert!(
         opened.elapsed() < HEADER_READ_TIMEOUT,

@@ -72,25 +72,13 @@ static SERVER_ERRORS: AtomicU64 = AtomicU64::new(0);
 /// Acknowledged writes of each kind sent again after each fault.
 const REPLAYS_PER_FAULT: usize = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+use ygor_store::Backend;
 
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-
-    fn fault_kinds(self) -> &'static [FaultKind] {
-        match self {
-            Backend::Sqlite => &[FaultKind::Kill, FaultKind::Pause],
-            Backend::Postgres => &[FaultKind::Kill, FaultKind::Pause, FaultKind::DatabaseCrash],
-        }
+/// The faults a backend can meet: a database server of its own only on PostgreSQL.
+fn fault_kinds(backend: Backend) -> &'static [FaultKind] {
+    match backend {
+        Backend::Sqlite => &[FaultKind::Kill, FaultKind::Pause],
+        Backend::Postgres => &[FaultKind::Kill, FaultKind::Pause, FaultKind::DatabaseCrash],
     }
 }
 
@@ -971,7 +959,7 @@ async fn run(backend: Backend, options: &Options) -> Report {
         let clients: Vec<_> =
             (0..options.clients).map(|index| tokio::spawn(client(shared.clone(), index, options.clients))).collect();
         tokio::time::sleep(options.load_before).await;
-        let kinds = backend.fault_kinds();
+        let kinds = fault_kinds(backend);
         let kind = kinds[number % kinds.len()];
         match kind {
             FaultKind::Kill => {

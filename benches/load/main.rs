@@ -75,20 +75,7 @@ const FUNDING: u64 = 100_000;
 /// under test keeps its own pool).
 const BARE_MAX_CONNECTIONS: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
+use ygor_store::Backend;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {

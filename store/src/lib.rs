@@ -79,6 +79,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `sqlite` or `postgres`, as the API and the benchmarks name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 /// An event to append, and when it was recorded (the clock is read by the caller, at the edge).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {

@@ -5,11 +5,12 @@
 //! territory signs vouchers and the audit log's checkpoints. All of them sign JSON objects the
 //! same way, `context + "\n" + RFC 8785 canonical JSON of the object without its signature`, so a
 //! third-party auditor can re-verify every signature in any language from the exported events.
-//! The crate also generates and hashes bearer tokens and reads and writes partner key files.
+//! The crate also generates and hashes bearer tokens, makes the short codes people read aloud
+//! (citizen codes, countermarks), and reads and writes partner key files.
 //!
 //! It is pure on purpose: no clock (callers pass times, and expiry is theirs to check), no
 //! network, and file access only in [`write_key_file`] and [`read_key_file`], which the CLI
-//! needs. Randomness is drawn only to generate keys and tokens.
+//! needs. Randomness is drawn only to generate keys, tokens and citizen codes.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ mod canonical;
 mod error;
 mod key_file;
 mod keys;
+mod short_code;
 mod signing;
 mod tokens;
 mod voucher;
@@ -25,6 +27,9 @@ pub use canonical::{MAX_SAFE_INTEGER, canonical_json};
 pub use error::CryptoError;
 pub use key_file::{MAX_DOCUMENT_BYTES, read_key_file, sign_document, write_key_file};
 pub use keys::{PublicKey, SecretKey, Signature};
+pub use short_code::{
+    SHORT_CODE_INPUT_MAX, SHORT_CODE_LENGTH, derived_short_code, encode_short_code, random_short_code, read_short_code,
+};
 pub use signing::{
     PUBLIC_KEY_FIELD, SIGNATURE_FIELD, SignedKind, invalid_signature_indexes, sign_object, signing_message,
     verify_batch, verify_object, verify_object_message,

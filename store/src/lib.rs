@@ -661,6 +661,30 @@ impl EventLog {
         Ok(events.pop())
     }
 
+    /// Up to `limit` (at most [`MAX_READ_LIMIT`]) committed events of one aggregate's stream
+    /// with a sequence below `before` (`None`: from the end), newest first: how a wallet's or an
+    /// association's history is read page by page without keeping it in memory. The next page
+    /// is asked with `before` = the sequence of the last event returned.
+    pub async fn stream_newest_first(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        before: Option<usize>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let limit = limit.min(MAX_READ_LIMIT);
+        let before = before.unwrap_or(usize::MAX);
+        if limit == 0 || before <= 1 {
+            return Ok(Vec::new());
+        }
+        let events = match &self.store {
+            Store::Sqlite(log) => log.events_before(aggregate_type, aggregate_id, before, limit).await?,
+            Store::Postgres(log) => log.events_before(aggregate_type, aggregate_id, before, limit).await?,
+        };
+        debug_assert!(events.windows(2).all(|pair| pair[0].event.sequence > pair[1].event.sequence));
+        Ok(events)
+    }
+
     /// Whether the database answers a trivial query within `within`.
     pub async fn ping(&self, within: std::time::Duration) -> bool {
         let answered = match &self.store {

@@ -90,6 +90,30 @@ macro_rules! common_queries {
                 rows.iter().map(recorded_event).collect()
             }
 
+            /// Up to `limit` events of one aggregate with a sequence below `before`, newest first
+            /// (`EventLog::stream_newest_first`).
+            pub(crate) async fn events_before(
+                &self,
+                aggregate_type: &str,
+                aggregate_id: &str,
+                before: usize,
+                limit: usize,
+            ) -> Result<Vec<$crate::RecordedEvent>, $crate::StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    $crate::queries::recorded_event_columns!(),
+                    " FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence < $3",
+                    " ORDER BY sequence DESC LIMIT $4"
+                ))
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(i64::try_from(before).unwrap_or(i64::MAX))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(recorded_event).collect()
+            }
+
             pub(crate) async fn delete_snapshots(&self) -> Result<(), $crate::StoreError> {
                 let mut transaction = self.pool.begin().await?;
                 sqlx::query("DELETE FROM projection_snapshot_parts").execute(&mut *transaction).await?;

@@ -147,6 +147,16 @@ async fn append_then_load_stream_round_trips_through_the_stock_repository(backen
     assert_eq!(log.load_stream_through::<Wallet>("w-1", usize::MAX).await.expect("load past the end"), expected);
     assert!(log.load_stream_through::<Wallet>("w-1", 0).await.expect("load nothing").is_empty());
     assert!(log.load_stream_through::<Partner>("w-1", 3).await.expect("other type").is_empty());
+
+    // Newest first, page by page: each page continues below the last sequence of the one before.
+    let sequences = |events: Vec<RecordedEvent>| events.iter().map(|event| event.event.sequence).collect::<Vec<_>>();
+    let type_name = written[0].event().aggregate_type.clone();
+    let first_page = log.stream_newest_first(&type_name, "w-1", None, 2).await.expect("first page");
+    assert_eq!(sequences(first_page), vec![3, 2]);
+    let second_page = log.stream_newest_first(&type_name, "w-1", Some(2), 2).await.expect("second page");
+    assert_eq!(sequences(second_page), vec![1]);
+    assert!(log.stream_newest_first(&type_name, "w-1", Some(1), 2).await.expect("past the start").is_empty());
+    assert!(log.stream_newest_first(&type_name, "w-9", None, 2).await.expect("unknown stream").is_empty());
 }
 
 async fn batch_spanning_two_aggregate_types_is_atomic(backend: Backend) {

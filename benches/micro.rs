@@ -246,6 +246,7 @@ impl Sim {
             amount_max: amount,
             issued_at: self.now,
             expires_at: self.now + chrono::Duration::minutes(10),
+            offer_id: None,
         };
         ygor_crypto::issue_voucher(&claims, &self.territory_key).expect("voucher")
     }
@@ -273,9 +274,11 @@ impl Sim {
                 voucher_id: VoucherId::from_uuid(claims.voucher_id),
                 amount_max: Tokens::new(claims.amount_max),
                 expires_at: claims.expires_at,
+                offer_id: None,
             },
             voucher_text: voucher,
             amount: Tokens::new(amount),
+            offer_id: None,
             signature: signed["signature"].as_str().expect("signature").to_owned(),
             request: SignedRequest::of(signed.clone()),
             fingerprint: ygor_crypto::sha256_hex(&message),

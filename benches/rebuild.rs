@@ -78,6 +78,7 @@ fn report_heap(name: &str, models: ygor_projections::ReadModels) {
         profiles,
         missions,
         venues,
+        offers,
         expiries,
         audit,
         draws,
@@ -94,7 +95,7 @@ fn report_heap(name: &str, models: ygor_projections::ReadModels) {
     measure("expiries", Box::new(move || drop(expiries)));
     measure("venues", Box::new(move || drop(venues)));
     measure("books", Box::new(move || drop(books)));
-    measure("other", Box::new(move || drop((rules, partners, missions, draws))));
+    measure("other", Box::new(move || drop((rules, partners, missions, offers, draws))));
     println!("{name}: heap of the read models, MB: {}", parts.join(", "));
 }
 
@@ -313,9 +314,11 @@ impl Generator {
                         voucher_id: VoucherId::from_uuid(uuid::Uuid::new_v4()),
                         amount_max: amount,
                         expires_at: self.now + Duration::minutes(10),
+                        offer_id: None,
                     },
                     voucher_text,
                     amount,
+                    offer_id: None,
                     signature,
                     request: signed_request(request),
                     fingerprint: self.fingerprint(),

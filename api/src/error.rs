@@ -142,6 +142,10 @@ impl From<LedgerError> for ApiError {
             E::InsufficientGold { .. } => (StatusCode::CONFLICT, "insufficient_gold"),
             E::DrawClosed => (StatusCode::CONFLICT, "draw_closed"),
             E::DrawOpen => (StatusCode::CONFLICT, "draw_open"),
+            E::UnknownOffer(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_offer"),
+            E::OfferClosed(_) => (StatusCode::CONFLICT, "offer_closed"),
+            E::OfferFull(_) => (StatusCode::CONFLICT, "offer_full"),
+            E::VoucherForOffer(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_voucher"),
             E::Overflow => (StatusCode::BAD_REQUEST, "validation_failed"),
         };
         ApiError::new(status, code, detail)

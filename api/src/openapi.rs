@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, audit, citizen, collectivity, gold, missions, system, venue};
+use crate::routes::{association, audit, citizen, collectivity, gold, missions, offers, system, venue};
 
 struct BearerAuth;
 
@@ -136,7 +136,11 @@ impl Modify for ProblemResponses {
         venue::redeem,
         venue::redemptions,
         citizen::wallet,
-        citizen::issue_voucher,
+        offers::issue_voucher,
+        offers::publish,
+        offers::close,
+        offers::list,
+        offers::show,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -145,6 +149,7 @@ impl Modify for ProblemResponses {
         (name = "association", description = "Les associations certificatrices"),
         (name = "venue", description = "Les lieux partenaires"),
         (name = "citizen", description = "Les citoyens"),
+        (name = "offers", description = "Les offres des lieux partenaires"),
         (name = "gold", description = "Jetons d'or et tirages au sort vérifiables"),
         (name = "audit", description = "Journal d'audit : export, points de contrôle signés, preuves"),
         (name = "system", description = "Santé et état du service"),

@@ -35,4 +35,4 @@ pub use signing::{
     verify_batch, verify_object, verify_object_message,
 };
 pub use tokens::{TOKEN_RANDOM_BYTES, generate_token, hash_token, sha256, sha256_hex};
-pub use voucher::{MAX_VOUCHER_BYTES, VOUCHER_PREFIX, VoucherClaims, issue_voucher, open_voucher};
+pub use voucher::{MAX_VOUCHER_BYTES, VOUCHER_PREFIX, VoucherClaims, issue_voucher, open_voucher, voucher_countermark};

@@ -38,6 +38,20 @@ pub struct VoucherClaims {
     pub issued_at: DateTime<Utc>,
     /// After this instant the voucher is refused (checked by the caller, who has the clock).
     pub expires_at: DateTime<Utc>,
+    /// The offer the voucher was issued for, if any: it redeems that offer only. Absent from
+    /// the claims (not `null`) when there is none, so vouchers without an offer keep their shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_id: Option<uuid::Uuid>,
+}
+
+/// The context of a voucher's countermark.
+const COUNTERMARK_CONTEXT: &str = "ygor/countermark/v1";
+
+/// The countermark of a voucher: the 8-character code that stands for it at a venue's desk, the
+/// first 40 bits of `SHA-256("ygor/countermark/v1\n" ‖ voucher text)` in Crockford's base32.
+/// Derived rather than drawn, so the audit recomputes it from the voucher the log records.
+pub fn voucher_countermark(voucher_text: &str) -> String {
+    crate::short_code::derived_short_code(COUNTERMARK_CONTEXT, voucher_text.as_bytes())
 }
 
 /// The canonical JSON bytes of the claims, which are both the voucher's payload and (after the
@@ -120,7 +134,21 @@ mod tests {
             amount_max: 25,
             issued_at,
             expires_at: issued_at + chrono::Duration::minutes(10),
+            offer_id: None,
         }
+    }
+
+    #[test]
+    fn a_voucher_for_an_offer_names_it_and_one_without_keeps_its_shape() {
+        let plain = issue_voucher(&claims(), &territory_key()).expect("issues");
+        let payload = URL_SAFE_NO_PAD.decode(plain.split('.').nth(1).expect("claims")).expect("base64url");
+        assert!(!String::from_utf8(payload).expect("UTF-8").contains("offer_id"));
+        let offer = uuid::Uuid::from_u128(7);
+        let for_offer = VoucherClaims { offer_id: Some(offer), ..claims() };
+        let text = issue_voucher(&for_offer, &territory_key()).expect("issues");
+        assert_eq!(open_voucher(&text, &territory_key().public_key()).expect("opens").offer_id, Some(offer));
+        assert_ne!(voucher_countermark(&text), voucher_countermark(&plain));
+        assert_eq!(voucher_countermark(&text).len(), 8);
     }
 
     fn is_malformed_voucher(result: &Result<VoucherClaims, CryptoError>) -> bool {

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 use ygor_api::AppState;
 use ygor_api::routes::association::verify_partner_signature;
-use ygor_api::routes::citizen::VOUCHER_LIFETIME;
+use ygor_api::routes::offers::VOUCHER_LIFETIME;
 use ygor_crypto::{SecretKey, SignedKind, VoucherClaims};
 use ygor_engine::{Engine, PartnerInfo};
 use ygor_ledger::books::Account;
@@ -229,6 +229,7 @@ async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, Dem
         amount_max: amount,
         issued_at,
         expires_at: issued_at + VOUCHER_LIFETIME,
+        offer_id: None,
     };
     let voucher_text = ygor_crypto::issue_voucher(&claims, context.state.territory_key())?;
     let mut object = Map::new();
@@ -243,6 +244,7 @@ async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, Dem
         voucher_id: VoucherId::from_uuid(opened.voucher_id),
         amount_max: Tokens::new(opened.amount_max),
         expires_at: opened.expires_at,
+        offer_id: None,
     };
     let command = Redeem {
         redemption_id: job.redemption_id,
@@ -251,6 +253,7 @@ async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, Dem
         voucher,
         voucher_text,
         amount: Tokens::new(amount),
+        offer_id: None,
         signature,
         request,
         fingerprint,

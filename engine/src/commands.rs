@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use ygor_ledger::draw::{DrawCommand, DrawResult, DrawTerms};
 use ygor_ledger::mission::{MissionCommand, MissionDetails, Publication};
+use ygor_ledger::offer::OfferTerms;
 use ygor_ledger::operations::{
     self, Certify, Changes, Decided, EventRef, Redeem, RedemptionOutcome, RevocationOutcome, SweepOutcome,
 };
@@ -12,8 +13,8 @@ use ygor_ledger::territory::{SignedCheckpointRecord, TerritoryCommand};
 use ygor_ledger::vocabulary;
 use ygor_ledger::wallet::{Demographics, WalletCommand};
 use ygor_ledger::{
-    ActionId, CategoryId, CitizenId, DrawId, LedgerError, MissionId, PartnerId, PartnerKind, SettlementId, Tokens,
-    Wallet,
+    ActionId, CategoryId, CitizenId, DrawId, LedgerError, MissionId, OfferId, PartnerId, PartnerKind, SettlementId,
+    Tokens, Wallet,
 };
 use ygor_rules::Rules;
 use ygor_store::{CitizenDetails, NewCredential};
@@ -211,6 +212,57 @@ impl Engine {
         self.execute(Plan::new().mission(id), OutsideLog::default(), at, |held| {
             let events = held.mission(id).decide(MissionCommand::Close { association_id, at })?;
             Ok(Decided::apply(Changes::mission(id, events), ()))
+        })
+        .await
+    }
+
+    /// Publishes a venue's offer; the same offer again is answered from the log, other terms
+    /// under the same id are `id_conflict`.
+    pub async fn publish_offer(
+        &self,
+        venue_id: PartnerId,
+        offer_id: OfferId,
+        terms: OfferTerms,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().partner(venue_id), OutsideLog::default(), at, |held| {
+            let venue = held.partner(venue_id);
+            venue.ensure_active(venue_id, PartnerKind::Venue)?;
+            Ok(match venue.offer_publication(offer_id, &terms)? {
+                Publication::AlreadyPublished => {
+                    let sequence = venue.offer(offer_id).expect("a published offer").sequence;
+                    let original = EventRef { aggregate_type: "partner", aggregate_id: venue_id.to_string(), sequence };
+                    Decided::Replay { outcome: (), original }
+                }
+                Publication::New => {
+                    // Checked only for a new offer, as for missions.
+                    let rules = self.rules();
+                    let rules = rules.as_ref().map(|version| &version.rules);
+                    vocabulary::check_categories(rules, terms.category.as_slice())?;
+                    for neighbourhood in terms.audience.iter().flat_map(|audience| &audience.neighbourhoods) {
+                        vocabulary::check_neighbourhood(rules, Some(neighbourhood))?;
+                    }
+                    let events = venue.decide(PartnerCommand::PublishOffer { offer_id, terms: terms.clone(), at })?;
+                    Decided::apply(Changes::partner(venue_id, events), ())
+                }
+            })
+        })
+        .await
+    }
+
+    /// Closes a venue's offer: it takes no more vouchers or redemptions. Closing again writes
+    /// nothing.
+    pub async fn close_offer(
+        &self,
+        venue_id: PartnerId,
+        offer_id: OfferId,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().partner(venue_id), OutsideLog::default(), at, |held| {
+            let venue = held.partner(venue_id);
+            venue.ensure_active(venue_id, PartnerKind::Venue)?;
+            let events = venue.decide(PartnerCommand::CloseOffer { offer_id, at })?;
+            Ok(Decided::apply(Changes::partner(venue_id, events), ()))
         })
         .await
     }

@@ -9,9 +9,10 @@ use std::mem::size_of;
 
 use ygor_ledger::draw::Draw;
 use ygor_ledger::mission::Mission;
+use ygor_ledger::offer::OfferState;
 use ygor_ledger::partner::{RedemptionState, Refund};
 use ygor_ledger::wallet::{ActionEntry, Lot, Revocation, WalletEvent};
-use ygor_ledger::{ActionId, CategoryId, CitizenId, RedemptionId, VoucherId, Wallet};
+use ygor_ledger::{ActionId, CategoryId, CitizenId, OfferId, RedemptionId, VoucherId, Wallet};
 
 use crate::compact::{CachedPartner, CachedWallet, WalletSummary};
 
@@ -56,6 +57,9 @@ impl Footprint for CachedPartner {
             + hash_map::<ActionId, Refund>(partner.refunds().len())
             + hash_map::<RedemptionId, RedemptionState>(partner.redemptions().len())
             + vec::<RedemptionId>(partner.unsettled().len())
+            // An offer's texts (title, description, audience) at a typical size.
+            + btree::<OfferId, OfferState>(partner.offers().len())
+            + partner.offers().len() * 256
     }
 }
 

@@ -39,7 +39,7 @@ use crate::cache::{Cached, Shared, State};
 use crate::{Engine, EngineError};
 
 /// The shape of a partner's snapshot: [`CachedPartner`], postcard.
-pub const PARTNER_FORMAT: i32 = 1;
+pub const PARTNER_FORMAT: i32 = 2;
 
 /// The shape of the territory's snapshot: [`Territory`], postcard.
 pub const TERRITORY_FORMAT: i32 = 1;

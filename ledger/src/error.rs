@@ -5,7 +5,7 @@
 use thiserror::Error;
 
 use crate::amount::Tokens;
-use crate::ids::{ActionId, CategoryId, CitizenId, PartnerId};
+use crate::ids::{ActionId, CategoryId, CitizenId, OfferId, PartnerId};
 
 /// A value from outside that does not have the required shape.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -77,6 +77,14 @@ pub enum LedgerError {
     UnknownDraw,
     #[error("no mission of this association has this id")]
     UnknownMission,
+    #[error("this venue has no offer {0}")]
+    UnknownOffer(OfferId),
+    #[error("offer {0} is closed or not running at this time")]
+    OfferClosed(OfferId),
+    #[error("offer {0} has reached its capacity for this period; try again in the next one")]
+    OfferFull(OfferId),
+    #[error("this voucher is for offer {0}: name it in offer_id")]
+    VoucherForOffer(OfferId),
     #[error("the amount overflows the largest supported balance")]
     Overflow,
 }

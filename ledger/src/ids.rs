@@ -103,6 +103,11 @@ uuid_id!(
     "draw_id"
 );
 uuid_id!(
+    /// An offer a venue publishes, chosen by it: publishing is idempotent.
+    OfferId,
+    "offer_id"
+);
+uuid_id!(
     /// A settlement of a venue's redeemed tokens.
     SettlementId,
     "settlement_id"

@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 mod macros;
 pub mod mission;
+pub mod offer;
 pub mod operations;
 pub mod partner;
 pub mod territory;
@@ -22,8 +23,8 @@ pub use books::{AnyEvent, Books, Circulation};
 pub use draw::Draw;
 pub use error::{LedgerError, ParseError};
 pub use ids::{
-    ActionId, CategoryId, CitizenId, DrawId, LotId, MissionId, PartnerId, PartnerKind, RedemptionId, SettlementId,
-    VoucherId,
+    ActionId, CategoryId, CitizenId, DrawId, LotId, MissionId, OfferId, PartnerId, PartnerKind, RedemptionId,
+    SettlementId, VoucherId,
 };
 pub use mission::Mission;
 pub use partner::Partner;

@@ -346,6 +346,8 @@ pub struct Redeem {
     pub voucher: VerifiedVoucher,
     pub voucher_text: String,
     pub amount: Tokens,
+    /// The offer the venue redeems, if it named one.
+    pub offer_id: Option<crate::ids::OfferId>,
     pub signature: String,
     /// The signed object as received, stored for re-verification by the audit.
     pub request: crate::partner::SignedRequest,
@@ -373,6 +375,15 @@ pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decid
     if !wallet.holdings().is_registered() {
         return Err(LedgerError::UnknownCitizen(command.citizen_id));
     }
+    // A voucher issued for an offer redeems that offer only, and the redemption must say so.
+    if let Some(voucher_offer) = command.voucher.offer_id
+        && command.offer_id != Some(voucher_offer)
+    {
+        return Err(LedgerError::VoucherForOffer(voucher_offer));
+    }
+    if let Some(offer_id) = command.offer_id {
+        venue.ensure_offer_available(offer_id, command.at)?;
+    }
     let voucher_id: VoucherId = command.voucher.voucher_id;
     let wallet_events = wallet.decide(WalletCommand::Redeem {
         redemption_id: command.redemption_id,
@@ -390,6 +401,7 @@ pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decid
         request: command.request,
         fingerprint: command.fingerprint,
         voucher: command.voucher_text,
+        offer_id: command.offer_id,
     };
     let partner_events = venue.decide(PartnerCommand::RecordRedemption { record, at: command.at })?;
     Ok(Decided::Apply {

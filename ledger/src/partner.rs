@@ -1,9 +1,9 @@
 //! The `Partner` aggregate: an association (certifier, holding a token envelope) or a venue
 //! (redeemer, holding redeemed tokens until they are settled). It guards registration,
-//! suspension, the envelope never going below zero, and the single use of action and
-//! redemption ids.
+//! suspension, the envelope never going below zero, the single use of action and redemption ids,
+//! and a venue's offers with their capacity (see [`crate::offer`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::amount::Tokens;
 use crate::error::LedgerError;
 use crate::ids::{
-    ActionId, CategoryId, CitizenId, LotId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
+    ActionId, CategoryId, CitizenId, LotId, OfferId, PartnerId, PartnerKind, RedemptionId, SettlementId, VoucherId,
 };
+use crate::mission::Publication;
+use crate::offer::{Availability, OfferState, OfferTerms, PeriodUses};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registration {
@@ -110,8 +112,12 @@ pub struct RedemptionRecord {
     /// The signed object as the venue sent it (signature included).
     pub request: SignedRequest,
     pub fingerprint: String,
-    /// The voucher as presented, so that anyone can re-check the territory's signature on it.
+    /// The voucher as presented (or as its countermark stood for), so that anyone can re-check
+    /// the territory's signature on it.
     pub voucher: String,
+    /// The offer redeemed, when the venue named one: it counts against the offer's capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_id: Option<OfferId>,
 }
 
 /// What identifies a signed request among retries: the SHA-256 of its fingerprint text (the
@@ -187,6 +193,8 @@ pub struct Partner {
     refunds: HashMap<ActionId, Refund>,
     redemptions: HashMap<RedemptionId, RedemptionState>,
     unsettled: Vec<RedemptionId>,
+    /// A venue's offers, by id.
+    offers: BTreeMap<OfferId, OfferState>,
     version: usize,
 }
 
@@ -222,6 +230,15 @@ pub enum PartnerCommand {
     },
     Settle {
         settlement_id: SettlementId,
+        at: DateTime<Utc>,
+    },
+    PublishOffer {
+        offer_id: OfferId,
+        terms: OfferTerms,
+        at: DateTime<Utc>,
+    },
+    CloseOffer {
+        offer_id: OfferId,
         at: DateTime<Utc>,
     },
 }
@@ -265,6 +282,15 @@ pub enum PartnerEvent {
         amount: Tokens,
         settled_at: DateTime<Utc>,
     },
+    OfferPublished {
+        offer_id: OfferId,
+        terms: OfferTerms,
+        published_at: DateTime<Utc>,
+    },
+    OfferClosed {
+        offer_id: OfferId,
+        closed_at: DateTime<Utc>,
+    },
 }
 
 crate::macros::domain_event!(PartnerEvent in "partner" {
@@ -274,7 +300,9 @@ crate::macros::domain_event!(PartnerEvent in "partner" {
     CertificationRecorded = "1",
     RevocationRefunded = "1",
     RedemptionRecorded = "1",
-    VenueSettled = "1"
+    VenueSettled = "1",
+    OfferPublished = "1",
+    OfferClosed = "1"
 } upcasters: crate::codec::no_upcasters);
 
 impl Partner {
@@ -320,6 +348,35 @@ impl Partner {
     /// The refunds revocations gave back to the envelope, by action id.
     pub fn refunds(&self) -> &HashMap<ActionId, Refund> {
         &self.refunds
+    }
+
+    /// The venue's offers, by id.
+    pub fn offers(&self) -> &BTreeMap<OfferId, OfferState> {
+        &self.offers
+    }
+
+    pub fn offer(&self, offer_id: OfferId) -> Option<&OfferState> {
+        self.offers.get(&offer_id)
+    }
+
+    /// Whether publishing `terms` under `offer_id` is new or a retry of what is already there.
+    pub fn offer_publication(&self, offer_id: OfferId, terms: &OfferTerms) -> Result<Publication, LedgerError> {
+        match self.offers.get(&offer_id) {
+            None => Ok(Publication::New),
+            Some(existing) if existing.terms == *terms => Ok(Publication::AlreadyPublished),
+            Some(_) => Err(LedgerError::IdConflict { what: format!("offer_id {offer_id}") }),
+        }
+    }
+
+    /// Refuses a use of `offer_id` at `at` that the offer cannot take: unknown to this venue,
+    /// closed or not running, or at its capacity for the period.
+    pub fn ensure_offer_available(&self, offer_id: OfferId, at: DateTime<Utc>) -> Result<(), LedgerError> {
+        let offer = self.offers.get(&offer_id).ok_or(LedgerError::UnknownOffer(offer_id))?;
+        match offer.availability(at) {
+            Availability::Open => Ok(()),
+            Availability::Closed => Err(LedgerError::OfferClosed(offer_id)),
+            Availability::Full => Err(LedgerError::OfferFull(offer_id)),
+        }
     }
 
     /// Refuses anything but a registered, active partner of the given kind.
@@ -380,6 +437,9 @@ impl Partner {
                     return Err(LedgerError::IdConflict { what: format!("redemption_id {}", record.redemption_id) });
                 }
                 self.redeemed_unsettled.checked_add(record.amount).ok_or(LedgerError::Overflow)?;
+                if let Some(offer_id) = record.offer_id {
+                    self.ensure_offer_available(offer_id, at)?;
+                }
                 Ok(vec![PartnerEvent::RedemptionRecorded { record, redeemed_at: at }])
             }
             PartnerCommand::Settle { settlement_id, at } => {
@@ -392,6 +452,27 @@ impl Partner {
                     amount: self.redeemed_unsettled,
                     settled_at: at,
                 }])
+            }
+            PartnerCommand::PublishOffer { offer_id, terms, at } => {
+                if self.offers.contains_key(&offer_id) {
+                    return Err(LedgerError::IdConflict { what: format!("offer_id {offer_id}") });
+                }
+                assert!(
+                    !terms.price.is_zero()
+                        && match (terms.starts_at, terms.ends_at) {
+                            (Some(starts_at), Some(ends_at)) => starts_at < ends_at,
+                            _ => true,
+                        },
+                    "an offer's price and dates are checked at the edge"
+                );
+                Ok(vec![PartnerEvent::OfferPublished { offer_id, terms, published_at: at }])
+            }
+            PartnerCommand::CloseOffer { offer_id, at } => {
+                let offer = self.offers.get(&offer_id).ok_or(LedgerError::UnknownOffer(offer_id))?;
+                if offer.closed_at.is_some() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![PartnerEvent::OfferClosed { offer_id, closed_at: at }])
             }
         }
     }
@@ -412,6 +493,9 @@ impl Partner {
                 self.refunds.insert(action_id, Refund { amount, sequence: self.version });
             }
             PartnerEvent::RedemptionRecorded { record, redeemed_at } => {
+                if let Some(offer) = record.offer_id.and_then(|offer_id| self.offers.get_mut(&offer_id)) {
+                    offer.uses.record(offer.terms.capacity.as_ref(), redeemed_at);
+                }
                 self.redeemed_unsettled.add_assign_checked(record.amount);
                 self.unsettled.push(record.redemption_id);
                 self.redemptions.insert(
@@ -434,6 +518,21 @@ impl Partner {
                 }
                 let settled: std::collections::HashSet<_> = redemption_ids.iter().collect();
                 self.unsettled.retain(|id| !settled.contains(id));
+            }
+            PartnerEvent::OfferPublished { offer_id, terms, published_at } => {
+                let offer = OfferState {
+                    terms,
+                    published_at,
+                    closed_at: None,
+                    uses: PeriodUses::default(),
+                    sequence: self.version,
+                };
+                self.offers.insert(offer_id, offer);
+            }
+            PartnerEvent::OfferClosed { offer_id, closed_at } => {
+                if let Some(offer) = self.offers.get_mut(&offer_id) {
+                    offer.closed_at = Some(closed_at);
+                }
             }
         }
     }

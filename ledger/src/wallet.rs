@@ -182,6 +182,8 @@ pub struct VerifiedVoucher {
     pub voucher_id: VoucherId,
     pub amount_max: Tokens,
     pub expires_at: DateTime<Utc>,
+    /// The offer the voucher was issued for, if any: it may only redeem that offer.
+    pub offer_id: Option<crate::ids::OfferId>,
 }
 
 /// Coarse statistical attributes of a citizen, in the log so that participation figures by

@@ -503,6 +503,7 @@ impl Run {
                     voucher_id: VoucherId::from_uuid(self.fresh()),
                     amount_max: Tokens::new(amount_max),
                     expires_at: self.now + Duration::hours(voucher_hours),
+                    offer_id: None,
                 };
                 self.redeem(partner, citizen_id, amount, voucher);
             }
@@ -784,6 +785,7 @@ impl Run {
             voucher,
             voucher_text: "voucher".to_owned(),
             amount,
+            offer_id: None,
             signature: "sig".to_owned(),
             request: ygor_ledger::partner::SignedRequest::none(),
             fingerprint: format!("redemption-{id}"),

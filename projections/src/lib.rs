@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod missions;
+pub mod offers;
 pub mod participation;
 pub mod profiles;
 #[cfg(test)]
@@ -39,6 +40,7 @@ use ygor_rules::Rules;
 
 use crate::audit::AuditTrail;
 use crate::missions::Missions;
+use crate::offers::Offers;
 use crate::profiles::Profiles;
 use crate::runner::DecodedEvent;
 use crate::venues::Venues;
@@ -75,6 +77,8 @@ pub struct ReadModels {
     pub profiles: Profiles,
     pub missions: Missions,
     pub venues: Venues,
+    /// The offers venues published, with their uses.
+    pub offers: Offers,
     /// (next expiry, citizen) of every wallet with a lot still holding tokens that the sweep has
     /// not written off ([`Holdings::next_expiry`]): where the expiry sweep looks. One entry per
     /// wallet, not one per lot.
@@ -147,6 +151,7 @@ impl ReadModels {
                     self.partners.insert(partner_id, (*kind, name.clone()));
                 }
                 self.venues.apply(partner_id, &event);
+                self.offers.apply(partner_id, &event);
             }
             AnyEvent::Mission(mission_id, event) => self.missions.apply(mission_id, &event),
             AnyEvent::Draw(draw_id, event) => self.draws.entry(draw_id).or_default().apply_event(event),
@@ -234,7 +239,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 10;
+pub const SNAPSHOT_FORMAT: i32 = 11;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

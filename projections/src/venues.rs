@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ygor_ledger::partner::PartnerEvent;
-use ygor_ledger::{CitizenId, PartnerId, RedemptionId, SettlementId, Tokens};
+use ygor_ledger::{CitizenId, OfferId, PartnerId, RedemptionId, SettlementId, Tokens};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedemptionView {
@@ -15,6 +15,8 @@ pub struct RedemptionView {
     pub amount: Tokens,
     pub redeemed_at: DateTime<Utc>,
     pub settlement_id: Option<SettlementId>,
+    /// The offer redeemed, when the venue named one.
+    pub offer_id: Option<OfferId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +54,7 @@ impl Venues {
                     amount: record.amount,
                     redeemed_at: *redeemed_at,
                     settlement_id: None,
+                    offer_id: record.offer_id,
                 });
             }
             PartnerEvent::VenueSettled { settlement_id, redemption_ids, amount, settled_at } => {

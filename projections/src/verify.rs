@@ -435,9 +435,20 @@ impl Verifier {
                 }
             }
         }
+        // The venue signed either the voucher itself or its countermark, which must be the one
+        // derived from the recorded voucher.
+        let presented = match (text(object, "voucher"), text(object, "countermark")) {
+            (Some(voucher), None) => voucher == record.voucher,
+            (None, Some(countermark)) => {
+                ygor_crypto::read_short_code(countermark) == Some(ygor_crypto::voucher_countermark(&record.voucher))
+            }
+            _ => false,
+        };
+        let offer_id = record.offer_id.map(|offer_id| offer_id.to_string());
         let matches = text(object, "redemption_id") == Some(&record.redemption_id.to_string())
             && text(object, "venue_id") == Some(&venue.to_string())
-            && text(object, "voucher") == Some(record.voucher.as_str())
+            && presented
+            && text(object, "offer_id") == offer_id.as_deref()
             && object.get("amount").and_then(Value::as_u64) == Some(record.amount.value());
         if !matches {
             self.violation(position, "the recorded redemption differs from what the venue signed");
@@ -448,13 +459,24 @@ impl Verifier {
                 let valid = claims.citizen_id == record.citizen_id.as_uuid()
                     && claims.voucher_id == record.voucher_id.as_uuid()
                     && record.amount.value() <= claims.amount_max
-                    && at < claims.expires_at;
+                    && at < claims.expires_at
+                    && claims.offer_id.is_none_or(|offer| Some(offer) == record.offer_id.map(|id| id.as_uuid()));
                 if !valid {
                     self.violation(
                         position,
-                        "the redemption does not match its voucher (citizen, id, amount or validity)",
+                        "the redemption does not match its voucher (citizen, id, amount, offer or validity)",
                     );
                 }
+            }
+        }
+        // The offer's capacity and dates, re-applied on the venue's offers as they stood.
+        if let Some(offer_id) = record.offer_id {
+            let available = match self.partners.get(&venue) {
+                Some(venue_state) => venue_state.ensure_offer_available(offer_id, at),
+                None => Err(ygor_ledger::LedgerError::UnknownOffer(offer_id)),
+            };
+            if let Err(error) = available {
+                self.violation(position, format!("offer: {error}"));
             }
         }
     }

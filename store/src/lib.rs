@@ -685,6 +685,31 @@ impl EventLog {
         Ok(events)
     }
 
+    /// Records that `countermark` stands for `voucher` until `keep_until`, and deletes the
+    /// countermarks kept past `now`. Answers whether the countermark now stands for this voucher:
+    /// `false` when another live voucher already has it (the caller issues another voucher).
+    pub async fn put_countermark(
+        &self,
+        countermark: &str,
+        voucher: &str,
+        keep_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (keep_until, now) = (keep_until.timestamp(), now.timestamp());
+        match &self.store {
+            Store::Sqlite(log) => log.put_countermark(countermark, voucher, keep_until, now).await,
+            Store::Postgres(log) => log.put_countermark(countermark, voucher, keep_until, now).await,
+        }
+    }
+
+    /// The voucher a countermark stands for, if it is kept at `now`.
+    pub async fn find_countermark(&self, countermark: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        match &self.store {
+            Store::Sqlite(log) => log.find_countermark(countermark, now.timestamp()).await,
+            Store::Postgres(log) => log.find_countermark(countermark, now.timestamp()).await,
+        }
+    }
+
     /// Whether the database answers a trivial query within `within`.
     pub async fn ping(&self, within: std::time::Duration) -> bool {
         let answered = match &self.store {

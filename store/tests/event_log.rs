@@ -626,6 +626,23 @@ async fn an_aggregate_snapshot_is_replaced_only_by_a_later_one_and_must_match_th
     assert!(matches!(log.save_aggregate_snapshot(&huge).await, Err(StoreError::Serialization(_))));
 }
 
+async fn a_countermark_stands_for_one_live_voucher_and_is_forgotten_after_it(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let now = chrono::DateTime::parse_from_rfc3339("2026-07-15T10:00:00Z").expect("a time").with_timezone(&Utc);
+    let day = chrono::Duration::days(1);
+    assert!(log.put_countermark("7K3FQ9RD", "v1.first", now + day, now).await.expect("put"));
+    // Writing it again for the same voucher is harmless; for another voucher it is refused.
+    assert!(log.put_countermark("7K3FQ9RD", "v1.first", now + day, now).await.expect("put again"));
+    assert!(!log.put_countermark("7K3FQ9RD", "v1.other", now + day, now).await.expect("collision"));
+    assert_eq!(log.find_countermark("7K3FQ9RD", now).await.expect("find").as_deref(), Some("v1.first"));
+    assert_eq!(log.find_countermark("0000AAAA", now).await.expect("find unknown"), None);
+    // Past its keeping time it is unknown, and the next write deletes it: the code is free again.
+    let later = now + day + chrono::Duration::seconds(1);
+    assert_eq!(log.find_countermark("7K3FQ9RD", later).await.expect("find late"), None);
+    assert!(log.put_countermark("7K3FQ9RD", "v1.other", later + day, later).await.expect("reuse"));
+    assert_eq!(log.find_countermark("7K3FQ9RD", later).await.expect("find reused").as_deref(), Some("v1.other"));
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -648,6 +665,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    a_countermark_stands_for_one_live_voucher_and_is_forgotten_after_it,
     a_snapshot_larger_than_a_part_reads_back_whole,
     an_aggregate_snapshot_is_replaced_only_by_a_later_one_and_must_match_the_log,
     a_snapshot_written_before_parts_keeps_its_body_inline,

@@ -260,6 +260,7 @@ async fn voucher_refusals_name_the_problem(backend: Backend) {
         amount_max: 1,
         issued_at: now - chrono::Duration::minutes(20),
         expires_at: now - chrono::Duration::minutes(10),
+        offer_id: None,
     };
     let expired = ygor_crypto::issue_voucher(&claims, &app.territory_key()).expect("voucher");
     app.redeem_body(&venue, TestApp::redemption(&venue, &expired, 1))

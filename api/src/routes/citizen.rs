@@ -1,15 +1,11 @@
-//! The citizen's endpoints: wallet and vouchers.
+//! The citizen's endpoints: wallet, profile and interests (vouchers are with the offers).
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use ygor_crypto::VoucherClaims;
-use ygor_ledger::Tokens;
 use ygor_ledger::wallet::Holdings;
 
 use super::now;
@@ -18,13 +14,9 @@ use crate::auth::Citizen;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Consistent};
 
-/// How long a voucher is valid.
-pub const VOUCHER_LIFETIME: chrono::Duration = chrono::Duration::minutes(10);
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/me/wallet", get(wallet))
-        .route("/v1/me/vouchers", post(issue_voucher))
         .route("/v1/me/profile", get(profile))
         .route("/v1/me/interests", put(set_interests))
 }
@@ -95,42 +87,6 @@ pub async fn wallet(
         }
     });
     Ok(axum::Json(view))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VoucherRequest {
-    /// The most the venue may redeem with it.
-    pub amount: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VoucherAnswer {
-    /// Opaque, signed by the territory, single-use.
-    pub voucher: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Issues a voucher for at most `amount` tokens, valid 10 minutes. Writes nothing, reserves nothing.
-#[utoipa::path(post, path = "/v1/me/vouchers", tag = "citizen", request_body = VoucherRequest,
-    responses((status = 201, body = VoucherAnswer)), security(("bearer" = [])))]
-pub async fn issue_voucher(
-    State(state): State<AppState>,
-    Citizen(citizen_id): Citizen,
-    ApiJson(request): ApiJson<VoucherRequest>,
-) -> Result<Response, ApiError> {
-    let amount = Tokens::positive(request.amount).map_err(|error| ApiError::validation(error.to_string()))?;
-    let issued_at = now();
-    let claims = VoucherClaims {
-        voucher_id: uuid::Uuid::new_v4(),
-        citizen_id: citizen_id.as_uuid(),
-        amount_max: amount.value(),
-        issued_at,
-        expires_at: issued_at + VOUCHER_LIFETIME,
-    };
-    let voucher = ygor_crypto::issue_voucher(&claims, state.territory_key())
-        .map_err(|error| ApiError::validation(error.to_string()))?;
-    Ok((StatusCode::CREATED, axum::Json(VoucherAnswer { voucher, expires_at: claims.expires_at })).into_response())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use ygor_crypto::SignedKind;
 use ygor_ledger::operations::Redeem;
 use ygor_ledger::wallet::VerifiedVoucher;
-use ygor_ledger::{CitizenId, PartnerId, RedemptionId, Tokens, VoucherId};
+use ygor_ledger::{CitizenId, OfferId, PartnerId, RedemptionId, Tokens, VoucherId};
 
 use super::association::{active_partner, verify_partner_signature};
 use super::created_or_replayed;
@@ -32,8 +32,13 @@ pub fn router() -> Router<AppState> {
 pub struct RedemptionRequest {
     pub redemption_id: String,
     pub venue_id: String,
-    /// The voucher the citizen showed (from `POST /v1/me/vouchers`).
-    pub voucher: String,
+    /// The voucher the citizen showed (from `POST /v1/me/vouchers`); or send `countermark`.
+    pub voucher: Option<String>,
+    /// The voucher's 8-character countermark, as the citizen read or showed it, instead of
+    /// `voucher`.
+    pub countermark: Option<String>,
+    /// The offer redeemed; required when the voucher was issued for one.
+    pub offer_id: Option<String>,
     pub amount: u64,
     /// ed25519 over `"ygor/redemption/v1\n" + JCS(object minus signature)`, base64url.
     pub signature: String,
@@ -46,6 +51,12 @@ pub struct RedemptionAnswer {
     pub position: i64,
 }
 
+/// What the venue presented for the citizen: the voucher, or its countermark read canonically.
+enum Presented {
+    Voucher(String),
+    Countermark(String),
+}
+
 fn invalid_voucher(detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_voucher", detail)
 }
@@ -53,9 +64,9 @@ fn invalid_voucher(detail: impl Into<String>) -> ApiError {
 /// Redeems a citizen's voucher: the lots that expire first are spent first.
 #[utoipa::path(post, path = "/v1/redemptions", tag = "venue", request_body = RedemptionRequest,
     responses((status = 201, body = RedemptionAnswer), (status = 200, description = "identical retry", body = RedemptionAnswer),
-        (status = 409, description = "insufficient_balance, voucher_used, id_conflict", body = crate::error::Problem),
+        (status = 409, description = "insufficient_balance, voucher_used, id_conflict, offer_full, offer_closed", body = crate::error::Problem),
         (status = 410, description = "voucher_expired", body = crate::error::Problem),
-        (status = 422, description = "invalid_signature, invalid_voucher", body = crate::error::Problem)),
+        (status = 422, description = "invalid_signature, invalid_voucher, unknown_countermark, unknown_offer", body = crate::error::Problem)),
     security(("bearer" = [])))]
 pub async fn redeem(
     State(state): State<AppState>,
@@ -70,26 +81,55 @@ pub async fn redeem(
     let redemption_id =
         RedemptionId::parse(&request.redemption_id).map_err(|error| ApiError::validation(error.to_string()))?;
     let amount = Tokens::positive(request.amount).map_err(|error| ApiError::validation(error.to_string()))?;
+    let offer_id = request
+        .offer_id
+        .as_deref()
+        .map(|text| OfferId::parse(text).map_err(|error| ApiError::validation(error.to_string())))
+        .transpose()?;
+    let presented = match (request.voucher, request.countermark.as_deref()) {
+        (Some(voucher), None) => Presented::Voucher(voucher),
+        (None, Some(countermark)) => Presented::Countermark(ygor_crypto::read_short_code(countermark).ok_or_else(|| {
+            ApiError::validation(
+                "countermark must be the 8 characters (digits and letters) the citizen's voucher shows, such as 7K3F-Q9RD",
+            )
+        })?),
+        _ => return Err(ApiError::validation("send either voucher or countermark, not both")),
+    };
     let partner = active_partner(&state, venue_id).await?;
     let fingerprint = verify_partner_signature(SignedKind::Redemption, &signed.object, &partner)?;
-    let claims = ygor_crypto::open_voucher(&request.voucher, state.territory_public_key())
+    let at = super::now();
+    let voucher_text = match presented {
+        Presented::Voucher(voucher) => voucher,
+        Presented::Countermark(countermark) => state.log().find_countermark(&countermark, at).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_countermark",
+                format!(
+                    "no voucher has the countermark {countermark}; check it with the citizen, or ask for a new voucher"
+                ),
+            )
+        })?,
+    };
+    let claims = ygor_crypto::open_voucher(&voucher_text, state.territory_public_key())
         .map_err(|error| invalid_voucher(format!("{error}; ask the citizen for a new voucher")))?;
     let voucher = VerifiedVoucher {
         voucher_id: VoucherId::from_uuid(claims.voucher_id),
         amount_max: Tokens::new(claims.amount_max),
         expires_at: claims.expires_at,
+        offer_id: claims.offer_id.map(OfferId::from_uuid),
     };
     let command = Redeem {
         redemption_id,
         venue_id,
         citizen_id: CitizenId::from_uuid(claims.citizen_id),
         voucher,
-        voucher_text: request.voucher,
+        voucher_text,
         amount,
+        offer_id,
         signature: request.signature,
         request: ygor_ledger::partner::SignedRequest::of(signed.object),
         fingerprint,
-        at: super::now(),
+        at,
     };
     let committed = state.engine().redeem(command).await?;
     let answer = RedemptionAnswer {

@@ -250,17 +250,18 @@ impl Engine {
         CommitStats::add(&stats.groups, 1);
         CommitStats::add(&stats.operations, group.len() as u64);
         CommitStats::add(&stats.events, positions.len() as u64);
-        let mut rest = positions.as_slice();
-        let mut last = 0;
-        for (pending, count) in group.into_iter().zip(counts) {
-            let (mine, others) = rest.split_at(count.min(rest.len()));
-            rest = others;
-            last = mine.last().copied().unwrap_or(last);
-            let _ = pending.reply.send(Ok(mine.to_vec()));
-        }
+        // The group is made known as committed before any of its operations is answered: a
+        // request that follows an answer finds `committed` at or past what it was answered.
+        let last = positions.last().copied().unwrap_or(0);
         self.note_committed(&events);
         self.feed(events, typed, &positions);
         self.inner.committed.send_modify(|latest| *latest = (*latest).max(last));
+        let mut rest = positions.as_slice();
+        for (pending, count) in group.into_iter().zip(counts) {
+            let (mine, others) = rest.split_at(count.min(rest.len()));
+            rest = others;
+            let _ = pending.reply.send(Ok(mine.to_vec()));
+        }
     }
 
     /// Hands a committed group to the subscriber of [`Engine::committed_events`], if any, unless

@@ -9,6 +9,7 @@ mod errors;
 mod gold;
 mod helpers;
 mod lifecycle;
+mod offers;
 mod outage;
 mod overload;
 mod projections;

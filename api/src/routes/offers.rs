@@ -91,6 +91,13 @@ pub struct OfferAnswer {
     pub position: i64,
 }
 
+/// Waits (briefly) until the read models include every write this server committed before the
+/// request: a voucher asked for right after an offer was published or used sees it.
+async fn caught_up(state: &AppState) {
+    let committed = *state.engine().committed().borrow();
+    let _ = state.projections().wait_for(committed, std::time::Duration::from_secs(2)).await;
+}
+
 fn parse_offer_id(text: &str) -> Result<OfferId, ApiError> {
     OfferId::parse(text).map_err(|error| ApiError::validation(error.to_string()))
 }
@@ -170,6 +177,7 @@ pub async fn publish(
     let offer_id = parse_offer_id(&request.offer_id)?;
     let terms = request.terms()?;
     // Offer ids are the venues' own: one already published by another venue is taken.
+    caught_up(&state).await;
     let owner = state.projections().read(|models| models.offers.offers.get(&offer_id).map(|offer| offer.venue_id));
     if owner.is_some_and(|owner| owner != venue_id) {
         return Err(LedgerError::IdConflict { what: format!("offer_id {offer_id}") }.into());
@@ -439,6 +447,7 @@ pub async fn issue_voucher(
         }
         (None, Some(offer_id)) => {
             let offer_id = parse_offer_id(offer_id)?;
+            caught_up(&state).await;
             let amount = state.projections().read(|models| offer_amount(models, citizen_id, offer_id, at))?;
             (amount, Some(offer_id))
         }

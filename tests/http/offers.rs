@@ -1,0 +1,329 @@
+//! Offers, vouchers for an offer, countermarks: a venue publishes what it sells, anyone finds it,
+//! a citizen takes a voucher and the venue redeems it by its short code.
+
+use chrono::Datelike;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Citizen, Partner, TestApp, spawn_app};
+
+fn offer(title: &str, price: u64) -> Value {
+    json!({
+        "offer_id": uuid::Uuid::new_v4().to_string(),
+        "title": title,
+        "description": "Une entrée, bassin sportif et ludique",
+        "category": "culture",
+        "price": price,
+    })
+}
+
+async fn publish(app: &TestApp, venue: &Partner, body: &Value) -> Value {
+    app.post("/v1/offers", &venue.token, body.clone()).await.expect(StatusCode::CREATED)
+}
+
+async fn public(app: &TestApp, path: &str) -> Value {
+    app.send(reqwest::Method::GET, path, None, None).await.expect(StatusCode::OK)
+}
+
+/// A citizen holding `tokens` tokens (earned by certified "culture" actions of 8 tokens).
+async fn citizen_with_tokens(app: &TestApp, association: &Partner, citizen: &Citizen, actions: usize) {
+    for _ in 0..actions {
+        app.certify(association, citizen, "culture", 0).await.expect(StatusCode::CREATED);
+    }
+}
+
+async fn register_citizen_born(app: &TestApp, birth_year: i32, neighbourhood: &str) -> Citizen {
+    let body = json!({ "birth_year": birth_year, "neighbourhood": neighbourhood });
+    let answer = app.post("/v1/citizens", &app.admin_token, body).await.expect(StatusCode::CREATED);
+    Citizen {
+        id: answer["citizen_id"].as_str().expect("citizen_id").to_owned(),
+        token: answer["token"].as_str().expect("token").to_owned(),
+    }
+}
+
+async fn voucher_for(app: &TestApp, citizen: &Citizen, offer_id: &str) -> crate::helpers::Answer {
+    app.post("/v1/me/vouchers", &citizen.token, json!({ "offer_id": offer_id })).await
+}
+
+fn by_countermark(venue: &Partner, countermark: &str, offer_id: Option<&str>, amount: u64) -> Value {
+    let mut body = json!({
+        "redemption_id": uuid::Uuid::new_v4().to_string(),
+        "venue_id": venue.id,
+        "countermark": countermark,
+        "amount": amount,
+    });
+    if let Some(offer_id) = offer_id {
+        body["offer_id"] = json!(offer_id);
+    }
+    body
+}
+
+async fn a_venue_publishes_an_offer_that_anyone_finds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_association, venue, _citizen) = app.territory(1_000).await;
+    let other_venue = app.register_partner("venue").await;
+    let mut body = offer("Entrée piscine", 5);
+    body["capacity"] = json!({ "count": 20, "per": "day" });
+    body["audience"] = json!({ "age_min": 15, "age_max": 24 });
+    let offer_id = body["offer_id"].as_str().expect("offer_id").to_owned();
+
+    let published = publish(&app, &venue, &body).await;
+    assert_eq!(published["offer_id"], offer_id.as_str());
+    // The same offer again is a retry; other terms under its id, or its id by another venue, a conflict.
+    let again = app.post("/v1/offers", &venue.token, body.clone()).await.expect(StatusCode::OK);
+    assert_eq!(again["position"], published["position"]);
+    let mut changed = body.clone();
+    changed["price"] = json!(6);
+    app.post("/v1/offers", &venue.token, changed).await.expect_problem(StatusCode::CONFLICT, "id_conflict");
+    app.post("/v1/offers", &other_venue.token, body.clone()).await.expect_problem(StatusCode::CONFLICT, "id_conflict");
+    publish(&app, &other_venue, &offer("Place de théâtre", 12)).await;
+
+    // Anyone reads the catalogue, without a token.
+    let position = app.latest().await;
+    let list = public(&app, &format!("/v1/offers?min_position={position}")).await;
+    let offers = list["offers"].as_array().expect("offers");
+    assert_eq!(offers.len(), 2);
+    let pool = offers.iter().find(|item| item["offer_id"] == offer_id.as_str()).expect("the pool's offer");
+    assert_eq!(pool["venue_id"], venue.id.as_str());
+    assert_eq!(pool["venue"], "venue de test");
+    assert_eq!(pool["price"], 5);
+    assert_eq!(pool["remaining"], 20);
+    assert_eq!(pool["capacity"], json!({ "count": 20, "per": "day" }));
+    assert_eq!(pool["audience"], json!({ "age_min": 15, "age_max": 24 }));
+    assert_eq!(pool["status"], "open");
+    let only_venue = public(&app, &format!("/v1/offers?venue_id={}", other_venue.id)).await;
+    assert_eq!(only_venue["offers"].as_array().expect("offers").len(), 1);
+    assert_eq!(only_venue["offers"][0]["title"], "Place de théâtre");
+    let for_forty = public(&app, "/v1/offers?age=40").await;
+    assert_eq!(for_forty["offers"].as_array().expect("offers").len(), 1, "the pool's offer is for 15-24");
+    assert_eq!(public(&app, "/v1/offers?age=18").await["offers"].as_array().expect("offers").len(), 2);
+    assert_eq!(public(&app, "/v1/offers?category=ecologie").await["offers"], json!([]));
+    assert_eq!(public(&app, &format!("/v1/offers/{offer_id}")).await["title"], "Entrée piscine");
+
+    // Closing is for its venue; a closed offer leaves the catalogue but is still readable.
+    let closing = format!("/v1/offers/{offer_id}/close");
+    app.post(&closing, &other_venue.token, json!({})).await.expect_problem(StatusCode::NOT_FOUND, "not_found");
+    let closed = app.post(&closing, &venue.token, json!({})).await.expect(StatusCode::OK);
+    let closed_again = app.post(&closing, &venue.token, json!({})).await.expect(StatusCode::OK);
+    assert_eq!(closed_again["position"], closed["position"], "closing again writes nothing");
+    let position = closed["position"].as_i64().expect("position");
+    let list = public(&app, &format!("/v1/offers?min_position={position}")).await;
+    assert_eq!(list["offers"].as_array().expect("offers").len(), 1);
+    let everything = public(&app, "/v1/offers?all=true").await;
+    assert_eq!(everything["offers"].as_array().expect("offers").len(), 2);
+    assert_eq!(public(&app, &format!("/v1/offers/{offer_id}")).await["status"], "closed");
+    let unknown = uuid::Uuid::new_v4();
+    app.send(reqwest::Method::GET, &format!("/v1/offers/{unknown}"), None, None)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+    app.post(&format!("/v1/offers/{unknown}/close"), &venue.token, json!({}))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn an_offer_that_does_not_hold_is_refused_and_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (association, venue, citizen) = app.territory(1_000).await;
+    let before = app.latest().await;
+    let refused = |change: Value| {
+        let mut body = offer("Entrée musée", 4);
+        for (key, value) in change.as_object().expect("an object") {
+            body[key] = value.clone();
+        }
+        body
+    };
+    for change in [
+        json!({ "price": 0 }),
+        json!({ "price": 1_000_001 }),
+        json!({ "title": "  " }),
+        json!({ "title": "x".repeat(201) }),
+        json!({ "offer_id": "not-an-id" }),
+        json!({ "offer_id": uuid::Uuid::new_v4().to_string().to_uppercase() }),
+        json!({ "capacity": { "count": 0, "per": "day" } }),
+        json!({ "capacity": { "count": 3, "per": "year" } }),
+        json!({ "audience": { "age_min": 30, "age_max": 20 } }),
+        json!({ "audience": { "age_max": 151 } }),
+        json!({ "starts_at": "2026-09-01T00:00:00Z", "ends_at": "2026-08-01T00:00:00Z" }),
+        json!({ "category": "Pas une catégorie" }),
+        json!({ "surprise": true }),
+    ] {
+        app.post("/v1/offers", &venue.token, refused(change.clone()))
+            .await
+            .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    }
+    app.post("/v1/offers", &venue.token, refused(json!({ "category": "sport" })))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_category");
+    for token in [&association.token, &citizen.token] {
+        app.post("/v1/offers", token, offer("Entrée musée", 4))
+            .await
+            .expect_problem(StatusCode::FORBIDDEN, "forbidden");
+    }
+    assert_eq!(app.latest().await, before, "refused offers wrote nothing");
+    app.post(&format!("/v1/partners/{}/suspend", venue.id), &app.admin_token, json!({})).await.expect(StatusCode::OK);
+    app.post("/v1/offers", &venue.token, offer("Entrée musée", 4))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "partner_suspended");
+    app.send(reqwest::Method::GET, "/v1/offers?age=200", None, None)
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    app.send(reqwest::Method::GET, "/v1/offers?venue_id=nope", None, None)
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+}
+
+async fn a_voucher_for_an_offer_is_redeemed_by_its_countermark(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (association, venue, citizen) = app.territory(1_000).await;
+    citizen_with_tokens(&app, &association, &citizen, 2).await;
+    let mut body = offer("Entrée piscine", 5);
+    body["capacity"] = json!({ "count": 3, "per": "week" });
+    let offer_id = body["offer_id"].as_str().expect("offer_id").to_owned();
+    publish(&app, &venue, &body).await;
+
+    let issued = voucher_for(&app, &citizen, &offer_id).await.expect(StatusCode::CREATED);
+    assert_eq!(issued["amount_max"], 5, "a voucher for an offer is for its price");
+    assert_eq!(issued["offer_id"], offer_id.as_str());
+    let countermark = issued["countermark"].as_str().expect("countermark").to_owned();
+    assert_eq!(countermark.len(), 8);
+    assert!(
+        countermark.chars().all(|character| character.is_ascii_digit() || "ABCDEFGHJKMNPQRSTVWXYZ".contains(character))
+    );
+    let svg = issued["qr_svg"].as_str().expect("qr_svg");
+    assert!(svg.contains("<svg") && svg.contains("</svg>"), "an SVG QR code: {}", &svg[..80.min(svg.len())]);
+
+    // The venue types the code as the citizen reads it: lower case, with a hyphen.
+    let typed = format!("{}-{}", &countermark[..4], &countermark[4..]).to_lowercase();
+    let redemption = by_countermark(&venue, &typed, Some(&offer_id), 5);
+    let redeemed = app.redeem_body(&venue, redemption.clone()).await.expect(StatusCode::CREATED);
+    assert_eq!(redeemed["amount"], 5);
+    let retried = app.redeem_body(&venue, redemption.clone()).await.expect(StatusCode::OK);
+    assert_eq!(retried["position"], redeemed["position"]);
+    let position = redeemed["position"].as_i64().expect("position");
+    assert_eq!(app.wallet(&citizen, position).await["balance"], 11);
+    let listed = public(&app, &format!("/v1/offers/{offer_id}?min_position={position}")).await;
+    assert_eq!(listed["remaining"], 2, "the redemption used the offer once this week");
+    // The same countermark again is the same voucher: used.
+    app.redeem_body(&venue, by_countermark(&venue, &countermark, Some(&offer_id), 5))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "voucher_used");
+
+    // A voucher for an offer redeems that offer, named.
+    let second = voucher_for(&app, &citizen, &offer_id).await.expect(StatusCode::CREATED);
+    let second_mark = second["countermark"].as_str().expect("countermark");
+    app.redeem_body(&venue, by_countermark(&venue, second_mark, None, 5))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_voucher");
+    let other_offer = offer("Autre entrée", 5);
+    publish(&app, &venue, &other_offer).await;
+    let other_id = other_offer["offer_id"].as_str().expect("offer_id");
+    app.redeem_body(&venue, by_countermark(&venue, second_mark, Some(other_id), 5))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_voucher");
+    // Unknown, malformed, or both a voucher and a countermark.
+    app.redeem_body(&venue, by_countermark(&venue, "0000-0000", Some(&offer_id), 5))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_countermark");
+    for bad in ["0000-000", "UUUUUUUU", "0000-0000-0"] {
+        app.redeem_body(&venue, by_countermark(&venue, bad, Some(&offer_id), 5))
+            .await
+            .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    }
+    let mut both = by_countermark(&venue, second_mark, Some(&offer_id), 5);
+    both["voucher"] = second["voucher"].clone();
+    app.redeem_body(&venue, both).await.expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    let mut neither = by_countermark(&venue, second_mark, Some(&offer_id), 5);
+    neither.as_object_mut().expect("an object").remove("countermark");
+    app.redeem_body(&venue, neither).await.expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    // Another venue's redemption of this offer: the offer is not one of its own.
+    let other_venue = app.register_partner("venue").await;
+    app.redeem_body(&other_venue, by_countermark(&other_venue, second_mark, Some(&offer_id), 5))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_offer");
+    // The plain voucher text still works, with the offer named.
+    let mut plain = TestApp::redemption(&venue, second["voucher"].as_str().expect("voucher"), 5);
+    plain["offer_id"] = json!(offer_id);
+    app.redeem_body(&venue, plain).await.expect(StatusCode::CREATED);
+
+    let (code, output) = app.audit_verify();
+    assert_eq!(code, 0, "the audit re-checks countermarks and offers: {output}");
+}
+
+async fn an_offer_at_capacity_takes_no_more_vouchers_nor_redemptions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (association, venue, citizen) = app.territory(1_000).await;
+    citizen_with_tokens(&app, &association, &citizen, 3).await;
+    let mut body = offer("Atelier réparation vélo", 4);
+    body["capacity"] = json!({ "count": 1, "per": "day" });
+    let offer_id = body["offer_id"].as_str().expect("offer_id").to_owned();
+    publish(&app, &venue, &body).await;
+    // Two vouchers taken while a place is left: only the first redemption gets it.
+    let first = voucher_for(&app, &citizen, &offer_id).await.expect(StatusCode::CREATED);
+    let second = voucher_for(&app, &citizen, &offer_id).await.expect(StatusCode::CREATED);
+    let redeem = |voucher: &Value| {
+        let mut body = TestApp::redemption(&venue, voucher["voucher"].as_str().expect("voucher"), 4);
+        body["offer_id"] = json!(offer_id);
+        app.redeem_body(&venue, body)
+    };
+    let redeemed = redeem(&first).await.expect(StatusCode::CREATED);
+    redeem(&second).await.expect_problem(StatusCode::CONFLICT, "offer_full");
+    let position = redeemed["position"].as_i64().expect("position");
+    let listed = public(&app, &format!("/v1/offers/{offer_id}?min_position={position}")).await;
+    assert_eq!((listed["remaining"].clone(), listed["status"].clone()), (json!(0), json!("full")));
+    voucher_for(&app, &citizen, &offer_id).await.expect_problem(StatusCode::CONFLICT, "offer_full");
+    assert_eq!(app.wallet(&citizen, position).await["balance"], 20, "the refused redemption spent nothing");
+
+    // A closed offer, an unknown one, a voucher asking for too much or for both.
+    app.post(&format!("/v1/offers/{offer_id}/close"), &venue.token, json!({})).await.expect(StatusCode::OK);
+    voucher_for(&app, &citizen, &offer_id).await.expect_problem(StatusCode::CONFLICT, "offer_closed");
+    voucher_for(&app, &citizen, &uuid::Uuid::new_v4().to_string())
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_offer");
+    let expensive = offer("Abonnement annuel", 500);
+    publish(&app, &venue, &expensive).await;
+    voucher_for(&app, &citizen, expensive["offer_id"].as_str().expect("offer_id"))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "insufficient_balance");
+    for body in [json!({ "amount": 5, "offer_id": offer_id }), json!({})] {
+        app.post("/v1/me/vouchers", &citizen.token, body)
+            .await
+            .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    }
+    let (code, output) = app.audit_verify();
+    assert_eq!(code, 0, "{output}");
+}
+
+async fn an_offer_for_a_public_is_not_for_everyone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (association, venue, adult) = app.territory(1_000).await;
+    let this_year = chrono::Utc::now().year();
+    let young = register_citizen_born(&app, this_year - 18, "Plaisance").await;
+    let young_elsewhere = register_citizen_born(&app, this_year - 18, "Montaudran").await;
+    for citizen in [&adult, &young, &young_elsewhere] {
+        citizen_with_tokens(&app, &association, citizen, 1).await;
+    }
+    let mut body = offer("Pass culture jeunes", 3);
+    body["audience"] = json!({ "age_min": 15, "age_max": 24, "neighbourhoods": ["plaisance"] });
+    let offer_id = body["offer_id"].as_str().expect("offer_id").to_owned();
+    publish(&app, &venue, &body).await;
+    voucher_for(&app, &young, &offer_id).await.expect(StatusCode::CREATED);
+    voucher_for(&app, &adult, &offer_id).await.expect_problem(StatusCode::FORBIDDEN, "offer_not_for_you");
+    voucher_for(&app, &young_elsewhere, &offer_id).await.expect_problem(StatusCode::FORBIDDEN, "offer_not_for_you");
+    // A plain voucher for an amount is still issued, with its countermark.
+    let plain = app.post("/v1/me/vouchers", &adult.token, json!({ "amount": 3 })).await.expect(StatusCode::CREATED);
+    assert_eq!(plain["amount_max"], 3);
+    assert!(plain.get("offer_id").is_none());
+    let redeemed = app
+        .redeem_body(&venue, by_countermark(&venue, plain["countermark"].as_str().expect("countermark"), None, 3))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(redeemed["amount"], 3);
+}
+
+crate::on_both_backends!(
+    a_venue_publishes_an_offer_that_anyone_finds,
+    an_offer_that_does_not_hold_is_refused_and_changes_nothing,
+    a_voucher_for_an_offer_is_redeemed_by_its_countermark,
+    an_offer_at_capacity_takes_no_more_vouchers_nor_redemptions,
+    an_offer_for_a_public_is_not_for_everyone,
+);

@@ -5,13 +5,15 @@ mod support;
 use chrono::{DateTime, Utc};
 use cqrs_es::test::TestFramework;
 use support::{RULES, World, at};
-use ygor_ledger::operations::{self, Certify, Decided, Redeem};
+use ygor_ledger::mission::Publication;
+use ygor_ledger::offer::{Capacity, CapacityPeriod, OfferTerms};
+use ygor_ledger::operations::{self, Certify, Changes, Decided, Redeem};
 use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, PartnerEvent};
 use ygor_ledger::territory::{TerritoryCommand, TerritoryEvent};
 use ygor_ledger::wallet::{VerifiedVoucher, WalletEvent};
 use ygor_ledger::{
-    ActionId, CategoryId, CitizenId, LedgerError, LotId, Partner, PartnerId, PartnerKind, RedemptionId, Territory,
-    Tokens, VoucherId,
+    ActionId, CategoryId, CitizenId, LedgerError, LotId, OfferId, Partner, PartnerId, PartnerKind, RedemptionId,
+    Territory, Tokens, VoucherId,
 };
 
 /// A certification of one action on day `occurred_day` of March, with fresh ids, on the 20th.
@@ -534,4 +536,94 @@ fn rules_are_versioned_and_certifications_record_the_version_in_force() {
         }
         Decided::Replay { .. } => panic!("not a replay"),
     }
+}
+
+/// An offer of `price` tokens, `count` uses a day, published by `venue` on the 1st.
+fn publish_offer(world: &mut World, venue: PartnerId, price: u64, count: u32) -> OfferId {
+    let offer_id = OfferId::from_uuid(uuid::Uuid::new_v4());
+    let terms = OfferTerms {
+        title: "Entrée piscine".to_owned(),
+        description: None,
+        category: None,
+        price: Tokens::new(price),
+        capacity: Some(Capacity { count, per: CapacityPeriod::Day }),
+        audience: None,
+        starts_at: None,
+        ends_at: None,
+    };
+    let events = world
+        .partner(venue)
+        .decide(PartnerCommand::PublishOffer { offer_id, terms: terms.clone(), at: at(1, 10) })
+        .expect("publish");
+    world.apply_changes(Changes::partner(venue, events));
+    assert_eq!(world.partner(venue).offer_publication(offer_id, &terms), Ok(Publication::AlreadyPublished));
+    let other = OfferTerms { price: Tokens::new(price + 1), ..terms };
+    assert_eq!(
+        world.partner(venue).offer_publication(offer_id, &other).unwrap_err(),
+        LedgerError::IdConflict { what: format!("offer_id {offer_id}") }
+    );
+    offer_id
+}
+
+fn redeem_offer(venue: PartnerId, citizen: CitizenId, offer_id: OfferId, for_offer: Option<OfferId>) -> Redeem {
+    let mut command = redeem_command(venue, citizen, 5, 20);
+    command.offer_id = for_offer;
+    command.voucher.offer_id = Some(offer_id);
+    command
+}
+
+#[test]
+fn an_offer_takes_as_many_redemptions_a_day_as_its_capacity() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.apply(certify(&world, association, citizen, "velo", 30, 10).expect("certify"));
+    let offer_id = publish_offer(&mut world, venue, 5, 1);
+    let first = operations::redeem(
+        &world.partner(venue),
+        &world.wallet(citizen),
+        redeem_offer(venue, citizen, offer_id, Some(offer_id)),
+    );
+    world.apply(first.expect("the first use of the day"));
+    let second = operations::redeem(
+        &world.partner(venue),
+        &world.wallet(citizen),
+        redeem_offer(venue, citizen, offer_id, Some(offer_id)),
+    );
+    assert_eq!(second.unwrap_err(), LedgerError::OfferFull(offer_id));
+    // The next day the capacity starts again.
+    let mut next_day = redeem_offer(venue, citizen, offer_id, Some(offer_id));
+    (next_day.at, next_day.voucher.expires_at) = (at(21, 9), at(21, 10));
+    world.apply(operations::redeem(&world.partner(venue), &world.wallet(citizen), next_day).expect("a new day"));
+    world.assert_consistent();
+}
+
+#[test]
+fn a_voucher_for_an_offer_redeems_that_offer_only_and_a_closed_offer_none() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.apply(certify(&world, association, citizen, "velo", 30, 10).expect("certify"));
+    let offer_id = publish_offer(&mut world, venue, 5, 10);
+    let other = publish_offer(&mut world, venue, 5, 10);
+    let redeem = |world: &World, command| operations::redeem(&world.partner(venue), &world.wallet(citizen), command);
+    assert_eq!(
+        redeem(&world, redeem_offer(venue, citizen, offer_id, None)).unwrap_err(),
+        LedgerError::VoucherForOffer(offer_id)
+    );
+    assert_eq!(
+        redeem(&world, redeem_offer(venue, citizen, offer_id, Some(other))).unwrap_err(),
+        LedgerError::VoucherForOffer(offer_id)
+    );
+    let unknown = OfferId::from_uuid(uuid::Uuid::new_v4());
+    let mut plain = redeem_command(venue, citizen, 5, 20);
+    plain.offer_id = Some(unknown);
+    assert_eq!(redeem(&world, plain).unwrap_err(), LedgerError::UnknownOffer(unknown));
+    let events = world.partner(venue).decide(PartnerCommand::CloseOffer { offer_id, at: at(15, 9) }).expect("close");
+    world.apply_changes(Changes::partner(venue, events));
+    assert_eq!(
+        world.partner(venue).decide(PartnerCommand::CloseOffer { offer_id, at: at(16, 9) }),
+        Ok(vec![]),
+        "closing again decides nothing"
+    );
+    assert_eq!(
+        redeem(&world, redeem_offer(venue, citizen, offer_id, Some(offer_id))).unwrap_err(),
+        LedgerError::OfferClosed(offer_id)
+    );
 }

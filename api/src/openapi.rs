@@ -141,6 +141,7 @@ impl Modify for ProblemResponses {
         offers::close,
         offers::list,
         offers::show,
+        offers::dashboard,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod missions;
+pub mod offer_uses;
 pub mod offers;
 pub mod participation;
 pub mod profiles;

@@ -320,10 +320,87 @@ async fn an_offer_for_a_public_is_not_for_everyone(backend: Backend) {
     assert_eq!(redeemed["amount"], 3);
 }
 
+async fn the_offers_dashboard_shows_which_publics_an_offer_reaches(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (association, venue, _citizen) = app.territory(10_000).await;
+    let this_year = chrono::Utc::now().year();
+    let mut young = Vec::new();
+    for _ in 0..4 {
+        young.push(register_citizen_born(&app, this_year - 18, "Plaisance").await);
+    }
+    let mut adults = Vec::new();
+    for _ in 0..5 {
+        adults.push(register_citizen_born(&app, this_year - 40, "Bellefontaine").await);
+    }
+    let mut pool = offer("Entrée piscine", 2);
+    pool["capacity"] = json!({ "count": 10, "per": "day" });
+    let pool_id = pool["offer_id"].as_str().expect("offer_id").to_owned();
+    publish(&app, &venue, &pool).await;
+    let theatre = offer("Place de théâtre", 8);
+    publish(&app, &venue, &theatre).await;
+    // One young citizen and four adults use the pool; one adult twice. Nobody goes to the theatre.
+    let users: Vec<&Citizen> = young.iter().take(1).chain(adults.iter().take(4)).chain(adults.iter().take(1)).collect();
+    for citizen in &users {
+        citizen_with_tokens(&app, &association, citizen, 1).await;
+        let issued = voucher_for(&app, citizen, &pool_id).await.expect(StatusCode::CREATED);
+        let body = by_countermark(&venue, issued["countermark"].as_str().expect("countermark"), Some(&pool_id), 2);
+        app.redeem_body(&venue, body).await.expect(StatusCode::CREATED);
+    }
+    let position = app.latest().await;
+    let dashboard = app.get(&format!("/v1/dashboards/offers?min_position={position}"), &app.admin_token).await;
+    let dashboard = dashboard.expect(StatusCode::OK);
+    assert_eq!(dashboard["by"], "offer");
+    let rows = dashboard["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "an offer nobody used has its row: {dashboard}");
+    let pool_row = rows.iter().find(|row| row["offer_id"] == pool_id.as_str()).expect("the pool's row");
+    assert_eq!(
+        (pool_row["uses"].clone(), pool_row["citizens"].clone(), pool_row["tokens"].clone()),
+        (json!(6), json!(5), json!(12))
+    );
+    assert_eq!(pool_row["offer"], "Entrée piscine");
+    assert_eq!(pool_row["places"], 10, "one day of a capacity of 10");
+    assert_eq!(pool_row["capacity_used_percent"], 60.0);
+    let band = |row: &Value, key: &str| {
+        row["by_age_band"].as_array().expect("bands").iter().find(|band| band["key"] == key).cloned().expect("band")
+    };
+    // 1 of 4 young citizens against 4 of 6 citizens aged 35-49 (the territory's own citizen is 36).
+    assert_eq!(
+        band(pool_row, "15-24"),
+        json!({ "key": "15-24", "uses": 1, "citizens": 1, "registered": 4, "reach_percent": 25.0 })
+    );
+    assert_eq!(band(pool_row, "35-49")["reach_percent"], 66.7);
+    let theatre_row = rows.iter().find(|row| row["offer"] == "Place de théâtre").expect("the theatre's row");
+    assert_eq!(theatre_row["uses"], 0);
+    assert_eq!(
+        band(theatre_row, "15-24"),
+        json!({ "key": "15-24", "uses": 0, "citizens": 0, "registered": 4, "reach_percent": 0.0 })
+    );
+    let neighbourhoods = pool_row["by_neighbourhood"].as_array().expect("neighbourhoods");
+    let plaisance = neighbourhoods.iter().find(|row| row["key"] == "Plaisance").expect("Plaisance");
+    // Four young citizens and the territory's own live in Plaisance; one of them used the pool.
+    assert_eq!((plaisance["citizens"].clone(), plaisance["registered"].clone()), (json!(1), json!(5)));
+
+    let by_venue = app.get("/v1/dashboards/offers?by=venue", &app.admin_token).await.expect(StatusCode::OK);
+    let venue_rows = by_venue["rows"].as_array().expect("rows");
+    assert_eq!(venue_rows.len(), 1);
+    assert_eq!((venue_rows[0]["uses"].clone(), venue_rows[0]["venue_id"].clone()), (json!(6), json!(venue.id)));
+    assert!(venue_rows[0].get("offer_id").is_none());
+    let empty = app.get("/v1/dashboards/offers?to=2020-01-01T00:00:00Z", &app.admin_token).await.expect(StatusCode::OK);
+    assert_eq!(empty["rows"], json!([]), "no offer was published before then");
+
+    for query in ["by=age", "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from=yesterday"] {
+        app.get(&format!("/v1/dashboards/offers?{query}"), &app.admin_token)
+            .await
+            .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");
+    }
+    app.get("/v1/dashboards/offers", &venue.token).await.expect_problem(StatusCode::FORBIDDEN, "forbidden");
+}
+
 crate::on_both_backends!(
     a_venue_publishes_an_offer_that_anyone_finds,
     an_offer_that_does_not_hold_is_refused_and_changes_nothing,
     a_voucher_for_an_offer_is_redeemed_by_its_countermark,
     an_offer_at_capacity_takes_no_more_vouchers_nor_redemptions,
     an_offer_for_a_public_is_not_for_everyone,
+    the_offers_dashboard_shows_which_publics_an_offer_reaches,
 );

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/offers/{offer_id}", get(show))
         .route("/v1/offers/{offer_id}/close", post(close))
         .route("/v1/me/vouchers", post(issue_voucher))
+        .route("/v1/dashboards/offers", get(dashboard))
 }
 
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
@@ -496,4 +497,139 @@ pub fn qr_svg(text: &str) -> Result<String, ApiError> {
         .dark_color(qrcode::render::svg::Color("#000000"))
         .light_color(qrcode::render::svg::Color("#ffffff"))
         .build())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct OfferDashboardQuery {
+    /// `offer` (default) or `venue`.
+    pub by: Option<String>,
+    /// Inclusive start (RFC 3339).
+    pub from: Option<String>,
+    /// Exclusive end (RFC 3339); now by default. Ages and bands are taken at this time.
+    pub to: Option<String>,
+    pub min_position: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReachView {
+    /// The age band (`0-14`, `15-24`, `25-34`, `35-49`, `50-64`, `65+`, `inconnu`) or the
+    /// neighbourhood (`inconnu` when not given).
+    pub key: String,
+    pub uses: u64,
+    /// Distinct citizens of this public who used it.
+    pub citizens: u64,
+    /// Citizens of this public registered at the end of the period.
+    pub registered: u64,
+    /// `citizens / registered × 100`, one decimal; absent when no citizen of this public is registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach_percent: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OfferUsesView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_id: Option<String>,
+    /// The offer's title (rows by offer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer: Option<String>,
+    pub venue_id: String,
+    pub venue: String,
+    pub uses: u64,
+    pub tokens: u64,
+    pub citizens: u64,
+    /// Uses its capacity allowed over the period while it ran (offers with a capacity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub places: Option<u64>,
+    /// `uses / places × 100`, one decimal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_used_percent: Option<f64>,
+    pub by_age_band: Vec<ReachView>,
+    pub by_neighbourhood: Vec<ReachView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OfferDashboard {
+    pub by: String,
+    pub from: Option<DateTime<Utc>>,
+    pub to: DateTime<Utc>,
+    /// By venue name, then offer title.
+    pub rows: Vec<OfferUsesView>,
+    pub position: i64,
+}
+
+/// `part / whole × 100` with one decimal, or `None` when `whole` is 0.
+fn percent(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| (part as f64 * 1000.0 / whole as f64).round() / 10.0)
+}
+
+fn reach_views(reach: Vec<ygor_projections::offer_uses::Reach>) -> Vec<ReachView> {
+    reach
+        .into_iter()
+        .map(|row| ReachView {
+            reach_percent: percent(row.citizens, row.registered),
+            key: row.key,
+            uses: row.uses,
+            citizens: row.citizens,
+            registered: row.registered,
+        })
+        .collect()
+}
+
+/// The offers' uses over a period, by offer or by venue, with their reach in each age band and
+/// neighbourhood: which services which publics do not use.
+#[utoipa::path(get, path = "/v1/dashboards/offers", tag = "collectivity", params(OfferDashboardQuery),
+    responses((status = 200, body = OfferDashboard)), security(("bearer" = [])))]
+pub async fn dashboard(
+    State(state): State<AppState>,
+    _admin: crate::auth::Admin,
+    ApiQuery(query): ApiQuery<OfferDashboardQuery>,
+    _consistent: Consistent,
+) -> Result<axum::Json<OfferDashboard>, ApiError> {
+    use ygor_projections::offer_uses::{Grouping, rows};
+    let grouping = match query.by.as_deref() {
+        None | Some("offer") => Grouping::Offer,
+        Some("venue") => Grouping::Venue,
+        Some(_) => return Err(ApiError::validation("by must be offer or venue")),
+    };
+    let (from, to) = super::venue::parse_period(query.from.as_deref(), query.to.as_deref())?;
+    let reference = now();
+    let dashboard = state.projections().read(|models| {
+        let (rows, _) = rows(&models.venues, &models.offers, &models.wallets, grouping, from, to, reference);
+        let venue_name =
+            |venue_id: &PartnerId| models.partners.get(venue_id).map(|(_, name)| name.clone()).unwrap_or_default();
+        let mut rows: Vec<OfferUsesView> = rows
+            .into_iter()
+            .map(|row| OfferUsesView {
+                offer_id: row.offer_id.map(|offer_id| offer_id.to_string()),
+                offer: row
+                    .offer_id
+                    .and_then(|offer_id| models.offers.offers.get(&offer_id))
+                    .map(|offer| offer.terms.title.clone()),
+                venue_id: row.venue_id.to_string(),
+                venue: venue_name(&row.venue_id),
+                uses: row.uses,
+                tokens: row.tokens,
+                citizens: row.citizens,
+                places: row.places,
+                capacity_used_percent: row.places.and_then(|places| percent(row.uses, places)),
+                by_age_band: reach_views(row.by_age_band),
+                by_neighbourhood: reach_views(row.by_neighbourhood),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.venue.to_lowercase(), a.offer.as_deref().map(str::to_lowercase), &a.offer_id).cmp(&(
+                b.venue.to_lowercase(),
+                b.offer.as_deref().map(str::to_lowercase),
+                &b.offer_id,
+            ))
+        });
+        OfferDashboard {
+            by: if grouping == Grouping::Offer { "offer" } else { "venue" }.to_owned(),
+            from,
+            to: to.unwrap_or(reference),
+            rows,
+            position: models.position,
+        }
+    });
+    Ok(axum::Json(dashboard))
 }

@@ -83,6 +83,8 @@ pub(crate) enum Value<'a> {
     Neighbourhood(&'a str),
     /// Words that read the same in both languages: names, ids, tokens, paths, commands.
     Text(&'a str),
+    /// A share with one decimal: "2,5 %" / "2.5%".
+    Percent(f64),
 }
 
 impl Value<'_> {
@@ -103,6 +105,10 @@ impl Value<'_> {
                 Lang::English => (*name).to_owned(),
             },
             Value::Text(text) => (*text).to_owned(),
+            Value::Percent(share) => match lang {
+                Lang::French => format!("{share:.1} %").replace('.', ","),
+                Lang::English => format!("{share:.1}%"),
+            },
         }
     }
 }

@@ -229,6 +229,9 @@ async fn build(
         venues.len(),
         data_dir.join(KEYS_DIR).display()
     );
+    let offers =
+        simulation::publish_offers(&engine, &venues, options.seed, plan.start + TimeDelta::minutes(20)).await?;
+    eprintln!("[démo] {} offres publiées par les lieux partenaires", offers.iter().map(Vec::len).sum::<usize>());
     let tokens: Vec<String> = (0..plan.citizens.len()).map(|_| ygor_crypto::generate_token("ygor_cit_")).collect();
     let context = Arc::new(Context {
         engine,
@@ -236,6 +239,7 @@ async fn build(
         associations,
         venues,
         citizens: plan.citizens.iter().map(|citizen| citizen.id).collect(),
+        offers,
         seed: options.seed,
     });
     let plan = simulate(context.clone(), plan, &tokens).await?;
@@ -350,6 +354,24 @@ mod tests {
         let redemptions: usize = models.venues.venues.values().map(|book| book.redemptions.len()).sum();
         let settlements: usize = models.venues.venues.values().map(|book| book.settlements.len()).sum();
         assert!(redemptions > 0 && settlements > 0, "{redemptions} redemptions, {settlements} settlements");
+        // Every venue published its offers; every redemption was of one, some by countermark.
+        let offers: usize = territory::VENUES.iter().map(|venue| venue.offers.len()).sum();
+        assert_eq!(models.offers.offers.len(), offers);
+        let books = || models.venues.venues.values().flat_map(|book| &book.redemptions);
+        assert!(books().all(|redemption| redemption.offer_id.is_some()));
+        let used: u64 = models.offers.offers.values().map(|offer| offer.total_uses).sum();
+        assert_eq!(used, redemptions as u64);
+        let reference = report.end;
+        let (rows, _) = ygor_projections::offer_uses::rows(
+            &models.venues,
+            &models.offers,
+            &models.wallets,
+            ygor_projections::offer_uses::Grouping::Offer,
+            None,
+            None,
+            reference,
+        );
+        assert_eq!(rows.len(), offers, "the dashboard has a row for each offer");
         assert!(models.profiles.profiles.values().any(|profile| !profile.badges.is_empty()), "a badge was awarded");
         assert!(models.missions.missions.len() >= 20, "missions: {}", models.missions.missions.len());
         assert!(models.missions.missions.values().any(|mission| mission.closed_at.is_some()));

@@ -25,6 +25,7 @@ pub(crate) enum Part {
     Revocations = 6,
     Partners = 7,
     Draws = 8,
+    Offers = 9,
 }
 
 #[derive(Debug)]

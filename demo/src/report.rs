@@ -57,6 +57,20 @@ pub struct Summary {
     pub closed_draws: u64,
     pub events: i64,
     pub circulation: Circulation,
+    pub offers: u64,
+    /// The offer whose reach differs most between two age bands, from the offers dashboard.
+    pub under_consumed: Option<UnderConsumed>,
+}
+
+/// "« Place de théâtre » (Théâtre municipal) reaches 2.0% of 15-24 against 9.1% of 65+".
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnderConsumed {
+    pub offer: String,
+    pub venue: String,
+    pub low_band: String,
+    pub low_percent: f64,
+    pub high_band: String,
+    pub high_percent: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +162,29 @@ impl Report {
                 ("events", Number(u64::try_from(s.events).unwrap_or(0))),
             ],
         );
+        out.line(
+            wording(
+                "  Offres : {offers} publiées par les lieux ; chaque échange en nomme une, la moitié par contremarque.",
+                "  Offers: {offers} published by the venues; every redemption names one, half of them by countermark.",
+            ),
+            &[("offers", Number(s.offers))],
+        );
+        if let Some(gap) = &s.under_consumed {
+            out.line(
+                wording(
+                    "  Sous-consommation : « {offer} » ({venue}) touche {low} des {low_band} ans contre {high} des {high_band} ans (GET /v1/dashboards/offers).",
+                    "  Under-consumed: \"{offer}\" ({venue}) reaches {low} of {low_band} year-olds against {high} of {high_band} (GET /v1/dashboards/offers).",
+                ),
+                &[
+                    ("offer", Text(&gap.offer)),
+                    ("venue", Text(&gap.venue)),
+                    ("low", Value::Percent(gap.low_percent)),
+                    ("low_band", Text(&gap.low_band)),
+                    ("high", Value::Percent(gap.high_percent)),
+                    ("high_band", Text(&gap.high_band)),
+                ],
+            );
+        }
         out.line(
             wording(
                 "  Jetons : {minted} émis par la collectivité, {issued} distribués, {redeemed} dépensés, {recovered} remboursés aux lieux, {expired} expirés, {revoked} révoqués, {gold} jetons d'or gagnés ; en trésorerie {treasury}, enveloppes {envelopes}, portefeuilles {wallets}, à rembourser {unsettled}.",
@@ -260,6 +297,14 @@ impl Report {
             },
             Example { comment: None, command: quoted("ADMIN", "/v1/dashboards/participation?by=neighbourhood") },
             Example { comment: None, command: quoted("ADMIN", "/v1/dashboards/participation?by=month&format=csv") },
+            Example { comment: None, command: quoted("ADMIN", "/v1/dashboards/offers?by=offer") },
+            Example {
+                comment: Some(wording(
+                    "  # le catalogue des offres, sans jeton",
+                    "  # the catalogue of offers, without a token",
+                )),
+                command: format!("  curl -s {url}/v1/offers"),
+            },
             Example {
                 comment: Some(wording(
                     "  # portefeuille, profil et missions d'un·e habitant·e",
@@ -394,8 +439,37 @@ pub(crate) fn read_back(models: &ReadModels, plan: &Plan, tokens: &[String]) -> 
         closed_draws: models.draws.values().filter(|draw| draw.result().is_some()).count() as u64,
         events: models.position,
         circulation: models.circulation(),
+        offers: models.offers.offers.len() as u64,
+        under_consumed: under_consumed(models, end),
     };
     (summary, picks)
+}
+
+/// The offer, used at least 20 times, whose reach differs most between two age bands of at least
+/// 20 registered citizens: what the offers dashboard is for.
+fn under_consumed(models: &ReadModels, end: DateTime<Utc>) -> Option<UnderConsumed> {
+    use ygor_projections::offer_uses::{Grouping, rows};
+    let (rows, _) = rows(&models.venues, &models.offers, &models.wallets, Grouping::Offer, None, None, end);
+    let share = |citizens: u64, registered: u64| (citizens * 1000 / registered) as f64 / 10.0;
+    rows.iter()
+        .filter(|row| row.uses >= 20)
+        .filter_map(|row| {
+            let bands: Vec<_> =
+                row.by_age_band.iter().filter(|band| band.registered >= 20 && band.key != "inconnu").collect();
+            let low = bands.iter().min_by_key(|band| band.citizens * 1000 / band.registered)?;
+            let high = bands.iter().max_by_key(|band| band.citizens * 1000 / band.registered)?;
+            let offer = models.offers.offers.get(&row.offer_id?)?;
+            let gap = UnderConsumed {
+                offer: offer.terms.title.clone(),
+                venue: models.partners.get(&row.venue_id).map(|(_, name)| name.clone()).unwrap_or_default(),
+                low_band: low.key.clone(),
+                low_percent: share(low.citizens, low.registered),
+                high_band: high.key.clone(),
+                high_percent: share(high.citizens, high.registered),
+            };
+            Some(gap)
+        })
+        .max_by(|a, b| (a.high_percent - a.low_percent).total_cmp(&(b.high_percent - b.low_percent)))
 }
 
 #[cfg(test)]
@@ -449,6 +523,15 @@ mod tests {
                 closed_draws: 0,
                 events: 1_234_567,
                 circulation: Circulation { minted: Tokens::new(250_000), gold_issued: 0, ..Circulation::default() },
+                offers: 23,
+                under_consumed: Some(UnderConsumed {
+                    offer: "Place de théâtre".to_owned(),
+                    venue: "Théâtre municipal".to_owned(),
+                    low_band: "15-24".to_owned(),
+                    low_percent: 2.0,
+                    high_band: "65+".to_owned(),
+                    high_percent: 9.1,
+                }),
             },
             tokens_file: PathBuf::from("/data/demo-tokens.txt"),
             elapsed: Duration::from_millis(20_460),
@@ -465,6 +548,8 @@ mod tests {
             "Démo prête : 3 000 habitants, graine 12345, du 01/01/2026 au 07/12/2026, en 20,5 s.",
             "  Territoire : 31 associations, 15 lieux partenaires, 30 missions (9 ouvertes), 3 versions des règles, 1 tirage au sort (0 clos).",
             "  Activité : 21 004 actions certifiées (61 révoquées), 5 120 échanges, 170 règlements, 1 800 badges pour 1 habitant, 1 234 567 événements au journal.",
+            "  Offres : 23 publiées par les lieux ; chaque échange en nomme une, la moitié par contremarque.",
+            "  Sous-consommation : « Place de théâtre » (Théâtre municipal) touche 2,0 % des 15-24 ans contre 9,1 % des 65+ ans (GET /v1/dashboards/offers).",
             "  Jetons : 250 000 émis par la collectivité, 0 distribués, 0 dépensés, 0 remboursés aux lieux, 0 expirés, 0 révoqués, 0 jetons d'or gagnés ; en trésorerie 0, enveloppes 0, portefeuilles 0, à rembourser 0.",
             "Pour démarrer : ygor serve --data-dir /data  puis http://127.0.0.1:8080/docs",
             "  Association « Les Amis des Berges » (asso-1) : ygor_asso_x",
@@ -478,6 +563,8 @@ mod tests {
             "Demo ready: 3,000 citizens, seed 12345, from 2026-01-01 to 2026-12-07, in 20.5 s.",
             "  Territory: 31 associations, 15 partner venues, 30 missions (9 open), 3 rules versions, 1 draw (0 closed).",
             "  Activity: 21,004 certified actions (61 revoked), 5,120 redemptions, 170 settlements, 1,800 badges for 1 citizen, 1,234,567 events in the log.",
+            "  Offers: 23 published by the venues; every redemption names one, half of them by countermark.",
+            "  Under-consumed: \"Place de théâtre\" (Théâtre municipal) reaches 2.0% of 15-24 year-olds against 9.1% of 65+ (GET /v1/dashboards/offers).",
             "  Tokens: 250,000 minted, 0 issued, 0 redeemed, 0 recovered from venues, 0 expired, 0 revoked, 0 gold tokens earned; treasury 0, envelopes 0, wallets 0, to settle 0.",
             "To start: ygor serve --data-dir /data  then http://127.0.0.1:8080/docs",
             "  Association \"Les Amis des Berges\" (asso-1): ygor_asso_x",
@@ -496,6 +583,6 @@ mod tests {
                 .collect()
         };
         assert_eq!(commands(french), commands(&english));
-        assert_eq!(commands(french).len(), 10);
+        assert_eq!(commands(french).len(), 12);
     }
 }

@@ -20,18 +20,19 @@ use ygor_api::AppState;
 use ygor_api::routes::association::verify_partner_signature;
 use ygor_api::routes::offers::VOUCHER_LIFETIME;
 use ygor_crypto::{SecretKey, SignedKind, VoucherClaims};
-use ygor_engine::{Engine, PartnerInfo};
+use ygor_engine::{Engine, EngineError, PartnerInfo};
 use ygor_ledger::books::Account;
 use ygor_ledger::mission::MissionDetails;
+use ygor_ledger::offer::{Capacity, OfferTerms};
 use ygor_ledger::operations::{Certify, Redeem};
 use ygor_ledger::wallet::{Demographics, VerifiedVoucher};
-use ygor_ledger::{CitizenId, DrawId, PartnerId, PartnerKind, Tokens, VoucherId};
+use ygor_ledger::{CitizenId, DrawId, LedgerError, OfferId, PartnerId, PartnerKind, Tokens, VoucherId};
 use ygor_store::CitizenDetails;
 
 use crate::lang::Lang;
 use crate::plan::{CertificationPlan, CitizenPlan, InterestChange, Plan, RedemptionPlan, RevocationPlan};
 use crate::random::{Part, Random};
-use crate::territory::{ASSOCIATIONS, VENUES, category_id};
+use crate::territory::{ASSOCIATIONS, OfferSpec, VENUES, category_id};
 use crate::{DemoError, rfc3339};
 
 /// How many citizens' commands run at the same time.
@@ -59,6 +60,8 @@ pub(crate) struct Context {
     pub(crate) associations: Vec<Partner>,
     pub(crate) venues: Vec<Partner>,
     pub(crate) citizens: Vec<CitizenId>,
+    /// Each venue's offers, in the order of its [`VenueSpec`](crate::territory::VenueSpec).
+    pub(crate) offers: Vec<Vec<OfferId>>,
     pub(crate) seed: u64,
 }
 
@@ -77,6 +80,8 @@ pub(crate) struct Tally {
     pub(crate) settlements: u64,
     pub(crate) draw_entries: u64,
     pub(crate) tickets: u64,
+    /// Visits that found the offer full for the day, week or month.
+    pub(crate) turned_away: u64,
 }
 
 impl AddAssign for Tally {
@@ -93,6 +98,7 @@ impl AddAssign for Tally {
         self.settlements += other.settlements;
         self.draw_entries += other.draw_entries;
         self.tickets += other.tickets;
+        self.turned_away += other.turned_away;
     }
 }
 
@@ -186,13 +192,13 @@ async fn certify(context: Arc<Context>, mut jobs: Vec<CertificationPlan>) -> Res
 }
 
 /// The offer a citizen takes at a venue with what they can spend: the one they wish for if they
-/// can afford it, else the dearest they can afford; two of it now and then.
-fn redemption_amount(prices: &[u64], wish: u64, balance: u64) -> Option<u64> {
-    let wished = prices[(wish % prices.len() as u64) as usize];
-    let price =
-        if wished <= balance { Some(wished) } else { prices.iter().copied().filter(|price| *price <= balance).max() }?;
-    let two = (wish >> 32).is_multiple_of(4) && price * 2 <= balance;
-    Some(if two { price * 2 } else { price })
+/// can afford it, else the dearest they can afford.
+fn chosen_offer(offers: &[OfferSpec], wish: u64, balance: u64) -> Option<usize> {
+    let wished = (wish % offers.len() as u64) as usize;
+    if offers[wished].price <= balance {
+        return Some(wished);
+    }
+    (0..offers.len()).filter(|index| offers[*index].price <= balance).max_by_key(|index| offers[*index].price)
 }
 
 /// Groups one phase's jobs by citizen: one citizen's commands run one after the other.
@@ -214,13 +220,16 @@ async fn redeem_all(context: Arc<Context>, mut jobs: Vec<RedemptionPlan>) -> Res
     Ok(tally)
 }
 
-/// A citizen asks for a voucher and shows it at a venue, which redeems it.
+/// A citizen asks for a voucher for an offer and shows it at a venue, which redeems it: by the
+/// voucher's QR code, or by its countermark read aloud (about half the time).
 async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, DemoError> {
     let citizen_id = context.citizens[job.citizen];
     let balance = context.engine.wallet(citizen_id).await?.holdings().spendable(job.at).value();
-    let Some(amount) = redemption_amount(VENUES[job.venue].prices, job.wish, balance) else {
+    let offers = VENUES[job.venue].offers;
+    let Some(chosen) = chosen_offer(offers, job.wish, balance) else {
         return Ok(Tally::default());
     };
+    let (amount, offer_id) = (offers[chosen].price, context.offers[job.venue][chosen]);
     let venue = &context.venues[job.venue];
     let issued_at = job.at - TimeDelta::minutes(3);
     let claims = VoucherClaims {
@@ -229,13 +238,18 @@ async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, Dem
         amount_max: amount,
         issued_at,
         expires_at: issued_at + VOUCHER_LIFETIME,
-        offer_id: None,
+        offer_id: Some(offer_id.as_uuid()),
     };
     let voucher_text = ygor_crypto::issue_voucher(&claims, context.state.territory_key())?;
     let mut object = Map::new();
     object.insert("redemption_id".to_owned(), Value::from(job.redemption_id.to_string()));
     object.insert("venue_id".to_owned(), Value::from(venue.id.to_string()));
-    object.insert("voucher".to_owned(), Value::from(voucher_text.clone()));
+    if (job.wish >> 32).is_multiple_of(2) {
+        object.insert("countermark".to_owned(), Value::from(ygor_crypto::voucher_countermark(&voucher_text)));
+    } else {
+        object.insert("voucher".to_owned(), Value::from(voucher_text.clone()));
+    }
+    object.insert("offer_id".to_owned(), Value::from(offer_id.to_string()));
     object.insert("amount".to_owned(), Value::from(amount));
     let (signature, fingerprint, request) = sign(SignedKind::Redemption, object, venue)?;
     // The venue's side opens the voucher with the territory's public key, as the HTTP edge does.
@@ -244,7 +258,7 @@ async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, Dem
         voucher_id: VoucherId::from_uuid(opened.voucher_id),
         amount_max: Tokens::new(opened.amount_max),
         expires_at: opened.expires_at,
-        offer_id: None,
+        offer_id: opened.offer_id.map(OfferId::from_uuid),
     };
     let command = Redeem {
         redemption_id: job.redemption_id,
@@ -253,14 +267,48 @@ async fn redeem(context: Arc<Context>, job: RedemptionPlan) -> Result<Tally, Dem
         voucher,
         voucher_text,
         amount: Tokens::new(amount),
-        offer_id: None,
+        offer_id: Some(offer_id),
         signature,
         request,
         fingerprint,
         at: job.at,
     };
-    let outcome = context.engine.redeem(command).await?.outcome;
-    Ok(Tally { redemptions: 1, redeemed: outcome.amount.value(), ..Tally::default() })
+    match context.engine.redeem(command).await {
+        Ok(committed) => Ok(Tally { redemptions: 1, redeemed: committed.outcome.amount.value(), ..Tally::default() }),
+        Err(EngineError::Ledger(LedgerError::OfferFull(_))) => Ok(Tally { turned_away: 1, ..Tally::default() }),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Each venue publishes its offers, right after the partners are registered.
+pub(crate) async fn publish_offers(
+    engine: &Engine,
+    venues: &[Partner],
+    seed: u64,
+    at: DateTime<Utc>,
+) -> Result<Vec<Vec<OfferId>>, DemoError> {
+    let mut published = Vec::new();
+    for (index, (venue, spec)) in venues.iter().zip(VENUES).enumerate() {
+        let mut ids = Vec::new();
+        for (number, offer) in spec.offers.iter().enumerate() {
+            let mut random = Random::new(seed, Part::Offers, ((index as u64) << 8) | number as u64);
+            let offer_id = OfferId::from_uuid(random.uuid());
+            let terms = OfferTerms {
+                title: offer.title.to_owned(),
+                description: None,
+                category: None,
+                price: Tokens::new(offer.price),
+                capacity: offer.capacity.map(|(count, per)| Capacity { count, per }),
+                audience: None,
+                starts_at: None,
+                ends_at: None,
+            };
+            engine.publish_offer(venue.id, offer_id, terms, at).await?;
+            ids.push(offer_id);
+        }
+        published.push(ids);
+    }
+    Ok(published)
 }
 
 async fn revoke(context: Arc<Context>, job: RevocationPlan) -> Result<Tally, DemoError> {
@@ -523,7 +571,7 @@ pub(crate) async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[St
         if last_of_month {
             total += month_tally;
             eprintln!(
-                "[démo] {} {} : {} (total {}), {} ({}, {} au plafond), {} ({}), {}, {}, {}",
+                "[démo] {} {} : {} (total {}), {} ({}, {} au plafond), {} ({}, {} complet), {}, {}, {}",
                 MONTHS[date.month() as usize - 1],
                 date.year(),
                 FRENCH.count(month_tally.registered, "inscrit", "inscrits"),
@@ -533,6 +581,7 @@ pub(crate) async fn simulate(context: Arc<Context>, mut plan: Plan, tokens: &[St
                 FRENCH.number(month_tally.capped),
                 FRENCH.count(month_tally.redemptions, "échange", "échanges"),
                 FRENCH.count(month_tally.redeemed, "jeton", "jetons"),
+                FRENCH.number(month_tally.turned_away),
                 FRENCH.count(month_tally.revocations, "révocation", "révocations"),
                 FRENCH.count(month_tally.expired, "jeton expiré", "jetons expirés"),
                 FRENCH.count(month_tally.settled, "jeton remboursé aux lieux", "jetons remboursés aux lieux"),
@@ -549,14 +598,16 @@ mod tests {
 
     #[test]
     fn redemptions_take_what_the_citizen_can_afford() {
-        // The low bits choose the offer; `(wish >> 32) % 4 == 0` takes two when affordable.
+        // The low bits choose the offer (the high bits choose voucher or countermark).
         let one = 1 << 32;
-        assert_eq!(redemption_amount(&[5, 40], 0, 3), None);
-        assert_eq!(redemption_amount(&[5, 40], one + 1, 20), Some(5), "the dearest affordable one");
-        assert_eq!(redemption_amount(&[5, 40], one + 1, 45), Some(40), "the wished one");
-        assert_eq!(redemption_amount(&[8], 0, 100), Some(16), "two of it");
-        assert_eq!(redemption_amount(&[8], 0, 10), Some(8), "two only when affordable");
-        assert_eq!(redemption_amount(&[8], one, 100), Some(8));
+        const OFFERS: &[OfferSpec] = &[
+            OfferSpec { title: "Entrée", price: 5, capacity: None },
+            OfferSpec { title: "Carte", price: 40, capacity: None },
+        ];
+        assert_eq!(chosen_offer(OFFERS, 0, 3), None);
+        assert_eq!(chosen_offer(OFFERS, one + 1, 20), Some(0), "the dearest affordable one");
+        assert_eq!(chosen_offer(OFFERS, one + 1, 45), Some(1), "the wished one");
+        assert_eq!(chosen_offer(OFFERS, 0, 100), Some(0));
     }
 
     #[test]

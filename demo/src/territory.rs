@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use ygor_ledger::CategoryId;
+use ygor_ledger::offer::CapacityPeriod;
 use ygor_rules::Rules;
 
 use crate::DemoError;
@@ -226,10 +227,33 @@ pub(crate) enum Audience {
     Senior,
 }
 
+/// An offer a venue publishes: its title, price in tokens, and capacity per period, if any.
+pub(crate) struct OfferSpec {
+    pub(crate) title: &'static str,
+    pub(crate) price: u64,
+    pub(crate) capacity: Option<(u32, CapacityPeriod)>,
+}
+
+const fn offer(title: &'static str, price: u64, capacity: Option<(u32, CapacityPeriod)>) -> OfferSpec {
+    OfferSpec { title, price, capacity }
+}
+
+const fn per_day(count: u32) -> Option<(u32, CapacityPeriod)> {
+    Some((count, CapacityPeriod::Day))
+}
+
+const fn per_week(count: u32) -> Option<(u32, CapacityPeriod)> {
+    Some((count, CapacityPeriod::Week))
+}
+
+const fn per_month(count: u32) -> Option<(u32, CapacityPeriod)> {
+    Some((count, CapacityPeriod::Month))
+}
+
 pub(crate) struct VenueSpec {
     pub(crate) name: &'static str,
-    /// Prices of its offers, in tokens.
-    pub(crate) prices: &'static [u64],
+    /// Its offers, the cheapest first.
+    pub(crate) offers: &'static [OfferSpec],
     /// Relative number of visits.
     pub(crate) weight: f64,
     pub(crate) season: Season,
@@ -238,31 +262,105 @@ pub(crate) struct VenueSpec {
 
 const fn venue(
     name: &'static str,
-    prices: &'static [u64],
+    offers: &'static [OfferSpec],
     weight: f64,
     season: Season,
     audience: Audience,
 ) -> VenueSpec {
-    VenueSpec { name, prices, weight, season, audience }
+    VenueSpec { name, offers, weight, season, audience }
 }
 
-/// The seven venues of `territory.md` first, then generated ones.
+/// The seven venues of `territory.md` first, then generated ones. Capacities are those of small
+/// places (a pool's daily entries for the scheme, a theatre's seats set aside each week): in
+/// season, some days are full and a citizen is turned away; out of it, most places go unused.
 pub(crate) const VENUES: &[VenueSpec] = &[
-    venue("Piscine municipale", &[5, 40], 4.0, Season::Summer, Audience::Young),
-    venue("Théâtre municipal", &[15, 25], 2.0, Season::AllYear, Audience::Senior),
-    venue("Musée d'histoire locale", &[6], 1.5, Season::AllYear, Audience::Senior),
-    venue("Médiathèque", &[4, 15], 3.0, Season::AllYear, Audience::Everyone),
-    venue("Cinéma associatif", &[8], 4.0, Season::Winter, Audience::Young),
-    venue("AMAP des Rives (circuit court)", &[12, 20], 2.0, Season::AllYear, Audience::Everyone),
-    venue("Recyclerie (économie sociale et solidaire)", &[10, 5], 2.0, Season::AllYear, Audience::Everyone),
-    venue("Patinoire municipale", &[6], 2.0, Season::Winter, Audience::Young),
-    venue("Conservatoire de musique", &[25], 1.0, Season::AllYear, Audience::Everyone),
-    venue("Salle de concerts La Cale", &[15], 2.0, Season::AllYear, Audience::Young),
-    venue("Librairie indépendante Le Marque-Page", &[12], 2.0, Season::AllYear, Audience::Senior),
-    venue("Épicerie coopérative du Centre", &[10], 2.0, Season::AllYear, Audience::Everyone),
-    venue("Café associatif Le Comptoir", &[3, 6], 2.0, Season::AllYear, Audience::Everyone),
-    venue("Base nautique de la Saône", &[12], 1.5, Season::Summer, Audience::Young),
-    venue("Maison du vélo (réparation et location)", &[8, 20], 1.5, Season::AllYear, Audience::Everyone),
+    venue(
+        "Piscine municipale",
+        &[offer("Entrée piscine", 5, per_day(25)), offer("Carte de 10 entrées", 40, None)],
+        4.0,
+        Season::Summer,
+        Audience::Young,
+    ),
+    venue(
+        "Théâtre municipal",
+        &[offer("Place de théâtre", 15, per_week(30)), offer("Place pour une première", 25, per_week(8))],
+        2.0,
+        Season::AllYear,
+        Audience::Senior,
+    ),
+    venue("Musée d'histoire locale", &[offer("Entrée du musée", 6, None)], 1.5, Season::AllYear, Audience::Senior),
+    venue(
+        "Médiathèque",
+        &[offer("Atelier numérique", 4, per_week(12)), offer("Abonnement annuel", 15, None)],
+        3.0,
+        Season::AllYear,
+        Audience::Everyone,
+    ),
+    venue("Cinéma associatif", &[offer("Séance de cinéma", 8, per_week(60))], 4.0, Season::Winter, Audience::Young),
+    venue(
+        "AMAP des Rives (circuit court)",
+        &[offer("Panier de légumes", 12, per_week(20)), offer("Grand panier de saison", 20, per_week(8))],
+        2.0,
+        Season::AllYear,
+        Audience::Everyone,
+    ),
+    venue(
+        "Recyclerie (économie sociale et solidaire)",
+        &[offer("Petit objet réparé", 5, None), offer("Bon d'achat recyclerie", 10, None)],
+        2.0,
+        Season::AllYear,
+        Audience::Everyone,
+    ),
+    venue("Patinoire municipale", &[offer("Entrée patinoire", 6, per_day(30))], 2.0, Season::Winter, Audience::Young),
+    venue(
+        "Conservatoire de musique",
+        &[offer("Cours d'essai", 25, per_month(6))],
+        1.0,
+        Season::AllYear,
+        Audience::Everyone,
+    ),
+    venue(
+        "Salle de concerts La Cale",
+        &[offer("Place de concert", 15, per_week(25))],
+        2.0,
+        Season::AllYear,
+        Audience::Young,
+    ),
+    venue(
+        "Librairie indépendante Le Marque-Page",
+        &[offer("Bon de lecture", 12, None)],
+        2.0,
+        Season::AllYear,
+        Audience::Senior,
+    ),
+    venue(
+        "Épicerie coopérative du Centre",
+        &[offer("Panier solidaire", 10, per_week(40))],
+        2.0,
+        Season::AllYear,
+        Audience::Everyone,
+    ),
+    venue(
+        "Café associatif Le Comptoir",
+        &[offer("Boisson", 3, None), offer("Repas du midi", 6, per_day(15))],
+        2.0,
+        Season::AllYear,
+        Audience::Everyone,
+    ),
+    venue(
+        "Base nautique de la Saône",
+        &[offer("Initiation à la voile", 12, per_day(8))],
+        1.5,
+        Season::Summer,
+        Audience::Young,
+    ),
+    venue(
+        "Maison du vélo (réparation et location)",
+        &[offer("Réparation de vélo", 8, per_week(15)), offer("Location d'un vélo pour la journée", 20, per_day(4))],
+        1.5,
+        Season::AllYear,
+        Audience::Everyone,
+    ),
 ];
 
 /// How a category's activity varies over the year (index: month − 1).

@@ -76,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::missions::router())
         .merge(routes::audit::router())
         .merge(routes::gold::router())
+        .merge(routes::directory::router())
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)

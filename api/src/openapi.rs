@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, audit, citizen, collectivity, gold, missions, system, venue};
+use crate::routes::{association, audit, citizen, collectivity, directory, gold, missions, system, venue};
 
 struct BearerAuth;
 
@@ -137,6 +137,15 @@ impl Modify for ProblemResponses {
         venue::redemptions,
         citizen::wallet,
         citizen::issue_voucher,
+        directory::rules,
+        directory::rules_versions,
+        directory::venues,
+        directory::associations,
+        collectivity::list_partners,
+        collectivity::reinstate_partner,
+        gold::list,
+        association::envelope,
+        association::certifications,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),

@@ -2,7 +2,8 @@
 //! [`Association`], a [`Venue`] or a [`Citizen`], and a request with another role's token is
 //! refused (`403 forbidden`) before the handler runs, before its body is even read. A handler that
 //! forgets its role does not compile: it has no id to act on. [`Caller`] is for the few reads open
-//! to several roles, which match on it.
+//! to several roles, which match on it; `Option<Caller>` for the public reads that say more to a
+//! caller who sends a token (a token sent must still be valid).
 //!
 //! Tokens are random 256-bit strings; only their SHA-256 is stored, so a copy of the database does
 //! not let anyone act as a partner or a citizen.
@@ -67,6 +68,21 @@ impl FromRequestParts<AppState> for Caller {
             "citizen" => CitizenId::parse(subject).map(Caller::Citizen).map_err(|_| corrupt()),
             _ => Err(corrupt()),
         }
+    }
+}
+
+/// No `Authorization` header: no caller. A header with a malformed or unknown token is still
+/// `401 unauthorized`, as on every endpoint: a client that meant to send a token learns it failed.
+/// (The trait is named by its path: in scope, its method would make `Caller::from_request_parts`
+/// ambiguous.)
+impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Caller as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
     }
 }
 

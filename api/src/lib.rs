@@ -77,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::gold::router())
         .merge(routes::offers::router())
+        .merge(routes::directory::router())
         .merge(openapi::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, audit, citizen, collectivity, gold, missions, offers, system, venue};
+use crate::routes::{association, audit, citizen, collectivity, directory, gold, missions, offers, system, venue};
 
 struct BearerAuth;
 
@@ -142,6 +142,15 @@ impl Modify for ProblemResponses {
         offers::list,
         offers::show,
         offers::dashboard,
+        directory::rules,
+        directory::rules_versions,
+        directory::venues,
+        directory::associations,
+        collectivity::list_partners,
+        collectivity::reinstate_partner,
+        gold::list,
+        association::envelope,
+        association::certifications,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),

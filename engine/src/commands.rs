@@ -125,6 +125,18 @@ impl Engine {
         .await
     }
 
+    /// Lifts a partner's suspension; an active partner is left as it is (nothing written).
+    pub async fn reinstate_partner(&self, id: PartnerId, at: DateTime<Utc>) -> Result<Committed<()>, EngineError> {
+        self.execute(Plan::new().partner(id), OutsideLog::default(), at, |held| {
+            let partner = held.partner(id);
+            if partner.registration().is_none() {
+                return Err(LedgerError::UnknownPartner(id).into());
+            }
+            Ok(Decided::apply(Changes::partner(id, partner.decide(PartnerCommand::Reinstate { at })?), ()))
+        })
+        .await
+    }
+
     pub async fn allocate_envelope(
         &self,
         id: PartnerId,

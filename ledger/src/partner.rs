@@ -1,7 +1,7 @@
 //! The `Partner` aggregate: an association (certifier, holding a token envelope) or a venue
 //! (redeemer, holding redeemed tokens until they are settled). It guards registration,
-//! suspension, the envelope never going below zero, the single use of action and redemption ids,
-//! and a venue's offers with their capacity (see [`crate::offer`]).
+//! suspension (and its lifting), the envelope never going below zero, the single use of action
+//! and redemption ids, and a venue's offers with their capacity (see [`crate::offer`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -209,6 +209,10 @@ pub enum PartnerCommand {
     Suspend {
         at: DateTime<Utc>,
     },
+    /// Lifts a suspension: the partner's writes are accepted again.
+    Reinstate {
+        at: DateTime<Utc>,
+    },
     /// The envelope side of an allocation (the treasury side is on the territory).
     ReceiveEnvelope {
         amount: Tokens,
@@ -254,6 +258,10 @@ pub enum PartnerEvent {
     PartnerSuspended {
         suspended_at: DateTime<Utc>,
     },
+    /// A suspension lifted: the partner's writes are accepted again.
+    PartnerReinstated {
+        reinstated_at: DateTime<Utc>,
+    },
     /// Mirror of `TerritoryEvent::EnvelopeAllocated`.
     EnvelopeReceived {
         amount: Tokens,
@@ -296,6 +304,7 @@ pub enum PartnerEvent {
 crate::macros::domain_event!(PartnerEvent in "partner" {
     PartnerRegistered = "1",
     PartnerSuspended = "1",
+    PartnerReinstated = "1",
     EnvelopeReceived = "1",
     CertificationRecorded = "1",
     RevocationRefunded = "1",
@@ -409,6 +418,13 @@ impl Partner {
                 }
                 Ok(vec![PartnerEvent::PartnerSuspended { suspended_at: at }])
             }
+            PartnerCommand::Reinstate { at } => {
+                if self.registration.is_none() || !self.suspended {
+                    // Like suspending twice: an active partner is already where it should be.
+                    return Ok(vec![]);
+                }
+                Ok(vec![PartnerEvent::PartnerReinstated { reinstated_at: at }])
+            }
             PartnerCommand::ReceiveEnvelope { amount, at } => {
                 self.envelope.checked_add(amount).ok_or(LedgerError::Overflow)?;
                 Ok(vec![PartnerEvent::EnvelopeReceived { amount, received_at: at }])
@@ -484,6 +500,7 @@ impl Partner {
                 self.registration = Some(Registration { kind, name, public_key, registered_at });
             }
             PartnerEvent::PartnerSuspended { .. } => self.suspended = true,
+            PartnerEvent::PartnerReinstated { .. } => self.suspended = false,
             PartnerEvent::EnvelopeReceived { amount, .. } => self.envelope.add_assign_checked(amount),
             PartnerEvent::CertificationRecorded { record, .. } => {
                 self.envelope.sub_assign_checked(record.outcome.tokens);

@@ -114,6 +114,9 @@ enum Op {
     Suspend {
         partner: usize,
     },
+    Reinstate {
+        partner: usize,
+    },
     Certify {
         partner: usize,
         citizen: usize,
@@ -203,6 +206,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (association(), 1..=200u64).prop_map(|(partner, amount)| Op::Allocate { partner, amount }),
         1 => (0..CITIZENS).prop_map(|citizen| Op::RegisterCitizen { citizen }),
         1 => (0..PARTNERS).prop_map(|partner| Op::Suspend { partner }),
+        1 => (0..PARTNERS).prop_map(|partner| Op::Reinstate { partner }),
         18 => (
             association(),
             citizen(),
@@ -449,6 +453,16 @@ impl Run {
                     .decide(PartnerCommand::Suspend { at: self.now })
                     .expect("suspending is always accepted");
                 self.world.apply_changes(Changes { partners: vec![(partner_id, events)], ..Changes::default() });
+            }
+            Op::Reinstate { partner } => {
+                let partner_id = self.partners[partner];
+                let events = self
+                    .world
+                    .partner(partner_id)
+                    .decide(PartnerCommand::Reinstate { at: self.now })
+                    .expect("reinstating is always accepted");
+                self.world.apply_changes(Changes { partners: vec![(partner_id, events)], ..Changes::default() });
+                assert!(!self.world.partner(partner_id).is_suspended(), "a reinstated partner is active");
             }
             Op::Certify { partner, citizen, category, quantity, hours_ago, gold } => {
                 self.certify(partner, citizen, category, quantity, hours_ago, gold)

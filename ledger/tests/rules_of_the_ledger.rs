@@ -144,6 +144,40 @@ fn suspending_twice_writes_nothing_more() {
 }
 
 #[test]
+fn reinstating_a_suspended_partner_lifts_the_suspension() {
+    let registered = PartnerEvent::PartnerRegistered {
+        kind: PartnerKind::Venue,
+        name: "Piscine".to_owned(),
+        public_key: "k".to_owned(),
+        registered_at: at(1, 8),
+    };
+    TestFramework::<Partner>::with(())
+        .given(vec![registered, PartnerEvent::PartnerSuspended { suspended_at: at(2, 8) }])
+        .when(PartnerCommand::Reinstate { at: at(3, 8) })
+        .then_expect_events(vec![PartnerEvent::PartnerReinstated { reinstated_at: at(3, 8) }]);
+}
+
+#[test]
+fn reinstating_an_active_partner_writes_nothing() {
+    let registered = PartnerEvent::PartnerRegistered {
+        kind: PartnerKind::Venue,
+        name: "Piscine".to_owned(),
+        public_key: "k".to_owned(),
+        registered_at: at(1, 8),
+    };
+    let suspended = PartnerEvent::PartnerSuspended { suspended_at: at(2, 8) };
+    let reinstated = PartnerEvent::PartnerReinstated { reinstated_at: at(3, 8) };
+    TestFramework::<Partner>::with(())
+        .given(vec![registered.clone()])
+        .when(PartnerCommand::Reinstate { at: at(3, 8) })
+        .then_expect_events(vec![]);
+    TestFramework::<Partner>::with(())
+        .given(vec![registered, suspended, reinstated])
+        .when(PartnerCommand::Reinstate { at: at(4, 8) })
+        .then_expect_events(vec![]);
+}
+
+#[test]
 fn a_certification_moves_tokens_from_the_envelope_to_a_new_lot() {
     let (mut world, association, _, citizen) = world(100);
     let outcome = world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
@@ -286,6 +320,21 @@ fn a_suspended_association_cannot_certify() {
         certify(&world, association, citizen, "ecologie", 1, 10).unwrap_err(),
         LedgerError::PartnerSuspended(association)
     );
+}
+
+#[test]
+fn a_reinstated_association_certifies_again() {
+    let (mut world, association, _, citizen) = world(100);
+    for command in [PartnerCommand::Suspend { at: at(2, 8) }, PartnerCommand::Reinstate { at: at(3, 8) }] {
+        let events = world.partner(association).decide(command).expect("accepted");
+        world.apply_changes(ygor_ledger::operations::Changes {
+            partners: vec![(association, events)],
+            ..Default::default()
+        });
+    }
+    let outcome =
+        world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certified once reinstated"));
+    assert_eq!(outcome.tokens, Tokens::new(10));
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! conservation after every event and stop the runner loudly if it ever fails.
 
 pub mod audit;
+pub mod directory;
 pub mod missions;
 pub mod offer_uses;
 pub mod offers;
@@ -40,6 +41,7 @@ use ygor_ledger::{CitizenId, Draw, DrawId, PartnerId, PartnerKind};
 use ygor_rules::Rules;
 
 use crate::audit::AuditTrail;
+use crate::directory::Directory;
 use crate::missions::Missions;
 use crate::offers::Offers;
 use crate::profiles::Profiles;
@@ -88,6 +90,8 @@ pub struct ReadModels {
     pub audit: AuditTrail,
     /// Draws as their aggregate folds them: terms, entries, result.
     pub draws: BTreeMap<DrawId, Draw>,
+    /// Rule versions, partners' status and envelope flows, draws in creation order: for lists.
+    pub directory: Directory,
 }
 
 /// An event this process appended, handed to its projections by the engine with its position
@@ -144,6 +148,17 @@ impl ReadModels {
         self.books
             .post(&event)
             .map_err(|error| ProjectionError::Conservation { position, message: error.to_string() })?;
+        if let Some(association) = self.directory.apply(&event) {
+            // The envelope's running totals and its balance in the books must tell the same story.
+            let held = self.books.balance(ygor_ledger::books::Account::Envelope(association));
+            let flows = self.directory.envelope(association);
+            if flows.balance() != Some(held) {
+                return Err(ProjectionError::Conservation {
+                    position,
+                    message: format!("envelope of {association}: the books hold {held} but its flows give {flows:?}"),
+                });
+            }
+        }
         match event {
             AnyEvent::Territory(TerritoryEvent::RulesPublished { rules, .. }) => self.rules = Some(rules),
             AnyEvent::Territory(_) => {}
@@ -240,7 +255,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 11;
+pub const SNAPSHOT_FORMAT: i32 = 12;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

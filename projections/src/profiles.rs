@@ -156,6 +156,13 @@ impl Profiles {
         *self.associations.get(action.association)
     }
 
+    /// Whether the citizen's action was revoked (false for an action this registry does not hold).
+    pub fn is_revoked(&self, citizen_id: CitizenId, action_id: ActionId) -> bool {
+        self.profiles
+            .get(&citizen_id)
+            .is_some_and(|profile| profile.actions.iter().any(|action| action.action_id == action_id && action.revoked))
+    }
+
     pub fn apply(&mut self, citizen_id: CitizenId, event: &WalletEvent, rules: Option<&Rules>) {
         match event {
             WalletEvent::CitizenRegistered { interests, .. } | WalletEvent::InterestsChanged { interests, .. } => {

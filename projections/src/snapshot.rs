@@ -39,7 +39,7 @@ macro_rules! snapshot_sections {
 }
 
 snapshot_sections!(
-    position, books, rules, partners, wallets, profiles, missions, venues, offers, expiries, audit, draws
+    position, books, rules, partners, wallets, profiles, missions, venues, offers, expiries, audit, draws, directory
 );
 
 /// One section: its length, its encoding, its digest, written to `out` as they are produced (the

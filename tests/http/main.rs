@@ -5,6 +5,7 @@ mod accepted;
 mod audit;
 mod cli;
 mod demo;
+mod discovery;
 mod errors;
 mod gold;
 mod helpers;

@@ -1,9 +1,10 @@
-//! The association's endpoints: signed certifications and revocations.
+//! The association's endpoints: signed certifications and revocations, its envelope, and its
+//! certifications read back from its stream in the log.
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,13 +16,15 @@ use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
 use crate::auth::Association;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, Signed};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent, Signed};
 use ygor_engine::PartnerInfo;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/certifications", post(certify))
         .route("/v1/certifications/{action_id}/revoke", post(revoke))
+        .route("/v1/me/envelope", get(envelope))
+        .route("/v1/me/certifications", get(certifications))
 }
 
 /// Largest `quantity` of one action (e.g. km).
@@ -181,4 +184,134 @@ pub async fn revoke(
         gold_taken_back: committed.outcome.gold_taken_back,
         position: committed.position,
     }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnvelopeView {
+    /// Tokens in the envelope now: `allocated − issued + returned`.
+    pub balance: u64,
+    /// Received from the treasury so far.
+    pub allocated: u64,
+    /// Given to citizens by the association's certifications so far.
+    pub issued: u64,
+    /// Given back to the envelope by revocations so far.
+    pub returned: u64,
+    pub position: i64,
+}
+
+/// The association's envelope: its balance and what went in and out of it.
+#[utoipa::path(get, path = "/v1/me/envelope", tag = "association", params(("min_position" = Option<i64>, Query)),
+    responses((status = 200, body = EnvelopeView)), security(("bearer" = [])))]
+pub async fn envelope(
+    State(state): State<AppState>,
+    Association(association_id): Association,
+    _consistent: Consistent,
+) -> Result<axum::Json<EnvelopeView>, ApiError> {
+    let view = state.projections().read(|models| {
+        let flows = models.directory.envelope(association_id);
+        EnvelopeView {
+            balance: models.books.balance(ygor_ledger::books::Account::Envelope(association_id)).value(),
+            allocated: flows.allocated.value(),
+            issued: flows.issued.value(),
+            returned: flows.returned.value(),
+            position: models.position,
+        }
+    });
+    Ok(axum::Json(view))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct CertificationsQuery {
+    /// The `next` of the previous page: certifications older than it.
+    pub after: Option<usize>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+    pub min_position: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificationView {
+    pub action_id: String,
+    pub citizen_id: String,
+    pub category: String,
+    pub quantity: u64,
+    pub occurred_at: DateTime<Utc>,
+    pub certified_at: DateTime<Utc>,
+    pub tokens: u64,
+    pub gold: bool,
+    /// Revoked since (as of `position`).
+    pub revoked: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificationsPage {
+    /// Newest first.
+    pub certifications: Vec<CertificationView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<usize>,
+    pub position: i64,
+}
+
+/// The association's certifications, newest first, page by page (read from its stream in the log).
+#[utoipa::path(get, path = "/v1/me/certifications", tag = "association", params(CertificationsQuery),
+    responses((status = 200, body = CertificationsPage)), security(("bearer" = [])))]
+pub async fn certifications(
+    State(state): State<AppState>,
+    Association(association_id): Association,
+    ApiQuery(query): ApiQuery<CertificationsQuery>,
+    _consistent: Consistent,
+) -> Result<axum::Json<CertificationsPage>, ApiError> {
+    let limit = super::page_limit(query.limit)?;
+    let stream = association_id.to_string();
+    // One more than asked, to know whether another page follows.
+    let mut found: Vec<(usize, ygor_ledger::partner::CertificationRecord, DateTime<Utc>)> = Vec::new();
+    let mut before = query.after;
+    'stream: loop {
+        let events = state.log().stream_newest_first("partner", &stream, before, limit + 1).await?;
+        let exhausted = events.len() <= limit;
+        for recorded in events {
+            before = Some(recorded.event.sequence);
+            if recorded.event.event_type != "CertificationRecorded" {
+                continue;
+            }
+            match ygor_ledger::codec::decode_serialized(&recorded.event) {
+                Ok(ygor_ledger::books::AnyEvent::Partner(
+                    _,
+                    ygor_ledger::partner::PartnerEvent::CertificationRecorded { record, certified_at },
+                )) => found.push((recorded.event.sequence, record, certified_at)),
+                other => {
+                    tracing::error!(position = recorded.position, ?other, "a certification in the log does not decode");
+                    return Err(ApiError::internal());
+                }
+            }
+            if found.len() > limit {
+                break 'stream;
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    let next = (found.len() > limit).then(|| found[limit - 1].0);
+    found.truncate(limit);
+    let page = state.projections().read(|models| CertificationsPage {
+        certifications: found
+            .into_iter()
+            .map(|(_, record, certified_at)| CertificationView {
+                action_id: record.action_id.to_string(),
+                citizen_id: record.citizen_id.to_string(),
+                category: record.category.to_string(),
+                quantity: record.quantity,
+                occurred_at: record.occurred_at,
+                certified_at,
+                tokens: record.outcome.tokens.value(),
+                gold: record.outcome.gold,
+                revoked: models.profiles.is_revoked(record.citizen_id, record.action_id),
+            })
+            .collect(),
+        next,
+        position: models.position,
+    });
+    Ok(axum::Json(page))
 }

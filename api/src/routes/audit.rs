@@ -16,9 +16,6 @@ use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent};
 
-/// Largest page of exported events.
-pub const EVENTS_PAGE_MAX: usize = 1_000;
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/audit/events", get(events))
@@ -55,10 +52,7 @@ pub async fn events(
     if after < 0 {
         return Err(ApiError::validation("after must be ≥ 0"));
     }
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > EVENTS_PAGE_MAX {
-        return Err(ApiError::validation(format!("limit must be between 1 and {EVENTS_PAGE_MAX}")));
-    }
+    let limit = super::page_limit(query.limit)?;
     let page = state.log().read_after(after, limit).await?;
     Ok(axum::Json(EventsPage { events: page.iter().map(ygor_projections::audit::exported).collect() }))
 }

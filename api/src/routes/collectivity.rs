@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use ygor_ledger::{CategoryId, CitizenId, PartnerId, PartnerKind, Tokens};
@@ -25,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/partners", post(register_partner))
         .route("/v1/partners/{partner_id}/envelope", post(allocate_envelope))
         .route("/v1/partners/{partner_id}/suspend", post(suspend_partner))
+        .route("/v1/partners", get(list_partners))
+        .route("/v1/partners/{partner_id}/reinstate", post(reinstate_partner))
         .route("/v1/citizens", post(register_citizen))
         .route("/v1/expiry/sweep", post(sweep_expired))
         .route("/v1/settlements", post(settle_venue))
@@ -212,6 +215,99 @@ pub async fn suspend_partner(
     let id = partner_id(&id)?;
     let committed = state.engine().suspend_partner(id, now()).await.map_err(unknown_partner_is_not_found)?;
     Ok(axum::Json(PartnerSuspended { partner_id: id.to_string(), suspended: true, position: committed.position }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerReinstated {
+    pub partner_id: String,
+    pub suspended: bool,
+    pub position: i64,
+}
+
+/// Lifts a partner's suspension: its writes are accepted again.
+#[utoipa::path(post, path = "/v1/partners/{partner_id}/reinstate", tag = "collectivity", request_body = Empty,
+    params(("partner_id" = String, Path)), responses((status = 200, body = PartnerReinstated)), security(("bearer" = [])))]
+pub async fn reinstate_partner(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> Result<axum::Json<PartnerReinstated>, ApiError> {
+    let id = partner_id(&id)?;
+    let committed = state.engine().reinstate_partner(id, now()).await.map_err(unknown_partner_is_not_found)?;
+    Ok(axum::Json(PartnerReinstated { partner_id: id.to_string(), suspended: false, position: committed.position }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PartnersQuery {
+    /// `association` or `venue`; every kind when absent.
+    pub kind: Option<String>,
+    /// `active` or `suspended`; both when absent.
+    pub status: Option<String>,
+    pub min_position: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnerView {
+    pub partner_id: String,
+    /// `association` or `venue`.
+    pub kind: String,
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub registered_at: Option<DateTime<Utc>>,
+    /// The association's envelope balance; absent for a venue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PartnersView {
+    /// Sorted by name without regard to case.
+    pub partners: Vec<PartnerView>,
+    pub position: i64,
+}
+
+/// Every registered partner with its status, and each association's envelope (admin).
+#[utoipa::path(get, path = "/v1/partners", tag = "collectivity", params(PartnersQuery),
+    responses((status = 200, body = PartnersView)), security(("bearer" = [])))]
+pub async fn list_partners(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<PartnersQuery>,
+    _consistent: Consistent,
+) -> Result<axum::Json<PartnersView>, ApiError> {
+    let kind = match query.kind.as_deref() {
+        None => None,
+        Some("association") => Some(PartnerKind::Association),
+        Some("venue") => Some(PartnerKind::Venue),
+        Some(_) => return Err(ApiError::validation("kind must be `association` or `venue`")),
+    };
+    let suspended = match query.status.as_deref() {
+        None => None,
+        Some("active") => Some(false),
+        Some("suspended") => Some(true),
+        Some(_) => return Err(ApiError::validation("status must be `active` or `suspended`")),
+    };
+    let view = state.projections().read(|models| PartnersView {
+        partners: models
+            .partner_list()
+            .into_iter()
+            .filter(|entry| kind.is_none_or(|kind| entry.kind == kind))
+            .filter(|entry| suspended.is_none_or(|suspended| entry.state.suspended == suspended))
+            .map(|entry| PartnerView {
+                partner_id: entry.partner_id.to_string(),
+                kind: entry.kind.to_string(),
+                name: entry.name.to_owned(),
+                status: if entry.state.suspended { "suspended" } else { "active" }.to_owned(),
+                registered_at: entry.state.registered_at,
+                envelope: (entry.kind == PartnerKind::Association)
+                    .then(|| models.books.balance(ygor_ledger::books::Account::Envelope(entry.partner_id)).value()),
+            })
+            .collect(),
+        position: models.position,
+    });
+    Ok(axum::Json(view))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -12,9 +12,9 @@ use ygor_ledger::DrawId;
 
 use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
-use crate::auth::{Admin, Citizen};
+use crate::auth::{Admin, Caller, Citizen};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, Consistent};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent};
 
 /// Most winners one draw may have, and most tickets one entry may carry.
 pub const WINNERS_MAX: u32 = 10_000;
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/gold/periods", get(periods))
         .route("/v1/draws", post(create))
+        .route("/v1/draws", get(list))
         .route("/v1/draws/{draw_id}", get(show))
         .route("/v1/draws/{draw_id}/close", post(close))
         .route("/v1/me/draws/{draw_id}/entries", post(enter))
@@ -228,4 +229,99 @@ pub async fn show(
         })
     });
     view.map(axum::Json).ok_or_else(|| ApiError::not_found("no draw has this id"))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DrawsQuery {
+    /// The `next` of the previous page: draws created before it.
+    pub after: Option<usize>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+    pub min_position: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DrawSummary {
+    pub draw_id: String,
+    pub prize: String,
+    pub created_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    /// How many winners will be drawn.
+    pub winners_count: u32,
+    /// `open` (entries taken), `closing` (past `closes_at`, winners not drawn yet: entries
+    /// refused) or `closed` (winners drawn).
+    pub status: String,
+    /// Citizens who entered.
+    pub entrants: u64,
+    /// Tickets entered, all citizens together.
+    pub tickets: u64,
+    /// The calling citizen's tickets (a citizen's token only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_tickets: Option<u64>,
+    /// Whether the calling citizen won (a citizen's token, once the draw is closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub won: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DrawsPage {
+    /// Newest first (by creation).
+    pub draws: Vec<DrawSummary>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<usize>,
+    pub position: i64,
+}
+
+/// Every draw, newest first, page by page (anyone; a citizen's token adds their tickets).
+#[utoipa::path(get, path = "/v1/draws", tag = "gold", params(DrawsQuery),
+    responses((status = 200, body = DrawsPage)), security((), ("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    ApiQuery(query): ApiQuery<DrawsQuery>,
+    _consistent: Consistent,
+) -> Result<axum::Json<DrawsPage>, ApiError> {
+    let limit = super::page_limit(query.limit)?;
+    let citizen = match caller {
+        Some(Caller::Citizen(citizen)) => Some(citizen),
+        _ => None,
+    };
+    let at = now();
+    let page = state.projections().read(|models| {
+        let created = &models.directory.draws;
+        // A draw's cursor is its rank in creation order, from 1: the list only ever grows.
+        let end = query.after.map_or(created.len(), |after| after.saturating_sub(1).min(created.len()));
+        let mut draws = Vec::new();
+        let mut next = None;
+        for (index, (draw_id, created_at)) in created[..end].iter().enumerate().rev() {
+            if draws.len() == limit {
+                // The rank of the last draw listed, which is the one after this.
+                next = Some(index + 2);
+                break;
+            }
+            let Some(draw) = models.draws.get(draw_id) else { continue };
+            let Some(terms) = draw.terms() else { continue };
+            let result = draw.result();
+            let status = match result {
+                Some(_) => "closed",
+                None if at >= terms.closes_at => "closing",
+                None => "open",
+            };
+            draws.push(DrawSummary {
+                draw_id: draw_id.to_string(),
+                prize: terms.prize.clone(),
+                created_at: *created_at,
+                closes_at: terms.closes_at,
+                winners_count: terms.winners,
+                status: status.to_owned(),
+                entrants: draw.entries().len() as u64,
+                tickets: draw.entries().values().sum(),
+                my_tickets: citizen.map(|citizen| draw.entries().get(&citizen).copied().unwrap_or(0)),
+                won: citizen.and_then(|citizen| result.map(|result| result.winners.contains(&citizen))),
+            });
+        }
+        DrawsPage { draws, next, position: models.position }
+    });
+    Ok(axum::Json(page))
 }

@@ -5,6 +5,7 @@ pub mod association;
 pub mod audit;
 pub mod citizen;
 pub mod collectivity;
+pub mod directory;
 pub mod gold;
 pub mod missions;
 pub mod offers;
@@ -37,4 +38,16 @@ pub fn checked_text(field: &str, text: &str, max_chars: usize) -> Result<String,
         return Err(crate::error::ApiError::validation(format!("{field} must not contain control characters")));
     }
     Ok(trimmed.to_owned())
+}
+
+/// Largest page of a list read page by page (`?limit=`).
+pub const PAGE_MAX: usize = 1_000;
+
+/// `?limit=` of a list read page by page: 1 to [`PAGE_MAX`], 100 when not given.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, crate::error::ApiError> {
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > PAGE_MAX {
+        return Err(crate::error::ApiError::validation(format!("limit must be between 1 and {PAGE_MAX}")));
+    }
+    Ok(limit)
 }

@@ -149,8 +149,14 @@ def fixture():
 def token_for(method: str, path: str) -> str:
     """The token of the role the endpoint expects."""
     f = fixture()
+    if path in ("/v1/me/envelope", "/v1/me/certifications"):
+        return f["association"]["token"]
     if path.startswith("/v1/me/"):
         return f["citizen"]["token"]
+    if path.startswith("/v1/offers") and method != "GET":
+        return f["venue"]["token"]
+    if path == "/v1/citizens/lookup":
+        return f["venue"]["token"] if RANDOM.random() < 0.5 else f["association"]["token"]
     if path.startswith("/v1/certifications") or (path.startswith("/v1/missions") and method != "GET"):
         return f["association"]["token"]
     if path == "/v1/redemptions":
@@ -166,9 +172,10 @@ def recent_time() -> str:
 
 
 def fresh_voucher(amount: int):
+    """A fresh voucher's answer (voucher, countermark…), or None."""
     f = fixture()
     status, body = request(f["base_url"], "POST", "/v1/me/vouchers", f["citizen"]["token"], {"amount": amount})
-    return body["voucher"] if status == 201 else None
+    return body if status == 201 else None
 
 
 def before_call(context, case, kwargs):
@@ -217,8 +224,12 @@ def _before_call(case):
             body["venue_id"] = f["venue"]["id"]
         if RANDOM.random() < 0.5:
             voucher = fresh_voucher(5)
-            if voucher:
-                body["voucher"] = voucher
+            if voucher and RANDOM.random() < 0.3:
+                body.pop("voucher", None)
+                body["countermark"] = voucher["countermark"]
+            elif voucher:
+                body.pop("countermark", None)
+                body["voucher"] = voucher["voucher"]
                 if RANDOM.random() < 0.5:
                     body["amount"] = RANDOM.randint(1, 5)
         case.body = signed_or_as_is("redemption", body, f["venue"]["secret_key"])

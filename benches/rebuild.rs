@@ -362,7 +362,7 @@ impl Generator {
             let take = self.pending.len().min(BATCH);
             let events: Vec<NewEvent> = self.pending.drain(..take).collect();
             self.written += events.len();
-            log.append(&AppendBatch { events, credentials: vec![], citizen_details: vec![] }).await.expect("append");
+            log.append(&AppendBatch { events, ..AppendBatch::default() }).await.expect("append");
         }
     }
 }

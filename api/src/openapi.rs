@@ -137,6 +137,7 @@ impl Modify for ProblemResponses {
         venue::redemptions,
         citizen::wallet,
         citizen::issue_voucher,
+        citizen::lookup,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),

@@ -81,6 +81,7 @@ fn report_heap(name: &str, models: ygor_projections::ReadModels) {
         expiries,
         audit,
         draws,
+        draws_won,
     } = models;
     let mut parts = Vec::new();
     let mut measure = |part: &str, drop_it: Box<dyn FnOnce()>| {
@@ -94,7 +95,7 @@ fn report_heap(name: &str, models: ygor_projections::ReadModels) {
     measure("expiries", Box::new(move || drop(expiries)));
     measure("venues", Box::new(move || drop(venues)));
     measure("books", Box::new(move || drop(books)));
-    measure("other", Box::new(move || drop((rules, partners, missions, draws))));
+    measure("other", Box::new(move || drop((rules, partners, missions, draws, draws_won))));
     println!("{name}: heap of the read models, MB: {}", parts.join(", "));
 }
 

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, audit, citizen, collectivity, gold, missions, system, venue};
+use crate::routes::{association, audit, citizen, collectivity, gold, history, missions, system, venue};
 
 struct BearerAuth;
 
@@ -138,6 +138,7 @@ impl Modify for ProblemResponses {
         citizen::wallet,
         citizen::issue_voucher,
         citizen::lookup,
+        history::history,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),

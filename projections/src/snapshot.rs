@@ -38,7 +38,9 @@ macro_rules! snapshot_sections {
     };
 }
 
-snapshot_sections!(position, books, rules, partners, wallets, profiles, missions, venues, expiries, audit, draws);
+snapshot_sections!(
+    position, books, rules, partners, wallets, profiles, missions, venues, expiries, audit, draws, draws_won
+);
 
 /// One section: its length, its encoding, its digest, written to `out` as they are produced (the
 /// encoding is sized first, in a pass that allocates nothing).

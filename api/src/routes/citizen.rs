@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/me/profile", get(profile))
         .route("/v1/me/interests", put(set_interests))
         .route("/v1/citizens/lookup", get(lookup))
+        .merge(super::history::router())
 }
 
 #[derive(Serialize, ToSchema)]

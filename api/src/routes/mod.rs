@@ -6,6 +6,7 @@ pub mod audit;
 pub mod citizen;
 pub mod collectivity;
 pub mod gold;
+pub mod history;
 pub mod missions;
 pub mod system;
 pub mod venue;

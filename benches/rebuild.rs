@@ -83,6 +83,7 @@ fn report_heap(name: &str, models: ygor_projections::ReadModels) {
         audit,
         draws,
         directory,
+        draws_won,
     } = models;
     let mut parts = Vec::new();
     let mut measure = |part: &str, drop_it: Box<dyn FnOnce()>| {
@@ -96,7 +97,7 @@ fn report_heap(name: &str, models: ygor_projections::ReadModels) {
     measure("expiries", Box::new(move || drop(expiries)));
     measure("venues", Box::new(move || drop(venues)));
     measure("books", Box::new(move || drop(books)));
-    measure("other", Box::new(move || drop((rules, partners, missions, offers, draws, directory))));
+    measure("other", Box::new(move || drop((rules, partners, missions, offers, draws, directory, draws_won))));
     println!("{name}: heap of the read models, MB: {}", parts.join(", "));
 }
 
@@ -366,7 +367,7 @@ impl Generator {
             let take = self.pending.len().min(BATCH);
             let events: Vec<NewEvent> = self.pending.drain(..take).collect();
             self.written += events.len();
-            log.append(&AppendBatch { events, credentials: vec![], citizen_details: vec![] }).await.expect("append");
+            log.append(&AppendBatch { events, ..AppendBatch::default() }).await.expect("append");
         }
     }
 }

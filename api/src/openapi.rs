@@ -7,7 +7,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::AppState;
-use crate::routes::{association, audit, citizen, collectivity, directory, gold, missions, offers, system, venue};
+use crate::routes::{
+    association, audit, citizen, collectivity, directory, gold, history, missions, offers, system, venue,
+};
 
 struct BearerAuth;
 
@@ -151,6 +153,8 @@ impl Modify for ProblemResponses {
         gold::list,
         association::envelope,
         association::certifications,
+        citizen::lookup,
+        history::history,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &ProblemResponses),

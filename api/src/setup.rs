@@ -117,8 +117,7 @@ async fn ensure_admin(log: &EventLog, config: &Config) -> Result<Option<String>,
     if log.find_credential(&hash).await?.is_none() {
         let credential =
             NewCredential { token_hash: hash, role: "admin".to_owned(), subject_id: "territory".to_owned() };
-        match log.append(&AppendBatch { events: vec![], credentials: vec![credential], citizen_details: vec![] }).await
-        {
+        match log.append(&AppendBatch { credentials: vec![credential], ..AppendBatch::default() }).await {
             // Another replica starting at the same moment stored it first: it exists, as wanted.
             Ok(_) | Err(ygor_store::StoreError::DuplicateCredential) => {}
             Err(error) => return Err(error.into()),

@@ -146,7 +146,15 @@ async fn register(context: Arc<Context>, job: (CitizenPlan, [u8; 32])) -> Result
     let interests = citizen.interests.iter().map(|category| category_id(category)).collect();
     context
         .engine
-        .register_citizen(citizen.id, demographics, interests, details, token_hash, citizen.registered_at)
+        .register_citizen(
+            citizen.id,
+            demographics,
+            interests,
+            details,
+            token_hash,
+            ygor_crypto::random_short_code,
+            citizen.registered_at,
+        )
         .await?;
     Ok(Tally { registered: 1, ..Tally::default() })
 }

@@ -17,14 +17,18 @@ use ygor_ledger::{
     Tokens, Wallet,
 };
 use ygor_rules::Rules;
-use ygor_store::{CitizenDetails, NewCredential};
+use ygor_store::{CitizenCode, CitizenDetails, NewCredential, StoreError};
 
 use crate::execute::{AttemptError, OutsideLog};
-use crate::locks::Plan;
+use crate::locks::{Held, Plan};
 use crate::{Committed, Engine, EngineError};
 
 /// How many wallets one expiry transaction sweeps.
 const SWEEP_BATCH: usize = 256;
+
+/// How many citizen codes are drawn for a citizen before giving up: each is taken with a chance
+/// of about one in 10^12, so a second draw is already rare.
+const CODE_DRAWS: usize = 8;
 
 /// The first event of an aggregate's stream: what answers a retry of its creation.
 fn first_event(aggregate_type: &'static str, aggregate_id: String) -> EventRef {
@@ -106,7 +110,7 @@ impl Engine {
         at: DateTime<Utc>,
     ) -> Result<Committed<PartnerId>, EngineError> {
         let credential = NewCredential { token_hash, role: kind.to_string(), subject_id: id.to_string() };
-        let outside = OutsideLog { credentials: vec![credential], citizen_details: vec![] };
+        let outside = OutsideLog { credentials: vec![credential], ..OutsideLog::default() };
         self.execute(Plan::new().partner(id), outside, at, |held| {
             let command = PartnerCommand::Register { kind, name: name.clone(), public_key: public_key.clone(), at };
             Ok(Decided::apply(Changes::partner(id, held.partner(id).decide(command)?), id))
@@ -149,6 +153,11 @@ impl Engine {
         .await
     }
 
+    /// Registers a citizen with its token, its personal details and a citizen code drawn from
+    /// `codes` (`ygor_crypto::random_short_code`), all written with its first event; answers the
+    /// code. A code another citizen has by then (one chance in 10^12) fails the commit, and the
+    /// registration is decided again with a new code.
+    #[allow(clippy::too_many_arguments, reason = "one command's checked values, each named")]
     pub async fn register_citizen(
         &self,
         id: CitizenId,
@@ -156,20 +165,47 @@ impl Engine {
         interests: Vec<CategoryId>,
         details: CitizenDetails,
         token_hash: [u8; 32],
+        mut codes: impl FnMut() -> String + Send,
         at: DateTime<Utc>,
-    ) -> Result<Committed<CitizenId>, EngineError> {
+    ) -> Result<Committed<String>, EngineError> {
         let credential = NewCredential { token_hash, role: "citizen".to_owned(), subject_id: id.to_string() };
-        let outside = OutsideLog { credentials: vec![credential], citizen_details: vec![details] };
-        self.execute(Plan::new().wallet(id), outside, at, |held| {
+        let plan = &Plan::new().wallet(id);
+        let decide = &|held: &Held, code: String| {
             let rules = self.rules();
             let rules = rules.as_ref().map(|version| &version.rules);
             vocabulary::check_categories(rules, &interests)?;
             vocabulary::check_neighbourhood(rules, demographics.neighbourhood.as_deref())?;
             let command =
                 WalletCommand::Register { demographics: demographics.clone(), interests: interests.clone(), at };
-            Ok(Decided::apply(Changes::wallet(id, held.wallet(id).decide(command)?), id))
+            Ok(Decided::apply(Changes::wallet(id, held.wallet(id).decide(command)?), code))
+        };
+        self.run(|| {
+            let code = codes();
+            let outside = OutsideLog {
+                credentials: vec![credential.clone()],
+                citizen_details: vec![details.clone()],
+                citizen_codes: vec![CitizenCode { citizen_id: id.to_string(), code: code.clone() }],
+            };
+            self.attempt(plan, None, outside, at, move |held| decide(held, code))
         })
         .await
+    }
+
+    /// The citizen's code. A citizen registered before codes existed has none: it is given one
+    /// now, drawn from `codes`, and keeps it. Safe when several requests ask at once: they all
+    /// answer the code the first one wrote.
+    pub async fn citizen_code(&self, id: CitizenId, mut codes: impl FnMut() -> String) -> Result<String, EngineError> {
+        let citizen_id = id.to_string();
+        if let Some(code) = self.log().citizen_code(&citizen_id).await? {
+            return Ok(code);
+        }
+        for _ in 0..CODE_DRAWS {
+            match self.log().assign_citizen_code(&citizen_id, &codes()).await {
+                Err(StoreError::CitizenCodeTaken) => continue,
+                assigned => return Ok(assigned?),
+            }
+        }
+        Err(EngineError::Inconsistent(format!("{CODE_DRAWS} citizen codes drawn in a row were all taken")))
     }
 
     pub async fn set_interests(
@@ -466,5 +502,59 @@ impl Engine {
             Err(AttemptError::Conflict) => return Err(EngineError::Contention),
         };
         Ok(held.wallet(id).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ygor_store::Backend;
+
+    use super::*;
+    use crate::EngineOptions;
+    use crate::testing::territory;
+
+    fn details(id: CitizenId) -> CitizenDetails {
+        CitizenDetails { citizen_id: id.to_string(), neighbourhood: None, birth_year: None }
+    }
+
+    /// Codes drawn from this list, in order.
+    fn drawn_from(codes: &[&str]) -> impl FnMut() -> String + Send + use<> {
+        let mut codes: Vec<String> = codes.iter().rev().map(|code| (*code).to_owned()).collect();
+        move || codes.pop().expect("a code left to draw")
+    }
+
+    #[tokio::test]
+    async fn a_registration_whose_code_is_taken_draws_another_and_succeeds() {
+        let (engine, _association, _citizen, _guard) = territory(Backend::Sqlite, EngineOptions::default()).await;
+        let (first, second) = (CitizenId::from_uuid(uuid::Uuid::new_v4()), CitizenId::from_uuid(uuid::Uuid::new_v4()));
+        let register = |id: CitizenId, token_hash: u8, codes: &[&str]| {
+            engine.register_citizen(
+                id,
+                Demographics::default(),
+                vec![],
+                details(id),
+                [token_hash; 32],
+                drawn_from(codes),
+                Utc::now(),
+            )
+        };
+        let committed = register(first, 201, &["7K3FQ9RD"]).await.expect("registered");
+        assert_eq!(committed.outcome, "7K3FQ9RD");
+        let committed = register(second, 202, &["7K3FQ9RD", "AAAAAAAA"]).await.expect("registered all the same");
+        assert_eq!(committed.outcome, "AAAAAAAA");
+        assert_eq!(engine.log().citizen_with_code("AAAAAAAA").await.expect("read"), Some(second.to_string()));
+        assert!(engine.wallet(second).await.expect("a wallet").holdings().is_registered());
+    }
+
+    #[tokio::test]
+    async fn a_citizen_without_a_code_is_given_one_once() {
+        let (engine, _association, citizen, _guard) = territory(Backend::Sqlite, EngineOptions::default()).await;
+        let registered = engine.log().citizen_code(&citizen.to_string()).await.expect("read").expect("a code");
+        // As a citizen registered before codes existed: no code yet.
+        let older = CitizenId::from_uuid(uuid::Uuid::new_v4());
+        assert_eq!(engine.citizen_code(citizen, drawn_from(&[])).await.expect("its code"), registered);
+        let given = engine.citizen_code(older, drawn_from(&[&registered, "BBBBBBBB"])).await.expect("given");
+        assert_eq!(given, "BBBBBBBB", "a taken code is drawn again");
+        assert_eq!(engine.citizen_code(older, drawn_from(&["CCCCCCCC"])).await.expect("kept"), "BBBBBBBB");
     }
 }

@@ -146,7 +146,7 @@ pub(crate) async fn run(inner: Weak<Inner>, mut queue: mpsc::Receiver<Pending>) 
                 Err(_) => break,
             }
         }
-        let mut merged = AppendBatch { events: Vec::new(), credentials: Vec::new(), citizen_details: Vec::new() };
+        let mut merged = AppendBatch::default();
         let mut counts = Vec::with_capacity(group.len());
         let mut typed = Vec::new();
         for pending in &mut group {
@@ -155,6 +155,7 @@ pub(crate) async fn run(inner: Weak<Inner>, mut queue: mpsc::Receiver<Pending>) 
             merged.events.append(&mut pending.batch.events);
             merged.credentials.append(&mut pending.batch.credentials);
             merged.citizen_details.append(&mut pending.batch.citizen_details);
+            merged.citizen_codes.append(&mut pending.batch.citizen_codes);
         }
         // Written while the group before commits (SQLite waits for its write turn here); the
         // group before is answered as soon as its commit ends.
@@ -353,7 +354,8 @@ impl CommitFailure {
 /// What the operations of a failed group are told.
 fn failure_of(error: StoreError) -> CommitFailure {
     match error {
-        StoreError::Conflict { .. } => CommitFailure::Retry,
+        // A citizen code drawn by a registration was taken in the meantime: it draws another.
+        StoreError::Conflict { .. } | StoreError::CitizenCodeTaken => CommitFailure::Retry,
         StoreError::OutcomeUnknown(why) => {
             tracing::error!(%why, "a group commit's outcome is unknown; its operations are told to retry with the same ids");
             CommitFailure::Unknown(why)

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use ygor_ledger::books::AnyEvent;
 use ygor_ledger::operations::{Changes, Decided};
 use ygor_ledger::territory::TERRITORY_ID;
-use ygor_store::{AppendBatch, CitizenDetails, NewCredential, NewEvent};
+use ygor_store::{AppendBatch, CitizenCode, CitizenDetails, NewCredential, NewEvent};
 
 use crate::cache::{Handle, State};
 use crate::committer::{CommitFailure, Pending};
@@ -56,17 +56,18 @@ impl Drop for Outstanding<'_> {
     }
 }
 
-/// What is written outside the event log, in the same transaction as the events: credentials and
-/// citizens' personal details.
+/// What is written outside the event log, in the same transaction as the events: credentials,
+/// citizens' personal details and citizens' codes.
 #[derive(Debug, Clone, Default)]
 pub struct OutsideLog {
     pub credentials: Vec<NewCredential>,
     pub citizen_details: Vec<CitizenDetails>,
+    pub citizen_codes: Vec<CitizenCode>,
 }
 
 impl OutsideLog {
     fn is_empty(&self) -> bool {
-        self.credentials.is_empty() && self.citizen_details.is_empty()
+        self.credentials.is_empty() && self.citizen_details.is_empty() && self.citizen_codes.is_empty()
     }
 }
 
@@ -166,7 +167,12 @@ impl Engine {
         }
         let events = self.encode_changes(&held, &changes, at)?;
         let touched = self.apply(&mut held, changes);
-        let batch = AppendBatch { events, credentials: outside.credentials, citizen_details: outside.citizen_details };
+        let batch = AppendBatch {
+            events,
+            credentials: outside.credentials,
+            citizen_details: outside.citizen_details,
+            citizen_codes: outside.citizen_codes,
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         // Queued while the locks are held, so that the queue keeps each aggregate's order; the
         // locks are released before the wait for durability, so that commands to one hot

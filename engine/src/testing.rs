@@ -49,7 +49,15 @@ pub async fn register_citizen(engine: &Engine) -> CitizenId {
     let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
     let details = CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None };
     engine
-        .register_citizen(citizen, Demographics::default(), vec![], details, token_hash(), Utc::now())
+        .register_citizen(
+            citizen,
+            Demographics::default(),
+            vec![],
+            details,
+            token_hash(),
+            ygor_crypto::random_short_code,
+            Utc::now(),
+        )
         .await
         .expect("registered");
     citizen

@@ -144,7 +144,7 @@ pub enum TerritoryEvent {
 }
 
 crate::macros::domain_event!(TerritoryEvent in "territory" {
-    RulesPublished = "2",
+    RulesPublished = "3",
     SupplyMinted = "1",
     EnvelopeAllocated = "1",
     SettlementRecovered = "1",
@@ -155,7 +155,8 @@ crate::macros::domain_event!(TerritoryEvent in "territory" {
 } upcasters: upcast);
 
 /// Version 1 of `RulesPublished` holds rules from before `backdate_max` and `[[neighbourhoods]]`;
-/// they read as the rules a file without those keys gives: 30 days, no neighbourhoods.
+/// they read as the rules a file without those keys gives: 30 days, no neighbourhoods. Versions 1
+/// and 2 hold categories from before `unit`: they read as categories without one.
 fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
     use crate::codec::default_field;
     match (kind, version) {
@@ -164,8 +165,18 @@ fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
             let backdate_max = ygor_rules::DEFAULT_BACKDATE_MAX.to_string();
             default_field(payload, &rules, "backdate_max", serde_json::Value::String(backdate_max));
             default_field(payload, &rules, "neighbourhoods", serde_json::json!([]));
+            categories_without_unit(payload);
         }),
+        ("RulesPublished", "2") => Some(categories_without_unit),
         _ => None,
+    }
+}
+
+/// Gives every category of a `RulesPublished` payload `"unit": null` when it has no `unit`.
+fn categories_without_unit(payload: &mut serde_json::Value) {
+    let categories = payload.pointer_mut("/RulesPublished/rules/categories").and_then(serde_json::Value::as_array_mut);
+    for category in categories.into_iter().flatten() {
+        crate::codec::default_field(category, &[], "unit", serde_json::Value::Null);
     }
 }
 

@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use ygor_ledger::books::{AnyEvent, Books, Circulation};
+use ygor_ledger::draw::DrawEvent;
 use ygor_ledger::partner::PartnerEvent;
 use ygor_ledger::territory::TerritoryEvent;
 use ygor_ledger::wallet::Holdings;
@@ -92,6 +93,10 @@ pub struct ReadModels {
     pub draws: BTreeMap<DrawId, Draw>,
     /// Rule versions, partners' status and envelope flows, draws in creation order: for lists.
     pub directory: Directory,
+    /// The draws each citizen won, by the position of the event that closed them: a won draw is
+    /// not in the winner's wallet stream, and its history shows it among the wallet's events by
+    /// that position.
+    pub draws_won: BTreeMap<CitizenId, BTreeSet<(Position, DrawId)>>,
 }
 
 /// An event this process appended, handed to its projections by the engine with its position
@@ -170,7 +175,14 @@ impl ReadModels {
                 self.offers.apply(partner_id, &event);
             }
             AnyEvent::Mission(mission_id, event) => self.missions.apply(mission_id, &event),
-            AnyEvent::Draw(draw_id, event) => self.draws.entry(draw_id).or_default().apply_event(event),
+            AnyEvent::Draw(draw_id, event) => {
+                if let DrawEvent::DrawClosed { result } = &event {
+                    for winner in &result.winners {
+                        self.draws_won.entry(*winner).or_default().insert((position, draw_id));
+                    }
+                }
+                self.draws.entry(draw_id).or_default().apply_event(event)
+            }
             AnyEvent::Wallet(citizen_id, event) => {
                 self.profiles.apply(citizen_id, &event, self.rules.as_ref());
                 let wallet = self.wallets.entry(citizen_id).or_default();
@@ -255,7 +267,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 12;
+pub const SNAPSHOT_FORMAT: i32 = 13;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

@@ -39,7 +39,8 @@ macro_rules! snapshot_sections {
 }
 
 snapshot_sections!(
-    position, books, rules, partners, wallets, profiles, missions, venues, offers, expiries, audit, draws, directory
+    position, books, rules, partners, wallets, profiles, missions, venues, offers, expiries, audit, draws, directory,
+    draws_won
 );
 
 /// One section: its length, its encoding, its digest, written to `out` as they are produced (the

@@ -54,6 +54,9 @@ pub struct Category {
     pub tokens_per_unit: u64,
     /// Tokens a citizen can earn in this category per calendar month (UTC); `None` is no cap.
     pub cap_per_citizen_per_month: Option<u64>,
+    /// What one unit of an action's `quantity` is, for people (e.g. `km`); `None` when the file
+    /// does not say.
+    pub unit: Option<String>,
 }
 
 /// A badge (or one level of a category): awarded when a citizen's certified actions in its
@@ -140,6 +143,7 @@ mod tests {
             tokens_per_action,
             tokens_per_unit,
             cap_per_citizen_per_month: None,
+            unit: None,
         }
     }
 

@@ -29,6 +29,8 @@ pub const MAX_ID_CHARS: usize = 64;
 pub const MAX_LABEL_CHARS: usize = 200;
 /// Largest token amount, cap or threshold a file may set.
 pub const MAX_AMOUNT: u64 = 1_000_000;
+/// Longest unit of a category, in characters.
+pub const MAX_UNIT_CHARS: usize = 16;
 /// Most `[[neighbourhoods]]` a file may define.
 pub const MAX_NEIGHBOURHOODS: usize = 500;
 /// How far back an action may have occurred when the file does not say: 30 days.
@@ -78,7 +80,7 @@ struct RawGold {
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a table with `id`, `label`, `tokens_per_action` and optionally `tokens_per_unit` and `cap_per_citizen_per_month`"
+    expecting = "a table with `id`, `label`, `tokens_per_action` and optionally `tokens_per_unit`, `cap_per_citizen_per_month` and `unit`"
 )]
 struct RawCategory {
     id: Spanned<String>,
@@ -86,6 +88,7 @@ struct RawCategory {
     tokens_per_action: Spanned<i64>,
     tokens_per_unit: Option<Spanned<i64>>,
     cap_per_citizen_per_month: Option<Spanned<i64>>,
+    unit: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -370,10 +373,32 @@ impl Checker<'_> {
             .as_ref()
             .map(|amount| self.amount(amount, "cap_per_citizen_per_month", TABLE))
             .transpose()?;
+        let unit = raw.unit.as_ref().map(|unit| self.unit(unit)).transpose()?;
         Ok(Located {
             id_span: raw.id.span(),
-            value: Category { id, label, tokens_per_action, tokens_per_unit, cap_per_citizen_per_month },
+            value: Category { id, label, tokens_per_action, tokens_per_unit, cap_per_citizen_per_month, unit },
         })
+    }
+
+    /// A category's unit: one line of 1 to [`MAX_UNIT_CHARS`] characters, such as `km`.
+    fn unit(&self, unit: &Spanned<String>) -> Result<String, RulesError> {
+        let text = unit.get_ref();
+        let length = text.chars().count();
+        if text.trim().is_empty() || length > MAX_UNIT_CHARS {
+            return Err(self.error(
+                unit.span(),
+                format!(
+                    "`unit` in [[categories]] must be 1 to {MAX_UNIT_CHARS} characters long, such as \"km\", not {length}"
+                ),
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(self.error(
+                unit.span(),
+                "`unit` in [[categories]] must fit on one line, without tabs or other control characters",
+            ));
+        }
+        Ok(text.clone())
     }
 
     /// A checked badge, and the span of its `category` to report a category no one defines.

@@ -706,3 +706,26 @@ fn duplicate_or_malformed_neighbourhood_is_refused_with_its_line() {
     let unknown = minimal_with("[[neighbourhoods]]\nid = \"gare\"\nlabel = \"Gare\"\npostcode = \"31000\"\n");
     assert_refused_at(&unknown, "postcode", "unknown key `postcode`");
 }
+
+// --- Units ---------------------------------------------------------------------------------------
+
+#[test]
+fn category_without_unit_has_none_and_one_with_a_unit_keeps_it() {
+    assert_eq!(parsed(MINIMAL).categories[0].unit, None);
+    let source = MINIMAL.replace("tokens_per_action = 10", "tokens_per_action = 10\nunit = \"km\"");
+    assert_eq!(parsed(&source).categories[0].unit.as_deref(), Some("km"));
+    let longest = "é".repeat(16);
+    let source = MINIMAL.replace("tokens_per_action = 10", &format!("tokens_per_action = 10\nunit = \"{longest}\""));
+    assert_eq!(parsed(&source).categories[0].unit, Some(longest));
+}
+
+#[test]
+fn unit_that_is_empty_too_long_or_not_one_line_is_refused_with_its_line() {
+    let too_long = "é".repeat(17);
+    for unit in ["", "  ", too_long.as_str(), "km\\nà pied", "km\\t"] {
+        let source = MINIMAL.replace("tokens_per_action = 10", &format!("tokens_per_action = 10\nunit = \"{unit}\""));
+        assert_refused_at(&source, "unit = ", "`unit` in [[categories]]");
+    }
+    let source = MINIMAL.replace("tokens_per_action = 10", "tokens_per_action = 10\nunit = 3");
+    assert_refused_at(&source, "unit = 3", "`unit` in [[categories]]");
+}

@@ -45,6 +45,8 @@ macro_rules! on_pool {
     };
 }
 
+pub(crate) use on_pool;
+
 impl EventLog {
     /// Stores `snapshot` unless the aggregate has one of the same or a later sequence already;
     /// returns whether it was stored. On SQLite the write waits for the process's write turn,

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// A credential with this token hash already exists. Nothing of the batch was written.
     #[error("a credential with this token hash already exists")]
     DuplicateCredential,
+    /// Another citizen already has this citizen code (one chance in 10^12 per draw): draw another.
+    /// Nothing of the batch was written.
+    #[error("another citizen already has this citizen code")]
+    CitizenCodeTaken,
     /// A credential's role is not one of the four roles.
     #[error("unknown credential role `{role}`: expected admin, association, venue or citizen")]
     InvalidRole {

@@ -24,6 +24,7 @@
 //! [`testing`] gives every crate's tests a fresh SQLite directory or PostgreSQL database.
 
 mod aggregate_snapshot;
+mod citizen_codes;
 mod error;
 mod postgres;
 mod queries;
@@ -319,6 +320,15 @@ pub struct CitizenDetails {
     pub birth_year: Option<i32>,
 }
 
+/// A citizen's short code (8 characters of Crockford's base32, `ygor_crypto::random_short_code`),
+/// kept outside the log: one per citizen, and no two citizens with the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CitizenCode {
+    pub citizen_id: String,
+    /// Its canonical form, as `ygor_crypto::read_short_code` gives it.
+    pub code: String,
+}
+
 /// Everything one command writes, committed atomically.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AppendBatch {
@@ -329,6 +339,8 @@ pub struct AppendBatch {
     pub credentials: Vec<NewCredential>,
     /// Citizen details to create or replace.
     pub citizen_details: Vec<CitizenDetails>,
+    /// Citizen codes to create; a code another citizen has is [`StoreError::CitizenCodeTaken`].
+    pub citizen_codes: Vec<CitizenCode>,
 }
 
 /// The event log. Cheap to clone: the clones share the connection pool (and, on PostgreSQL, the
@@ -339,6 +351,9 @@ pub struct EventLog {
     /// Credentials already found, by token hash. A credential is immutable and never deleted, so
     /// a hit is always right, in every process; misses (unknown tokens) are not kept.
     credentials: Arc<std::sync::RwLock<std::collections::HashMap<[u8; 32], Credential>>>,
+    /// Citizen codes already found, by citizen id: a code never changes once written, so a hit
+    /// is always right (see `citizen_codes.rs`).
+    citizen_codes: Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
 }
 
 /// The most credentials [`EventLog::find_credential`] keeps in memory (about 100 bytes each); the
@@ -359,7 +374,7 @@ impl std::fmt::Debug for EventLog {
 
 impl EventLog {
     fn with_store(store: Store) -> Self {
-        Self { store, credentials: Arc::default() }
+        Self { store, credentials: Arc::default(), citizen_codes: Arc::default() }
     }
 
     /// Opens (creating it and its directory if needed) the SQLite file at `path`, in WAL mode with
@@ -786,6 +801,7 @@ fn validate(batch: &AppendBatch) -> Result<(), StoreError> {
         ("events", batch.events.len()),
         ("credentials", batch.credentials.len()),
         ("citizen details", batch.citizen_details.len()),
+        ("citizen codes", batch.citizen_codes.len()),
     ] {
         if len > MAX_BATCH_LEN {
             return Err(StoreError::BatchTooLarge { list, len, limit: MAX_BATCH_LEN });
@@ -919,6 +935,12 @@ where
 
 pub(crate) fn credential_error(error: sqlx::Error) -> StoreError {
     if unique_violation(&error).is_some() { StoreError::DuplicateCredential } else { StoreError::Database(error) }
+}
+
+/// A unique violation while inserting a citizen code: the code is taken (a citizen id is new when
+/// its code is written in the batch that registers it, and kept by `ON CONFLICT` otherwise).
+pub(crate) fn citizen_code_error(error: sqlx::Error) -> StoreError {
+    if unique_violation(&error).is_some() { StoreError::CitizenCodeTaken } else { StoreError::Database(error) }
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ macro_rules! common_queries {
 pub(crate) use common_queries;
 pub(crate) use recorded_event_columns;
 
-/// Writes the rows an append carries beside its events (new credentials, citizens' details) on
+/// Writes the rows an append carries beside its events (new credentials, citizens' details and codes) on
 /// `connection`, inside the append's transaction: the same statements on both backends (`$n`
 /// placeholders, which SQLite reads as well).
 macro_rules! write_side_rows {
@@ -202,6 +202,14 @@ macro_rules! write_side_rows {
             .bind(details.birth_year)
             .execute(&mut *$connection)
             .await?;
+        }
+        for citizen_code in &$batch.citizen_codes {
+            sqlx::query("INSERT INTO citizen_codes (citizen_id, code) VALUES ($1, $2)")
+                .bind(&citizen_code.citizen_id)
+                .bind(&citizen_code.code)
+                .execute(&mut *$connection)
+                .await
+                .map_err($crate::citizen_code_error)?;
         }
     }};
 }

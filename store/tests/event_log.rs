@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ygor_store::testing::{fresh_event_log, fresh_postgres_url, fresh_sqlite_dir};
 use ygor_store::{
-    AggregateSnapshot, AppendBatch, Backend, CitizenDetails, Credential, EventLog, MAX_BATCH_LEN, NewCredential,
-    NewEvent, Position, RecordedEvent, SNAPSHOT_PART_BYTES, SerializedEvent, Snapshot, StoreError,
+    AggregateSnapshot, AppendBatch, Backend, CitizenCode, CitizenDetails, Credential, EventLog, MAX_BATCH_LEN,
+    NewCredential, NewEvent, Position, RecordedEvent, SNAPSHOT_PART_BYTES, SerializedEvent, Snapshot, StoreError,
 };
 
 /// Other tests share the PostgreSQL server, and their open transactions hold the gap-safe
@@ -171,6 +171,7 @@ async fn batch_spanning_two_aggregate_types_is_atomic(backend: Backend) {
             neighbourhood: Some("Croix-Rousse".to_owned()),
             birth_year: Some(1990),
         }],
+        citizen_codes: vec![CitizenCode { citizen_id: "c-1".to_owned(), code: "7K3FQ9RD".to_owned() }],
     };
     match log.append(&conflicting).await {
         Err(StoreError::Conflict { aggregate_type, aggregate_id, sequence }) => {
@@ -182,6 +183,7 @@ async fn batch_spanning_two_aggregate_types_is_atomic(backend: Backend) {
     assert!(log.load_stream::<Partner>("p-1", 0).await.expect("load").is_empty());
     assert_eq!(log.find_credential(&[7; 32]).await.expect("credential"), None);
     assert_eq!(log.citizen_details("c-1").await.expect("details"), None);
+    assert_eq!(log.citizen_code("c-1").await.expect("code"), None);
 
     // The same batch without the conflicting event commits as a whole.
     let mut accepted = conflicting.clone();
@@ -192,6 +194,7 @@ async fn batch_spanning_two_aggregate_types_is_atomic(backend: Backend) {
     assert_eq!(log.load_stream::<Wallet>("w-1", 0).await.expect("load").len(), 2);
     assert!(log.find_credential(&[7; 32]).await.expect("credential").is_some());
     assert_eq!(log.citizen_details("c-1").await.expect("details"), Some(accepted.citizen_details[0].clone()));
+    assert_eq!(log.citizen_code("c-1").await.expect("code").as_deref(), Some("7K3FQ9RD"));
 }
 
 async fn duplicate_sequence_is_a_conflict(backend: Backend) {
@@ -347,6 +350,38 @@ async fn citizen_details_are_replaced_by_a_later_write(backend: Backend) {
     log.append(&batch).await.expect("append again");
     assert_eq!(log.citizen_details("c-1").await.expect("read"), Some(details));
     assert_eq!(log.citizen_details("c-2").await.expect("read"), None);
+}
+
+async fn a_citizen_keeps_one_code_and_a_code_names_one_citizen(backend: Backend) {
+    let (log, _guard) = fresh_event_log(backend).await;
+    let code = |citizen_id: &str, code: &str| CitizenCode { citizen_id: citizen_id.to_owned(), code: code.to_owned() };
+    let batch = AppendBatch {
+        events: vec![new_event("Wallet", "c-1", 1)],
+        citizen_codes: vec![code("c-1", "7K3FQ9RD")],
+        ..AppendBatch::default()
+    };
+    log.append(&batch).await.expect("append");
+    assert_eq!(log.citizen_with_code("7K3FQ9RD").await.expect("read").as_deref(), Some("c-1"));
+    assert_eq!(log.citizen_with_code("7K3FQ9RE").await.expect("read"), None);
+
+    // A batch giving another citizen a taken code fails whole.
+    let taken = AppendBatch {
+        events: vec![new_event("Wallet", "c-2", 1)],
+        citizen_codes: vec![code("c-2", "7K3FQ9RD")],
+        ..AppendBatch::default()
+    };
+    let error = log.append(&taken).await;
+    assert!(matches!(error, Err(StoreError::CitizenCodeTaken)), "{error:?}");
+    assert_eq!(log.event_count().await.expect("count"), 1);
+    assert_eq!(log.citizen_code("c-2").await.expect("read"), None);
+
+    // Assigning: a citizen with a code keeps it; a taken code is refused; a free one is written.
+    assert_eq!(log.assign_citizen_code("c-1", "AAAAAAAA").await.expect("assign"), "7K3FQ9RD");
+    let error = log.assign_citizen_code("c-2", "7K3FQ9RD").await;
+    assert!(matches!(error, Err(StoreError::CitizenCodeTaken)), "{error:?}");
+    assert_eq!(log.assign_citizen_code("c-2", "AAAAAAAA").await.expect("assign"), "AAAAAAAA");
+    assert_eq!(log.assign_citizen_code("c-2", "BBBBBBBB").await.expect("assign again"), "AAAAAAAA");
+    assert_eq!(log.citizen_with_code("AAAAAAAA").await.expect("read").as_deref(), Some("c-2"));
 }
 
 async fn migrate_is_idempotent(backend: Backend) {
@@ -681,6 +716,7 @@ on_both_backends!(
     large_batches_keep_their_order_and_read_back_as_appended,
     credentials_are_found_by_token_hash,
     citizen_details_are_replaced_by_a_later_write,
+    a_citizen_keeps_one_code_and_a_code_names_one_citizen,
     migrate_is_idempotent,
     invalid_batches_are_refused_before_writing,
     writes_that_bypass_append_are_refused,

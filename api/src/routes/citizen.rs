@@ -1,4 +1,5 @@
-//! The citizen's endpoints: wallet, profile and interests (vouchers are with the offers).
+//! The citizen's endpoints: wallet, profile and interests (vouchers are with the offers); and the
+//! lookup of a citizen by the code they read out at a partner's desk.
 
 use axum::Router;
 use axum::extract::State;
@@ -7,18 +8,21 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use ygor_ledger::wallet::Holdings;
+use ygor_projections::profiles::Measure;
 
 use super::now;
 use crate::AppState;
-use crate::auth::Citizen;
+use crate::auth::{Caller, Citizen};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Consistent};
+use crate::extract::{ApiJson, ApiQuery, Consistent};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/me/wallet", get(wallet))
         .route("/v1/me/profile", get(profile))
         .route("/v1/me/interests", put(set_interests))
+        .route("/v1/citizens/lookup", get(lookup))
+        .merge(super::history::router())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -117,14 +121,38 @@ pub struct LevelView {
     pub badge_id: String,
 }
 
+/// A badge still to earn and how far the citizen is from it ("32 / 50 km").
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeView {
+    pub badge_id: String,
+    pub label: String,
+    pub category: String,
+    /// Counted actions, or the sum of their quantities, within the window.
+    pub progress: u64,
+    pub target: u64,
+    /// `actions`, or the category's unit for a quantity (`unités` when it has none).
+    pub unit: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// What a quantity is counted in when its category names no unit.
+pub const DEFAULT_UNIT: &str = "unités";
+
 #[derive(Serialize, ToSchema)]
 pub struct ProfileView {
     pub citizen_id: String,
+    /// 8 characters of Crockford's base32 the citizen reads out at a partner's desk.
+    pub citizen_code: String,
     /// Every certified action of general interest (revoked ones excluded), most recent first.
     pub actions: Vec<ProfileActionView>,
     pub badges: Vec<BadgeView>,
     /// The level reached in each category with badges.
     pub levels: Vec<LevelView>,
+    /// The badges of the rules in force still to earn, closest to done first.
+    pub challenges: Vec<ChallengeView>,
     pub interests: Vec<String>,
     pub position: i64,
 }
@@ -137,6 +165,8 @@ pub async fn profile(
     Citizen(citizen_id): Citizen,
     _consistent: Consistent,
 ) -> Result<axum::Json<ProfileView>, ApiError> {
+    let at = now();
+    let citizen_code = state.engine().citizen_code(citizen_id, ygor_crypto::random_short_code).await?;
     let view = state.projections().read(|models| {
         let names = models.association_names();
         let empty = ygor_projections::profiles::Profile::default();
@@ -156,6 +186,7 @@ pub async fn profile(
         actions.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at).then_with(|| a.action_id.cmp(&b.action_id)));
         ProfileView {
             citizen_id: citizen_id.to_string(),
+            citizen_code,
             actions,
             badges: profile
                 .badges
@@ -172,6 +203,27 @@ pub async fn profile(
                 .levels()
                 .into_iter()
                 .map(|(category, level, badge_id)| LevelView { category, level, badge_id })
+                .collect(),
+            challenges: models
+                .rules
+                .as_ref()
+                .map(|rules| models.profiles.challenges(profile, rules, at))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|challenge| ChallengeView {
+                    badge_id: challenge.badge.id.clone(),
+                    label: challenge.badge.label.clone(),
+                    category: challenge.badge.category.clone(),
+                    progress: challenge.progress,
+                    target: challenge.target,
+                    unit: match challenge.measure {
+                        Measure::Actions => "actions",
+                        Measure::Quantity { unit } => unit.unwrap_or(DEFAULT_UNIT),
+                    }
+                    .to_owned(),
+                    from: challenge.badge.from,
+                    to: challenge.badge.to,
+                })
                 .collect(),
             interests: profile.interests.iter().map(ToString::to_string).collect(),
             position: models.position,
@@ -207,4 +259,43 @@ pub async fn set_interests(
         interests: interests.iter().map(ToString::to_string).collect(),
         position: committed.position,
     }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LookupQuery {
+    /// The citizen's code as typed: 8 characters of Crockford's base32; lower case, hyphens,
+    /// spaces and the look-alikes I, L (for 1) and O (for 0) are accepted.
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CitizenFound {
+    pub citizen_id: String,
+}
+
+/// The citizen a code names, for a partner's desk (association, venue or admin token).
+#[utoipa::path(get, path = "/v1/citizens/lookup", tag = "citizen", params(LookupQuery),
+    responses((status = 200, body = CitizenFound), (status = 404, description = "not_found: no citizen has this code", body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn lookup(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<LookupQuery>,
+) -> Result<axum::Json<CitizenFound>, ApiError> {
+    if let Caller::Citizen(_) = caller {
+        return Err(ApiError::forbidden(
+            "this needs a partner's or the admin token: a citizen reads their own code in their profile",
+        ));
+    }
+    let code = ygor_crypto::read_short_code(&query.code).ok_or_else(|| {
+        ApiError::validation(
+            "code must be 8 characters of the citizen code's alphabet (digits and letters but U), such as 7K3F-Q9RD",
+        )
+    })?;
+    let citizen_id = state
+        .log()
+        .citizen_with_code(&code)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no citizen has this code: check it with the citizen"))?;
+    Ok(axum::Json(CitizenFound { citizen_id }))
 }

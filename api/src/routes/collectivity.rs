@@ -324,6 +324,8 @@ pub struct CitizenRegistered {
     pub citizen_id: String,
     /// The citizen's bearer token: shown once, stored only as a hash.
     pub token: String,
+    /// 8 characters of Crockford's base32 the citizen reads out at a partner's desk.
+    pub citizen_code: String,
     pub position: i64,
 }
 
@@ -368,9 +370,22 @@ pub async fn register_citizen(
     };
     let committed = state
         .engine()
-        .register_citizen(id, demographics, categories, details, ygor_crypto::hash_token(&token), at)
+        .register_citizen(
+            id,
+            demographics,
+            categories,
+            details,
+            ygor_crypto::hash_token(&token),
+            ygor_crypto::random_short_code,
+            at,
+        )
         .await?;
-    let body = CitizenRegistered { citizen_id: id.to_string(), token, position: committed.position };
+    let body = CitizenRegistered {
+        citizen_id: id.to_string(),
+        token,
+        citizen_code: committed.outcome,
+        position: committed.position,
+    };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 

@@ -7,6 +7,7 @@ pub mod citizen;
 pub mod collectivity;
 pub mod directory;
 pub mod gold;
+pub mod history;
 pub mod missions;
 pub mod offers;
 pub mod system;

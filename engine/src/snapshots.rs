@@ -42,7 +42,7 @@ use crate::{Engine, EngineError};
 pub const PARTNER_FORMAT: i32 = 1;
 
 /// The shape of the territory's snapshot: [`Territory`], postcard.
-pub const TERRITORY_FORMAT: i32 = 1;
+pub const TERRITORY_FORMAT: i32 = 2;
 
 /// How often the snapshot job looks at the cached aggregates.
 pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);

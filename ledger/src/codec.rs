@@ -295,7 +295,7 @@ mod tests {
         let canonical = String::from_utf8(ygor_crypto::canonical_json(&value).expect("canonical")).expect("UTF-8");
         assert_eq!((encoded.payload.as_str(), encoded.canonical), (canonical.as_str(), true));
         let decoded: crate::territory::TerritoryEvent =
-            decode("RulesPublished", "2", Payload::Text(&encoded.payload)).expect("decodes");
+            decode("RulesPublished", "3", Payload::Text(&encoded.payload)).expect("decodes");
         assert_eq!(decoded, event);
     }
 
@@ -316,12 +316,34 @@ mod tests {
         assert_eq!(rules.backdate_max, ygor_rules::DEFAULT_BACKDATE_MAX);
         assert_eq!(rules.backdate_max.to_string(), "P30D");
         assert!(rules.neighbourhoods.is_empty());
+        assert_eq!(rules.settlement, None);
         // The current version requires both.
         assert!(matches!(
-            decode::<crate::territory::TerritoryEvent>("RulesPublished", "2", Payload::Value(&stored)),
+            decode::<crate::territory::TerritoryEvent>("RulesPublished", "3", Payload::Value(&stored)),
             Err(DecodeError::Payload { .. })
         ));
-        assert_eq!(encode(&event).expect("encodes").event_version, "2");
+        assert_eq!(encode(&event).expect("encodes").event_version, "3");
+    }
+
+    #[test]
+    fn version_2_rules_read_as_rules_that_give_tokens_no_value_in_euros() {
+        let stored = json!({"RulesPublished": {
+            "version": 4, "source": "…", "published_at": "2026-05-28T20:26:40Z",
+            "rules": {"lifetime": "P6M", "backdate_max": "P30D", "gold": null, "badges": [], "neighbourhoods": [],
+                "categories": [{
+                    "id": "ecologie", "label": "Écologie", "tokens_per_action": 10, "tokens_per_unit": 0,
+                    "cap_per_citizen_per_month": null
+                }]}
+        }});
+        let event: crate::territory::TerritoryEvent =
+            decode("RulesPublished", "2", Payload::Value(&stored)).expect("upcast");
+        let crate::territory::TerritoryEvent::RulesPublished { rules, .. } = &event else {
+            panic!("another event: {event:?}")
+        };
+        assert_eq!(rules.settlement, None);
+        let encoded = encode(&event).expect("encodes");
+        assert_eq!(encoded.event_version, "3");
+        assert!(encoded.payload.contains(r#""settlement":null"#), "{}", encoded.payload);
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub enum TerritoryEvent {
 }
 
 crate::macros::domain_event!(TerritoryEvent in "territory" {
-    RulesPublished = "2",
+    RulesPublished = "3",
     SupplyMinted = "1",
     EnvelopeAllocated = "1",
     SettlementRecovered = "1",
@@ -155,7 +155,8 @@ crate::macros::domain_event!(TerritoryEvent in "territory" {
 } upcasters: upcast);
 
 /// Version 1 of `RulesPublished` holds rules from before `backdate_max` and `[[neighbourhoods]]`;
-/// they read as the rules a file without those keys gives: 30 days, no neighbourhoods.
+/// they read as the rules a file without those keys gives: 30 days, no neighbourhoods. Versions 1
+/// and 2 hold rules from before `[settlement]`: tokens had no value in euros.
 fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
     use crate::codec::default_field;
     match (kind, version) {
@@ -164,7 +165,11 @@ fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
             let backdate_max = ygor_rules::DEFAULT_BACKDATE_MAX.to_string();
             default_field(payload, &rules, "backdate_max", serde_json::Value::String(backdate_max));
             default_field(payload, &rules, "neighbourhoods", serde_json::json!([]));
+            default_field(payload, &rules, "settlement", serde_json::Value::Null);
         }),
+        ("RulesPublished", "2") => {
+            Some(|payload| default_field(payload, &["RulesPublished", "rules"], "settlement", serde_json::Value::Null))
+        }
         _ => None,
     }
 }
@@ -185,6 +190,13 @@ impl Territory {
     /// The rules in force now: the last published version.
     pub fn rules_in_force(&self) -> Option<&RulesVersion> {
         self.rules.last()
+    }
+
+    /// What a token is worth under the rules in force, if they give it a value (`[settlement]`).
+    pub fn token_value(&self) -> Option<crate::partner::TokenValue> {
+        let in_force = self.rules_in_force()?;
+        let settlement = in_force.rules.settlement?;
+        Some(crate::partner::TokenValue { rules_version: in_force.version, settlement })
     }
 
     pub fn rules_versions(&self) -> &[RulesVersion] {

@@ -312,10 +312,14 @@ pub struct Settlement {
     pub venue_id: String,
     /// Tokens recovered to the treasury by this settlement (0 when nothing was left to settle).
     pub tokens: u64,
+    /// What they are worth in euro cents under the rules in force (`tokens × token_value_cents`
+    /// of their `[settlement]`); null when those rules give tokens no value.
+    pub amount_cents: Option<u64>,
     pub position: i64,
 }
 
-/// Settles everything a venue redeemed so far: recovered to the treasury.
+/// Settles everything a venue redeemed so far: recovered to the treasury, valued in euros when the
+/// rules in force say what a token is worth.
 #[utoipa::path(post, path = "/v1/settlements", tag = "collectivity", request_body = SettlementRequest,
     responses((status = 200, body = Settlement)), security(("bearer" = [])))]
 pub async fn settle_venue(
@@ -327,7 +331,8 @@ pub async fn settle_venue(
     let committed = state.engine().settle(venue_id, now()).await?;
     Ok(axum::Json(Settlement {
         venue_id: venue_id.to_string(),
-        tokens: committed.outcome.value(),
+        tokens: committed.outcome.amount.value(),
+        amount_cents: committed.outcome.amount_cents,
         position: committed.position,
     }))
 }

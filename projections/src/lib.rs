@@ -184,14 +184,15 @@ impl ReadModels {
         found
     }
 
-    /// The participation dashboard along `dimension`, for actions with `from <= occurred_at < to`.
+    /// The participation dashboard along `dimension`, for actions with `from <= occurred_at < to`
+    /// (redemptions with `from <= redeemed_at < to` by venue).
     pub fn participation(
         &self,
         dimension: participation::Dimension,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Vec<participation::Row> {
-        participation::rows(&self.profiles, &self.wallets, dimension, from, to, &self.association_names())
+        participation::rows(&self.profiles, &self.wallets, &self.venues, dimension, from, to, &self.partners)
     }
 
     /// Association names, for dashboards.

@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod demo;
 mod errors;
+mod exports;
 mod gold;
 mod helpers;
 mod lifecycle;

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod json;
 pub mod openapi;

@@ -379,9 +379,9 @@ async fn monthly(context: &Context, plan: &Plan, day: usize, tally: &mut Tally) 
         let at = plan.time(day, 6, 0, 0);
         for venue in &context.venues {
             let settled = context.engine.settle(venue.id, at).await?.outcome;
-            if !settled.is_zero() {
+            if !settled.amount.is_zero() {
                 tally.settlements += 1;
-                tally.settled += settled.value();
+                tally.settled += settled.amount.value();
             }
         }
     }

@@ -459,7 +459,11 @@ impl Engine {
         .await
     }
 
-    pub async fn settle(&self, venue_id: PartnerId, at: DateTime<Utc>) -> Result<Committed<Tokens>, EngineError> {
+    pub async fn settle(
+        &self,
+        venue_id: PartnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<operations::SettlementOutcome>, EngineError> {
         let settlement_id = SettlementId::from_uuid(uuid::Uuid::new_v4());
         self.execute(Plan::new().territory().partner(venue_id), OutsideLog::default(), at, |held| {
             Ok(operations::settle(held.territory(), held.partner(venue_id), venue_id, settlement_id, at)?)

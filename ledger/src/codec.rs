@@ -317,16 +317,17 @@ mod tests {
         assert_eq!(rules.backdate_max.to_string(), "P30D");
         assert!(rules.neighbourhoods.is_empty());
         assert_eq!(rules.categories[0].unit, None);
+        assert_eq!(rules.settlement, None);
         // The current version requires both.
         assert!(matches!(
-            decode::<crate::territory::TerritoryEvent>("RulesPublished", "2", Payload::Value(&stored)),
+            decode::<crate::territory::TerritoryEvent>("RulesPublished", "3", Payload::Value(&stored)),
             Err(DecodeError::Payload { .. })
         ));
         assert_eq!(encode(&event).expect("encodes").event_version, "3");
     }
 
     #[test]
-    fn version_2_rules_read_as_rules_whose_categories_have_no_unit() {
+    fn version_2_rules_read_as_rules_without_units_nor_a_value_in_euros() {
         let stored = json!({"RulesPublished": {
             "version": 1, "source": "…", "published_at": "2026-05-28T20:26:40Z",
             "rules": {"lifetime": "P6M", "backdate_max": "P30D", "gold": null, "badges": [], "neighbourhoods": [],
@@ -342,9 +343,11 @@ mod tests {
         };
         assert_eq!(rules.categories[0].unit, None);
         assert_eq!(rules.categories[0].tokens_per_unit, 1);
+        assert_eq!(rules.settlement, None);
         let encoded = encode(&event).expect("encodes");
         assert_eq!(encoded.event_version, "3");
         assert!(encoded.payload.contains(r#""unit":null"#), "{}", encoded.payload);
+        assert!(encoded.payload.contains(r#""settlement":null"#), "{}", encoded.payload);
     }
 
     #[test]

@@ -416,22 +416,35 @@ pub fn redeem(venue: &Partner, wallet: &Wallet, command: Redeem) -> Result<Decid
     })
 }
 
-/// Settles everything a venue redeemed so far: its redeemed tokens go back to the treasury.
+/// What a settlement recovered, and what it is worth in euros under the rules in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementOutcome {
+    pub amount: Tokens,
+    /// `None` when the rules in force give tokens no value; 0 when there was nothing to settle.
+    pub amount_cents: Option<u64>,
+}
+
+/// Settles everything a venue redeemed so far: its redeemed tokens go back to the treasury, valued
+/// in euros at the rules in force when the rules give tokens a value.
 pub fn settle(
     territory: &Territory,
     venue: &Partner,
     venue_id: PartnerId,
     settlement_id: SettlementId,
     at: DateTime<Utc>,
-) -> Result<Decided<Tokens>, LedgerError> {
+) -> Result<Decided<SettlementOutcome>, LedgerError> {
     let registration = venue.registration().ok_or(LedgerError::UnknownPartner(venue_id))?;
     if registration.kind != PartnerKind::Venue {
         return Err(LedgerError::NotAVenue(venue_id));
     }
-    let partner_events = venue.decide(PartnerCommand::Settle { settlement_id, at })?;
-    let amount = match partner_events.as_slice() {
-        [] => return Ok(Decided::Apply { changes: Changes::default(), outcome: Tokens::ZERO }),
-        [PartnerEvent::VenueSettled { amount, .. }] => *amount,
+    let price = territory.token_value();
+    let partner_events = venue.decide(PartnerCommand::Settle { settlement_id, price, at })?;
+    let (amount, value) = match partner_events.as_slice() {
+        [] => {
+            let nothing = SettlementOutcome { amount: Tokens::ZERO, amount_cents: price.map(|_| 0) };
+            return Ok(Decided::Apply { changes: Changes::default(), outcome: nothing });
+        }
+        [PartnerEvent::VenueSettled { amount, value, .. }] => (*amount, *value),
         other => unreachable!("a settlement decides at most one event, got {other:?}"),
     };
     let territory_events =
@@ -444,7 +457,7 @@ pub fn settle(
             missions: vec![],
             draws: vec![],
         },
-        outcome: amount,
+        outcome: SettlementOutcome { amount, amount_cents: value.map(|value| value.amount_cents) },
     })
 }
 

@@ -172,6 +172,36 @@ pub struct Refund {
     pub sequence: usize,
 }
 
+/// What one token is worth under a version of the rules: the price a settlement is valued at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenValue {
+    pub rules_version: u32,
+    pub settlement: ygor_rules::SettlementRules,
+}
+
+/// What a settlement is worth in euros, fixed when it happens from the rules in force then: a
+/// later version of the rules never changes what a venue was paid, and the audit re-checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementValue {
+    /// The version of the rules whose `[settlement]` valued the tokens.
+    pub rules_version: u32,
+    /// The value of one token in euro cents under those rules.
+    pub token_value_cents: u64,
+    /// The settlement's tokens times `token_value_cents`.
+    pub amount_cents: u64,
+}
+
+impl SettlementValue {
+    /// `amount` tokens valued at `price`; `None` if the cents overflow.
+    pub fn of(amount: Tokens, price: TokenValue) -> Option<SettlementValue> {
+        Some(SettlementValue {
+            rules_version: price.rules_version,
+            token_value_cents: price.settlement.token_value_cents,
+            amount_cents: price.settlement.cents_for(amount.value())?,
+        })
+    }
+}
+
 /// What a venue remembers of a redemption: what a retry needs to be answered, kept here (a venue
 /// redeems far less often than associations certify).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,6 +264,8 @@ pub enum PartnerCommand {
     },
     Settle {
         settlement_id: SettlementId,
+        /// The value of a token under the rules in force, if they give it one.
+        price: Option<TokenValue>,
         at: DateTime<Utc>,
     },
     PublishOffer {
@@ -288,6 +320,8 @@ pub enum PartnerEvent {
         settlement_id: SettlementId,
         redemption_ids: Vec<RedemptionId>,
         amount: Tokens,
+        /// What `amount` is worth in euros; `None` when the rules in force gave tokens no value.
+        value: Option<SettlementValue>,
         settled_at: DateTime<Utc>,
     },
     OfferPublished {
@@ -309,10 +343,20 @@ crate::macros::domain_event!(PartnerEvent in "partner" {
     CertificationRecorded = "1",
     RevocationRefunded = "1",
     RedemptionRecorded = "1",
-    VenueSettled = "1",
+    VenueSettled = "2",
     OfferPublished = "1",
     OfferClosed = "1"
-} upcasters: crate::codec::no_upcasters);
+} upcasters: upcast);
+
+/// Version 1 of `VenueSettled` comes from before `[settlement]`: tokens had no value in euros.
+fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
+    match (kind, version) {
+        ("VenueSettled", "1") => {
+            Some(|payload| crate::codec::default_field(payload, &["VenueSettled"], "value", serde_json::Value::Null))
+        }
+        _ => None,
+    }
+}
 
 impl Partner {
     pub fn registration(&self) -> Option<&Registration> {
@@ -458,14 +502,18 @@ impl Partner {
                 }
                 Ok(vec![PartnerEvent::RedemptionRecorded { record, redeemed_at: at }])
             }
-            PartnerCommand::Settle { settlement_id, at } => {
+            PartnerCommand::Settle { settlement_id, price, at } => {
                 if self.redeemed_unsettled.is_zero() {
                     return Ok(vec![]);
                 }
+                let amount = self.redeemed_unsettled;
+                let value =
+                    price.map(|price| SettlementValue::of(amount, price).ok_or(LedgerError::Overflow)).transpose()?;
                 Ok(vec![PartnerEvent::VenueSettled {
                     settlement_id,
                     redemption_ids: self.unsettled.clone(),
-                    amount: self.redeemed_unsettled,
+                    amount,
+                    value,
                     settled_at: at,
                 }])
             }

@@ -156,7 +156,8 @@ crate::macros::domain_event!(TerritoryEvent in "territory" {
 
 /// Version 1 of `RulesPublished` holds rules from before `backdate_max` and `[[neighbourhoods]]`;
 /// they read as the rules a file without those keys gives: 30 days, no neighbourhoods. Versions 1
-/// and 2 hold categories from before `unit`: they read as categories without one.
+/// and 2 hold rules from before `unit` and `[settlement]`: categories without a unit, tokens with no
+/// value in euros.
 fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
     use crate::codec::default_field;
     match (kind, version) {
@@ -165,19 +166,21 @@ fn upcast(kind: &str, version: &str) -> Option<crate::codec::Upcaster> {
             let backdate_max = ygor_rules::DEFAULT_BACKDATE_MAX.to_string();
             default_field(payload, &rules, "backdate_max", serde_json::Value::String(backdate_max));
             default_field(payload, &rules, "neighbourhoods", serde_json::json!([]));
-            categories_without_unit(payload);
+            before_version_3(payload);
         }),
-        ("RulesPublished", "2") => Some(categories_without_unit),
+        ("RulesPublished", "2") => Some(before_version_3),
         _ => None,
     }
 }
 
-/// Gives every category of a `RulesPublished` payload `"unit": null` when it has no `unit`.
-fn categories_without_unit(payload: &mut serde_json::Value) {
+/// Rules of versions 1 and 2 as version 3 reads them: each category with `"unit": null`, and
+/// `"settlement": null`.
+fn before_version_3(payload: &mut serde_json::Value) {
     let categories = payload.pointer_mut("/RulesPublished/rules/categories").and_then(serde_json::Value::as_array_mut);
     for category in categories.into_iter().flatten() {
         crate::codec::default_field(category, &[], "unit", serde_json::Value::Null);
     }
+    crate::codec::default_field(payload, &["RulesPublished", "rules"], "settlement", serde_json::Value::Null);
 }
 
 impl Territory {
@@ -196,6 +199,13 @@ impl Territory {
     /// The rules in force now: the last published version.
     pub fn rules_in_force(&self) -> Option<&RulesVersion> {
         self.rules.last()
+    }
+
+    /// What a token is worth under the rules in force, if they give it a value (`[settlement]`).
+    pub fn token_value(&self) -> Option<crate::partner::TokenValue> {
+        let in_force = self.rules_in_force()?;
+        let settlement = in_force.rules.settlement?;
+        Some(crate::partner::TokenValue { rules_version: in_force.version, settlement })
     }
 
     pub fn rules_versions(&self) -> &[RulesVersion] {

@@ -894,10 +894,10 @@ impl Run {
         let settlement_id = SettlementId::from_uuid(self.fresh());
         let result = operations::settle(&self.world.territory, &venue, venue_id, settlement_id, self.now);
         if let Some((changes, outcome)) = expect_decision("settlement", result, &reasons) {
-            assert_eq!(outcome, venue.redeemed_unsettled(), "a settlement takes all the venue redeemed");
-            assert_eq!(changes.is_empty(), outcome.is_zero(), "settling nothing writes nothing");
+            assert_eq!(outcome.amount, venue.redeemed_unsettled(), "a settlement takes all the venue redeemed");
+            assert_eq!(changes.is_empty(), outcome.amount.is_zero(), "settling nothing writes nothing");
             self.world.apply_changes(changes);
-            add(&mut self.settled, venue_id, outcome);
+            add(&mut self.settled, venue_id, outcome.amount);
         }
     }
 

@@ -7,8 +7,8 @@ use cqrs_es::test::TestFramework;
 use support::{RULES, World, at};
 use ygor_ledger::mission::Publication;
 use ygor_ledger::offer::{Capacity, CapacityPeriod, OfferTerms};
-use ygor_ledger::operations::{self, Certify, Changes, Decided, Redeem};
-use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, PartnerEvent};
+use ygor_ledger::operations::{self, Certify, Changes, Decided, Redeem, SettlementOutcome};
+use ygor_ledger::partner::{CertificationOutcome, PartnerCommand, PartnerEvent, SettlementValue, TokenValue};
 use ygor_ledger::territory::{TerritoryCommand, TerritoryEvent};
 use ygor_ledger::wallet::{VerifiedVoucher, WalletEvent};
 use ygor_ledger::{
@@ -560,14 +560,86 @@ fn settlement_moves_redeemed_tokens_back_to_the_treasury() {
     let settled = world.apply(
         operations::settle(&world.territory, &world.partner(venue), venue, settlement_id, at(21, 8)).expect("settle"),
     );
-    assert_eq!(settled, Tokens::new(7));
+    assert_eq!(settled, SettlementOutcome { amount: Tokens::new(7), amount_cents: None }, "the rules give no euros");
     assert_eq!(world.partner(venue).redeemed_unsettled(), Tokens::ZERO);
     assert_eq!(world.territory.treasury(), treasury.checked_add(Tokens::new(7)).expect("sum"));
     let nothing = world.apply(
         operations::settle(&world.territory, &world.partner(venue), venue, settlement_id, at(21, 9)).expect("settle"),
     );
-    assert_eq!(nothing, Tokens::ZERO);
+    assert_eq!(nothing, SettlementOutcome { amount: Tokens::ZERO, amount_cents: None });
     world.assert_consistent();
+}
+
+#[test]
+fn a_settlement_is_valued_in_euros_at_the_rules_in_force_when_it_happens() {
+    let (mut world, association, venue, citizen) = world(1_000);
+    world.apply(certify(&world, association, citizen, "ecologie", 1, 10).expect("certify"));
+    world.publish(&format!("{RULES}\n[settlement]\ntoken_value_cents = 50\n"), at(20, 13));
+    world.apply(
+        operations::redeem(&world.partner(venue), &world.wallet(citizen), redeem_command(venue, citizen, 7, 20))
+            .expect("redeem"),
+    );
+    let settlement_id = ygor_ledger::SettlementId::from_uuid(uuid::Uuid::new_v4());
+    let decided =
+        operations::settle(&world.territory, &world.partner(venue), venue, settlement_id, at(21, 8)).expect("settle");
+    let Decided::Apply { changes, outcome } = &decided else { panic!("a settlement applies") };
+    assert_eq!(*outcome, SettlementOutcome { amount: Tokens::new(7), amount_cents: Some(350) });
+    let [(settled_venue, events)] = changes.partners.as_slice() else { panic!("one venue settled: {changes:?}") };
+    let [PartnerEvent::VenueSettled { value, .. }] = events.as_slice() else { panic!("one settlement: {events:?}") };
+    assert_eq!(*settled_venue, venue);
+    assert_eq!(*value, Some(SettlementValue { rules_version: 2, token_value_cents: 50, amount_cents: 350 }));
+    world.apply(decided);
+    // Rules that change the value later do not change what was settled; nothing left is worth 0 €.
+    world.publish(&format!("{RULES}\n[settlement]\ntoken_value_cents = 80\n"), at(21, 9));
+    let nothing = world.apply(
+        operations::settle(&world.territory, &world.partner(venue), venue, settlement_id, at(21, 10)).expect("settle"),
+    );
+    assert_eq!(nothing, SettlementOutcome { amount: Tokens::ZERO, amount_cents: Some(0) });
+    world.assert_consistent();
+}
+
+#[test]
+fn a_settlement_whose_euros_overflow_is_refused() {
+    let mut partner = Partner::default();
+    partner.apply_event(PartnerEvent::PartnerRegistered {
+        kind: PartnerKind::Venue,
+        name: "Piscine".to_owned(),
+        public_key: "key".to_owned(),
+        registered_at: at(1, 8),
+    });
+    let record = ygor_ledger::partner::RedemptionRecord {
+        redemption_id: RedemptionId::from_uuid(uuid::Uuid::new_v4()),
+        citizen_id: CitizenId::from_uuid(uuid::Uuid::new_v4()),
+        voucher_id: VoucherId::from_uuid(uuid::Uuid::new_v4()),
+        amount: Tokens::new(u64::MAX / 2),
+        signature: "sig".to_owned(),
+        request: ygor_ledger::partner::SignedRequest::none(),
+        fingerprint: "f".to_owned(),
+        voucher: "voucher".to_owned(),
+        offer_id: None,
+    };
+    partner.apply_event(PartnerEvent::RedemptionRecorded { record, redeemed_at: at(2, 8) });
+    let price = TokenValue { rules_version: 1, settlement: ygor_rules::SettlementRules { token_value_cents: 3 } };
+    let settle = PartnerCommand::Settle {
+        settlement_id: ygor_ledger::SettlementId::from_uuid(uuid::Uuid::new_v4()),
+        price: Some(price),
+        at: at(3, 8),
+    };
+    assert_eq!(partner.decide(settle), Err(LedgerError::Overflow));
+}
+
+#[test]
+fn a_version_1_settlement_was_worth_no_euros() {
+    let stored = serde_json::json!({"VenueSettled": {
+        "settlement_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "redemption_ids": [], "amount": 7,
+        "settled_at": "2026-05-28T20:26:40Z"
+    }});
+    let event: PartnerEvent =
+        ygor_ledger::codec::decode("VenueSettled", "1", ygor_ledger::codec::Payload::Value(&stored)).expect("upcast");
+    assert!(matches!(event, PartnerEvent::VenueSettled { value: None, .. }), "{event:?}");
+    let encoded = ygor_ledger::codec::encode(&event).expect("encodes");
+    assert_eq!(encoded.event_version, "2");
+    assert!(encoded.payload.contains(r#""value":null"#), "{}", encoded.payload);
 }
 
 #[test]

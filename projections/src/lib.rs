@@ -217,14 +217,15 @@ impl ReadModels {
         found
     }
 
-    /// The participation dashboard along `dimension`, for actions with `from <= occurred_at < to`.
+    /// The participation dashboard along `dimension`, for actions with `from <= occurred_at < to`
+    /// (redemptions with `from <= redeemed_at < to` by venue).
     pub fn participation(
         &self,
         dimension: participation::Dimension,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Vec<participation::Row> {
-        participation::rows(&self.profiles, &self.wallets, dimension, from, to, &self.association_names())
+        participation::rows(&self.profiles, &self.wallets, &self.venues, dimension, from, to, &self.partners)
     }
 
     /// Association names, for dashboards.
@@ -267,7 +268,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 13;
+pub const SNAPSHOT_FORMAT: i32 = 14;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ygor_ledger::partner::PartnerEvent;
+use ygor_ledger::partner::{PartnerEvent, SettlementValue};
 use ygor_ledger::{CitizenId, OfferId, PartnerId, RedemptionId, SettlementId, Tokens};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub struct RedemptionView {
 pub struct SettlementView {
     pub settlement_id: SettlementId,
     pub amount: Tokens,
+    /// What it was worth in euros when it happened; `None` when the rules gave tokens no value.
+    pub value: Option<SettlementValue>,
     pub redemptions: u64,
     pub settled_at: DateTime<Utc>,
 }
@@ -57,7 +59,7 @@ impl Venues {
                     offer_id: record.offer_id,
                 });
             }
-            PartnerEvent::VenueSettled { settlement_id, redemption_ids, amount, settled_at } => {
+            PartnerEvent::VenueSettled { settlement_id, redemption_ids, amount, value, settled_at } => {
                 let book = self.venues.entry(venue_id).or_default();
                 let settled: BTreeSet<&RedemptionId> = redemption_ids.iter().collect();
                 let redemptions = &mut book.redemptions;
@@ -73,6 +75,7 @@ impl Venues {
                 book.settlements.push(SettlementView {
                     settlement_id: *settlement_id,
                     amount: *amount,
+                    value: *value,
                     redemptions: redemption_ids.len() as u64,
                     settled_at: *settled_at,
                 });

@@ -1,7 +1,8 @@
 //! `ygor audit verify`: replays the whole log and checks everything an auditor would — that
 //! events follow each other in every stream, that conservation holds after every event, every
 //! partner and territory signature, that each certification earned what the rules in force said,
-//! and that every recorded checkpoint's Merkle root matches the events. Each violation names the
+//! that each settlement is worth in euros what the rules in force said, and that every recorded
+//! checkpoint's Merkle root matches the events. Each violation names the
 //! position where it shows.
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use serde_json::{Map, Value};
 use ygor_audit::{MerkleLog, SignedCheckpoint};
 use ygor_crypto::{PublicKey, SignedKind};
 use ygor_ledger::books::{AnyEvent, Books, ConservationError};
-use ygor_ledger::partner::{CertificationRecord, PartnerEvent, RedemptionRecord};
+use ygor_ledger::partner::{CertificationRecord, PartnerEvent, RedemptionRecord, SettlementValue};
 use ygor_ledger::territory::TerritoryEvent;
 use ygor_ledger::{CitizenId, Partner, PartnerId, Territory, Tokens, Wallet};
 use ygor_store::{EventLog, Position, RecordedEvent, StoreError};
@@ -197,6 +198,9 @@ impl Verifier {
             AnyEvent::Partner(id, PartnerEvent::RedemptionRecorded { record, redeemed_at }) => {
                 self.check_redemption(position, *id, record, *redeemed_at, territory_key);
             }
+            AnyEvent::Partner(_, PartnerEvent::VenueSettled { amount, value, .. }) => {
+                self.check_settlement_value(position, *amount, value.as_ref())
+            }
             AnyEvent::Territory(TerritoryEvent::GoldSeedRevealed { period, seed }) => {
                 self.check_gold_seed(position, *period, seed)
             }
@@ -236,6 +240,50 @@ impl Verifier {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A settlement is valued at the rules in force when it happened: their version, their
+    /// `token_value_cents`, and `amount_cents = amount × token_value_cents`; under rules without
+    /// `[settlement]` it has no value in euros.
+    fn check_settlement_value(&mut self, position: Position, amount: Tokens, value: Option<&SettlementValue>) {
+        let price = self.territory.token_value();
+        match (value, price) {
+            (None, None) => {}
+            (Some(value), None) => self.violation(
+                position,
+                format!(
+                    "the settlement is valued at {} euro cents under rules version {}, but the rules in force give \
+                     tokens no value",
+                    value.amount_cents, value.rules_version
+                ),
+            ),
+            (None, Some(price)) => self.violation(
+                position,
+                format!(
+                    "the settlement has no value in euros, but rules version {} in force value a token at {} cents",
+                    price.rules_version, price.settlement.token_value_cents
+                ),
+            ),
+            (Some(value), Some(price)) => {
+                let expected = SettlementValue::of(amount, price);
+                if expected.as_ref() != Some(value) {
+                    let expected_cents =
+                        expected.map_or_else(|| "an overflow".to_owned(), |e| e.amount_cents.to_string());
+                    self.violation(
+                        position,
+                        format!(
+                            "the settlement of {amount} tokens is valued at {} euro cents ({} cents a token, rules \
+                             version {}) where rules version {} in force give {expected_cents} ({} cents a token)",
+                            value.amount_cents,
+                            value.token_value_cents,
+                            value.rules_version,
+                            price.rules_version,
+                            price.settlement.token_value_cents
+                        ),
+                    );
+                }
+            }
         }
     }
 

@@ -13,8 +13,8 @@ mod parse;
 
 pub use duration::{DurationError, IsoDuration};
 pub use error::RulesError;
-pub use model::{Badge, Category, GoldRules, Neighbourhood, Rules};
+pub use model::{Badge, Category, GoldRules, Neighbourhood, Rules, SettlementRules};
 pub use parse::{
     DEFAULT_BACKDATE_MAX, MAX_AMOUNT, MAX_BADGES, MAX_CATEGORIES, MAX_DURATION_YEARS, MAX_ID_CHARS, MAX_LABEL_CHARS,
-    MAX_NEIGHBOURHOODS, MAX_SOURCE_BYTES, MAX_UNIT_CHARS,
+    MAX_NEIGHBOURHOODS, MAX_SOURCE_BYTES, MAX_TOKEN_VALUE_CENTS, MAX_UNIT_CHARS,
 };

@@ -18,6 +18,9 @@ pub struct Rules {
     pub backdate_max: IsoDuration,
     /// Gold tokens, or `None` when the file has no `[gold]` table.
     pub gold: Option<GoldRules>,
+    /// What a token is worth in euros when venues are settled, or `None` when the file has no
+    /// `[settlement]` table (settlements are then in tokens only).
+    pub settlement: Option<SettlementRules>,
     /// Action categories, in file order; there is at least one and their ids are unique.
     pub categories: Vec<Category>,
     /// Badges, in file order; their ids are unique and each names a category above.
@@ -41,6 +44,13 @@ pub struct GoldRules {
     pub probability: f64,
     /// Length of a seed period; `P1M` when the file does not say.
     pub period: IsoDuration,
+}
+
+/// What one token is worth when the collectivity settles a venue's redemptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRules {
+    /// The value of one token in euro cents, from 1 to [`crate::MAX_TOKEN_VALUE_CENTS`].
+    pub token_value_cents: u64,
 }
 
 /// An action category and what one certified action in it earns.
@@ -119,6 +129,14 @@ impl Category {
     }
 }
 
+impl SettlementRules {
+    /// The value of `tokens` tokens in euro cents: `tokens × token_value_cents`, or `None` if
+    /// that overflows. Settlements, statements and the audit all value tokens with this.
+    pub fn cents_for(&self, tokens: u64) -> Option<u64> {
+        tokens.checked_mul(self.token_value_cents)
+    }
+}
+
 impl Badge {
     /// Whether an action that occurred at `occurred_at` counts for this badge: `from` is
     /// inclusive, `to` exclusive, and a missing bound does not limit.
@@ -164,6 +182,7 @@ mod tests {
             lifetime: IsoDuration { months: 6, ..IsoDuration::ZERO },
             backdate_max: IsoDuration { days: 30, ..IsoDuration::ZERO },
             gold: None,
+            settlement: None,
             categories: vec![category(1, 0)],
             badges: Vec::new(),
             neighbourhoods,
@@ -240,6 +259,23 @@ mod tests {
         let ids: Vec<&str> = rules.badges_of("velo").map(|badge| badge.id.as_str()).collect();
         assert_eq!(ids, ["velo-1", "velo-2", "velo-2-bis", "velo-3"]);
         assert_eq!(rules.badges_of("ecologie").count(), 0);
+    }
+
+    #[test]
+    fn tokens_are_valued_at_their_number_times_the_value_of_one() {
+        let settlement = SettlementRules { token_value_cents: 50 };
+        assert_eq!(settlement.cents_for(0), Some(0));
+        assert_eq!(settlement.cents_for(7), Some(350));
+        assert_eq!(
+            SettlementRules { token_value_cents: 100_000 }.cents_for(1_000_000_000_000),
+            Some(100_000_000_000_000_000)
+        );
+    }
+
+    #[test]
+    fn a_value_that_overflows_is_none() {
+        assert_eq!(SettlementRules { token_value_cents: 2 }.cents_for(u64::MAX), None);
+        assert_eq!(SettlementRules { token_value_cents: 1 }.cents_for(u64::MAX), Some(u64::MAX));
     }
 
     #[test]

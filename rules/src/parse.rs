@@ -15,7 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, Deserializer};
 
 use crate::error::line_of;
-use crate::{Badge, Category, GoldRules, IsoDuration, Neighbourhood, Rules, RulesError};
+use crate::{Badge, Category, GoldRules, IsoDuration, Neighbourhood, Rules, RulesError, SettlementRules};
 
 /// Largest rules file accepted, in bytes (64 KiB).
 pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
@@ -31,6 +31,9 @@ pub const MAX_LABEL_CHARS: usize = 200;
 pub const MAX_AMOUNT: u64 = 1_000_000;
 /// Longest unit of a category, in characters.
 pub const MAX_UNIT_CHARS: usize = 16;
+
+/// Largest value of one token, in euro cents (1,000 €): a larger one is a typo.
+pub const MAX_TOKEN_VALUE_CENTS: u64 = 100_000;
 /// Most `[[neighbourhoods]]` a file may define.
 pub const MAX_NEIGHBOURHOODS: usize = 500;
 /// How far back an action may have occurred when the file does not say: 30 days.
@@ -42,11 +45,12 @@ pub const MAX_DURATION_YEARS: u32 = 100;
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a rules file with [tokens], [[categories]] and optionally [gold], [[badges]] and [[neighbourhoods]]"
+    expecting = "a rules file with [tokens], [[categories]] and optionally [gold], [settlement], [[badges]] and [[neighbourhoods]]"
 )]
 struct RawRules {
     tokens: RawTokens,
     gold: Option<RawGold>,
+    settlement: Option<RawSettlement>,
     #[serde(default)]
     categories: Vec<Spanned<RawCategory>>,
     #[serde(default)]
@@ -75,6 +79,12 @@ struct RawGold {
     /// A TOML value rather than `f64` so that `probability = 1` (an integer) is accepted too.
     probability: Spanned<toml::Value>,
     period: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with `token_value_cents`")]
+struct RawSettlement {
+    token_value_cents: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
@@ -254,6 +264,7 @@ impl Checker<'_> {
             None => DEFAULT_BACKDATE_MAX,
         };
         let gold = raw.gold.map(|gold| self.gold(gold)).transpose()?;
+        let settlement = raw.settlement.map(|settlement| self.settlement(&settlement)).transpose()?;
 
         if raw.categories.is_empty() {
             return Err(RulesError::whole_file(
@@ -329,7 +340,7 @@ impl Checker<'_> {
             neighbourhoods.push(Neighbourhood { id, label });
         }
 
-        Ok(Rules { lifetime, backdate_max, gold, categories, badges, neighbourhoods })
+        Ok(Rules { lifetime, backdate_max, gold, settlement, categories, badges, neighbourhoods })
     }
 
     fn gold(&self, raw: RawGold) -> Result<GoldRules, RulesError> {
@@ -354,6 +365,23 @@ impl Checker<'_> {
             None => IsoDuration { months: 1, ..IsoDuration::default() },
         };
         Ok(GoldRules { probability, period })
+    }
+
+    fn settlement(&self, raw: &RawSettlement) -> Result<SettlementRules, RulesError> {
+        let value = &raw.token_value_cents;
+        let token_value_cents = u64::try_from(*value.get_ref())
+            .ok()
+            .filter(|cents| (1..=MAX_TOKEN_VALUE_CENTS).contains(cents))
+            .ok_or_else(|| {
+                self.error(
+                    value.span(),
+                    format!(
+                        "`token_value_cents` in [settlement] must be a whole number from 1 to {MAX_TOKEN_VALUE_CENTS}: \
+                         the value of one token in euro cents, e.g. 50 for 0.50 €"
+                    ),
+                )
+            })?;
+        Ok(SettlementRules { token_value_cents })
     }
 
     /// A checked category, with the span of its id kept to report a duplicate.

@@ -729,3 +729,47 @@ fn unit_that_is_empty_too_long_or_not_one_line_is_refused_with_its_line() {
     let source = MINIMAL.replace("tokens_per_action = 10", "tokens_per_action = 10\nunit = 3");
     assert_refused_at(&source, "unit = 3", "`unit` in [[categories]]");
 }
+
+// --- Settlement in euros -----------------------------------------------------------------------
+
+#[test]
+fn file_without_settlement_table_gives_tokens_no_value() {
+    assert_eq!(parsed(MINIMAL).settlement, None);
+}
+
+#[test]
+fn settlement_table_gives_the_value_of_one_token_in_cents() {
+    let rules = parsed(&minimal_with("[settlement]\ntoken_value_cents = 50\n"));
+    assert_eq!(rules.settlement.map(|settlement| settlement.token_value_cents), Some(50));
+    assert_eq!(rules.settlement.and_then(|settlement| settlement.cents_for(7)), Some(350));
+    for bound in [1, 100_000] {
+        let rules = parsed(&minimal_with(&format!("[settlement]\ntoken_value_cents = {bound}\n")));
+        assert_eq!(rules.settlement.map(|settlement| settlement.token_value_cents), Some(bound));
+    }
+}
+
+#[test]
+fn token_value_outside_one_cent_to_a_thousand_euros_is_refused_with_its_line() {
+    for value in ["0", "-5", "100001", "9223372036854775807"] {
+        let source = minimal_with(&format!("[settlement]\ntoken_value_cents = {value}\n"));
+        assert_refused_at(&source, "token_value_cents", "`token_value_cents` in [settlement] must be a whole number");
+    }
+    let fraction = minimal_with("[settlement]\ntoken_value_cents = 0.5\n");
+    assert_refused_at(&fraction, "token_value_cents", "expected a whole number");
+}
+
+#[test]
+fn settlement_table_without_its_value_or_with_another_key_is_refused_with_its_line() {
+    let empty = minimal_with("[settlement]\n");
+    assert_refused_at(&empty, "[settlement]", "missing key `token_value_cents` in [settlement]");
+    let typo = minimal_with("[settlement]\ntoken_value_cents = 50\ntoken_value_euros = 1\n");
+    assert_refused_at(&typo, "token_value_euros", "unknown key `token_value_euros` in [settlement]");
+}
+
+#[test]
+fn rules_with_a_settlement_round_trip_through_json_without_loss() {
+    let rules = parsed(&minimal_with("[settlement]\ntoken_value_cents = 125\n"));
+    let json = serde_json::to_value(&rules).expect("rules serialize");
+    assert_eq!(json["settlement"]["token_value_cents"], 125);
+    assert_eq!(serde_json::from_value::<Rules>(json).expect("rules deserialize"), rules);
+}

@@ -209,13 +209,13 @@ async fn verify_passes_on_an_untouched_log(backend: Backend) {
 }
 
 /// Direct access to the database, behind the server's back.
-enum Raw {
+pub(crate) enum Raw {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
 impl Raw {
-    async fn open(app: &TestApp) -> Raw {
+    pub(crate) async fn open(app: &TestApp) -> Raw {
         match &app.config.database_url {
             None => Raw::Sqlite(
                 sqlx::SqlitePool::connect(&format!("sqlite://{}", app.config.data_dir.join("ygor.db").display()))
@@ -226,7 +226,7 @@ impl Raw {
         }
     }
 
-    async fn execute(&self, sqlite: &str, postgres: &str, position: i64) {
+    pub(crate) async fn execute(&self, sqlite: &str, postgres: &str, position: i64) {
         match self {
             Raw::Sqlite(pool) => {
                 sqlx::query(sqlite).bind(position).execute(pool).await.expect("sqlite");
@@ -237,7 +237,7 @@ impl Raw {
         }
     }
 
-    async fn position_of(&self, event_type: &str) -> i64 {
+    pub(crate) async fn position_of(&self, event_type: &str) -> i64 {
         let query = "SELECT position FROM events WHERE event_type = $1 ORDER BY position LIMIT 1";
         match self {
             Raw::Sqlite(pool) => {
@@ -248,7 +248,7 @@ impl Raw {
     }
 }
 
-fn names(output: &str, position: i64) -> bool {
+pub(crate) fn names(output: &str, position: i64) -> bool {
     output.lines().any(|line| line.starts_with(&format!("position {position}:")))
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod demo;
 mod discovery;
 mod errors;
+mod exports;
 mod gold;
 mod helpers;
 mod lifecycle;

@@ -17,6 +17,7 @@ use super::{checked_text, now};
 use crate::AppState;
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::export::{self, Cell, Table};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, BodyBytes, Consistent};
 
 pub fn router() -> Router<AppState> {
@@ -423,10 +424,14 @@ pub struct Settlement {
     pub venue_id: String,
     /// Tokens recovered to the treasury by this settlement (0 when nothing was left to settle).
     pub tokens: u64,
+    /// What they are worth in euro cents under the rules in force (`tokens × token_value_cents`
+    /// of their `[settlement]`); null when those rules give tokens no value.
+    pub amount_cents: Option<u64>,
     pub position: i64,
 }
 
-/// Settles everything a venue redeemed so far: recovered to the treasury.
+/// Settles everything a venue redeemed so far: recovered to the treasury, valued in euros when the
+/// rules in force say what a token is worth.
 #[utoipa::path(post, path = "/v1/settlements", tag = "collectivity", request_body = SettlementRequest,
     responses((status = 200, body = Settlement)), security(("bearer" = [])))]
 pub async fn settle_venue(
@@ -438,7 +443,8 @@ pub async fn settle_venue(
     let committed = state.engine().settle(venue_id, now()).await?;
     Ok(axum::Json(Settlement {
         venue_id: venue_id.to_string(),
-        tokens: committed.outcome.value(),
+        tokens: committed.outcome.amount.value(),
+        amount_cents: committed.outcome.amount_cents,
         position: committed.position,
     }))
 }
@@ -466,14 +472,27 @@ pub struct CirculationView {
     pub position: i64,
 }
 
-/// Token circulation; `minted = treasury + envelopes + wallets + redeemed_unsettled` always.
-#[utoipa::path(get, path = "/v1/dashboards/circulation", tag = "collectivity",
-    params(("min_position" = Option<i64>, Query)), responses((status = 200, body = CirculationView)), security(("bearer" = [])))]
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct CirculationQuery {
+    /// `json` (default), `csv` or `xlsx`.
+    pub format: Option<String>,
+    pub min_position: Option<i64>,
+}
+
+/// Token circulation; `minted = treasury + envelopes + wallets + redeemed_unsettled` always;
+/// `?format=csv` or `xlsx` for a file of one row.
+#[utoipa::path(get, path = "/v1/dashboards/circulation", tag = "collectivity", params(CirculationQuery),
+    responses((status = 200, body = CirculationView),
+        (status = 200, description = "CSV (`format=csv`)", content_type = "text/csv", body = String),
+        (status = 200, description = "XLSX (`format=xlsx`)", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)),
+    security(("bearer" = [])))]
 pub async fn circulation(
     State(state): State<AppState>,
     _admin: Admin,
+    ApiQuery(query): ApiQuery<CirculationQuery>,
     _consistent: Consistent,
-) -> Result<axum::Json<CirculationView>, ApiError> {
+) -> Result<Response, ApiError> {
+    let file = export::file_format(query.format.as_deref())?;
     let view = state.projections().read(|models| {
         let c = models.circulation();
         CirculationView {
@@ -494,18 +513,42 @@ pub async fn circulation(
             position: models.position,
         }
     });
-    Ok(axum::Json(view))
+    let Some(file) = file else {
+        return Ok(axum::Json(view).into_response());
+    };
+    let figures = [
+        ("minted", view.minted),
+        ("treasury", view.treasury),
+        ("envelopes", view.envelopes),
+        ("wallets", view.wallets),
+        ("redeemed_unsettled", view.redeemed_unsettled),
+        ("recovered", view.recovered),
+        ("expired", view.expired),
+        ("issued", view.issued),
+        ("redeemed", view.redeemed),
+        ("revoked", view.revoked),
+        ("gold_issued", view.gold_issued),
+        ("gold_outstanding", view.gold_outstanding),
+        ("gold_entered", view.gold_entered),
+        ("gold_taken_back", view.gold_taken_back),
+        // A log position is never negative.
+        ("position", u64::try_from(view.position).unwrap_or(0)),
+    ];
+    let columns: Vec<&'static str> = figures.iter().map(|(name, _)| *name).collect();
+    let mut table = Table::new("circulation", &columns);
+    table.push(figures.iter().map(|(_, figure)| Cell::Integer(*figure)).collect());
+    file.download(&table, "circulation")
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct ParticipationQuery {
-    /// `category`, `association`, `neighbourhood`, `month` or `age_band`.
+    /// `category`, `association`, `neighbourhood`, `month`, `age_band` or `venue`.
     pub by: String,
-    /// Inclusive start on `occurred_at` (RFC 3339).
+    /// Inclusive start on `occurred_at` (on `redeemed_at` for `venue`), RFC 3339.
     pub from: Option<String>,
-    /// Exclusive end on `occurred_at` (RFC 3339).
+    /// Exclusive end on `occurred_at` (on `redeemed_at` for `venue`), RFC 3339.
     pub to: Option<String>,
-    /// `json` (default) or `csv`.
+    /// `json` (default), `csv` or `xlsx`.
     pub format: Option<String>,
     pub min_position: Option<i64>,
 }
@@ -513,10 +556,11 @@ pub struct ParticipationQuery {
 #[derive(Serialize, ToSchema)]
 pub struct ParticipationRow {
     pub key: String,
-    /// Certified actions (revoked ones excluded).
+    /// Certified actions (revoked ones excluded); redemptions for `by=venue`.
     pub actions: u64,
     /// Distinct citizens.
     pub citizens: u64,
+    /// Tokens earned; tokens redeemed for `by=venue`.
     pub tokens: u64,
 }
 
@@ -527,13 +571,12 @@ pub struct ParticipationView {
     pub position: i64,
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
-}
-
-/// Participation by category, association, neighbourhood, month or age band; `?format=csv` for CSV.
+/// Participation by category, association, neighbourhood, month or age band, and redemptions by
+/// venue; `?format=csv` or `xlsx` for a file.
 #[utoipa::path(get, path = "/v1/dashboards/participation", tag = "collectivity", params(ParticipationQuery),
-    responses((status = 200, body = ParticipationView), (status = 200, description = "CSV", content_type = "text/csv", body = String)),
+    responses((status = 200, body = ParticipationView),
+        (status = 200, description = "CSV (`format=csv`)", content_type = "text/csv", body = String),
+        (status = 200, description = "XLSX (`format=xlsx`)", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)),
     security(("bearer" = [])))]
 pub async fn participation(
     State(state): State<AppState>,
@@ -542,22 +585,23 @@ pub async fn participation(
     _consistent: Consistent,
 ) -> Result<Response, ApiError> {
     let dimension = ygor_projections::participation::Dimension::parse(&query.by).ok_or_else(|| {
-        ApiError::validation("by must be one of category, association, neighbourhood, month, age_band")
+        ApiError::validation("by must be one of category, association, neighbourhood, month, age_band, venue")
     })?;
     let (from, to) = super::venue::parse_period(query.from.as_deref(), query.to.as_deref())?;
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(ApiError::validation("format must be json or csv")),
-    };
+    let file = export::file_format(query.format.as_deref())?;
     let (rows, position) =
         state.projections().read(|models| (models.participation(dimension, from, to), models.position));
-    if csv {
-        let mut text = String::from("key,actions,citizens,tokens\r\n");
-        for row in &rows {
-            text.push_str(&format!("{},{},{},{}\r\n", csv_field(&row.key), row.actions, row.citizens, row.tokens));
+    if let Some(file) = file {
+        let mut table = Table::new("participation", &["key", "actions", "citizens", "tokens"]);
+        for row in rows {
+            table.push(vec![
+                Cell::Text(row.key),
+                Cell::Integer(row.actions),
+                Cell::Integer(row.citizens),
+                Cell::Integer(row.tokens),
+            ]);
         }
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response());
+        return file.download(&table, &format!("participation-{}", query.by));
     }
     let rows = rows
         .into_iter()

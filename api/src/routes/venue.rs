@@ -1,9 +1,11 @@
 //! The venue's endpoints: signed redemptions of citizens' vouchers, and its redemption list.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,13 +13,16 @@ use utoipa::ToSchema;
 use ygor_crypto::SignedKind;
 use ygor_ledger::operations::Redeem;
 use ygor_ledger::wallet::VerifiedVoucher;
-use ygor_ledger::{CitizenId, OfferId, PartnerId, RedemptionId, Tokens, VoucherId};
+use ygor_ledger::{CitizenId, OfferId, PartnerId, RedemptionId, SettlementId, Tokens, VoucherId};
+use ygor_projections::venues::SettlementView;
+use ygor_rules::SettlementRules;
 
 use super::association::{active_partner, verify_partner_signature};
 use super::created_or_replayed;
 use crate::AppState;
 use crate::auth::{Caller, Venue};
 use crate::error::ApiError;
+use crate::export::{self, Cell, Table};
 use crate::extract::{ApiPath, ApiQuery, Consistent, Signed};
 
 pub fn router() -> Router<AppState> {
@@ -206,11 +211,13 @@ async fn ensure_venue_reader(state: &AppState, caller: Caller, venue_id: Partner
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
-pub struct PeriodQuery {
+pub struct StatementQuery {
     /// Inclusive start (RFC 3339).
     pub from: Option<String>,
     /// Exclusive end (RFC 3339).
     pub to: Option<String>,
+    /// `json` (default), `csv` or `xlsx` (one row per redemption of the period).
+    pub format: Option<String>,
     pub min_position: Option<i64>,
 }
 
@@ -239,6 +246,9 @@ pub(crate) fn parse_period(from: Option<&str>, to: Option<&str>) -> Result<Perio
 pub struct SettlementItem {
     pub settlement_id: String,
     pub tokens: u64,
+    /// What the tokens were worth in euro cents when they were settled; null when the rules then
+    /// gave tokens no value.
+    pub amount_cents: Option<u64>,
     pub redemptions: u64,
     pub settled_at: DateTime<Utc>,
 }
@@ -252,59 +262,139 @@ pub struct Statement {
     pub redemptions: u64,
     /// Tokens redeemed in the period.
     pub redeemed_tokens: u64,
+    /// `settled_amount_cents + unsettled_amount_cents`; null when either is.
+    pub redeemed_amount_cents: Option<u64>,
     /// Of those, already settled (reimbursed).
     pub settled_tokens: u64,
+    /// What they were worth when each was settled; null when one was settled without a value.
+    pub settled_amount_cents: Option<u64>,
     /// Of those, still to settle.
     pub unsettled_tokens: u64,
+    /// What they are worth under the rules in force; null when those give tokens no value.
+    pub unsettled_amount_cents: Option<u64>,
     /// Settlements made in the period.
     pub settlements: Vec<SettlementItem>,
 }
 
-/// A venue's settlement statement for a period: what it redeemed, what was settled.
+/// One redemption of a statement, valued: at its settlement's value once settled, at the rules in
+/// force until then.
+struct StatementLine {
+    redemption_id: RedemptionId,
+    redeemed_at: DateTime<Utc>,
+    tokens: Tokens,
+    amount_cents: Option<u64>,
+    settlement: Option<(SettlementId, DateTime<Utc>)>,
+}
+
+/// The sum of some figures in euro cents, `None` if one is unknown (or the sum overflows).
+fn total_cents<'a>(mut lines: impl Iterator<Item = &'a StatementLine>) -> Option<u64> {
+    lines.try_fold(0_u64, |sum, line| sum.checked_add(line.amount_cents?))
+}
+
+/// A venue's settlement statement for a period: what it redeemed, what was settled, in tokens and,
+/// when the rules say what a token is worth, in euro cents; `?format=csv` or `xlsx` for a file of
+/// its redemptions.
 #[utoipa::path(get, path = "/v1/venues/{venue_id}/statements", tag = "venue",
-    params(("venue_id" = String, Path), PeriodQuery), responses((status = 200, body = Statement)), security(("bearer" = [])))]
+    params(("venue_id" = String, Path), StatementQuery),
+    responses((status = 200, body = Statement),
+        (status = 200, description = "CSV (`format=csv`)", content_type = "text/csv", body = String),
+        (status = 200, description = "XLSX (`format=xlsx`)", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>)),
+    security(("bearer" = [])))]
 pub async fn statement(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(venue_id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PeriodQuery>,
+    ApiQuery(query): ApiQuery<StatementQuery>,
     _consistent: Consistent,
-) -> Result<axum::Json<Statement>, ApiError> {
+) -> Result<Response, ApiError> {
     let venue_id = PartnerId::parse(&venue_id).map_err(|_| ApiError::not_found("no venue has this id"))?;
     let (from, to) = parse_period(query.from.as_deref(), query.to.as_deref())?;
+    let file = export::file_format(query.format.as_deref())?;
     ensure_venue_reader(&state, caller, venue_id).await?;
     let in_period = move |time: DateTime<Utc>| from.is_none_or(|from| time >= from) && to.is_none_or(|to| time < to);
-    let statement = state.projections().read(|models| {
+    let (lines, settlements) = state.projections().read(|models| {
         let empty = ygor_projections::venues::VenueBook::default();
         let book = models.venues.venues.get(&venue_id).unwrap_or(&empty);
-        let redemptions: Vec<_> = book.redemptions.iter().filter(|view| in_period(view.redeemed_at)).collect();
-        let total = |settled: Option<bool>| {
-            redemptions
-                .iter()
-                .filter(|view| settled.is_none_or(|settled| view.settlement_id.is_some() == settled))
-                .map(|view| view.amount.value())
-                .sum()
-        };
-        Statement {
-            venue_id: venue_id.to_string(),
-            from,
-            to,
-            redemptions: redemptions.len() as u64,
-            redeemed_tokens: total(None),
-            settled_tokens: total(Some(true)),
-            unsettled_tokens: total(Some(false)),
-            settlements: book
-                .settlements
-                .iter()
-                .filter(|settlement| in_period(settlement.settled_at))
-                .map(|settlement| SettlementItem {
-                    settlement_id: settlement.settlement_id.to_string(),
-                    tokens: settlement.amount.value(),
-                    redemptions: settlement.redemptions,
-                    settled_at: settlement.settled_at,
-                })
-                .collect(),
-        }
+        let settled: HashMap<SettlementId, &SettlementView> =
+            book.settlements.iter().map(|settlement| (settlement.settlement_id, settlement)).collect();
+        let price_now = models.rules.as_ref().and_then(|rules| rules.settlement);
+        let lines: Vec<StatementLine> = book
+            .redemptions
+            .iter()
+            .filter(|view| in_period(view.redeemed_at))
+            .map(|view| {
+                let settlement = view.settlement_id.and_then(|id| settled.get(&id));
+                let price = match settlement {
+                    Some(settlement) => {
+                        settlement.value.map(|value| SettlementRules { token_value_cents: value.token_value_cents })
+                    }
+                    None => price_now,
+                };
+                StatementLine {
+                    redemption_id: view.redemption_id,
+                    redeemed_at: view.redeemed_at,
+                    tokens: view.amount,
+                    amount_cents: price.and_then(|price| price.cents_for(view.amount.value())),
+                    settlement: settlement.map(|settlement| (settlement.settlement_id, settlement.settled_at)),
+                }
+            })
+            .collect();
+        let settlements: Vec<SettlementItem> = book
+            .settlements
+            .iter()
+            .filter(|settlement| in_period(settlement.settled_at))
+            .map(|settlement| SettlementItem {
+                settlement_id: settlement.settlement_id.to_string(),
+                tokens: settlement.amount.value(),
+                amount_cents: settlement.value.map(|value| value.amount_cents),
+                redemptions: settlement.redemptions,
+                settled_at: settlement.settled_at,
+            })
+            .collect();
+        (lines, settlements)
     });
-    Ok(axum::Json(statement))
+    if let Some(file) = file {
+        let columns = ["redemption_id", "redeemed_at", "tokens", "amount_cents", "settlement_id", "settled_at"];
+        let mut table = Table::new("statement", &columns);
+        for line in lines {
+            let (settlement_id, settled_at) = match line.settlement {
+                Some((id, at)) => (Cell::Text(id.to_string()), Cell::DateTime(at)),
+                None => (Cell::Empty, Cell::Empty),
+            };
+            table.push(vec![
+                Cell::Text(line.redemption_id.to_string()),
+                Cell::DateTime(line.redeemed_at),
+                Cell::Integer(line.tokens.value()),
+                Cell::from(line.amount_cents),
+                settlement_id,
+                settled_at,
+            ]);
+        }
+        return file.download(&table, &format!("statement-{venue_id}"));
+    }
+    let tokens = |settled: Option<bool>| {
+        lines
+            .iter()
+            .filter(|line| settled.is_none_or(|settled| line.settlement.is_some() == settled))
+            .map(|line| line.tokens.value())
+            .sum()
+    };
+    let settled_amount_cents = total_cents(lines.iter().filter(|line| line.settlement.is_some()));
+    let unsettled_amount_cents = total_cents(lines.iter().filter(|line| line.settlement.is_none()));
+    let statement = Statement {
+        venue_id: venue_id.to_string(),
+        from,
+        to,
+        redemptions: lines.len() as u64,
+        redeemed_tokens: tokens(None),
+        redeemed_amount_cents: settled_amount_cents
+            .zip(unsettled_amount_cents)
+            .and_then(|(settled, unsettled)| settled.checked_add(unsettled)),
+        settled_tokens: tokens(Some(true)),
+        settled_amount_cents,
+        unsettled_tokens: tokens(Some(false)),
+        unsettled_amount_cents,
+        settlements,
+    };
+    Ok(axum::Json(statement).into_response())
 }

@@ -113,7 +113,10 @@ pub fn verify_object_message(
 ///
 /// Errors: [`CryptoError::MissingSignature`] and [`CryptoError::MalformedSignature`] as for
 /// [`verify_object`], and those of the canonical form.
-pub fn signature_and_message(kind: SignedKind, object: &Map<String, Value>) -> Result<(Signature, Vec<u8>), CryptoError> {
+pub fn signature_and_message(
+    kind: SignedKind,
+    object: &Map<String, Value>,
+) -> Result<(Signature, Vec<u8>), CryptoError> {
     let signature = match object.get(SIGNATURE_FIELD) {
         None => return Err(CryptoError::MissingSignature),
         Some(Value::String(text)) => Signature::parse(text)?,

@@ -467,9 +467,8 @@ mod tests {
     async fn a_batch_is_committed_in_far_fewer_groups_than_it_has_certifications() {
         let (engine, association, first, _guard) = territory(Backend::Sqlite, EngineOptions::default()).await;
         let second = register_citizen(&engine).await;
-        let commands: Vec<Certify> = (0..300)
-            .map(|index| certification(association, if index % 2 == 0 { first } else { second }))
-            .collect();
+        let commands: Vec<Certify> =
+            (0..300).map(|index| certification(association, if index % 2 == 0 { first } else { second })).collect();
         let groups_before = engine.commit_stats().groups.load(std::sync::atomic::Ordering::Relaxed);
         let answers = engine.certify_batch(&commands).await.expect("the batch is committed");
         let groups = engine.commit_stats().groups.load(std::sync::atomic::Ordering::Relaxed) - groups_before;

@@ -3,6 +3,7 @@
 
 mod accepted;
 mod audit;
+mod batch;
 mod cli;
 mod demo;
 mod errors;

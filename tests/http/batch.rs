@@ -14,6 +14,7 @@ crate::on_both_backends!(
     a_batch_sent_again_is_answered_from_the_log_for_every_certification_it_recorded,
     a_batch_holds_one_to_a_thousand_certifications_within_its_body_limit,
     a_batch_needs_the_token_of_an_active_association,
+    a_batch_the_write_queue_cannot_take_whole_is_refused_whole,
     the_audit_verifies_certifications_recorded_by_batches,
 );
 
@@ -310,6 +311,29 @@ async fn a_batch_holds_one_to_a_thousand_certifications_within_its_body_limit(ba
     TestApp::answer(response).await.expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     assert_eq!(app.circulation(app.latest().await).await["issued"], 0, "nothing was written");
 
+    // A key repeated in one certification is that certification's refusal, as it would be alone.
+    let text = one.to_string();
+    let repeated = text.replacen("\"quantity\":1", "\"quantity\":1,\"quantity\":2", 1);
+    assert_ne!(repeated, text);
+    let other = signed(&association, TestApp::certification(&association, &citizen, "culture", 1));
+    let response = app
+        .client
+        .post(format!("{}{BATCH}", app.address))
+        .bearer_auth(&association.token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"certifications\": [{repeated}, {other}]}}"))
+        .send()
+        .await
+        .expect("an answer");
+    let answer = TestApp::answer(response).await.expect(StatusCode::OK);
+    assert_eq!(
+        (answer["results"][0]["status"].as_u64(), answer["results"][0]["code"].as_str()),
+        (Some(400), Some("validation_failed"))
+    );
+    assert!(answer["results"][0]["detail"].as_str().is_some_and(|detail| detail.contains("twice")), "{answer}");
+    assert_eq!(answer["results"][0]["action_id"], one["action_id"]);
+    assert_eq!(answer["results"][1]["status"], 201);
+
     // 1,000 certifications of the longest shape fit in the body limit, with room.
     let mut longest = TestApp::certification(&association, &citizen, &"c".repeat(64), 1_000_000);
     longest["occurred_at"] = json!("2026-07-14T10:00:00.123456789+02:00");
@@ -331,7 +355,7 @@ async fn a_batch_holds_one_to_a_thousand_certifications_within_its_body_limit(ba
     assert_eq!(results.len(), 1_000);
     assert!(results.iter().all(|result| result["status"] == 201 && result["tokens"] == 8), "{}", results[0]);
     let wallet = app.wallet(&citizen, answer["position"].as_i64().expect("a position")).await;
-    assert_eq!(wallet["balance"], 8_000);
+    assert_eq!(wallet["balance"], 8 + 8_000);
 }
 
 async fn a_batch_needs_the_token_of_an_active_association(backend: Backend) {
@@ -354,6 +378,27 @@ async fn a_batch_needs_the_token_of_an_active_association(backend: Backend) {
 
     let document = app.send(reqwest::Method::GET, "/openapi.json", None, None).await.expect(StatusCode::OK);
     assert!(document["paths"][BATCH]["post"].is_object(), "the batch is in the OpenAPI document");
+}
+
+async fn a_batch_the_write_queue_cannot_take_whole_is_refused_whole(backend: Backend) {
+    // A queue of one place: a batch of two certifications cannot have both queued at once.
+    let app = spawn_app_with(backend, |config| config.engine.queue_capacity = 1).await;
+    let (association, _venue, citizen) = app.territory(100).await;
+    let bodies: Vec<Value> =
+        (0..2).map(|_| signed(&association, TestApp::certification(&association, &citizen, "ecologie", 1))).collect();
+    let response = app
+        .client
+        .post(format!("{}{BATCH}", app.address))
+        .bearer_auth(&association.token)
+        .json(&json!({ "certifications": bodies }))
+        .send()
+        .await
+        .expect("an answer");
+    assert!(response.headers().contains_key("retry-after"), "a 503 says when to retry");
+    TestApp::answer(response).await.expect_problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded");
+    assert_eq!(app.circulation(app.latest().await).await["issued"], 0, "nothing was written");
+    let answer = send_batch(&app, &association, &bodies[..1]).await.expect(StatusCode::OK);
+    assert_eq!(answer["results"][0]["status"], 201);
 }
 
 async fn the_audit_verifies_certifications_recorded_by_batches(backend: Backend) {

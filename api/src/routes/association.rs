@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::auth::Association;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiJsonItems, ApiPath, Signed, parse_signed};
-use ygor_engine::PartnerInfo;
+use ygor_engine::{Committed, PartnerInfo};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -243,19 +243,47 @@ pub struct CertificationResult {
     /// What is wrong with this certification, for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// For 201 and 200: what the certification earned.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub certified: Option<Certified>,
+    /// This and the fields below, for 201 and 200 only: what the certification earned, as
+    /// `POST /v1/certifications` answers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold_period: Option<Option<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
 impl CertificationResult {
+    fn certified(committed: &Committed<CertificationOutcome>) -> CertificationResult {
+        let Certified { tokens, gold, gold_period, lot_id, expires_at } = Certified::of(&committed.outcome);
+        CertificationResult {
+            action_id: Some(committed.outcome.action_id.to_string()),
+            status: if committed.replayed { StatusCode::OK } else { StatusCode::CREATED }.as_u16(),
+            code: None,
+            detail: None,
+            tokens: Some(tokens),
+            gold: Some(gold),
+            gold_period: Some(gold_period),
+            lot_id: Some(lot_id),
+            expires_at: Some(expires_at),
+        }
+    }
+
     fn refused(action_id: Option<String>, refusal: ApiError) -> CertificationResult {
         CertificationResult {
             action_id,
             status: refusal.status.as_u16(),
             code: Some(refusal.code),
             detail: Some(refusal.detail),
-            certified: None,
+            tokens: None,
+            gold: None,
+            gold_period: None,
+            lot_id: None,
+            expires_at: None,
         }
     }
 }
@@ -329,19 +357,12 @@ pub async fn certify_batch(
     let answers = state.engine().certify_batch(&commands).await?;
     let mut position = None;
     for ((command, answer), index) in commands.iter().zip(answers).zip(command_indexes) {
-        let action_id = Some(command.action_id.to_string());
         results[index] = Some(match answer {
             Ok(committed) => {
                 position = position.max(Some(committed.position));
-                CertificationResult {
-                    action_id,
-                    status: if committed.replayed { StatusCode::OK } else { StatusCode::CREATED }.as_u16(),
-                    code: None,
-                    detail: None,
-                    certified: Some(Certified::of(&committed.outcome)),
-                }
+                CertificationResult::certified(&committed)
             }
-            Err(refusal) => CertificationResult::refused(action_id, refusal.into()),
+            Err(refusal) => CertificationResult::refused(Some(command.action_id.to_string()), refusal.into()),
         });
     }
     let position = match position {

@@ -37,10 +37,12 @@ fn require_json_content_type(request: &Request) -> Result<(), ApiError> {
     }
 }
 
-async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+/// The body, within the route's limit: [`crate::BODY_LIMIT`], or `limit` where the route raised
+/// it (named in the refusal).
+async fn body_bytes(request: Request, state: &AppState, limit: usize) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::validation(format!("the body is larger than the {} bytes accepted", crate::BODY_LIMIT))
+            ApiError::validation(format!("the body is larger than the {limit} bytes accepted"))
         } else {
             ApiError::validation(format!("the body could not be read: {rejection}"))
         }
@@ -54,7 +56,7 @@ impl FromRequest<AppState> for BodyBytes {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(BodyBytes(body_bytes(request, state).await?))
+        Ok(BodyBytes(body_bytes(request, state, crate::BODY_LIMIT).await?))
     }
 }
 
@@ -74,7 +76,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         require_json_content_type(&request)?;
-        let bytes = body_bytes(request, state).await?;
+        let bytes = body_bytes(request, state, crate::BODY_LIMIT).await?;
         Ok(ApiJson(parse_json(&bytes)?))
     }
 }
@@ -90,16 +92,39 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Signed<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         require_json_content_type(&request)?;
-        let bytes = body_bytes(request, state).await?;
-        let value: Value = parse_json(&bytes)?;
-        let Value::Object(object) = value else {
-            return Err(ApiError::validation("the body must be a JSON object"));
-        };
-        let object = Value::Object(object);
-        // Read from the parsed value by reference: the object itself is kept for the signature.
-        let body = T::deserialize(&object).map_err(|error| ApiError::validation(format!("invalid body: {error}")))?;
-        let Value::Object(object) = object else { unreachable!("an object, matched above") };
-        Ok(Signed { body, object })
+        let bytes = body_bytes(request, state, crate::BODY_LIMIT).await?;
+        parse_signed(&bytes)
+    }
+}
+
+/// A signed JSON object read from `bytes` as [`Signed`] reads a body: also each object of a batch.
+pub fn parse_signed<T: DeserializeOwned>(bytes: &[u8]) -> Result<Signed<T>, ApiError> {
+    let value: Value = parse_json(bytes)?;
+    let Value::Object(object) = value else {
+        return Err(ApiError::validation("the body must be a JSON object"));
+    };
+    let object = Value::Object(object);
+    // Read from the parsed value by reference: the object itself is kept for the signature.
+    let body = T::deserialize(&object).map_err(|error| ApiError::validation(format!("invalid body: {error}")))?;
+    let Value::Object(object) = object else { unreachable!("an object, matched above") };
+    Ok(Signed { body, object })
+}
+
+/// A JSON body of at most `LIMIT` bytes (its route raises the body limit to `LIMIT`) whose items
+/// are read one by one: `T` keeps them as raw JSON (`Box<RawValue>`), so that a malformed item, a
+/// key repeated in it included, is that item's refusal and not the body's. `T`'s own fields are
+/// read as any body's are (serde refuses one given twice).
+pub struct ApiJsonItems<T, const LIMIT: usize>(pub T);
+
+impl<T: DeserializeOwned, const LIMIT: usize> FromRequest<AppState> for ApiJsonItems<T, LIMIT> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        require_json_content_type(&request)?;
+        let bytes = body_bytes(request, state, LIMIT).await?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJsonItems)
+            .map_err(|error| ApiError::validation(format!("invalid JSON body: {error}")))
     }
 }
 

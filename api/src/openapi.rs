@@ -134,6 +134,7 @@ impl Modify for ProblemResponses {
         audit::proof,
         audit::consistency,
         association::certify,
+        association::certify_batch,
         association::revoke,
         venue::redeem,
         venue::redemptions,

@@ -8,6 +8,9 @@ use super::*;
 #[derive(Clone)]
 pub(crate) struct Prepared {
     pub(crate) bytes: Vec<u8>,
+    /// The certifications of a batch (`bulk`): each recorded one (answered 201 or 200) counts as
+    /// an operation. `None` for a request that is one operation.
+    pub(crate) batch: Option<usize>,
 }
 
 impl Prepared {
@@ -18,7 +21,7 @@ impl Prepared {
         )
         .into_bytes();
         bytes.extend_from_slice(body);
-        Prepared { bytes }
+        Prepared { bytes, batch: None }
     }
 }
 
@@ -50,6 +53,37 @@ pub(crate) async fn prepare(server: &Server, territory: &Territory, scenario: Sc
     let when = occurred_at();
     let address = server.address;
     match scenario {
+        Scenario::Bulk(size) => {
+            // Batch j comes from association j mod A; its certifications go to the citizens
+            // after those of the batch before.
+            let associations: Vec<(String, Arc<str>, SecretKey)> = territory
+                .associations
+                .iter()
+                .map(|partner| (partner.id.clone(), partner.token.clone(), partner.key.clone()))
+                .collect();
+            let citizens: Vec<String> = territory.citizens.iter().map(|citizen| citizen.id.clone()).collect();
+            sign_all(count.div_ceil(size), move |batch| {
+                let (id, token, key) = &associations[batch % associations.len()];
+                let certifications: Vec<Value> = (0..size)
+                    .map(|item| {
+                        let Value::Object(object) = json!({
+                            "action_id": uuid::Uuid::new_v4().to_string(),
+                            "association_id": id,
+                            "citizen_id": citizens[(batch * size + item) % citizens.len()],
+                            "category": "ecologie",
+                            "quantity": 1,
+                            "occurred_at": when,
+                        }) else {
+                            unreachable!("an object")
+                        };
+                        Value::Object(ygor_crypto::sign_object(SignedKind::Certification, object, key).expect("sign"))
+                    })
+                    .collect();
+                let body = serde_json::to_vec(&json!({ "certifications": certifications })).expect("json");
+                Prepared { batch: Some(size), ..Prepared::post(address, "/v1/certifications/batch", token, &body) }
+            })
+            .await
+        }
         Scenario::Retry => {
             let originals = Box::pin(prepare(server, territory, Scenario::Certify, RETRIED.min(count))).await;
             let recorded = drive(address, originals.clone(), 32, 3_600.0).await;
@@ -147,15 +181,17 @@ impl HttpConnection {
         Ok(HttpConnection { stream, buffer: Vec::with_capacity(8192) })
     }
 
-    /// Sends one request and returns the status of its answer, once the whole answer is read.
-    pub(crate) async fn exchange(&mut self, request: &[u8]) -> std::io::Result<u16> {
+    /// Sends one request and returns the status of its answer, once the whole answer is read,
+    /// and for a batch the certifications it recorded (answered 201, or 200 for a retry).
+    pub(crate) async fn exchange(&mut self, request: &[u8], batch: bool) -> std::io::Result<(u16, usize)> {
         self.stream.write_all(request).await?;
         loop {
-            if let Some((status, length)) = parse_answer(&self.buffer)?
+            if let Some((status, head, length)) = parse_answer(&self.buffer)?
                 && self.buffer.len() >= length
             {
+                let recorded = if batch { recorded_in(&self.buffer[head..length]) } else { 0 };
                 self.buffer.drain(..length);
-                return Ok(status);
+                return Ok((status, recorded));
             }
             self.buffer.reserve(4096);
             if self.stream.read_buf(&mut self.buffer).await? == 0 {
@@ -165,9 +201,15 @@ impl HttpConnection {
     }
 }
 
-/// The status and the total length (head and body) of the answer at the start of `buffer`, once
-/// its head has arrived.
-pub(crate) fn parse_answer(buffer: &[u8]) -> std::io::Result<Option<(u16, usize)>> {
+/// How many results of a batch's answer say 201 or 200 (the answer is compact JSON): a count
+/// that costs the client a scan, not a parse.
+fn recorded_in(body: &[u8]) -> usize {
+    body.windows(13).filter(|window| *window == b"\"status\":201," || *window == b"\"status\":200,").count()
+}
+
+/// The status, the length of the head, and the total length (head and body) of the answer at the
+/// start of `buffer`, once its head has arrived.
+pub(crate) fn parse_answer(buffer: &[u8]) -> std::io::Result<Option<(u16, usize, usize)>> {
     let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut answer = httparse::Response::new(&mut headers);
@@ -180,7 +222,7 @@ pub(crate) fn parse_answer(buffer: &[u8]) -> std::io::Result<Option<(u16, usize)
                 .find(|header| header.name.eq_ignore_ascii_case("content-length"))
                 .and_then(|header| std::str::from_utf8(header.value).ok()?.trim().parse::<usize>().ok())
                 .ok_or_else(|| invalid("an answer without content-length".to_owned()))?;
-            Ok(Some((answer.code.unwrap_or(0), head + length)))
+            Ok(Some((answer.code.unwrap_or(0), head, head + length)))
         }
     }
 }
@@ -210,7 +252,12 @@ impl Outcome {
     }
 
     pub(crate) fn record(&mut self, sent: Instant) {
-        self.ok += 1;
+        self.record_many(sent, 1);
+    }
+
+    /// A request that completed `operations` operations (a batch's recorded certifications).
+    pub(crate) fn record_many(&mut self, sent: Instant, operations: usize) {
+        self.ok += operations;
         self.latencies_us.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
     }
 
@@ -252,9 +299,17 @@ pub(crate) async fn drive(address: SocketAddr, requests: Vec<Prepared>, concurre
                     break;
                 };
                 let sent = Instant::now();
-                match connection.exchange(&request.bytes).await {
-                    Ok(status) if (200..300).contains(&status) => outcome.record(sent),
-                    Ok(status) => *outcome.errors.entry(status.to_string()).or_default() += 1,
+                match connection.exchange(&request.bytes, request.batch.is_some()).await {
+                    Ok((status, recorded)) if (200..300).contains(&status) => match request.batch {
+                        None => outcome.record(sent),
+                        Some(size) => {
+                            outcome.record_many(sent, recorded);
+                            if recorded < size {
+                                *outcome.errors.entry("refused in a batch".to_owned()).or_default() += size - recorded;
+                            }
+                        }
+                    },
+                    Ok((status, _)) => *outcome.errors.entry(status.to_string()).or_default() += 1,
                     Err(_) => {
                         *outcome.errors.entry("transport".to_owned()).or_default() += 1;
                         match HttpConnection::open(address).await {

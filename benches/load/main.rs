@@ -8,14 +8,19 @@
 //! as ratios to it.
 //!
 //!     cargo bench --bench load -- [--backend sqlite|postgres|both] [--concurrency 1,8,32,128]
-//!                                 [--seconds 10] [--scenario certify|redeem|hot|retry|all]
+//!                                 [--seconds 10] [--scenario certify|redeem|hot|retry|bulk|all]
 //!
 //! Scenarios:
 //! * `certify`: certifications spread over many associations and citizens;
 //! * `redeem`: redemptions at many venues, with vouchers fetched before the timed window;
 //! * `hot`: ONE association certifying for 10,000 citizens from N clients;
 //! * `retry`: certifications already recorded, sent again (lost answers): each is answered from the
-//!   log (the record read back, the original position) and writes nothing.
+//!   log (the record read back, the original position) and writes nothing;
+//! * `bulk`: certifications sent in batches (`POST /v1/certifications/batch`) of each size of
+//!   `--batch-sizes` (1,10,100,1000), one row per size, by `--bulk-clients` associations (4) that
+//!   each send their next batch once the last is answered, whatever `--concurrency` says (so that
+//!   the batches in flight always fit in the server's write queue, 4,096 places). Its operations
+//!   are certifications: a batch counts the certifications it recorded, its latency is the batch's.
 //!
 //! Requests are signed (real ed25519 signatures) and written out as complete HTTP/1.1 requests
 //! before the timed window; during it, each client task sends them over its own keep-alive
@@ -28,7 +33,8 @@
 //! Other options: `--citizens N` (10000), `--associations N` (256), `--venues N` (128),
 //! `--funded N` (citizens that get tokens for the redemptions, 2000), `--max-rate N` (20000),
 //! `--fill-events N` (drive certifications first until the log holds N events, and report the
-//! server's RSS then: `--fill-events 1000000` measures a server with a million events in its log).
+//! server's RSS then: `--fill-events 1000000` measures a server with a million events in its log),
+//! `--batch-sizes 1,10,100,1000` and `--bulk-clients N` (4) for `bulk`.
 //! `YGOR_BENCH_SERVER_LOG=path` keeps the server's standard error there; `YGOR_BENCH_SERVER_BIN=path`
 //! runs that `ygor` binary instead of the one cargo built with the benchmark.
 //! PostgreSQL comes from `YGOR_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
@@ -71,6 +77,8 @@ const SETUP_CONCURRENCY: usize = 16;
 /// Tokens each redemption spends; each funded citizen gets `FUNDING` tokens.
 const REDEEM_AMOUNT: u64 = 5;
 const FUNDING: u64 = 100_000;
+/// The batch sizes of `bulk`.
+const BATCH_SIZES: [usize; 4] = [1, 10, 100, 1_000];
 /// The most connections the bare ceiling opens (PostgreSQL allows 100 by default and the server
 /// under test keeps its own pool).
 const BARE_MAX_CONNECTIONS: usize = 64;
@@ -83,17 +91,27 @@ enum Scenario {
     Redeem,
     Hot,
     Retry,
+    /// Certifications in batches of this size.
+    Bulk(usize),
 }
 
 impl Scenario {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Scenario::Certify => "certify",
-            Scenario::Redeem => "redeem",
-            Scenario::Hot => "hot",
-            Scenario::Retry => "retry",
+            Scenario::Certify => "certify".to_owned(),
+            Scenario::Redeem => "redeem".to_owned(),
+            Scenario::Hot => "hot".to_owned(),
+            Scenario::Retry => "retry".to_owned(),
+            Scenario::Bulk(size) => format!("bulk{size}"),
         }
     }
+}
+
+/// Every scenario of `--scenario all`, `bulk` with its batch sizes.
+fn every_scenario(batch_sizes: &[usize]) -> Vec<Scenario> {
+    let mut scenarios = vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot, Scenario::Retry];
+    scenarios.extend(batch_sizes.iter().map(|size| Scenario::Bulk(*size)));
+    scenarios
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +127,8 @@ struct Options {
     max_rate: f64,
     /// Certifications are driven before the scenarios until the log holds this many events.
     fill_events: i64,
+    /// The clients of `bulk`, each an association sending one batch at a time.
+    bulk_clients: usize,
 }
 
 fn parse_options() -> Options {
@@ -121,28 +141,32 @@ fn parse_options() -> Options {
             backends: vec![Backend::Sqlite, Backend::Postgres],
             concurrency: vec![2],
             seconds: 0.3,
-            scenarios: vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot, Scenario::Retry],
+            scenarios: every_scenario(&[1, 10, 100]),
             citizens: 20,
             associations: 4,
             venues: 4,
             funded: 8,
             max_rate: 200.0,
             fill_events: 0,
+            bulk_clients: 2,
         }
     } else {
         Options {
             backends: vec![Backend::Sqlite, Backend::Postgres],
             concurrency: vec![1, 8, 32, 128],
             seconds: 10.0,
-            scenarios: vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot, Scenario::Retry],
+            scenarios: every_scenario(&BATCH_SIZES),
             citizens: 10_000,
             associations: 256,
             venues: 128,
             funded: 2_000,
             max_rate: 20_000.0,
             fill_events: 0,
+            bulk_clients: 4,
         }
     };
+    let mut batch_sizes = BATCH_SIZES.to_vec();
+    let mut scenario = None;
     let mut index = 0;
     let value = |index: usize, name: &str| -> String {
         arguments.get(index + 1).cloned().unwrap_or_else(|| panic!("{name} needs a value"))
@@ -172,16 +196,17 @@ fn parse_options() -> Options {
                     .collect()
             }
             "--seconds" => options.seconds = number(value(index, name), name),
-            "--scenario" => {
-                options.scenarios = match value(index, name).as_str() {
-                    "certify" => vec![Scenario::Certify],
-                    "redeem" => vec![Scenario::Redeem],
-                    "hot" => vec![Scenario::Hot],
-                    "retry" => vec![Scenario::Retry],
-                    "all" => vec![Scenario::Certify, Scenario::Redeem, Scenario::Hot, Scenario::Retry],
-                    other => panic!("--scenario {other}: use certify, redeem, hot, retry or all"),
-                }
+            "--scenario" => scenario = Some(value(index, name)),
+            "--batch-sizes" => {
+                batch_sizes = value(index, name)
+                    .split(',')
+                    .map(|part| {
+                        let size = part.trim().parse::<usize>().ok();
+                        size.filter(|size| (1..=1_000).contains(size)).expect("--batch-sizes 1,10,100,1000 (1 to 1000)")
+                    })
+                    .collect()
             }
+            "--bulk-clients" => options.bulk_clients = number(value(index, name), name) as usize,
             "--citizens" => options.citizens = number(value(index, name), name) as usize,
             "--associations" => options.associations = number(value(index, name), name) as usize,
             "--venues" => options.venues = number(value(index, name), name) as usize,
@@ -199,6 +224,17 @@ fn parse_options() -> Options {
             }
         }
         index += 2;
+    }
+    if let Some(scenario) = scenario {
+        options.scenarios = match scenario.as_str() {
+            "certify" => vec![Scenario::Certify],
+            "redeem" => vec![Scenario::Redeem],
+            "hot" => vec![Scenario::Hot],
+            "retry" => vec![Scenario::Retry],
+            "bulk" => batch_sizes.iter().map(|size| Scenario::Bulk(*size)).collect(),
+            "all" => every_scenario(&batch_sizes),
+            other => panic!("--scenario {other}: use certify, redeem, hot, retry, bulk or all"),
+        };
     }
     options.funded = options.funded.min(options.citizens);
     options
@@ -277,6 +313,16 @@ async fn run_one(
     let cpu_before = cpu_times(server.pid());
     let outcome = drive(server.address, requests, concurrency, options.seconds).await;
     let cpu = cpu_shares(cpu_before, cpu_times(server.pid()));
+    if let Scenario::Bulk(size) = scenario {
+        // The batches' answers and the log agree: two events per recorded certification.
+        let (events_now, _, _) = server.disk_figures().await;
+        assert!(
+            events_now - events_before >= 2 * outcome.ok as i64,
+            "bulk{size}: {} certifications counted, {} events written",
+            outcome.ok,
+            events_now - events_before
+        );
+    }
     let commits: Vec<f64> =
         server.commit_counters().await.iter().zip(commits_before).map(|(after, before)| after - before).collect();
     let (log_position, applied) = server.status().await;
@@ -358,13 +404,19 @@ async fn run_backend(backend: Backend, options: &Options) -> Vec<Row> {
     let territory = set_up_territory(&server, options).await;
     println!("  server RSS after set-up: {:.0} MB", server.rss_mb());
     fill(&server, &territory, options.fill_events).await;
-    let largest = options.concurrency.iter().copied().max().unwrap_or(1);
+    let largest = options.concurrency.iter().copied().chain([options.bulk_clients]).max().unwrap_or(1);
     let bare = open_bare(backend, largest.min(BARE_MAX_CONNECTIONS)).await;
     let mut rows = Vec::new();
+    let (bulk, others): (Vec<Scenario>, Vec<Scenario>) =
+        options.scenarios.iter().partition(|scenario| matches!(scenario, Scenario::Bulk(_)));
     for &concurrency in &options.concurrency {
-        for &scenario in &options.scenarios {
+        for &scenario in &others {
             rows.push(run_one(&server, &territory, &bare, (backend, scenario, concurrency), options).await);
         }
+    }
+    // `bulk` at its own number of clients, once.
+    for &scenario in &bulk {
+        rows.push(run_one(&server, &territory, &bare, (backend, scenario, options.bulk_clients), options).await);
     }
     if let BarePool::Postgres(pool) = &bare.pool {
         pool.close().await;
@@ -467,9 +519,10 @@ async fn drop_databases(urls: &[String]) {
 fn main() {
     let options = parse_options();
     println!(
-        "Ygor load benchmark: backends {:?}, concurrency {:?}, {} s per run, scenarios {:?}; {} citizens, {} associations (+1 hot), {} venues; {} cores",
+        "Ygor load benchmark: backends {:?}, concurrency {:?} ({} for bulk), {} s per run, scenarios {:?}; {} citizens, {} associations (+1 hot), {} venues; {} cores",
         options.backends.iter().map(|backend| backend.name()).collect::<Vec<_>>(),
         options.concurrency,
+        options.bulk_clients,
         options.seconds,
         options.scenarios.iter().map(|scenario| scenario.name()).collect::<Vec<_>>(),
         options.citizens,

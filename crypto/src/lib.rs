@@ -31,8 +31,8 @@ pub use short_code::{
     SHORT_CODE_INPUT_MAX, SHORT_CODE_LENGTH, derived_short_code, encode_short_code, random_short_code, read_short_code,
 };
 pub use signing::{
-    PUBLIC_KEY_FIELD, SIGNATURE_FIELD, SignedKind, invalid_signature_indexes, sign_object, signing_message,
-    verify_batch, verify_object, verify_object_message,
+    PUBLIC_KEY_FIELD, SIGNATURE_FIELD, SignedKind, invalid_signature_indexes, sign_object, signature_and_message,
+    signing_message, verify_batch, verify_object, verify_object_message,
 };
 pub use tokens::{TOKEN_RANDOM_BYTES, generate_token, hash_token, sha256, sha256_hex};
 pub use voucher::{MAX_VOUCHER_BYTES, VOUCHER_PREFIX, VoucherClaims, issue_voucher, open_voucher, voucher_countermark};

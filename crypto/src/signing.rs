@@ -103,14 +103,26 @@ pub fn verify_object_message(
     object: &Map<String, Value>,
     key: &PublicKey,
 ) -> Result<(Signature, Vec<u8>), CryptoError> {
+    let (signature, message) = signature_and_message(kind, object)?;
+    key.verify(&message, &signature)?;
+    Ok((signature, message))
+}
+
+/// The signature an object carries and the message it must cover, not yet verified: what
+/// [`verify_batch`] takes for each object of a batch.
+///
+/// Errors: [`CryptoError::MissingSignature`] and [`CryptoError::MalformedSignature`] as for
+/// [`verify_object`], and those of the canonical form.
+pub fn signature_and_message(
+    kind: SignedKind,
+    object: &Map<String, Value>,
+) -> Result<(Signature, Vec<u8>), CryptoError> {
     let signature = match object.get(SIGNATURE_FIELD) {
         None => return Err(CryptoError::MissingSignature),
         Some(Value::String(text)) => Signature::parse(text)?,
         Some(_) => return Err(CryptoError::MalformedSignature),
     };
-    let message = signing_message(kind, object)?;
-    key.verify(&message, &signature)?;
-    Ok((signature, message))
+    Ok((signature, signing_message(kind, object)?))
 }
 
 /// Verifies many signatures at once, each over its own message with its own key.

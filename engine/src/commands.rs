@@ -30,6 +30,14 @@ const SWEEP_BATCH: usize = 256;
 /// of about one in 10^12, so a second draw is already rare.
 const CODE_DRAWS: usize = 8;
 
+/// What a certification locks: its association (with its earlier certification of the action,
+/// if any) and the citizen's wallet, to credit the action.
+fn certification_plan(command: &Certify) -> Plan {
+    Plan::new()
+        .certification(command.association_id, command.action_id)
+        .crediting(command.citizen_id, command.action_id)
+}
+
 /// The first event of an aggregate's stream: what answers a retry of its creation.
 fn first_event(aggregate_type: &'static str, aggregate_id: String) -> EventRef {
     EventRef { aggregate_type, aggregate_id, sequence: 1 }
@@ -395,35 +403,69 @@ impl Engine {
     }
 
     pub async fn certify(&self, command: Certify) -> Result<Committed<CertificationOutcome>, EngineError> {
-        let has_gold = self.rules().is_some_and(|rules| rules.rules.gold.is_some());
-        if has_gold && self.gold_period_at(command.at).is_none() {
-            self.maintain_gold(command.at).await?;
-        }
-        let plan = Plan::new()
-            .certification(command.association_id, command.action_id)
-            .crediting(command.citizen_id, command.action_id);
-        self.execute(plan, OutsideLog::default(), command.at, |held| {
-            let partner = held.partner(command.association_id);
-            // A retry (or a reused id) is answered from the earlier certification alone.
-            if let Some(earlier) = held.earlier_certification() {
-                return Ok(operations::recertify(partner, earlier, &command)?);
-            }
-            let rules = self.rules();
-            let mut command = command.clone();
-            // The gold outcome: the formula of docs/api.md, with the seed of the period in force
-            // when the certification arrived and the probability of the rules it is decided with.
-            let gold = rules.as_ref().and_then(|rules| rules.rules.gold.clone());
-            (command.gold, command.gold_period) = match (gold, self.gold_period_at(command.at)) {
-                (Some(gold), Some(period)) => {
-                    let seed = self.inner.seeds.gold(period);
-                    (ygor_audit::gold_earned(&seed, &command.action_id.to_string(), gold.probability), Some(period))
-                }
-                _ => (false, None),
-            };
-            let wallet = held.crediting(command.citizen_id, command.action_id, &command.category, command.occurred_at);
-            Ok(operations::certify(rules.as_deref(), partner, None, &wallet, command)?)
+        self.commit_gold_period_for(command.at).await?;
+        self.execute(certification_plan(&command), OutsideLog::default(), command.at, |held| {
+            self.decide_certification(held, &command)
         })
         .await
+    }
+
+    /// Certifies actions of one association in order, each decided as [`Engine::certify`]
+    /// decides it alone, on the states the ones before it left: two for one citizen share its
+    /// monthly cap, the envelope is debited one after the other, and an action id certified
+    /// earlier in the batch is a retry or a conflict. They are committed together, in as few
+    /// groups as the committer makes of them (see [`Engine::execute_in_order`]). Each answer is
+    /// the certification's, or the ledger's refusal of it.
+    pub async fn certify_batch(
+        &self,
+        commands: &[Certify],
+    ) -> Result<Vec<Result<Committed<CertificationOutcome>, EngineError>>, EngineError> {
+        let mut times: Vec<DateTime<Utc>> = commands.iter().map(|command| command.at).collect();
+        times.dedup();
+        for at in times {
+            self.commit_gold_period_for(at).await?;
+        }
+        let operations: Vec<(Plan, DateTime<Utc>)> =
+            commands.iter().map(|command| (certification_plan(command), command.at)).collect();
+        self.execute_in_order(&operations, |index, held| self.decide_certification(held, &commands[index])).await
+    }
+
+    /// Commits the gold period in force at `at`, if the rules have gold and none is committed
+    /// yet (the jobs normally do it ahead of time).
+    async fn commit_gold_period_for(&self, at: DateTime<Utc>) -> Result<(), EngineError> {
+        let has_gold = self.rules().is_some_and(|rules| rules.rules.gold.is_some());
+        if has_gold && self.gold_period_at(at).is_none() {
+            self.maintain_gold(at).await?;
+        }
+        Ok(())
+    }
+
+    /// How the ledger decides a certification on what its plan holds: the one decision of
+    /// [`Engine::certify`] and of each command of [`Engine::certify_batch`].
+    fn decide_certification(
+        &self,
+        held: &Held,
+        command: &Certify,
+    ) -> Result<Decided<CertificationOutcome>, EngineError> {
+        let partner = held.partner(command.association_id);
+        // A retry (or a reused id) is answered from the earlier certification alone.
+        if let Some(earlier) = held.earlier_certification() {
+            return Ok(operations::recertify(partner, earlier, command)?);
+        }
+        let rules = self.rules();
+        let mut command = command.clone();
+        // The gold outcome: the formula of docs/api.md, with the seed of the period in force
+        // when the certification arrived and the probability of the rules it is decided with.
+        let gold = rules.as_ref().and_then(|rules| rules.rules.gold.clone());
+        (command.gold, command.gold_period) = match (gold, self.gold_period_at(command.at)) {
+            (Some(gold), Some(period)) => {
+                let seed = self.inner.seeds.gold(period);
+                (ygor_audit::gold_earned(&seed, &command.action_id.to_string(), gold.probability), Some(period))
+            }
+            _ => (false, None),
+        };
+        let wallet = held.crediting(command.citizen_id, command.action_id, &command.category, command.occurred_at);
+        Ok(operations::certify(rules.as_deref(), partner, None, &wallet, command)?)
     }
 
     pub async fn revoke(
@@ -511,11 +553,13 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use ygor_ledger::partner::CertificationOutcome;
+    use ygor_ledger::{CategoryId, Tokens};
     use ygor_store::Backend;
 
     use super::*;
-    use crate::EngineOptions;
-    use crate::testing::territory;
+    use crate::testing::{certification, fund_association, register_citizen, territory};
+    use crate::{EngineOptions, Seeds};
 
     fn details(id: CitizenId) -> CitizenDetails {
         CitizenDetails { citizen_id: id.to_string(), neighbourhood: None, birth_year: None }
@@ -560,5 +604,87 @@ mod tests {
         let given = engine.citizen_code(older, drawn_from(&[&registered, "BBBBBBBB"])).await.expect("given");
         assert_eq!(given, "BBBBBBBB", "a taken code is drawn again");
         assert_eq!(engine.citizen_code(older, drawn_from(&["CCCCCCCC"])).await.expect("kept"), "BBBBBBBB");
+    }
+
+    type Answer = Result<Committed<CertificationOutcome>, EngineError>;
+
+    fn tokens(answer: &Answer) -> Tokens {
+        answer.as_ref().expect("certified").outcome.tokens
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_committed_in_far_fewer_groups_than_it_has_certifications() {
+        let (engine, association, first, _guard) = territory(Backend::Sqlite, EngineOptions::default()).await;
+        let second = register_citizen(&engine).await;
+        let commands: Vec<Certify> =
+            (0..300).map(|index| certification(association, if index % 2 == 0 { first } else { second })).collect();
+        let groups_before = engine.commit_stats().groups.load(std::sync::atomic::Ordering::Relaxed);
+        let answers = engine.certify_batch(&commands).await.expect("the batch is committed");
+        let groups = engine.commit_stats().groups.load(std::sync::atomic::Ordering::Relaxed) - groups_before;
+        assert!(groups <= 30, "300 certifications took {groups} groups");
+        assert!(answers.iter().all(|answer| answer.as_ref().is_ok_and(|committed| !committed.replayed)));
+        let positions: Vec<i64> = answers.iter().map(|answer| answer.as_ref().expect("certified").position).collect();
+        assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "committed in the batch's order");
+        for citizen in [first, second] {
+            let wallet = engine.wallet(citizen).await.expect("a wallet");
+            assert_eq!(wallet.holdings().held(), Tokens::new(1_500));
+        }
+        // The same batch again: every certification is answered from the log, nothing written.
+        let last = engine.log().last_position().await.expect("a position");
+        let again = engine.certify_batch(&commands).await.expect("answered");
+        for (first, second) in answers.iter().zip(&again) {
+            let (first, second) = (first.as_ref().expect("certified"), second.as_ref().expect("answered"));
+            assert!(second.replayed);
+            assert_eq!((&first.outcome, first.position), (&second.outcome, second.position));
+        }
+        assert_eq!(engine.log().last_position().await.expect("a position"), last);
+    }
+
+    #[tokio::test]
+    async fn each_certification_of_a_batch_is_decided_on_what_the_ones_before_it_left() {
+        let (log, _guard) = ygor_store::testing::fresh_event_log(Backend::Sqlite).await;
+        let engine = Engine::open(log, Seeds::new(ygor_crypto::SecretKey::generate())).await.expect("opens");
+        let rules = "[tokens]\nlifetime = \"P6M\"\n\n[[categories]]\nid = \"ecologie\"\nlabel = \"Écologie\"\n\
+                     tokens_per_action = 10\ncap_per_citizen_per_month = 20\n\n[[categories]]\nid = \"culture\"\n\
+                     label = \"Culture\"\ntokens_per_action = 3\n";
+        let association = fund_association(&engine, rules, Tokens::new(26)).await;
+        let (one, two) = (register_citizen(&engine).await, register_citizen(&engine).await);
+        let culture = |citizen| Certify {
+            category: CategoryId::parse("culture").expect("a category"),
+            ..certification(association, citizen)
+        };
+        let first = certification(association, one);
+        let commands = vec![
+            first.clone(),
+            certification(association, one),
+            // Over the monthly cap: certified, no tokens.
+            certification(association, one),
+            // 6 tokens left in the envelope: not enough for 10, enough for 3.
+            certification(association, two),
+            culture(two),
+            // The first again, then its id with another request.
+            first.clone(),
+            Certify { fingerprint: "another request".to_owned(), ..first },
+        ];
+        let answers = engine.certify_batch(&commands).await.expect("the batch is committed");
+        assert_eq!(tokens(&answers[0]), Tokens::new(10));
+        assert_eq!(tokens(&answers[1]), Tokens::new(10));
+        assert_eq!(tokens(&answers[2]), Tokens::new(0));
+        assert!(
+            matches!(answers[3], Err(EngineError::Ledger(ygor_ledger::LedgerError::EnvelopeExhausted { .. }))),
+            "{:?}",
+            answers[3]
+        );
+        assert_eq!(tokens(&answers[4]), Tokens::new(3));
+        let (original, retry) = (answers[0].as_ref().expect("certified"), answers[5].as_ref().expect("a retry"));
+        assert!(retry.replayed && !original.replayed);
+        assert_eq!((&retry.outcome, retry.position), (&original.outcome, original.position));
+        assert!(
+            matches!(answers[6], Err(EngineError::Ledger(ygor_ledger::LedgerError::IdConflict { .. }))),
+            "{:?}",
+            answers[6]
+        );
+        assert_eq!(engine.wallet(one).await.expect("a wallet").holdings().held(), Tokens::new(20));
+        assert_eq!(engine.wallet(two).await.expect("a wallet").holdings().held(), Tokens::new(3));
     }
 }

@@ -11,6 +11,10 @@ use ygor_ledger::territory::TERRITORY_ID;
 use ygor_store::{AppendBatch, CitizenCode, CitizenDetails, NewCredential, NewEvent};
 
 use crate::cache::{Handle, State};
+use tokio::sync::mpsc::Permit;
+use tokio::sync::oneshot;
+use ygor_store::Position;
+
 use crate::committer::{CommitFailure, Pending};
 use crate::locks::{CertificationRead, Held, Plan, once_durable};
 use crate::stored::encode;
@@ -71,6 +75,40 @@ impl OutsideLog {
     }
 }
 
+/// An operation decided and queued for the committer, waiting for its group to be durable.
+pub(crate) struct Queued<'a, T> {
+    outcome: T,
+    answer: oneshot::Receiver<Result<Vec<Position>, CommitFailure>>,
+    _outstanding: Outstanding<'a>,
+}
+
+/// How far an attempt went once decided: answered at once (a retry, or nothing to write), or
+/// queued for the committer.
+pub(crate) enum Attempted<'a, T> {
+    Answered(Committed<T>),
+    Queued(Queued<'a, T>),
+}
+
+impl<T> Attempted<'_, T> {
+    /// The operation's result once its events are durable, or why they are not.
+    pub(crate) async fn durable(self) -> Result<Committed<T>, AttemptError> {
+        let Queued { outcome, answer, _outstanding } = match self {
+            Attempted::Answered(committed) => return Ok(committed),
+            Attempted::Queued(queued) => queued,
+        };
+        let positions = match answer.await {
+            Ok(Ok(positions)) => positions,
+            Ok(Err(CommitFailure::Retry)) => return Err(AttemptError::Conflict),
+            Ok(Err(CommitFailure::Storage(message))) => return Err(EngineError::Storage(message).into()),
+            Ok(Err(CommitFailure::Unavailable(message))) => return Err(EngineError::StorageUnavailable(message).into()),
+            Ok(Err(CommitFailure::Unknown(message))) => return Err(EngineError::OutcomeUnknown(message).into()),
+            Err(_) => return Err(EngineError::Stopped.into()),
+        };
+        let position = positions.last().copied().unwrap_or(0);
+        Ok(Committed { outcome, position, replayed: false })
+    }
+}
+
 impl Engine {
     /// Runs `attempt` until it commits, deciding again after a conflict with another writer.
     pub(crate) async fn run<T, F, Fut>(&self, mut attempt: F) -> Result<Committed<T>, EngineError>
@@ -104,6 +142,92 @@ impl Engine {
         self.run(|| self.attempt(&plan, None, outside.clone(), at, &decide)).await
     }
 
+    /// Runs `operations` in order, each decided by `decide` (given its index) as
+    /// [`Engine::execute`] decides it alone, on the states the ones before it left. None waits
+    /// for the one before to be durable: each is queued as soon as it is decided, its locks
+    /// released, so that the committer writes them in shared groups rather than one disk sync
+    /// each. Answers once every queued operation is durable, or its group failed.
+    ///
+    /// Each operation's own refusal (the ledger's, or a decision that would break conservation) is
+    /// its answer. When a group fails for a conflict with another writer, its operations and every
+    /// one after them are decided again, in order. Any other failure is the whole call's; if an
+    /// operation of the call was recorded before it, the call answers
+    /// [`EngineError::OutcomeUnknown`]: the same operations again are answered from the log.
+    pub(crate) async fn execute_in_order<T, D>(
+        &self,
+        operations: &[(Plan, DateTime<Utc>)],
+        decide: D,
+    ) -> Result<Vec<Result<Committed<T>, EngineError>>, EngineError>
+    where
+        D: Fn(usize, &Held) -> Result<Decided<T>, EngineError>,
+    {
+        let count = operations.len();
+        let mut answers: Vec<Option<Result<Committed<T>, EngineError>>> = (0..count).map(|_| None).collect();
+        let mut written = false;
+        let in_doubt = |error: EngineError, written: bool| match error {
+            EngineError::OutcomeUnknown(_) => error,
+            other if written => EngineError::OutcomeUnknown(format!(
+                "some operations of the call were recorded before this failure: {other}"
+            )),
+            other => other,
+        };
+        let mut from = 0;
+        for _ in 0..CONFLICT_RETRIES {
+            if let Err(error) = self.ensure_writer().await {
+                return Err(in_doubt(error, written));
+            }
+            // Every place in the queue at once: when the database does not keep up, the call is
+            // refused before any of its operations changed anything.
+            let Ok(mut places) = self.inner.queue.try_reserve_many(count - from) else {
+                return Err(in_doubt(EngineError::Overloaded(self.inner.queue_capacity), written));
+            };
+            let mut queued = Vec::new();
+            let mut again = None;
+            let mut failure = None;
+            for (index, (plan, at)) in operations.iter().enumerate().skip(from) {
+                let place = places.next().expect("a place per operation");
+                let decide = |held: &Held| decide(index, held);
+                match self.attempt_queued(plan, None, OutsideLog::default(), *at, Some(place), decide).await {
+                    Ok(attempted) => queued.push((index, attempted)),
+                    Err(AttemptError::Engine(error @ (EngineError::Ledger(_) | EngineError::Conservation(_)))) => {
+                        answers[index] = Some(Err(error));
+                    }
+                    Err(AttemptError::Engine(error)) => {
+                        failure = Some(error);
+                        break;
+                    }
+                    Err(AttemptError::Conflict) => {
+                        again = Some(index);
+                        break;
+                    }
+                }
+            }
+            drop(places);
+            // Every queued operation is answered before the call is: none is left in flight.
+            for (index, attempted) in queued {
+                match attempted.durable().await {
+                    Ok(committed) => {
+                        written |= !committed.replayed;
+                        answers[index] = Some(Ok(committed));
+                    }
+                    Err(AttemptError::Conflict) => again = Some(again.map_or(index, |first: usize| first.min(index))),
+                    Err(AttemptError::Engine(error)) => failure = failure.or(Some(error)),
+                }
+            }
+            if let Some(error) = failure {
+                return Err(in_doubt(error, written));
+            }
+            let Some(first) = again else {
+                return Ok(answers.into_iter().map(|answer| answer.expect("every operation is answered")).collect());
+            };
+            // The operations from the first one not committed on were decided on states that
+            // included it: all of them are decided again.
+            answers[first..].iter_mut().for_each(|answer| *answer = None);
+            from = first;
+        }
+        Err(in_doubt(EngineError::Contention, written))
+    }
+
     /// One attempt of [`Engine::execute`]; `read` is an earlier certification already read.
     pub(crate) async fn attempt<T, D>(
         &self,
@@ -116,20 +240,39 @@ impl Engine {
     where
         D: FnOnce(&Held) -> Result<Decided<T>, EngineError>,
     {
-        let held = self.acquire(plan, read).await?;
-        let decided = decide(&held)?;
-        self.commit(held, decided, outside, at).await
+        self.attempt_queued(plan, read, outside, at, None, decide).await?.durable().await
     }
 
-    /// Appends what was decided and applies it to the cached states, or answers a retry from the
-    /// log.
-    async fn commit<T>(
-        &self,
+    /// [`Engine::attempt`] up to the committer's queue: the operation is decided, applied to the
+    /// cached states and queued (its locks released), and not yet durable. `place` is a place in
+    /// the queue reserved beforehand; without one, a place is taken now or the operation refused.
+    pub(crate) async fn attempt_queued<'a, T, D>(
+        &'a self,
+        plan: &Plan,
+        read: Option<CertificationRead>,
+        outside: OutsideLog,
+        at: DateTime<Utc>,
+        place: Option<Permit<'a, Pending>>,
+        decide: D,
+    ) -> Result<Attempted<'a, T>, AttemptError>
+    where
+        D: FnOnce(&Held) -> Result<Decided<T>, EngineError>,
+    {
+        let held = self.acquire(plan, read).await?;
+        let decided = decide(&held)?;
+        self.queue(held, decided, outside, at, place).await
+    }
+
+    /// Applies what was decided to the cached states and queues its events for the committer, or
+    /// answers a retry from the log.
+    async fn queue<'a, T>(
+        &'a self,
         mut held: Held,
         decided: Decided<T>,
         outside: OutsideLog,
         at: DateTime<Utc>,
-    ) -> Result<Committed<T>, AttemptError> {
+        place: Option<Permit<'a, Pending>>,
+    ) -> Result<Attempted<'a, T>, AttemptError> {
         let (changes, outcome) = match decided {
             Decided::Replay { outcome, original } => {
                 // A retry of the earlier certification read for this operation: its position is known.
@@ -148,18 +291,21 @@ impl Engine {
                         .await?
                     }
                 };
-                return Ok(Committed { outcome, position, replayed: true });
+                return Ok(Attempted::Answered(Committed { outcome, position, replayed: true }));
             }
             Decided::Apply { changes, outcome } => (changes, outcome),
         };
         if changes.is_empty() && outside.is_empty() {
             let position = self.inner.log.last_position().await.map_err(EngineError::from)?;
-            return Ok(Committed { outcome, position, replayed: false });
+            return Ok(Attempted::Answered(Committed { outcome, position, replayed: false }));
         }
         // A place in the committer's queue first: when the database does not keep up, the
         // operation is refused before anything changed.
-        let permit = self.inner.queue.try_reserve().map_err(|_| EngineError::Overloaded(self.inner.queue_capacity))?;
-        let _outstanding = Outstanding::count(&self.inner.outstanding);
+        let permit = match place {
+            Some(reserved) => reserved,
+            None => self.inner.queue.try_reserve().map_err(|_| EngineError::Overloaded(self.inner.queue_capacity))?,
+        };
+        let outstanding = Outstanding::count(&self.inner.outstanding);
         let typed = typed_events(&changes);
         if let Err(violation) = conservation::check(&typed, &held) {
             tracing::error!(%violation, ?typed, "a decision would break conservation; nothing was written");
@@ -179,16 +325,7 @@ impl Engine {
         // aggregate pipeline into shared transactions.
         permit.send(Pending { batch, typed, touched, reply });
         drop(held);
-        let positions = match answer.await {
-            Ok(Ok(positions)) => positions,
-            Ok(Err(CommitFailure::Retry)) => return Err(AttemptError::Conflict),
-            Ok(Err(CommitFailure::Storage(message))) => return Err(EngineError::Storage(message).into()),
-            Ok(Err(CommitFailure::Unavailable(message))) => return Err(EngineError::StorageUnavailable(message).into()),
-            Ok(Err(CommitFailure::Unknown(message))) => return Err(EngineError::OutcomeUnknown(message).into()),
-            Err(_) => return Err(EngineError::Stopped.into()),
-        };
-        let position = positions.last().copied().unwrap_or(0);
-        Ok(Committed { outcome, position, replayed: false })
+        Ok(Attempted::Queued(Queued { outcome, answer, _outstanding: outstanding }))
     }
 
     /// The stored form of every event decided, in the order of [`typed_events`], numbered after

@@ -3,6 +3,7 @@
 
 mod accepted;
 mod audit;
+mod batch;
 mod citizen_views;
 mod cli;
 mod demo;

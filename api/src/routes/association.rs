@@ -1,27 +1,31 @@
-//! The association's endpoints: signed certifications and revocations, its envelope, and its
-//! certifications read back from its stream in the log.
+//! The association's endpoints: signed certifications, one or a batch at a time, and revocations;
+//! its envelope, and its certifications read back from its stream in the log.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
-use ygor_crypto::SignedKind;
+use ygor_crypto::{CryptoError, PublicKey, Signature, SignedKind};
 use ygor_ledger::operations::Certify;
+use ygor_ledger::partner::CertificationOutcome;
 use ygor_ledger::{ActionId, CategoryId, CitizenId, LotId, PartnerId};
 
 use super::{checked_text, created_or_replayed, now};
 use crate::AppState;
 use crate::auth::Association;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent, Signed};
-use ygor_engine::PartnerInfo;
+use crate::extract::{ApiJson, ApiJsonItems, ApiPath, ApiQuery, Consistent, Signed, parse_signed};
+use ygor_engine::{Committed, PartnerInfo};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/certifications", post(certify))
+        .route("/v1/certifications/batch", post(certify_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)))
         .route("/v1/certifications/{action_id}/revoke", post(revoke))
         .route("/v1/me/envelope", get(envelope))
         .route("/v1/me/certifications", get(certifications))
@@ -29,6 +33,14 @@ pub fn router() -> Router<AppState> {
 
 /// Largest `quantity` of one action (e.g. km).
 pub const QUANTITY_MAX: u64 = 1_000_000;
+
+/// Most certifications one batch carries.
+pub const BATCH_MAX: usize = 1_000;
+
+/// The largest body of a batch, the one route whose limit is above [`crate::BODY_LIMIT`]: a signed
+/// certification takes about 330 bytes as JSON (420 with a 64-character category and a time with
+/// fractions and an offset), so 1,000 of them fit with room for spacing.
+pub const BATCH_BODY_LIMIT: usize = 512 * 1024;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,13 +59,32 @@ pub struct CertificationRequest {
 #[derive(Serialize, ToSchema)]
 pub struct CertificationAnswer {
     pub action_id: String,
+    #[serde(flatten)]
+    pub certified: Certified,
+    pub position: i64,
+}
+
+/// What a certification earned.
+#[derive(Serialize, ToSchema)]
+pub struct Certified {
     pub tokens: u64,
     pub gold: bool,
     /// The gold period whose seed decided `gold` (see `GET /v1/gold/periods`); null without gold.
     pub gold_period: Option<u64>,
     pub lot_id: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
-    pub position: i64,
+}
+
+impl Certified {
+    fn of(outcome: &CertificationOutcome) -> Certified {
+        Certified {
+            tokens: outcome.tokens.value(),
+            gold: outcome.gold,
+            gold_period: outcome.gold_period,
+            lot_id: outcome.lot_id.map(|id| id.to_string()),
+            expires_at: outcome.expires_at,
+        }
+    }
 }
 
 fn field<T>(name: &str, parsed: Result<T, ygor_ledger::ParseError>) -> Result<T, ApiError> {
@@ -67,16 +98,25 @@ pub fn verify_partner_signature(
     object: &serde_json::Map<String, serde_json::Value>,
     partner: &PartnerInfo,
 ) -> Result<String, ApiError> {
-    let invalid =
-        |detail: String| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_signature", detail);
-    let key = partner.key.as_ref().ok_or_else(|| invalid("the partner's registered key is unusable".to_owned()))?;
-    let (_, message) = ygor_crypto::verify_object_message(kind, object, key).map_err(|error| {
-        invalid(format!(
+    let key = partner.key.as_ref().ok_or_else(unusable_key)?;
+    let (_, message) =
+        ygor_crypto::verify_object_message(kind, object, key).map_err(|error| invalid_signature(kind, error))?;
+    Ok(ygor_crypto::sha256_hex(&message))
+}
+
+fn invalid_signature(kind: SignedKind, error: CryptoError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_signature",
+        format!(
             "{error}; sign \"{}\\n\" + JCS(body without signature) with the key registered for this partner",
             kind.context()
-        ))
-    })?;
-    Ok(ygor_crypto::sha256_hex(&message))
+        ),
+    )
+}
+
+fn unusable_key() -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_signature", "the partner's registered key is unusable")
 }
 
 pub(crate) async fn active_partner(state: &AppState, id: PartnerId) -> Result<std::sync::Arc<PartnerInfo>, ApiError> {
@@ -102,49 +142,281 @@ pub async fn certify(
     Association(association_id): Association,
     signed: Signed<CertificationRequest>,
 ) -> Result<Response, ApiError> {
-    let request = signed.body;
-    let claimed = field("association_id", PartnerId::parse(&request.association_id))?;
-    if claimed != association_id {
-        return Err(ApiError::forbidden("association_id is not the association of this token"));
-    }
-    let action_id = field("action_id", ActionId::parse(&request.action_id))?;
-    let citizen_id = field("citizen_id", CitizenId::parse(&request.citizen_id))?;
-    let category = field("category", CategoryId::parse(&request.category))?;
-    if request.quantity > QUANTITY_MAX {
-        return Err(ApiError::validation(format!("quantity must not exceed {QUANTITY_MAX}")));
-    }
-    let occurred_at = DateTime::parse_from_rfc3339(&request.occurred_at)
-        .map_err(|_| ApiError::validation("occurred_at must be an RFC 3339 time such as 2026-07-14T10:00:00Z"))?
-        .with_timezone(&Utc);
+    let checked = CheckedCertification::check(association_id, signed)?;
     let partner = active_partner(&state, association_id).await?;
-    let fingerprint = verify_partner_signature(SignedKind::Certification, &signed.object, &partner)?;
-    let command = Certify {
-        action_id,
-        association_id,
-        citizen_id,
-        category,
-        quantity: request.quantity,
-        occurred_at,
-        signature: request.signature,
-        request: ygor_ledger::partner::SignedRequest::of(signed.object),
-        fingerprint,
-        gold: false,
-        gold_period: None,
-        lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
-        at: now(),
-    };
-    let committed = state.engine().certify(command).await?;
-    let outcome = committed.outcome;
+    let fingerprint = verify_partner_signature(SignedKind::Certification, &checked.object, &partner)?;
+    let committed = state.engine().certify(checked.into_command(association_id, fingerprint, now())).await?;
     let answer = CertificationAnswer {
-        action_id: outcome.action_id.to_string(),
-        tokens: outcome.tokens.value(),
-        gold: outcome.gold,
-        gold_period: outcome.gold_period,
-        lot_id: outcome.lot_id.map(|id| id.to_string()),
-        expires_at: outcome.expires_at,
+        action_id: committed.outcome.action_id.to_string(),
+        certified: Certified::of(&committed.outcome),
         position: committed.position,
     };
     Ok(created_or_replayed(committed.replayed, answer))
+}
+
+/// A certification request whose fields are checked, its signature not yet.
+struct CheckedCertification {
+    action_id: ActionId,
+    citizen_id: CitizenId,
+    category: CategoryId,
+    quantity: u64,
+    occurred_at: DateTime<Utc>,
+    signature: String,
+    /// The object as sent, which the signature covers.
+    object: serde_json::Map<String, serde_json::Value>,
+}
+
+impl CheckedCertification {
+    /// The checks of a certification before its signature, in the order of docs/api.md: the
+    /// token's association (`403 forbidden`), then the fields' values (`400 validation_failed`).
+    fn check(association_id: PartnerId, signed: Signed<CertificationRequest>) -> Result<Self, ApiError> {
+        let request = signed.body;
+        let claimed = field("association_id", PartnerId::parse(&request.association_id))?;
+        if claimed != association_id {
+            return Err(ApiError::forbidden("association_id is not the association of this token"));
+        }
+        let action_id = field("action_id", ActionId::parse(&request.action_id))?;
+        let citizen_id = field("citizen_id", CitizenId::parse(&request.citizen_id))?;
+        let category = field("category", CategoryId::parse(&request.category))?;
+        if request.quantity > QUANTITY_MAX {
+            return Err(ApiError::validation(format!("quantity must not exceed {QUANTITY_MAX}")));
+        }
+        let occurred_at = DateTime::parse_from_rfc3339(&request.occurred_at)
+            .map_err(|_| ApiError::validation("occurred_at must be an RFC 3339 time such as 2026-07-14T10:00:00Z"))?
+            .with_timezone(&Utc);
+        Ok(CheckedCertification {
+            action_id,
+            citizen_id,
+            category,
+            quantity: request.quantity,
+            occurred_at,
+            signature: request.signature,
+            object: signed.object,
+        })
+    }
+
+    /// The command, once the signature is verified (`fingerprint`: of the signed message).
+    fn into_command(self, association_id: PartnerId, fingerprint: String, at: DateTime<Utc>) -> Certify {
+        Certify {
+            action_id: self.action_id,
+            association_id,
+            citizen_id: self.citizen_id,
+            category: self.category,
+            quantity: self.quantity,
+            occurred_at: self.occurred_at,
+            signature: self.signature,
+            request: ygor_ledger::partner::SignedRequest::of(self.object),
+            fingerprint,
+            gold: false,
+            gold_period: None,
+            lot_id: LotId::from_uuid(uuid::Uuid::new_v4()),
+            at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificationBatchRequest {
+    /// 1 to 1,000 signed certifications, each exactly the body `POST /v1/certifications` takes.
+    #[schema(value_type = Vec<CertificationRequest>)]
+    pub certifications: Vec<Box<RawValue>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificationBatchAnswer {
+    /// One per certification sent, in the same order.
+    pub results: Vec<CertificationResult>,
+    /// The position of the last event of the certifications answered 201 or 200; the log's
+    /// position when there is none.
+    pub position: i64,
+}
+
+/// What `POST /v1/certifications` would have answered for one certification of a batch sent
+/// alone.
+#[derive(Serialize, ToSchema)]
+pub struct CertificationResult {
+    /// The certification's `action_id`, in lowercase; null when it has no valid one.
+    pub action_id: Option<String>,
+    /// 201 for a new certification, 200 for a retry, or the status of its refusal.
+    pub status: u16,
+    /// The refusal's code (see the table of errors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    /// What is wrong with this certification, for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// This and the fields below, for 201 and 200 only: what the certification earned, as
+    /// `POST /v1/certifications` answers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold_period: Option<Option<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl CertificationResult {
+    fn certified(committed: &Committed<CertificationOutcome>) -> CertificationResult {
+        let Certified { tokens, gold, gold_period, lot_id, expires_at } = Certified::of(&committed.outcome);
+        CertificationResult {
+            action_id: Some(committed.outcome.action_id.to_string()),
+            status: if committed.replayed { StatusCode::OK } else { StatusCode::CREATED }.as_u16(),
+            code: None,
+            detail: None,
+            tokens: Some(tokens),
+            gold: Some(gold),
+            gold_period: Some(gold_period),
+            lot_id: Some(lot_id),
+            expires_at: Some(expires_at),
+        }
+    }
+
+    fn refused(action_id: Option<String>, refusal: ApiError) -> CertificationResult {
+        CertificationResult {
+            action_id,
+            status: refusal.status.as_u16(),
+            code: Some(refusal.code),
+            detail: Some(refusal.detail),
+            tokens: None,
+            gold: None,
+            gold_period: None,
+            lot_id: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// The `action_id` of an item refused before its fields were read, if it has a valid one.
+fn action_id_of(item: &RawValue) -> Option<String> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(item.get()).ok()?;
+    ActionId::parse(object.get("action_id")?.as_str()?).ok().map(|id| id.to_string())
+}
+
+/// The fingerprint of each checked certification's signed message, or why its signature is
+/// refused. The signatures are verified together (ed25519 batch verification); only when the
+/// batch fails are they checked one by one, to find the bad ones.
+fn verify_signatures(partner: &PartnerInfo, items: &[CheckedCertification]) -> Vec<Result<String, ApiError>> {
+    let kind = SignedKind::Certification;
+    let Some(key) = partner.key.as_ref() else {
+        return items.iter().map(|_| Err(unusable_key())).collect();
+    };
+    let read: Vec<Result<(Signature, Vec<u8>), CryptoError>> =
+        items.iter().map(|item| ygor_crypto::signature_and_message(kind, &item.object)).collect();
+    let mut answers: Vec<Result<String, ApiError>> = Vec::with_capacity(read.len());
+    // The signatures to verify, and the answer each one's item has.
+    let mut signed: Vec<(Vec<u8>, Signature, PublicKey)> = Vec::with_capacity(read.len());
+    let mut answer_of = Vec::with_capacity(read.len());
+    for item in read {
+        match item {
+            Ok((signature, message)) => {
+                answers.push(Ok(ygor_crypto::sha256_hex(&message)));
+                answer_of.push(answers.len() - 1);
+                signed.push((message, signature, *key));
+            }
+            Err(error) => answers.push(Err(invalid_signature(kind, error))),
+        }
+    }
+    if ygor_crypto::verify_batch(&signed).is_err() {
+        for bad in ygor_crypto::invalid_signature_indexes(&signed) {
+            answers[answer_of[bad]] = Err(invalid_signature(kind, CryptoError::InvalidSignature));
+        }
+    }
+    answers
+}
+
+/// Certifies many actions at once: each certification is decided as if it were sent alone to
+/// `POST /v1/certifications`, in order, and those accepted are committed together.
+#[utoipa::path(post, path = "/v1/certifications/batch", tag = "association", request_body = CertificationBatchRequest,
+    responses((status = 200, description = "each certification's own answer, in order", body = CertificationBatchAnswer),
+        (status = 403, description = "forbidden (another role), partner_suspended", body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn certify_batch(
+    State(state): State<AppState>,
+    Association(association_id): Association,
+    ApiJsonItems(request): ApiJsonItems<CertificationBatchRequest, BATCH_BODY_LIMIT>,
+) -> Result<axum::Json<CertificationBatchAnswer>, ApiError> {
+    let count = request.certifications.len();
+    if count == 0 || count > BATCH_MAX {
+        return Err(ApiError::validation(format!(
+            "certifications holds {count} items; send 1 to {BATCH_MAX} signed certifications per batch"
+        )));
+    }
+    let partner = active_partner(&state, association_id).await?;
+    let at = now();
+    // Reading and verifying up to 1,000 signed objects takes milliseconds of CPU: off the
+    // workers that serve other requests.
+    let (mut results, commands, command_indexes) =
+        tokio::task::spawn_blocking(move || read_batch(association_id, &partner, &request.certifications, at))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "reading a batch of certifications failed");
+                ApiError::internal()
+            })?;
+    let answers = state.engine().certify_batch(&commands).await?;
+    let mut position = None;
+    for ((command, answer), index) in commands.iter().zip(answers).zip(command_indexes) {
+        results[index] = Some(match answer {
+            Ok(committed) => {
+                position = position.max(Some(committed.position));
+                CertificationResult::certified(&committed)
+            }
+            Err(refusal) => CertificationResult::refused(Some(command.action_id.to_string()), refusal.into()),
+        });
+    }
+    let position = match position {
+        Some(position) => position,
+        None => state.log().last_position().await?,
+    };
+    let results = results.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+        tracing::error!("a certification of a batch was left unanswered");
+        ApiError::internal()
+    })?;
+    Ok(axum::Json(CertificationBatchAnswer { results, position }))
+}
+
+/// Each certification of a batch read and checked as `POST /v1/certifications` does, up to its
+/// signature: the answers of those refused so far (the others' are `None`), and the commands of
+/// the others, with their indexes in the batch.
+fn read_batch(
+    association_id: PartnerId,
+    partner: &PartnerInfo,
+    items: &[Box<RawValue>],
+    at: DateTime<Utc>,
+) -> (Vec<Option<CertificationResult>>, Vec<Certify>, Vec<usize>) {
+    let mut results: Vec<Option<CertificationResult>> = (0..items.len()).map(|_| None).collect();
+    let mut checked = Vec::new();
+    let mut indexes = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let read =
+            parse_signed(item.get().as_bytes()).and_then(|signed| CheckedCertification::check(association_id, signed));
+        match read {
+            Ok(certification) => {
+                checked.push(certification);
+                indexes.push(index);
+            }
+            Err(refusal) => results[index] = Some(CertificationResult::refused(action_id_of(item), refusal)),
+        }
+    }
+    let fingerprints = verify_signatures(partner, &checked);
+    let mut commands = Vec::with_capacity(checked.len());
+    let mut command_indexes = Vec::with_capacity(checked.len());
+    for ((certification, fingerprint), index) in checked.into_iter().zip(fingerprints).zip(indexes) {
+        match fingerprint {
+            Ok(fingerprint) => {
+                commands.push(certification.into_command(association_id, fingerprint, at));
+                command_indexes.push(index);
+            }
+            Err(refusal) => {
+                results[index] = Some(CertificationResult::refused(Some(certification.action_id.to_string()), refusal));
+            }
+        }
+    }
+    (results, commands, command_indexes)
 }
 
 #[derive(Deserialize, ToSchema)]

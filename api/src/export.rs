@@ -29,6 +29,9 @@ pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 pub enum Cell {
     Text(String),
     Integer(u64),
+    /// A number with one decimal, given in tenths (a percentage such as 66.7): `66.7` in CSV, the
+    /// number 66.7 in XLSX.
+    Tenths(u64),
     /// An instant: RFC 3339 in CSV (as in JSON answers), a date and time (UTC) in XLSX.
     DateTime(DateTime<Utc>),
     /// No value (a JSON `null`): an empty field.
@@ -77,6 +80,7 @@ impl Table {
                 .map(|cell| match cell {
                     Cell::Text(text) => csv_field(text),
                     Cell::Integer(number) => number.to_string(),
+                    Cell::Tenths(tenths) => format!("{}.{}", tenths / 10, tenths % 10),
                     Cell::DateTime(instant) => instant.to_rfc3339_opts(SecondsFormat::AutoSi, true),
                     Cell::Empty => String::new(),
                 })
@@ -107,6 +111,9 @@ impl Table {
                     // Exact up to 2^53, far beyond any count or amount of cents Ygor holds.
                     Cell::Integer(number) => {
                         sheet.write_number(row, column, *number as f64)?;
+                    }
+                    Cell::Tenths(tenths) => {
+                        sheet.write_number(row, column, *tenths as f64 / 10.0)?;
                     }
                     Cell::DateTime(instant) => {
                         sheet.write_datetime_with_format(row, column, instant.naive_utc(), &date_time)?;

@@ -85,6 +85,8 @@ pub(crate) enum Value<'a> {
     Text(&'a str),
     /// A share with one decimal: "2,5 %" / "2.5%".
     Percent(f64),
+    /// Euros, from cents: "1 234,50 €" / "€1,234.50".
+    Cents(u64),
 }
 
 impl Value<'_> {
@@ -105,6 +107,13 @@ impl Value<'_> {
                 Lang::English => (*name).to_owned(),
             },
             Value::Text(text) => (*text).to_owned(),
+            Value::Cents(cents) => {
+                let (euros, cents) = (lang.number(cents / 100), cents % 100);
+                match lang {
+                    Lang::French => format!("{euros},{cents:02} €"),
+                    Lang::English => format!("€{euros}.{cents:02}"),
+                }
+            }
             Value::Percent(share) => match lang {
                 Lang::French => format!("{share:.1} %").replace('.', ","),
                 Lang::English => format!("{share:.1}%"),

@@ -372,6 +372,14 @@ mod tests {
             reference,
         );
         assert_eq!(rows.len(), offers, "the dashboard has a row for each offer");
+        // The rules say what a token is worth: every settlement recorded its euros.
+        let settlements = || models.venues.venues.values().flat_map(|book| &book.settlements);
+        assert!(settlements().all(|settlement| {
+            settlement
+                .value
+                .is_some_and(|value| value.amount_cents == settlement.amount.value() * value.token_value_cents)
+        }));
+        assert!(report.summary.settled_cents > 0);
         assert!(models.profiles.profiles.values().any(|profile| !profile.badges.is_empty()), "a badge was awarded");
         assert!(models.missions.missions.len() >= 20, "missions: {}", models.missions.missions.len());
         assert!(models.missions.missions.values().any(|mission| mission.closed_at.is_some()));

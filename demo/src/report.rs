@@ -58,6 +58,8 @@ pub struct Summary {
     pub events: i64,
     pub circulation: Circulation,
     pub offers: u64,
+    /// What the settlements reimbursed the venues, in euro cents.
+    pub settled_cents: u64,
     /// The offer whose reach differs most between two age bands, from the offers dashboard.
     pub under_consumed: Option<UnderConsumed>,
 }
@@ -164,10 +166,10 @@ impl Report {
         );
         out.line(
             wording(
-                "  Offres : {offers} publiées par les lieux ; chaque échange en nomme une, la moitié par contremarque.",
-                "  Offers: {offers} published by the venues; every redemption names one, half of them by countermark.",
+                "  Offres : {offers} publiées par les lieux ; chaque échange en nomme une, la moitié par contremarque ; {euros} remboursés aux lieux.",
+                "  Offers: {offers} published by the venues; every redemption names one, half of them by countermark; {euros} reimbursed to the venues.",
             ),
-            &[("offers", Number(s.offers))],
+            &[("offers", Number(s.offers)), ("euros", Value::Cents(s.settled_cents))],
         );
         if let Some(gap) = &s.under_consumed {
             out.line(
@@ -440,6 +442,13 @@ pub(crate) fn read_back(models: &ReadModels, plan: &Plan, tokens: &[String]) -> 
         events: models.position,
         circulation: models.circulation(),
         offers: models.offers.offers.len() as u64,
+        settled_cents: models
+            .venues
+            .venues
+            .values()
+            .flat_map(|book| &book.settlements)
+            .filter_map(|settlement| settlement.value.map(|value| value.amount_cents))
+            .sum(),
         under_consumed: under_consumed(models, end),
     };
     (summary, picks)
@@ -524,6 +533,7 @@ mod tests {
                 events: 1_234_567,
                 circulation: Circulation { minted: Tokens::new(250_000), gold_issued: 0, ..Circulation::default() },
                 offers: 23,
+                settled_cents: 123_450,
                 under_consumed: Some(UnderConsumed {
                     offer: "Place de théâtre".to_owned(),
                     venue: "Théâtre municipal".to_owned(),
@@ -548,7 +558,7 @@ mod tests {
             "Démo prête : 3 000 habitants, graine 12345, du 01/01/2026 au 07/12/2026, en 20,5 s.",
             "  Territoire : 31 associations, 15 lieux partenaires, 30 missions (9 ouvertes), 3 versions des règles, 1 tirage au sort (0 clos).",
             "  Activité : 21 004 actions certifiées (61 révoquées), 5 120 échanges, 170 règlements, 1 800 badges pour 1 habitant, 1 234 567 événements au journal.",
-            "  Offres : 23 publiées par les lieux ; chaque échange en nomme une, la moitié par contremarque.",
+            "  Offres : 23 publiées par les lieux ; chaque échange en nomme une, la moitié par contremarque ; 1 234,50 € remboursés aux lieux.",
             "  Sous-consommation : « Place de théâtre » (Théâtre municipal) touche 2,0 % des 15-24 ans contre 9,1 % des 65+ ans (GET /v1/dashboards/offers).",
             "  Jetons : 250 000 émis par la collectivité, 0 distribués, 0 dépensés, 0 remboursés aux lieux, 0 expirés, 0 révoqués, 0 jetons d'or gagnés ; en trésorerie 0, enveloppes 0, portefeuilles 0, à rembourser 0.",
             "Pour démarrer : ygor serve --data-dir /data  puis http://127.0.0.1:8080/docs",
@@ -563,7 +573,7 @@ mod tests {
             "Demo ready: 3,000 citizens, seed 12345, from 2026-01-01 to 2026-12-07, in 20.5 s.",
             "  Territory: 31 associations, 15 partner venues, 30 missions (9 open), 3 rules versions, 1 draw (0 closed).",
             "  Activity: 21,004 certified actions (61 revoked), 5,120 redemptions, 170 settlements, 1,800 badges for 1 citizen, 1,234,567 events in the log.",
-            "  Offers: 23 published by the venues; every redemption names one, half of them by countermark.",
+            "  Offers: 23 published by the venues; every redemption names one, half of them by countermark; €1,234.50 reimbursed to the venues.",
             "  Under-consumed: \"Place de théâtre\" (Théâtre municipal) reaches 2.0% of 15-24 year-olds against 9.1% of 65+ (GET /v1/dashboards/offers).",
             "  Tokens: 250,000 minted, 0 issued, 0 redeemed, 0 recovered from venues, 0 expired, 0 revoked, 0 gold tokens earned; treasury 0, envelopes 0, wallets 0, to settle 0.",
             "To start: ygor serve --data-dir /data  then http://127.0.0.1:8080/docs",

@@ -99,6 +99,13 @@ async fn a_venue_publishes_an_offer_that_anyone_finds(backend: Backend) {
     assert_eq!(public(&app, "/v1/offers?age=18").await["offers"].as_array().expect("offers").len(), 2);
     assert_eq!(public(&app, "/v1/offers?category=ecologie").await["offers"], json!([]));
     assert_eq!(public(&app, &format!("/v1/offers/{offer_id}")).await["title"], "Entrée piscine");
+    assert!(pool.get("price_cents").is_none(), "tokens have no value in euros yet");
+    // Once the rules say what a token is worth, prices are also given in euro cents.
+    let rules = format!("{}\n[settlement]\ntoken_value_cents = 10\n", crate::helpers::RULES);
+    let published = app.put_rules(&rules).await.expect(StatusCode::OK);
+    let position = published["position"].as_i64().expect("position");
+    let priced = public(&app, &format!("/v1/offers/{offer_id}?min_position={position}")).await;
+    assert_eq!(priced["price_cents"], 50);
 
     // Closing is for its venue; a closed offer leaves the catalogue but is still readable.
     let closing = format!("/v1/offers/{offer_id}/close");
@@ -203,6 +210,14 @@ async fn a_voucher_for_an_offer_is_redeemed_by_its_countermark(backend: Backend)
     assert_eq!(app.wallet(&citizen, position).await["balance"], 11);
     let listed = public(&app, &format!("/v1/offers/{offer_id}?min_position={position}")).await;
     assert_eq!(listed["remaining"], 2, "the redemption used the offer once this week");
+    // The citizen's history says where the tokens went: the venue and the offer.
+    let history = app.get("/v1/me/history?limit=1", &citizen.token).await.expect(StatusCode::OK);
+    let spent = &history["history"][0];
+    assert_eq!((spent["kind"].as_str(), spent["tokens"].as_u64()), (Some("spent"), Some(5)));
+    assert_eq!(
+        (spent["offer_id"].as_str(), spent["offer"].as_str()),
+        (Some(offer_id.as_str()), Some("Entrée piscine"))
+    );
     // The same countermark again is the same voucher: used.
     app.redeem_body(&venue, by_countermark(&venue, &countermark, Some(&offer_id), 5))
         .await
@@ -380,6 +395,30 @@ async fn the_offers_dashboard_shows_which_publics_an_offer_reaches(backend: Back
     // Four young citizens and the territory's own live in Plaisance; one of them used the pool.
     assert_eq!((plaisance["citizens"].clone(), plaisance["registered"].clone()), (json!(1), json!(5)));
 
+    assert!(pool_row["amount_cents"].is_null(), "the rules give tokens no value in euros");
+    // The same figures as a file: a total line per offer, then a line per public.
+    let csv = app.client.get(format!("{}/v1/dashboards/offers?format=csv", app.address)).bearer_auth(&app.admin_token);
+    let csv = csv.send().await.expect("answers");
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.headers()["content-disposition"].to_str().expect("ASCII").contains("offres-offer.csv"));
+    let csv = csv.text().await.expect("text");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "venue_id,venue,offer_id,offer,public,key,uses,tokens,amount_cents,citizens,registered,reach_percent,places,capacity_used_percent"
+        )
+    );
+    let total = format!("{},venue de test,{pool_id},Entrée piscine,total,,6,12,,5,,,10,60.0", venue.id);
+    assert!(csv.lines().any(|line| line == total), "{total} in\n{csv}");
+    let young = format!("{},venue de test,{pool_id},Entrée piscine,age_band,15-24,1,,,1,4,25.0,,", venue.id);
+    assert!(csv.lines().any(|line| line == young), "{young} in\n{csv}");
+    let xlsx =
+        app.client.get(format!("{}/v1/dashboards/offers?format=xlsx", app.address)).bearer_auth(&app.admin_token);
+    let xlsx = xlsx.send().await.expect("answers");
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    assert!(xlsx.bytes().await.expect("bytes").starts_with(b"PK"), "an XLSX file is a zip archive");
+
     let by_venue = app.get("/v1/dashboards/offers?by=venue", &app.admin_token).await.expect(StatusCode::OK);
     let venue_rows = by_venue["rows"].as_array().expect("rows");
     assert_eq!(venue_rows.len(), 1);
@@ -388,7 +427,7 @@ async fn the_offers_dashboard_shows_which_publics_an_offer_reaches(backend: Back
     let empty = app.get("/v1/dashboards/offers?to=2020-01-01T00:00:00Z", &app.admin_token).await.expect(StatusCode::OK);
     assert_eq!(empty["rows"], json!([]), "no offer was published before then");
 
-    for query in ["by=age", "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from=yesterday"] {
+    for query in ["by=age", "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from=yesterday", "format=pdf"] {
         app.get(&format!("/v1/dashboards/offers?{query}"), &app.admin_token)
             .await
             .expect_problem(StatusCode::BAD_REQUEST, "validation_failed");

@@ -73,7 +73,11 @@ pub enum HistoryItem {
         venue_id: String,
         venue: Option<String>,
         tokens: u64,
-        // What an offer-bound redemption adds (the offer's id and title) goes here.
+        /// The offer redeemed, when the venue named one, and its title.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offer_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offer: Option<String>,
     },
     /// Tokens past their lot's expiry, taken back by the sweep.
     Expired { at: DateTime<Utc>, tokens: u64 },
@@ -261,13 +265,24 @@ fn item(citizen_id: CitizenId, event: &WalletEvent, models: &ReadModels) -> Opti
             expires_at: lot.as_ref().map(|lot| lot.expires_at),
             gold: *gold,
         },
-        WalletEvent::TokensRedeemed { redemption_id, venue_id, amount, redeemed_at, .. } => HistoryItem::Spent {
-            at: *redeemed_at,
-            redemption_id: redemption_id.to_string(),
-            venue_id: venue_id.to_string(),
-            venue: name(venue_id),
-            tokens: amount.value(),
-        },
+        WalletEvent::TokensRedeemed { redemption_id, venue_id, amount, redeemed_at, .. } => {
+            // The offer is in the venue's record of the redemption, not in the wallet's event;
+            // recent redemptions are at the end of the venue's list.
+            let offer_id = models.venues.venues.get(venue_id).and_then(|book| {
+                book.redemptions.iter().rev().find(|view| view.redemption_id == *redemption_id)?.offer_id
+            });
+            HistoryItem::Spent {
+                at: *redeemed_at,
+                redemption_id: redemption_id.to_string(),
+                venue_id: venue_id.to_string(),
+                venue: name(venue_id),
+                tokens: amount.value(),
+                offer_id: offer_id.map(|offer_id| offer_id.to_string()),
+                offer: offer_id
+                    .and_then(|offer_id| models.offers.offers.get(&offer_id))
+                    .map(|offer| offer.terms.title.clone()),
+            }
+        }
         WalletEvent::TokensExpired { amount, swept_at, .. } => {
             HistoryItem::Expired { at: *swept_at, tokens: amount.value() }
         }

@@ -221,6 +221,10 @@ pub struct OfferItem {
     pub category: Option<String>,
     /// Tokens.
     pub price: u64,
+    /// The price in euro cents, at the value of a token in the rules in force (`[settlement]`);
+    /// absent when tokens have no value in euros.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityBody>,
     /// Uses left in the current capacity period; absent when the offer has no capacity.
@@ -262,6 +266,11 @@ fn item(models: &ReadModels, offer_id: OfferId, offer: &OfferView, at: DateTime<
         description: terms.description.clone(),
         category: terms.category.as_ref().map(ToString::to_string),
         price: terms.price.value(),
+        price_cents: models
+            .rules
+            .as_ref()
+            .and_then(|rules| rules.settlement)
+            .and_then(|value| value.cents_for(terms.price.value())),
         capacity: terms.capacity.map(|capacity| CapacityBody { count: capacity.count, per: capacity.per }),
         remaining: offer.remaining(at),
         audience: terms.audience.as_ref().map(|audience| AudienceBody {
@@ -507,6 +516,8 @@ pub struct OfferDashboardQuery {
     pub from: Option<String>,
     /// Exclusive end (RFC 3339); now by default. Ages and bands are taken at this time.
     pub to: Option<String>,
+    /// `json` (default), `csv` or `xlsx`.
+    pub format: Option<String>,
     pub min_position: Option<i64>,
 }
 
@@ -536,6 +547,8 @@ pub struct OfferUsesView {
     pub venue: String,
     pub uses: u64,
     pub tokens: u64,
+    /// `tokens` at the value of a token in the rules in force (`[settlement]`), else null.
+    pub amount_cents: Option<u64>,
     pub citizens: u64,
     /// Uses its capacity allowed over the period while it ran (offers with a capacity).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -557,9 +570,14 @@ pub struct OfferDashboard {
     pub position: i64,
 }
 
+/// `part / whole × 100` in tenths, rounded half up, or `None` when `whole` is 0.
+fn percent_tenths(part: u64, whole: u64) -> Option<u64> {
+    (whole > 0).then(|| (part.saturating_mul(1000) + whole / 2) / whole)
+}
+
 /// `part / whole × 100` with one decimal, or `None` when `whole` is 0.
 fn percent(part: u64, whole: u64) -> Option<f64> {
-    (whole > 0).then(|| (part as f64 * 1000.0 / whole as f64).round() / 10.0)
+    percent_tenths(part, whole).map(|tenths| tenths as f64 / 10.0)
 }
 
 fn reach_views(reach: Vec<ygor_projections::offer_uses::Reach>) -> Vec<ReachView> {
@@ -578,13 +596,15 @@ fn reach_views(reach: Vec<ygor_projections::offer_uses::Reach>) -> Vec<ReachView
 /// The offers' uses over a period, by offer or by venue, with their reach in each age band and
 /// neighbourhood: which services which publics do not use.
 #[utoipa::path(get, path = "/v1/dashboards/offers", tag = "collectivity", params(OfferDashboardQuery),
-    responses((status = 200, body = OfferDashboard)), security(("bearer" = [])))]
+    responses((status = 200, body = OfferDashboard),
+        (status = 200, description = "CSV or XLSX (`format`)", content_type = "text/csv", body = String)),
+    security(("bearer" = [])))]
 pub async fn dashboard(
     State(state): State<AppState>,
     _admin: crate::auth::Admin,
     ApiQuery(query): ApiQuery<OfferDashboardQuery>,
     _consistent: Consistent,
-) -> Result<axum::Json<OfferDashboard>, ApiError> {
+) -> Result<Response, ApiError> {
     use ygor_projections::offer_uses::{Grouping, rows};
     let grouping = match query.by.as_deref() {
         None | Some("offer") => Grouping::Offer,
@@ -592,8 +612,10 @@ pub async fn dashboard(
         Some(_) => return Err(ApiError::validation("by must be offer or venue")),
     };
     let (from, to) = super::venue::parse_period(query.from.as_deref(), query.to.as_deref())?;
+    let file = crate::export::file_format(query.format.as_deref())?;
     let reference = now();
     let dashboard = state.projections().read(|models| {
+        let value = models.rules.as_ref().and_then(|rules| rules.settlement);
         let (rows, _) = rows(&models.venues, &models.offers, &models.wallets, grouping, from, to, reference);
         let venue_name =
             |venue_id: &PartnerId| models.partners.get(venue_id).map(|(_, name)| name.clone()).unwrap_or_default();
@@ -609,6 +631,7 @@ pub async fn dashboard(
                 venue: venue_name(&row.venue_id),
                 uses: row.uses,
                 tokens: row.tokens,
+                amount_cents: value.and_then(|value| value.cents_for(row.tokens)),
                 citizens: row.citizens,
                 places: row.places,
                 capacity_used_percent: row.places.and_then(|places| percent(row.uses, places)),
@@ -631,5 +654,72 @@ pub async fn dashboard(
             position: models.position,
         }
     });
-    Ok(axum::Json(dashboard))
+    match file {
+        None => Ok(axum::Json(dashboard).into_response()),
+        Some(file) => file.download(&dashboard_table(&dashboard), &format!("offres-{}", dashboard.by)),
+    }
+}
+
+/// The dashboard as one table: per row of the dashboard, a `total` line, then a line per age band
+/// and per neighbourhood.
+fn dashboard_table(dashboard: &OfferDashboard) -> crate::export::Table {
+    use crate::export::{Cell, Table};
+    let mut table = Table::new(
+        "offres",
+        &[
+            "venue_id",
+            "venue",
+            "offer_id",
+            "offer",
+            "public",
+            "key",
+            "uses",
+            "tokens",
+            "amount_cents",
+            "citizens",
+            "registered",
+            "reach_percent",
+            "places",
+            "capacity_used_percent",
+        ],
+    );
+    let text = |text: &Option<String>| text.clone().map_or(Cell::Empty, Cell::Text);
+    for row in &dashboard.rows {
+        let head = || {
+            vec![Cell::Text(row.venue_id.clone()), Cell::Text(row.venue.clone()), text(&row.offer_id), text(&row.offer)]
+        };
+        let mut total = head();
+        total.extend([
+            Cell::Text("total".to_owned()),
+            Cell::Empty,
+            Cell::Integer(row.uses),
+            Cell::Integer(row.tokens),
+            row.amount_cents.into(),
+            Cell::Integer(row.citizens),
+            Cell::Empty,
+            Cell::Empty,
+            row.places.into(),
+            row.places.and_then(|places| percent_tenths(row.uses, places)).map_or(Cell::Empty, Cell::Tenths),
+        ]);
+        table.push(total);
+        for (public, reaches) in [("age_band", &row.by_age_band), ("neighbourhood", &row.by_neighbourhood)] {
+            for reach in reaches {
+                let mut line = head();
+                line.extend([
+                    Cell::Text(public.to_owned()),
+                    Cell::Text(reach.key.clone()),
+                    Cell::Integer(reach.uses),
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Integer(reach.citizens),
+                    Cell::Integer(reach.registered),
+                    percent_tenths(reach.citizens, reach.registered).map_or(Cell::Empty, Cell::Tenths),
+                    Cell::Empty,
+                    Cell::Empty,
+                ]);
+                table.push(line);
+            }
+        }
+    }
+    table
 }

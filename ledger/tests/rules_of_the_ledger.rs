@@ -112,12 +112,7 @@ fn allocating_more_than_the_treasury_holds_is_refused() {
 
 #[test]
 fn registering_a_partner_twice_is_refused() {
-    let registered = PartnerEvent::PartnerRegistered {
-        kind: PartnerKind::Venue,
-        name: "Piscine".to_owned(),
-        public_key: "k".to_owned(),
-        registered_at: at(1, 8),
-    };
+    let registered = venue_registered();
     TestFramework::<Partner>::with(())
         .given(vec![registered])
         .when(PartnerCommand::Register {
@@ -129,14 +124,19 @@ fn registering_a_partner_twice_is_refused() {
         .then_expect_error(LedgerError::AlreadyRegistered("this partner".to_owned()));
 }
 
-#[test]
-fn suspending_twice_writes_nothing_more() {
-    let registered = PartnerEvent::PartnerRegistered {
+/// A venue's registration on the 1st.
+fn venue_registered() -> PartnerEvent {
+    PartnerEvent::PartnerRegistered {
         kind: PartnerKind::Venue,
         name: "Piscine".to_owned(),
         public_key: "k".to_owned(),
         registered_at: at(1, 8),
-    };
+    }
+}
+
+#[test]
+fn suspending_twice_writes_nothing_more() {
+    let registered = venue_registered();
     TestFramework::<Partner>::with(())
         .given(vec![registered, PartnerEvent::PartnerSuspended { suspended_at: at(2, 8) }])
         .when(PartnerCommand::Suspend { at: at(3, 8) })
@@ -145,12 +145,7 @@ fn suspending_twice_writes_nothing_more() {
 
 #[test]
 fn reinstating_a_suspended_partner_lifts_the_suspension() {
-    let registered = PartnerEvent::PartnerRegistered {
-        kind: PartnerKind::Venue,
-        name: "Piscine".to_owned(),
-        public_key: "k".to_owned(),
-        registered_at: at(1, 8),
-    };
+    let registered = venue_registered();
     TestFramework::<Partner>::with(())
         .given(vec![registered, PartnerEvent::PartnerSuspended { suspended_at: at(2, 8) }])
         .when(PartnerCommand::Reinstate { at: at(3, 8) })
@@ -159,12 +154,7 @@ fn reinstating_a_suspended_partner_lifts_the_suspension() {
 
 #[test]
 fn reinstating_an_active_partner_writes_nothing() {
-    let registered = PartnerEvent::PartnerRegistered {
-        kind: PartnerKind::Venue,
-        name: "Piscine".to_owned(),
-        public_key: "k".to_owned(),
-        registered_at: at(1, 8),
-    };
+    let registered = venue_registered();
     let suspended = PartnerEvent::PartnerSuspended { suspended_at: at(2, 8) };
     let reinstated = PartnerEvent::PartnerReinstated { reinstated_at: at(3, 8) };
     TestFramework::<Partner>::with(())

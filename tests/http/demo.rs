@@ -26,16 +26,15 @@ async fn every_example_the_demo_prints_works_when_pasted() {
     let app = start_on(config).await;
     let address = |url: &str| url.replacen(PRINTED_ADDRESS, &app.address, 1);
     assert!(examples.reads.len() >= 8, "dashboards, a citizen's pages and a venue's: {:?}", examples.reads);
+    assert!(examples.reads.iter().any(|(variable, _)| variable.is_none()), "a read open to anyone is shown");
     for (variable, url) in &examples.reads {
-        let response = app
-            .client
-            .get(address(url))
-            .bearer_auth(&examples.variables[variable])
-            .send()
-            .await
-            .expect("the server answers");
+        let mut request = app.client.get(address(url));
+        if let Some(variable) = variable {
+            request = request.bearer_auth(&examples.variables[variable]);
+        }
+        let response = request.send().await.expect("the server answers");
         let status = response.status();
-        assert!(status.is_success(), "{url} as ${variable}: {status} {}", response.text().await.unwrap_or_default());
+        assert!(status.is_success(), "{url} as {variable:?}: {status} {}", response.text().await.unwrap_or_default());
     }
 
     // The certification, signed by `ygor sign` with the key file the example names, as the pipe does.
@@ -61,8 +60,9 @@ async fn every_example_the_demo_prints_works_when_pasted() {
 struct Examples {
     /// `export NAME='value' …`
     variables: HashMap<String, String>,
-    /// `curl -s -H "Authorization: Bearer $NAME" URL`: the variable and the URL.
-    reads: Vec<(String, String)>,
+    /// `curl -s [-H "Authorization: Bearer $NAME"] URL`: the variable (none for a read open to
+    /// anyone) and the URL.
+    reads: Vec<(Option<String>, String)>,
     certification: Option<Certification>,
 }
 
@@ -100,7 +100,8 @@ impl Examples {
                 examples.certification = Some(Certification { body, key_file, url, variable });
             } else if line.starts_with("curl ") {
                 let url = words(line).find(|word| word.starts_with("http://")).expect("a URL").to_owned();
-                examples.reads.push((bearer(line), url));
+                let variable = line.contains("Bearer $").then(|| bearer(line));
+                examples.reads.push((variable, url));
             } else {
                 assert!(line.is_empty() || line.starts_with('#'), "an example this test does not know: {line}");
             }

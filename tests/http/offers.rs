@@ -435,6 +435,36 @@ async fn the_offers_dashboard_shows_which_publics_an_offer_reaches(backend: Back
     app.get("/v1/dashboards/offers", &venue.token).await.expect_problem(StatusCode::FORBIDDEN, "forbidden");
 }
 
+async fn the_audit_finds_a_redemption_moved_to_a_closed_offer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (association, venue, citizen) = app.territory(1_000).await;
+    citizen_with_tokens(&app, &association, &citizen, 1).await;
+    let (open, closed) = (offer("Entrée piscine", 5), offer("Nocturne", 5));
+    publish(&app, &venue, &open).await;
+    publish(&app, &venue, &closed).await;
+    let (open_id, closed_id) = (open["offer_id"].as_str().expect("id"), closed["offer_id"].as_str().expect("id"));
+    app.post(&format!("/v1/offers/{closed_id}/close"), &venue.token, json!({})).await.expect(StatusCode::OK);
+    let issued = voucher_for(&app, &citizen, open_id).await.expect(StatusCode::CREATED);
+    let body = by_countermark(&venue, issued["countermark"].as_str().expect("countermark"), Some(open_id), 5);
+    app.redeem_body(&venue, body).await.expect(StatusCode::CREATED);
+    assert_eq!(app.audit_verify().0, 0);
+    // Behind the server's back, the redemption is moved to the closed offer.
+    let raw = crate::audit::Raw::open(&app).await;
+    let position = raw.position_of("RedemptionRecorded").await;
+    raw.execute(
+        &format!("UPDATE events SET payload = replace(payload, '{open_id}', '{closed_id}') WHERE position = ?1"),
+        &format!(
+            "UPDATE events SET payload = replace(payload::text, '{open_id}', '{closed_id}')::json WHERE position = $1"
+        ),
+        position,
+    )
+    .await;
+    let (code, output) = app.audit_verify();
+    assert_eq!(code, 1, "{output}");
+    assert!(crate::audit::names(&output, position), "names the redemption at {position}: {output}");
+    assert!(output.contains(&format!("offer: offer {closed_id} is closed")), "{output}");
+}
+
 crate::on_both_backends!(
     a_venue_publishes_an_offer_that_anyone_finds,
     an_offer_that_does_not_hold_is_refused_and_changes_nothing,
@@ -442,4 +472,5 @@ crate::on_both_backends!(
     an_offer_at_capacity_takes_no_more_vouchers_nor_redemptions,
     an_offer_for_a_public_is_not_for_everyone,
     the_offers_dashboard_shows_which_publics_an_offer_reaches,
+    the_audit_finds_a_redemption_moved_to_a_closed_offer,
 );

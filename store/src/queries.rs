@@ -114,49 +114,6 @@ macro_rules! common_queries {
                 rows.iter().map(recorded_event).collect()
             }
 
-            pub(crate) async fn put_countermark(
-                &self,
-                countermark: &str,
-                voucher: &str,
-                keep_until: i64,
-                now: i64,
-            ) -> Result<bool, $crate::StoreError> {
-                let mut transaction = self.pool.begin().await?;
-                sqlx::query("DELETE FROM countermarks WHERE keep_until < $1")
-                    .bind(now)
-                    .execute(&mut *transaction)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO countermarks (countermark, voucher, keep_until) VALUES ($1, $2, $3) \
-                     ON CONFLICT (countermark) DO NOTHING",
-                )
-                .bind(countermark)
-                .bind(voucher)
-                .bind(keep_until)
-                .execute(&mut *transaction)
-                .await?;
-                let stored: String = sqlx::query_scalar("SELECT voucher FROM countermarks WHERE countermark = $1")
-                    .bind(countermark)
-                    .fetch_one(&mut *transaction)
-                    .await?;
-                transaction.commit().await?;
-                Ok(stored == voucher)
-            }
-
-            pub(crate) async fn find_countermark(
-                &self,
-                countermark: &str,
-                now: i64,
-            ) -> Result<Option<String>, $crate::StoreError> {
-                let voucher =
-                    sqlx::query_scalar("SELECT voucher FROM countermarks WHERE countermark = $1 AND keep_until >= $2")
-                        .bind(countermark)
-                        .bind(now)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(voucher)
-            }
-
             pub(crate) async fn delete_snapshots(&self) -> Result<(), $crate::StoreError> {
                 let mut transaction = self.pool.begin().await?;
                 sqlx::query("DELETE FROM projection_snapshot_parts").execute(&mut *transaction).await?;

@@ -470,7 +470,7 @@ fn under_consumed(models: &ReadModels, end: DateTime<Utc>) -> Option<UnderConsum
             let offer = models.offers.offers.get(&row.offer_id?)?;
             let gap = UnderConsumed {
                 offer: offer.terms.title.clone(),
-                venue: models.partners.get(&row.venue_id).map(|(_, name)| name.clone()).unwrap_or_default(),
+                venue: models.partner_name(&row.venue_id),
                 low_band: low.key.clone(),
                 low_percent: share(low.citizens, low.registered),
                 high_band: high.key.clone(),

@@ -181,13 +181,24 @@ pub struct OfferState {
 impl OfferState {
     /// Whether a use at `at` is allowed: not closed, running, and below its capacity.
     pub fn availability(&self, at: DateTime<Utc>) -> Availability {
-        if self.closed_at.is_some() || !self.terms.runs_at(at) {
-            return Availability::Closed;
-        }
-        match &self.terms.capacity {
-            Some(capacity) if self.uses.at(capacity, at) >= capacity.count => Availability::Full,
-            _ => Availability::Open,
-        }
+        availability(&self.terms, self.closed_at, &self.uses, at)
+    }
+}
+
+/// Whether an offer with these terms, closing and uses takes a use at `at`: the one rule the
+/// venue's aggregate decides with and the catalogue shows.
+pub fn availability(
+    terms: &OfferTerms,
+    closed_at: Option<DateTime<Utc>>,
+    uses: &PeriodUses,
+    at: DateTime<Utc>,
+) -> Availability {
+    if closed_at.is_some() || !terms.runs_at(at) {
+        return Availability::Closed;
+    }
+    match &terms.capacity {
+        Some(capacity) if uses.at(capacity, at) >= capacity.count => Availability::Full,
+        _ => Availability::Open,
     }
 }
 

@@ -228,6 +228,11 @@ impl ReadModels {
         participation::rows(&self.profiles, &self.wallets, &self.venues, dimension, from, to, &self.partners)
     }
 
+    /// A partner's name, empty for an id no partner has.
+    pub fn partner_name(&self, id: &PartnerId) -> String {
+        self.partners.get(id).map(|(_, name)| name.clone()).unwrap_or_default()
+    }
+
     /// Association names, for dashboards.
     pub fn association_names(&self) -> BTreeMap<PartnerId, String> {
         self.partners

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ygor_ledger::offer::{Availability, OfferState, OfferTerms, PeriodUses};
+use ygor_ledger::offer::{Availability, OfferTerms, PeriodUses};
 use ygor_ledger::partner::PartnerEvent;
 use ygor_ledger::{OfferId, PartnerId};
 
@@ -29,14 +29,7 @@ pub struct OfferView {
 impl OfferView {
     /// As the venue's aggregate decides on it: open, closed (or not running), or full at `at`.
     pub fn availability(&self, at: DateTime<Utc>) -> Availability {
-        let state = OfferState {
-            terms: self.terms.clone(),
-            published_at: self.published_at,
-            closed_at: self.closed_at,
-            uses: self.uses,
-            sequence: 0,
-        };
-        state.availability(at)
+        ygor_ledger::offer::availability(&self.terms, self.closed_at, &self.uses, at)
     }
 
     /// Uses left in the capacity period of `at`; `None` when the offer has no capacity.

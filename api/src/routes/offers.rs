@@ -261,7 +261,7 @@ fn item(models: &ReadModels, offer_id: OfferId, offer: &OfferView, at: DateTime<
     OfferItem {
         offer_id: offer_id.to_string(),
         venue_id: offer.venue_id.to_string(),
-        venue: models.partners.get(&offer.venue_id).map(|(_, name)| name.clone()).unwrap_or_default(),
+        venue: models.partner_name(&offer.venue_id),
         title: terms.title.clone(),
         description: terms.description.clone(),
         category: terms.category.as_ref().map(ToString::to_string),
@@ -398,10 +398,6 @@ pub struct VoucherAnswer {
     pub expires_at: DateTime<Utc>,
 }
 
-fn offer_problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::new(status, code, detail)
-}
-
 /// What a voucher for `offer_id` may take, checked for this citizen now: the offer's price.
 fn offer_amount(
     models: &ReadModels,
@@ -410,7 +406,7 @@ fn offer_amount(
     at: DateTime<Utc>,
 ) -> Result<Tokens, ApiError> {
     let offer = models.offers.offers.get(&offer_id).ok_or_else(|| {
-        offer_problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_offer", format!("no offer has the id {offer_id}"))
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_offer", format!("no offer has the id {offer_id}"))
     })?;
     match offer.availability(at) {
         Availability::Open => {}
@@ -427,7 +423,7 @@ fn offer_amount(
                 NotForYou::TooYoung | NotForYou::TooOld => "it is for another age group",
                 NotForYou::Neighbourhood => "it is for residents of other neighbourhoods",
             };
-            return Err(offer_problem(
+            return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "offer_not_for_you",
                 format!("this offer is not for you: {why}"),
@@ -617,8 +613,6 @@ pub async fn dashboard(
     let dashboard = state.projections().read(|models| {
         let value = models.rules.as_ref().and_then(|rules| rules.settlement);
         let (rows, _) = rows(&models.venues, &models.offers, &models.wallets, grouping, from, to, reference);
-        let venue_name =
-            |venue_id: &PartnerId| models.partners.get(venue_id).map(|(_, name)| name.clone()).unwrap_or_default();
         let mut rows: Vec<OfferUsesView> = rows
             .into_iter()
             .map(|row| OfferUsesView {
@@ -628,7 +622,7 @@ pub async fn dashboard(
                     .and_then(|offer_id| models.offers.offers.get(&offer_id))
                     .map(|offer| offer.terms.title.clone()),
                 venue_id: row.venue_id.to_string(),
-                venue: venue_name(&row.venue_id),
+                venue: models.partner_name(&row.venue_id),
                 uses: row.uses,
                 tokens: row.tokens,
                 amount_cents: value.and_then(|value| value.cents_for(row.tokens)),

@@ -292,6 +292,7 @@ mod tests {
         summary.events = 0;
         summary.circulation.gold_issued = 0;
         summary.circulation.gold_entered = 0;
+        summary.circulation.gold_taken_back = 0;
         let citizens = report.citizens.iter().map(|citizen| CitizenLogin { token: String::new(), ..citizen.clone() });
         let partners = report.associations.iter().chain(&report.venues).map(|partner| partner.id.clone());
         (summary, citizens.collect(), partners.collect())

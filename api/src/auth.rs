@@ -56,6 +56,13 @@ impl FromRequestParts<AppState> for Caller {
         }
         let hash = ygor_crypto::hash_token(token);
         let credential = state.log().find_credential(&hash).await?.ok_or_else(ApiError::unauthorized)?;
+        Caller::of(&credential)
+    }
+}
+
+impl Caller {
+    /// The caller a stored credential (or a web session) acts as.
+    pub(crate) fn of(credential: &ygor_store::Credential) -> Result<Self, ApiError> {
         let subject = credential.subject_id.as_str();
         let corrupt = || {
             tracing::error!(role = %credential.role, "a stored credential names a malformed subject");

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod setup;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -37,12 +38,18 @@ struct StateInner {
     projections: Projections,
     territory_key: SecretKey,
     territory_public_key: PublicKey,
+    web: web::WebOptions,
 }
 
 impl AppState {
-    pub fn new(engine: Engine, projections: Projections, territory_key: SecretKey) -> Self {
+    pub fn new(engine: Engine, projections: Projections, territory_key: SecretKey, web: web::WebOptions) -> Self {
         let territory_public_key = territory_key.public_key();
-        Self { inner: Arc::new(StateInner { engine, projections, territory_key, territory_public_key }) }
+        Self { inner: Arc::new(StateInner { engine, projections, territory_key, territory_public_key, web }) }
+    }
+
+    /// How the pages are served and their links sent.
+    pub fn web(&self) -> &web::WebOptions {
+        &self.inner.web
     }
 
     pub fn engine(&self) -> &Engine {
@@ -79,7 +86,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::gold::router())
         .merge(routes::offers::router())
         .merge(routes::directory::router())
+        .merge(web::login::api_router())
         .merge(openapi::router())
+        .merge(web::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)
         // After every route: a known path with another method answers problem+json, with the

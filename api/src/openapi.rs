@@ -111,6 +111,7 @@ impl Modify for ProblemResponses {
         collectivity::allocate_envelope,
         collectivity::suspend_partner,
         collectivity::register_citizen,
+        crate::web::login::create_login_link,
         collectivity::sweep_expired,
         collectivity::settle_venue,
         collectivity::circulation,

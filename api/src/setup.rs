@@ -23,6 +23,8 @@ pub enum SetupError {
     Projection(#[from] ygor_projections::ProjectionError),
     #[error("{0}")]
     Io(String),
+    #[error("mail: {0}")]
+    Mail(#[from] crate::web::mail::MailError),
 }
 
 #[derive(Debug, Clone)]
@@ -38,7 +40,23 @@ pub struct Config {
     pub engine: EngineOptions,
     /// Timeouts and the connection cap of whoever serves the app ([`crate::server::serve_until`]).
     pub server: crate::server::ServerLimits,
+    /// Where the pages are served from, and how login links are sent.
+    pub web: WebConfig,
 }
+
+/// `ygor serve --public-url --smtp-url --mail-from`.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// The start of links sent by email and printed on cards, e.g. `https://ygor.example.fr`.
+    pub public_url: Option<String>,
+    /// `smtp://host:port`: sends login links by email when set.
+    pub smtp_url: Option<String>,
+    /// The sender of those emails.
+    pub mail_from: Option<String>,
+}
+
+/// The sender of login links when `--mail-from` is not given.
+pub const DEFAULT_MAIL_FROM: &str = "Ygor <ne-pas-repondre@localhost>";
 
 impl Config {
     /// The defaults of `ygor serve` for a data directory and an optional database URL.
@@ -51,6 +69,7 @@ impl Config {
             schedule: ygor_engine::jobs::Schedule::default(),
             engine: EngineOptions::default(),
             server: crate::server::ServerLimits::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -155,7 +174,14 @@ pub async fn start(config: &Config) -> Result<Service, SetupError> {
     let (projections, projection_task) =
         ygor_projections::start(log, engine.committed(), Some(engine.committed_events()), options).await?;
     let jobs = ygor_engine::jobs::spawn(engine.clone(), projections.clone(), key.clone(), config.schedule);
-    let state = AppState::new(engine, projections, key);
+    let mailer = match &config.web.smtp_url {
+        Some(url) => {
+            Some(crate::web::mail::Mailer::new(url, config.web.mail_from.as_deref().unwrap_or(DEFAULT_MAIL_FROM))?)
+        }
+        None => None,
+    };
+    let web = crate::web::WebOptions { public_url: config.web.public_url.clone(), mailer };
+    let state = AppState::new(engine, projections, key, web);
     Ok(Service { state, new_admin_token, projection_task, jobs })
 }
 

@@ -141,6 +141,7 @@ async fn register(context: Arc<Context>, job: (CitizenPlan, [u8; 32])) -> Result
         citizen_id: citizen.id.to_string(),
         neighbourhood: Some(citizen.neighbourhood.to_owned()),
         birth_year: Some(citizen.birth_year),
+        email: None,
     };
     let demographics = Demographics { neighbourhood: details.neighbourhood.clone(), birth_year: details.birth_year };
     let interests = citizen.interests.iter().map(|category| category_id(category)).collect();

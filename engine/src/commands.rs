@@ -562,7 +562,7 @@ mod tests {
     use crate::{EngineOptions, Seeds};
 
     fn details(id: CitizenId) -> CitizenDetails {
-        CitizenDetails { citizen_id: id.to_string(), neighbourhood: None, birth_year: None }
+        CitizenDetails { citizen_id: id.to_string(), neighbourhood: None, birth_year: None, email: None }
     }
 
     /// Codes drawn from this list, in order.

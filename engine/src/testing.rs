@@ -47,7 +47,8 @@ pub async fn fund_association(engine: &Engine, rules: &str, envelope: Tokens) ->
 /// A newly registered citizen.
 pub async fn register_citizen(engine: &Engine) -> CitizenId {
     let citizen = CitizenId::from_uuid(uuid::Uuid::new_v4());
-    let details = CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None };
+    let details =
+        CitizenDetails { citizen_id: citizen.to_string(), neighbourhood: None, birth_year: None, email: None };
     engine
         .register_citizen(
             citizen,

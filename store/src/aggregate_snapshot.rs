@@ -62,10 +62,7 @@ impl EventLog {
         }
         let sequence = i64::try_from(snapshot.sequence)
             .map_err(|_| StoreError::Serialization("a snapshot's sequence does not fit 64 bits".to_owned()))?;
-        let _turn = match &self.store {
-            Store::Sqlite(sqlite) => Some(sqlite.write_turn().await),
-            Store::Postgres(_) => None,
-        };
+        let _turn = self.sqlite_write_turn().await;
         let written = on_pool!(&self.store, |pool| sqlx::query(
             "INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, sequence, position, format, body) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -133,10 +130,7 @@ impl EventLog {
 
     /// Deletes the snapshot of an aggregate, if any.
     pub async fn delete_aggregate_snapshot(&self, aggregate_type: &str, aggregate_id: &str) -> Result<(), StoreError> {
-        let _turn = match &self.store {
-            Store::Sqlite(sqlite) => Some(sqlite.write_turn().await),
-            Store::Postgres(_) => None,
-        };
+        let _turn = self.sqlite_write_turn().await;
         on_pool!(&self.store, |pool| sqlx::query(
             "DELETE FROM aggregate_snapshots WHERE aggregate_type = $1 AND aggregate_id = $2"
         )

@@ -57,10 +57,7 @@ impl EventLog {
     /// two of the committer's groups.
     pub async fn assign_citizen_code(&self, citizen_id: &str, code: &str) -> Result<String, StoreError> {
         {
-            let _turn = match &self.store {
-                Store::Sqlite(sqlite) => Some(sqlite.write_turn().await),
-                Store::Postgres(_) => None,
-            };
+            let _turn = self.sqlite_write_turn().await;
             // `ON CONFLICT (citizen_id)` keeps a code already written; a taken code still fails.
             on_pool!(&self.store, |pool| sqlx::query(
                 "INSERT INTO citizen_codes (citizen_id, code) VALUES ($1, $2) ON CONFLICT (citizen_id) DO NOTHING"

@@ -19,10 +19,7 @@ impl EventLog {
         keep_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let _turn = match &self.store {
-            Store::Sqlite(sqlite) => Some(sqlite.write_turn().await),
-            Store::Postgres(_) => None,
-        };
+        let _turn = self.sqlite_write_turn().await;
         let stored: String = on_pool!(&self.store, |pool| {
             sqlx::query("DELETE FROM countermarks WHERE keep_until < $1").bind(now.timestamp()).execute(pool).await?;
             sqlx::query(

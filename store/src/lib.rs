@@ -34,6 +34,7 @@ mod replay;
 mod snapshot;
 mod sqlite;
 pub mod testing;
+mod web_sessions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ use crate::postgres::PostgresLog;
 pub use crate::replay::{StoredEvent, StoredReader};
 pub use crate::snapshot::{SNAPSHOT_PART_BYTES, Snapshot, SnapshotReader, SnapshotWriter};
 use crate::sqlite::SqliteLog;
+pub use crate::web_sessions::CITIZENS_PER_EMAIL_MAX;
 pub use crate::writer::{WRITER_LOCK_KEY, WriterLock, WriterState};
 
 /// A global position in the log: > 0, strictly increasing in the order readers are given events;
@@ -201,6 +203,9 @@ pub struct CitizenDetails {
     pub neighbourhood: Option<String>,
     /// The birth year, for age bands.
     pub birth_year: Option<i32>,
+    /// Where the citizen's login links are sent, as typed at registration (trimmed); found again
+    /// case-insensitively.
+    pub email: Option<String>,
 }
 
 /// A citizen's short code (8 characters of Crockford's base32, `ygor_crypto::random_short_code`),

@@ -34,7 +34,7 @@ macro_rules! common_queries {
             ) -> Result<Option<$crate::CitizenDetails>, $crate::StoreError> {
                 use sqlx::Row;
                 let row = sqlx::query(
-                    "SELECT citizen_id, neighbourhood, birth_year FROM citizen_details WHERE citizen_id = $1",
+                    "SELECT citizen_id, neighbourhood, birth_year, email FROM citizen_details WHERE citizen_id = $1",
                 )
                 .bind(citizen_id)
                 .fetch_optional(&self.pool)
@@ -44,6 +44,7 @@ macro_rules! common_queries {
                         citizen_id: row.try_get("citizen_id")?,
                         neighbourhood: row.try_get("neighbourhood")?,
                         birth_year: row.try_get("birth_year")?,
+                        email: row.try_get("email")?,
                     })
                 })
                 .transpose()
@@ -150,13 +151,14 @@ macro_rules! write_side_rows {
         for details in &$batch.citizen_details {
             // Details change (a citizen moves); the latest write wins. Erasure deletes the row.
             sqlx::query(
-                "INSERT INTO citizen_details (citizen_id, neighbourhood, birth_year) VALUES ($1, $2, $3)
+                "INSERT INTO citizen_details (citizen_id, neighbourhood, birth_year, email) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (citizen_id) DO UPDATE
-                 SET neighbourhood = excluded.neighbourhood, birth_year = excluded.birth_year",
+                 SET neighbourhood = excluded.neighbourhood, birth_year = excluded.birth_year, email = excluded.email",
             )
             .bind(&details.citizen_id)
             .bind(&details.neighbourhood)
             .bind(details.birth_year)
+            .bind(&details.email)
             .execute(&mut *$connection)
             .await?;
         }

@@ -311,10 +311,7 @@ impl SnapshotWriter {
         F: FnOnce(&'a mut Connection, &'a str) -> Fut,
         Fut: std::future::Future<Output = Result<(), StoreError>> + 'a,
     {
-        let turn = match &self.log.store {
-            Store::Sqlite(sqlite) => Some(sqlite.write_turn().await),
-            Store::Postgres(_) => None,
-        };
+        let turn = self.log.sqlite_write_turn().await;
         let connection = self.connection.as_mut().ok_or_else(|| StoreError::Serialization("finished".to_owned()))?;
         let done = work(connection, &self.key).await;
         drop(turn);

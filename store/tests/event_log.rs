@@ -170,6 +170,7 @@ async fn batch_spanning_two_aggregate_types_is_atomic(backend: Backend) {
             citizen_id: "c-1".to_owned(),
             neighbourhood: Some("Croix-Rousse".to_owned()),
             birth_year: Some(1990),
+            email: None,
         }],
         citizen_codes: vec![CitizenCode { citizen_id: "c-1".to_owned(), code: "7K3FQ9RD".to_owned() }],
     };
@@ -339,7 +340,8 @@ async fn credentials_are_found_by_token_hash(backend: Backend) {
 
 async fn citizen_details_are_replaced_by_a_later_write(backend: Backend) {
     let (log, _guard) = fresh_event_log(backend).await;
-    let mut details = CitizenDetails { citizen_id: "c-1".to_owned(), neighbourhood: None, birth_year: Some(2001) };
+    let mut details =
+        CitizenDetails { citizen_id: "c-1".to_owned(), neighbourhood: None, birth_year: Some(2001), email: None };
     let batch = AppendBatch { citizen_details: vec![details.clone()], ..AppendBatch::default() };
     log.append(&batch).await.expect("append");
     assert_eq!(log.citizen_details("c-1").await.expect("read"), Some(details.clone()));

@@ -318,6 +318,9 @@ pub struct CitizenRequest {
     pub birth_year: Option<i32>,
     /// Category ids.
     pub interests: Option<Vec<String>>,
+    /// Where `/connexion` sends the citizen's login links; kept outside the log with the other
+    /// personal details.
+    pub email: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -364,7 +367,8 @@ pub async fn register_citizen(
     }
     let id = CitizenId::from_uuid(uuid::Uuid::new_v4());
     let token = ygor_crypto::generate_token("ygor_cit_");
-    let details = CitizenDetails { citizen_id: id.to_string(), neighbourhood, birth_year: request.birth_year };
+    let email = request.email.as_deref().map(crate::web::mail::checked_email).transpose()?;
+    let details = CitizenDetails { citizen_id: id.to_string(), neighbourhood, birth_year: request.birth_year, email };
     let demographics = ygor_ledger::wallet::Demographics {
         neighbourhood: details.neighbourhood.clone(),
         birth_year: details.birth_year,

@@ -446,6 +446,16 @@ pub async fn issue_voucher(
     Citizen(citizen_id): Citizen,
     ApiJson(request): ApiJson<VoucherRequest>,
 ) -> Result<Response, ApiError> {
+    let answer = voucher_for(&state, citizen_id, &request).await?;
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+/// The voucher of `POST /v1/me/vouchers`, for the API and the pages.
+pub async fn voucher_for(
+    state: &AppState,
+    citizen_id: CitizenId,
+    request: &VoucherRequest,
+) -> Result<VoucherAnswer, ApiError> {
     let at = now();
     let (amount, offer_id) = match (request.amount, request.offer_id.as_deref()) {
         (Some(amount), None) => {
@@ -453,7 +463,7 @@ pub async fn issue_voucher(
         }
         (None, Some(offer_id)) => {
             let offer_id = parse_offer_id(offer_id)?;
-            caught_up(&state).await;
+            caught_up(state).await;
             let amount = state.projections().read(|models| offer_amount(models, citizen_id, offer_id, at))?;
             (amount, Some(offer_id))
         }
@@ -484,7 +494,7 @@ pub async fn issue_voucher(
             offer_id: offer_id.map(|offer_id| offer_id.to_string()),
             expires_at: claims.expires_at,
         };
-        return Ok((StatusCode::CREATED, axum::Json(answer)).into_response());
+        return Ok(answer);
     }
     tracing::error!("four vouchers in a row had a countermark already taken");
     Err(ApiError::internal())

@@ -1,0 +1,211 @@
+//! The web pages: server-rendered HTML from the same binary and port as the API (decision 30).
+//!
+//! Pages read what the JSON API reads and write through the same engine commands, so a page
+//! shows what the API reports. Templates are askama's, checked at compile time (`api/templates`);
+//! the CSS and the little JavaScript are ours and served from `/static` ([`assets`]); no page loads
+//! anything from another host, and the Content-Security-Policy forbids inline scripts. Every page
+//! and form works without JavaScript, except the steps that sign with a partner's key, which
+//! happen in the browser so that the server never sees that key.
+
+pub mod assets;
+pub mod citizen;
+pub mod format;
+pub mod login;
+pub mod mail;
+pub mod session;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::web::session::Visitor;
+
+/// What the pages need to know about where they are served: the public URL for links sent by
+/// email, and the SMTP transport that sends them.
+#[derive(Clone, Default)]
+pub struct WebOptions {
+    /// `https://ygor.example.fr`: the start of links sent by email and printed on cards. Without
+    /// it, links start with the `Host` the request came to, over http.
+    pub public_url: Option<String>,
+    /// Sends login links; `None` when `--smtp-url` is not set.
+    pub mailer: Option<mail::Mailer>,
+}
+
+impl WebOptions {
+    /// Cookies are `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+/// The Content-Security-Policy of every page: our own scripts, styles and images only, no
+/// inline script, no framing, forms posted to ourselves.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Every route of the pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(login::router())
+        .merge(citizen::router())
+        .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
+        .layer(axum::middleware::map_response(page_headers))
+        .merge(assets::router())
+}
+
+/// Security headers of every page.
+async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A link of the navigation bar.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// What every page's frame shows: its title, the navigation of the visitor's role, and the
+/// logout form's CSRF field.
+pub struct Chrome {
+    pub title: String,
+    pub nav: Vec<NavLink>,
+    pub logged_in: bool,
+    pub csrf: String,
+    /// Scripts of this page, under `/static/js/`.
+    pub scripts: Vec<&'static str>,
+}
+
+impl Chrome {
+    /// The frame of a page at `path` for `visitor`.
+    pub fn new(visitor: &Visitor, title: impl Into<String>, path: &str) -> Self {
+        let links: &[(&'static str, &'static str)] = match visitor.caller {
+            Some(Caller::Citizen(_)) => &[
+                ("/moi", "Mon portefeuille"),
+                ("/offres", "Offres"),
+                ("/moi/missions", "Missions"),
+                ("/moi/profil", "Mon profil"),
+                ("/moi/historique", "Historique"),
+                ("/tirages", "Tirages"),
+            ],
+            Some(Caller::Venue(_)) => {
+                &[("/guichet", "Guichet"), ("/guichet/historique", "Historique"), ("/guichet/offres", "Mes offres")]
+            }
+            _ => &[("/offres", "Offres"), ("/tirages", "Tirages")],
+        };
+        let nav = links.iter().map(|&(href, label)| NavLink { href, label, current: href == path }).collect();
+        Chrome {
+            title: title.into(),
+            nav,
+            logged_in: visitor.caller.is_some(),
+            csrf: visitor.csrf.clone(),
+            scripts: Vec::new(),
+        }
+    }
+
+    pub fn with_script(mut self, script: &'static str) -> Self {
+        self.scripts.push(script);
+        self
+    }
+}
+
+/// Renders a template as a page.
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a page template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Erreur interne").into_response()
+        }
+    }
+}
+
+/// Why a page could not be shown, rendered as a page (never as problem+json).
+#[derive(Debug)]
+pub enum PageError {
+    /// No session: go to `/connexion`.
+    Login,
+    /// A session of another role.
+    WrongRole(&'static str),
+    /// The form's CSRF field is missing or stale.
+    Csrf,
+    /// The form is larger than [`session::FORM_LIMIT`].
+    TooLarge,
+    /// The form's fields are not what the page sent.
+    BadForm(String),
+    /// What the API would have answered.
+    Api(ApiError),
+}
+
+impl PageError {
+    pub fn store(error: ygor_store::StoreError) -> Self {
+        PageError::Api(error.into())
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError::Api(error)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    heading: String,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, message) = match self {
+            PageError::Login => return Redirect::to("/connexion").into_response(),
+            PageError::WrongRole(who) => (
+                StatusCode::FORBIDDEN,
+                "Page réservée".to_owned(),
+                format!("Cette page est réservée aux {who}. Déconnectez-vous puis connectez-vous avec le bon compte."),
+            ),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Formulaire expiré".to_owned(),
+                "Ce formulaire a expiré ou ne vient pas de ce site. Revenez à la page précédente, rechargez-la et \
+                 recommencez."
+                    .to_owned(),
+            ),
+            PageError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Formulaire trop long".to_owned(),
+                "Ce formulaire dépasse 64 Kio. Raccourcissez les textes et recommencez.".to_owned(),
+            ),
+            PageError::BadForm(detail) => (
+                StatusCode::BAD_REQUEST,
+                "Formulaire incomplet".to_owned(),
+                format!("Le formulaire reçu est incomplet ou mal formé ({detail}). Rechargez la page et recommencez."),
+            ),
+            PageError::Api(error) => {
+                let message = messages::french(&error);
+                (error.status, "Impossible d'afficher cette page".to_owned(), message)
+            }
+        };
+        let visitor = Visitor { caller: None, csrf: String::new() };
+        let page = ErrorPage { chrome: Chrome::new(&visitor, heading.clone(), ""), heading, message };
+        let mut response = render(&page);
+        *response.status_mut() = status;
+        response
+    }
+}
+
+pub mod messages;

@@ -32,6 +32,23 @@ struct Storage {
     database_url: Option<String>,
 }
 
+/// How the pages build links and send login links.
+#[derive(Args, Clone)]
+struct Web {
+    /// The address citizens reach this server at, e.g. `https://ygor.example.fr`: the start of the
+    /// login links sent by email and printed on cards (cookies are `Secure` when it is https).
+    /// Without it, links start with the `Host` a request came to.
+    #[arg(long, env = "YGOR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// `smtp://host:port` (plain, to a relay), `smtp://host?tls=required` (STARTTLS) or
+    /// `smtps://user:password@host` (TLS): sends login links by email from `/connexion`.
+    #[arg(long, env = "YGOR_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of those emails.
+    #[arg(long, env = "YGOR_MAIL_FROM", default_value = setup::DEFAULT_MAIL_FROM)]
+    mail_from: String,
+}
+
 impl Storage {
     fn config(&self) -> Config {
         Config {
@@ -67,6 +84,8 @@ enum Command {
         max_connections: u32,
         #[command(flatten)]
         storage: Storage,
+        #[command(flatten)]
+        web: Web,
     },
     /// Runs the database migrations and exits.
     Migrate {
@@ -236,7 +255,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, cache_mb, expiry_every, checkpoint_every, max_connections, storage } => {
+        Command::Serve { listen, cache_mb, expiry_every, checkpoint_every, max_connections, storage, web } => {
             return_freed_memory_at_once();
             let cache_budget = usize::try_from(cache_mb << 20).context("--cache-mb is too large for this machine")?;
             let defaults = storage.config();
@@ -246,6 +265,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 server: ServerLimits {
                     max_connections: usize::try_from(max_connections).context("--max-connections is too large")?,
                     ..defaults.server
+                },
+                web: setup::WebConfig {
+                    public_url: web.public_url,
+                    smtp_url: web.smtp_url,
+                    mail_from: Some(web.mail_from),
                 },
                 ..defaults
             };

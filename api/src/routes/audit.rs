@@ -145,6 +145,10 @@ pub struct InclusionProof {
     pub root_hash: String,
     /// `SHA-256(0x00 ‖ JCS(exported event))`.
     pub leaf_hash: String,
+    /// The exported event itself (as `GET /v1/audit/events` gives it), so that its reader can
+    /// recompute `leaf_hash` instead of trusting it.
+    #[schema(value_type = Object)]
+    pub event: ygor_audit::ExportedEvent,
 }
 
 /// Whether an event concerns a citizen: an event of their wallet, or a partner's record of them
@@ -189,6 +193,7 @@ pub async fn proof(
         _ => return Err(ApiError::forbidden("a proof is for the admin or the citizen the event concerns")),
     }
     state.projections().wait_for(position, crate::extract::READ_WAIT).await;
+    let exported = ygor_projections::audit::exported(&event);
     let answer = from_tree(&state, |trail, blocks| {
         let mut missing = Missing::default();
         let Some(leaf_index) = trail.leaf_index(position) else {
@@ -206,6 +211,7 @@ pub async fn proof(
                 audit_path: path?.iter().map(hex::encode).collect(),
                 root_hash: hex::encode(root?),
                 leaf_hash: hex::encode(leaf?),
+                event: exported.clone(),
             })
         })())
     })

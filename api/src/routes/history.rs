@@ -194,6 +194,18 @@ async fn read_page(
     }
 }
 
+/// A page of the wallet's events (interests left out), newest first, each with its log position,
+/// and the cursor of the next page: what the proofs page lists.
+pub(crate) async fn wallet_events(
+    state: &AppState,
+    citizen_id: CitizenId,
+    after: Option<usize>,
+    limit: usize,
+) -> Result<(Vec<(Position, WalletEvent)>, Option<usize>), ApiError> {
+    let page = read_page(state, citizen_id, after, limit).await?;
+    Ok((page.events, page.next))
+}
+
 fn decode(recorded: &RecordedEvent) -> Result<WalletEvent, ApiError> {
     match ygor_ledger::codec::decode_serialized(&recorded.event) {
         Ok(AnyEvent::Wallet(_, event)) => Ok(event),

@@ -29,6 +29,7 @@ static ASSETS: &[Asset] = &[
     asset!("css/ygor.css", "text/css; charset=utf-8"),
     asset!("js/enhance.js", JS),
     asset!("js/ygor-crypto.js", JS),
+    asset!("js/proofs.js", JS),
     asset!("icon.svg", "image/svg+xml"),
     asset!("manifest.webmanifest", "application/manifest+json"),
 ];

@@ -99,6 +99,7 @@ impl Chrome {
                 ("/moi/profil", "Mon profil"),
                 ("/moi/historique", "Historique"),
                 ("/tirages", "Tirages"),
+                ("/moi/preuves", "Preuves"),
             ],
             Some(Caller::Venue(_)) => {
                 &[("/guichet", "Guichet"), ("/guichet/historique", "Historique"), ("/guichet/offres", "Mes offres")]

@@ -4,6 +4,7 @@
 mod accepted;
 mod audit;
 mod batch;
+mod browser;
 mod citizen_views;
 mod cli;
 mod demo;
@@ -16,6 +17,7 @@ mod lifecycle;
 mod offers;
 mod outage;
 mod overload;
+mod pages_docs;
 mod projections;
 mod races;
 mod refusals;

@@ -5,6 +5,9 @@
 #     ./scripts/test.sh                 # everything
 #     ./scripts/test.sh -- --nocapture  # extra arguments go to `cargo test`
 #
+# Chromium and chromedriver, for the browser tests, come from scripts/ensure-browser.sh (Debian's
+# packages, installed with apt-get when missing).
+#
 # The PostgreSQL server comes from scripts/ensure-postgres.sh: the one named by
 # YGOR_TEST_POSTGRES_URL if it answers, else 127.0.0.1:5432, else the
 # machine's cluster, else a throwaway cluster that is stopped and deleted when
@@ -40,6 +43,14 @@ YGOR_TEST_POSTGRES_URL=$(YGOR_PG_STATE_FILE="$pg_state_file" scripts/ensure-post
 export YGOR_TEST_POSTGRES_URL
 printf 'Tests use PostgreSQL at %s\n' \
 	"$(printf '%s' "$YGOR_TEST_POSTGRES_URL" | sed -E 's#^([a-zA-Z]+://[^:/@]*):[^@/]*@#\1:***@#')" >&2
+
+# The browser tests (tests/http/browser.rs, tests/http/pages_*.rs) drive Debian's headless
+# Chromium through chromedriver; scripts/ensure-browser.sh installs both with apt-get when they are
+# missing, and the tests fail without them.
+step "Chromium and chromedriver"
+scripts/ensure-browser.sh
+export YGOR_CHROMIUM=/usr/bin/chromium
+export YGOR_CHROMEDRIVER=/usr/bin/chromedriver
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod setup;
+pub mod static_files;
 pub mod web;
 
 use std::sync::Arc;
@@ -73,7 +74,8 @@ impl AppState {
     }
 }
 
-/// The whole application: every route, the body limit, and the OpenAPI document and docs page.
+/// The whole application: every route, the body limit, the OpenAPI document and docs page, and the
+/// static files they load.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::system::router())
@@ -89,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .merge(web::login::api_router())
         .merge(openapi::router())
         .merge(web::router())
+        .merge(static_files::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(routes::system::not_found)
         // After every route: a known path with another method answers problem+json, with the

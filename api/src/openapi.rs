@@ -173,8 +173,29 @@ impl Modify for ProblemResponses {
 )]
 pub struct ApiDoc;
 
+/// The `/docs` page: utoipa-scalar's page, with the Scalar API reference loaded from our own host
+/// (the vendored copy of `crate::static_files`, its version in the query so that a new one is
+/// fetched past the long cache) instead of a CDN, and Scalar's web fonts and telemetry off, so that
+/// the page asks no other host for anything and works offline. `$spec` is the OpenAPI document.
+const DOCS_HTML: &str = r#"<!doctype html>
+<html>
+<head>
+    <title>Ygor — API</title>
+    <meta charset="utf-8"/>
+    <meta name="viewport" content="width=device-width, initial-scale=1"/>
+</head>
+<body>
+<script id="api-reference" type="application/json"
+        data-configuration='{"withDefaultFonts":false,"telemetry":false}'>
+    $spec
+</script>
+<script src="/static/vendor/scalar/standalone.js?v=1.76.4"></script>
+</body>
+</html>
+"#;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
-        .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
+        .merge(Scalar::with_url("/docs", ApiDoc::openapi()).custom_html(DOCS_HTML))
 }

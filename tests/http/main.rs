@@ -4,6 +4,7 @@
 mod accepted;
 mod audit;
 mod batch;
+mod browser;
 mod citizen_views;
 mod cli;
 mod demo;
@@ -16,6 +17,7 @@ mod lifecycle;
 mod offers;
 mod outage;
 mod overload;
+mod pages_docs;
 mod projections;
 mod races;
 mod refusals;
@@ -24,4 +26,5 @@ mod shutdown;
 mod stalled;
 #[path = "../support/throwaway_postgres.rs"]
 mod throwaway_postgres;
+mod web_login;
 mod writer;

@@ -2,12 +2,11 @@
 //!
 //! Pages read what the JSON API reads and write through the same engine commands, so a page
 //! shows what the API reports. Templates are askama's, checked at compile time (`api/templates`);
-//! the CSS and the little JavaScript are ours and served from `/static` ([`assets`]); no page loads
+//! the CSS and the little JavaScript are ours and served from `/static` ([`crate::static_files`]); no page loads
 //! anything from another host, and the Content-Security-Policy forbids inline scripts. Every page
 //! and form works without JavaScript, except the steps that sign with a partner's key, which
 //! happen in the browser so that the server never sees that key.
 
-pub mod assets;
 pub mod citizen;
 pub mod format;
 pub mod login;
@@ -54,7 +53,6 @@ pub fn router() -> Router<AppState> {
         .merge(citizen::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
         .layer(axum::middleware::map_response(page_headers))
-        .merge(assets::router())
 }
 
 /// Security headers of every page.

@@ -28,6 +28,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 static ASSETS: &[Asset] = &[
     asset!("css/ygor.css", "text/css; charset=utf-8"),
     asset!("js/enhance.js", JS),
+    asset!("js/guichet.js", JS),
     asset!("js/ygor-crypto.js", JS),
     asset!("icon.svg", "image/svg+xml"),
     asset!("manifest.webmanifest", "application/manifest+json"),

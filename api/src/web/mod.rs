@@ -13,6 +13,7 @@ pub mod format;
 pub mod login;
 pub mod mail;
 pub mod session;
+pub mod venue;
 
 use askama::Template;
 use axum::Router;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
         .merge(citizen::router())
+        .merge(venue::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
         .layer(axum::middleware::map_response(page_headers))
         .merge(assets::router())

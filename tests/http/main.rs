@@ -24,4 +24,5 @@ mod shutdown;
 mod stalled;
 #[path = "../support/throwaway_postgres.rs"]
 mod throwaway_postgres;
+mod venue_pages;
 mod writer;

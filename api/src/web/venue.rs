@@ -49,7 +49,7 @@ pub fn router() -> Router<AppState> {
 fn venue_of(visitor: &Visitor) -> Result<PartnerId, PageError> {
     match visitor.caller {
         Some(Caller::Venue(id)) => Ok(id),
-        Some(_) => Err(PageError::WrongRole("les lieux partenaires")),
+        Some(_) => Err(PageError::WrongRole("lieux partenaires")),
         None => Err(PageError::Login),
     }
 }

@@ -26,5 +26,7 @@ mod shutdown;
 mod stalled;
 #[path = "../support/throwaway_postgres.rs"]
 mod throwaway_postgres;
+mod venue_pages;
+mod web_client;
 mod web_login;
 mod writer;

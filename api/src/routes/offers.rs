@@ -175,19 +175,27 @@ pub async fn publish(
     Venue(venue_id): Venue,
     ApiJson(request): ApiJson<OfferRequest>,
 ) -> Result<Response, ApiError> {
+    let (replayed, answer) = publish_offer(&state, venue_id, &request).await?;
+    Ok(created_or_replayed(replayed, answer))
+}
+
+/// The offer of `POST /v1/offers`, for the API and the venue's offers page: whether it was an
+/// identical retry, and the answer.
+pub async fn publish_offer(
+    state: &AppState,
+    venue_id: PartnerId,
+    request: &OfferRequest,
+) -> Result<(bool, OfferAnswer), ApiError> {
     let offer_id = parse_offer_id(&request.offer_id)?;
     let terms = request.terms()?;
     // Offer ids are the venues' own: one already published by another venue is taken.
-    caught_up(&state).await;
+    caught_up(state).await;
     let owner = state.projections().read(|models| models.offers.offers.get(&offer_id).map(|offer| offer.venue_id));
     if owner.is_some_and(|owner| owner != venue_id) {
         return Err(LedgerError::IdConflict { what: format!("offer_id {offer_id}") }.into());
     }
     let committed = state.engine().publish_offer(venue_id, offer_id, terms, now()).await?;
-    Ok(created_or_replayed(
-        committed.replayed,
-        OfferAnswer { offer_id: offer_id.to_string(), position: committed.position },
-    ))
+    Ok((committed.replayed, OfferAnswer { offer_id: offer_id.to_string(), position: committed.position }))
 }
 
 /// Closes an offer of the venue: no more vouchers or redemptions for it.

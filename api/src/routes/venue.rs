@@ -78,6 +78,17 @@ pub async fn redeem(
     Venue(venue_id): Venue,
     signed: Signed<RedemptionRequest>,
 ) -> Result<Response, ApiError> {
+    let (replayed, answer) = redeem_signed(&state, venue_id, signed).await?;
+    Ok(created_or_replayed(replayed, answer))
+}
+
+/// The redemption of `POST /v1/redemptions` by `venue_id`, for the API and the venue's desk page:
+/// whether it was an identical retry, and the answer.
+pub async fn redeem_signed(
+    state: &AppState,
+    venue_id: PartnerId,
+    signed: Signed<RedemptionRequest>,
+) -> Result<(bool, RedemptionAnswer), ApiError> {
     let request = signed.body;
     let claimed = PartnerId::parse(&request.venue_id).map_err(|error| ApiError::validation(error.to_string()))?;
     if claimed != venue_id {
@@ -100,7 +111,7 @@ pub async fn redeem(
         })?),
         _ => return Err(ApiError::validation("send either voucher or countermark, not both")),
     };
-    let partner = active_partner(&state, venue_id).await?;
+    let partner = active_partner(state, venue_id).await?;
     let fingerprint = verify_partner_signature(SignedKind::Redemption, &signed.object, &partner)?;
     let at = super::now();
     let voucher_text = match presented {
@@ -142,7 +153,7 @@ pub async fn redeem(
         amount: committed.outcome.amount.value(),
         position: committed.position,
     };
-    Ok(created_or_replayed(committed.replayed, answer))
+    Ok((committed.replayed, answer))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -311,8 +322,21 @@ pub async fn statement(
     let (from, to) = parse_period(query.from.as_deref(), query.to.as_deref())?;
     let file = export::file_format(query.format.as_deref())?;
     ensure_venue_reader(&state, caller, venue_id).await?;
+    let (lines, settlements) = statement_lines(&state, venue_id, (from, to));
+    if let Some(file) = file {
+        return file.download(&statement_table(lines), &format!("statement-{venue_id}"));
+    }
+    Ok(axum::Json(statement_summary(venue_id, (from, to), &lines, settlements)).into_response())
+}
+
+/// A venue's redemptions of a period, valued, and its settlements of the period.
+fn statement_lines(
+    state: &AppState,
+    venue_id: PartnerId,
+    (from, to): Period,
+) -> (Vec<StatementLine>, Vec<SettlementItem>) {
     let in_period = move |time: DateTime<Utc>| from.is_none_or(|from| time >= from) && to.is_none_or(|to| time < to);
-    let (lines, settlements) = state.projections().read(|models| {
+    state.projections().read(|models| {
         let empty = ygor_projections::venues::VenueBook::default();
         let book = models.venues.venues.get(&venue_id).unwrap_or(&empty);
         let settled: HashMap<SettlementId, &SettlementView> =
@@ -352,26 +376,53 @@ pub async fn statement(
             })
             .collect();
         (lines, settlements)
-    });
-    if let Some(file) = file {
-        let columns = ["redemption_id", "redeemed_at", "tokens", "amount_cents", "settlement_id", "settled_at"];
-        let mut table = Table::new("statement", &columns);
-        for line in lines {
-            let (settlement_id, settled_at) = match line.settlement {
-                Some((id, at)) => (Cell::Text(id.to_string()), Cell::DateTime(at)),
-                None => (Cell::Empty, Cell::Empty),
-            };
-            table.push(vec![
-                Cell::Text(line.redemption_id.to_string()),
-                Cell::DateTime(line.redeemed_at),
-                Cell::Integer(line.tokens.value()),
-                Cell::from(line.amount_cents),
-                settlement_id,
-                settled_at,
-            ]);
-        }
-        return file.download(&table, &format!("statement-{venue_id}"));
+    })
+}
+
+/// The statement file of a venue (one row per redemption of the period), as the API serves it with
+/// `?format=csv|xlsx`: for the API and the venue's history page.
+pub fn statement_file(
+    state: &AppState,
+    venue_id: PartnerId,
+    period: Period,
+    file: export::FileFormat,
+) -> Result<Response, ApiError> {
+    let (lines, _) = statement_lines(state, venue_id, period);
+    file.download(&statement_table(lines), &format!("statement-{venue_id}"))
+}
+
+/// The JSON statement of a venue for a period: for the API and the venue's history page.
+pub fn statement_of(state: &AppState, venue_id: PartnerId, period: Period) -> Statement {
+    let (lines, settlements) = statement_lines(state, venue_id, period);
+    statement_summary(venue_id, period, &lines, settlements)
+}
+
+fn statement_table(lines: Vec<StatementLine>) -> Table {
+    let columns = ["redemption_id", "redeemed_at", "tokens", "amount_cents", "settlement_id", "settled_at"];
+    let mut table = Table::new("statement", &columns);
+    for line in lines {
+        let (settlement_id, settled_at) = match line.settlement {
+            Some((id, at)) => (Cell::Text(id.to_string()), Cell::DateTime(at)),
+            None => (Cell::Empty, Cell::Empty),
+        };
+        table.push(vec![
+            Cell::Text(line.redemption_id.to_string()),
+            Cell::DateTime(line.redeemed_at),
+            Cell::Integer(line.tokens.value()),
+            Cell::from(line.amount_cents),
+            settlement_id,
+            settled_at,
+        ]);
     }
+    table
+}
+
+fn statement_summary(
+    venue_id: PartnerId,
+    (from, to): Period,
+    lines: &[StatementLine],
+    settlements: Vec<SettlementItem>,
+) -> Statement {
     let tokens = |settled: Option<bool>| {
         lines
             .iter()
@@ -381,7 +432,7 @@ pub async fn statement(
     };
     let settled_amount_cents = total_cents(lines.iter().filter(|line| line.settlement.is_some()));
     let unsettled_amount_cents = total_cents(lines.iter().filter(|line| line.settlement.is_none()));
-    let statement = Statement {
+    Statement {
         venue_id: venue_id.to_string(),
         from,
         to,
@@ -395,6 +446,5 @@ pub async fn statement(
         unsettled_tokens: tokens(Some(false)),
         unsettled_amount_cents,
         settlements,
-    };
-    Ok(axum::Json(statement).into_response())
+    }
 }

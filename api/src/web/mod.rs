@@ -12,6 +12,7 @@ pub mod format;
 pub mod login;
 pub mod mail;
 pub mod session;
+pub mod venue;
 
 use askama::Template;
 use axum::Router;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
         .merge(citizen::router())
+        .merge(venue::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
         .layer(axum::middleware::map_response(page_headers))
 }

@@ -142,8 +142,8 @@ macro_rules! page_role {
     };
 }
 
-page_role!(CitizenPage, citizen_id: CitizenId, Caller::Citizen(id) => id, "les citoyens");
-page_role!(VenuePage, venue_id: PartnerId, Caller::Venue(id) => id, "les lieux partenaires");
+page_role!(CitizenPage, citizen_id: CitizenId, Caller::Citizen(id) => id, "citoyens");
+page_role!(VenuePage, venue_id: PartnerId, Caller::Venue(id) => id, "lieux partenaires");
 
 /// A form posted by a page, checked for its CSRF field before it is parsed into `T`.
 pub struct Form<T> {

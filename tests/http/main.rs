@@ -18,6 +18,7 @@ mod offers;
 mod outage;
 mod overload;
 mod pages_docs;
+mod pages_token_loop;
 mod projections;
 mod races;
 mod refusals;

@@ -198,6 +198,8 @@ def _before_call(case):
             parameters["id"] = f["venue"]["id"]
         elif path.startswith("/v1/partners/"):
             parameters["id"] = f["association"]["id"]
+        elif path.startswith("/v1/citizens/"):
+            parameters["id"] = f["citizen"]["id"]
     body = case.body
     if not isinstance(body, dict) or method != "POST":
         return

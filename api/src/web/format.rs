@@ -1,7 +1,22 @@
-//! French forms of what the pages show: dates as « 12 juillet 2026 », whole numbers grouped with a
-//! narrow no-break space (« 1 250 jetons »), and words that agree with their count.
+//! French forms of what the pages show: dates as « 12 juillet 2026 » in the territory's time
+//! zone, whole numbers grouped with a narrow no-break space (« 1 250 jetons »), and words that
+//! agree with their count.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono_tz::Tz;
+
+/// The time zone the pages show times in: metropolitan France's. The log keeps UTC.
+pub const TIME_ZONE: Tz = chrono_tz::Europe::Paris;
+
+/// The start of today in [`TIME_ZONE`], as a UTC instant.
+pub fn start_of_today(now: DateTime<Utc>) -> DateTime<Utc> {
+    let local = now.with_timezone(&TIME_ZONE).date_naive();
+    local
+        .and_hms_opt(0, 0, 0)
+        .and_then(|midnight| midnight.and_local_timezone(TIME_ZONE).earliest())
+        .map(|start| start.with_timezone(&Utc))
+        .unwrap_or(now)
+}
 
 const MONTHS: [&str; 12] = [
     "janvier",
@@ -20,19 +35,22 @@ const MONTHS: [&str; 12] = [
 
 /// « 12 juillet 2026 »; the first of a month is « 1er ».
 pub fn date(at: DateTime<Utc>) -> String {
+    let at = at.with_timezone(&TIME_ZONE);
     let day = if at.day() == 1 { "1er".to_owned() } else { at.day().to_string() };
     format!("{day} {} {}", MONTHS[at.month0() as usize], at.year())
 }
 
 /// « 12 juillet » (the year left out, for near dates).
 pub fn day_and_month(at: DateTime<Utc>) -> String {
+    let at = at.with_timezone(&TIME_ZONE);
     let day = if at.day() == 1 { "1er".to_owned() } else { at.day().to_string() };
     format!("{day} {}", MONTHS[at.month0() as usize])
 }
 
-/// « 12 juillet 2026 à 14 h 05 » (UTC).
+/// « 12 juillet 2026 à 14 h 05 ».
 pub fn date_time(at: DateTime<Utc>) -> String {
-    format!("{} à {} h {:02}", date(at), chrono::Timelike::hour(&at), chrono::Timelike::minute(&at))
+    let local = at.with_timezone(&TIME_ZONE);
+    format!("{} à {} h {:02}", date(at), local.hour(), local.minute())
 }
 
 /// « 1 250 » with a narrow no-break space (U+202F) between groups of three digits.
@@ -73,7 +91,13 @@ mod tests {
         assert_eq!(date(Utc.with_ymd_and_hms(2026, 7, 12, 9, 0, 0).unwrap()), "12 juillet 2026");
         assert_eq!(date(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()), "1er mars 2026");
         assert_eq!(day_and_month(Utc.with_ymd_and_hms(2026, 8, 3, 0, 0, 0).unwrap()), "3 août");
-        assert_eq!(date_time(Utc.with_ymd_and_hms(2026, 12, 7, 14, 5, 0).unwrap()), "7 décembre 2026 à 14 h 05");
+        // Paris time: UTC+1 in winter, UTC+2 in summer; 23:30 UTC on 31 July is 1 August in Paris.
+        assert_eq!(date_time(Utc.with_ymd_and_hms(2026, 12, 7, 14, 5, 0).unwrap()), "7 décembre 2026 à 15 h 05");
+        assert_eq!(date_time(Utc.with_ymd_and_hms(2026, 7, 31, 23, 30, 0).unwrap()), "1er août 2026 à 1 h 30");
+        assert_eq!(
+            start_of_today(Utc.with_ymd_and_hms(2026, 12, 7, 23, 30, 0).unwrap()),
+            Utc.with_ymd_and_hms(2026, 12, 7, 23, 0, 0).unwrap()
+        );
     }
 
     #[test]

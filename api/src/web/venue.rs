@@ -288,7 +288,7 @@ const HISTORY_ROWS: usize = 500;
 async fn history(State(state): State<AppState>, page: VenuePage) -> Result<Response, PageError> {
     caught_up(&state).await;
     let venue_id = page.venue_id;
-    let start_of_today = Utc::now().date_naive().and_hms_opt(0, 0, 0).map(|time| time.and_utc());
+    let start_of_today = Some(format::start_of_today(Utc::now()));
     let lines: Vec<(DateTime<Utc>, RedemptionLine)> = state.projections().read(|models| {
         models
             .venues

@@ -208,8 +208,15 @@ impl Report {
         );
         let serve = self.serve_command();
         out.line(
-            wording("\nPour démarrer : {serve}  puis {docs}", "\nTo start: {serve}  then {docs}"),
-            &[("serve", Text(&serve)), ("docs", Text(&format!("http://{DEFAULT_LISTEN}/docs")))],
+            wording(
+                "\nPour démarrer : {serve}  puis {pages} (collez un jeton ci-dessous) ou {docs}",
+                "\nTo start: {serve}  then {pages} (paste a token below) or {docs}",
+            ),
+            &[
+                ("serve", Text(&serve)),
+                ("pages", Text(&format!("http://{DEFAULT_LISTEN}/connexion"))),
+                ("docs", Text(&format!("http://{DEFAULT_LISTEN}/docs"))),
+            ],
         );
         let tokens_file = self.tokens_file.display().to_string();
         let keys_dir = self.data_dir.join(KEYS_DIR).display().to_string();
@@ -561,7 +568,7 @@ mod tests {
             "  Offres : 23 publiées par les lieux ; chaque échange en nomme une, la moitié par contremarque ; 1 234,50 € remboursés aux lieux.",
             "  Sous-consommation : « Place de théâtre » (Théâtre municipal) touche 2,0 % des 15-24 ans contre 9,1 % des 65+ ans (GET /v1/dashboards/offers).",
             "  Jetons : 250 000 émis par la collectivité, 0 distribués, 0 dépensés, 0 remboursés aux lieux, 0 expirés, 0 révoqués, 0 jetons d'or gagnés ; en trésorerie 0, enveloppes 0, portefeuilles 0, à rembourser 0.",
-            "Pour démarrer : ygor serve --data-dir /data  puis http://127.0.0.1:8080/docs",
+            "Pour démarrer : ygor serve --data-dir /data  puis http://127.0.0.1:8080/connexion (collez un jeton ci-dessous) ou http://127.0.0.1:8080/docs",
             "  Association « Les Amis des Berges » (asso-1) : ygor_asso_x",
             "  Lieu « Médiathèque » (venue-1) : ygor_venue_x",
             "  Habitant·e des Rives, 67 ans — 1 action, 0 badge, 2 échanges, solde 1 250 jetons : ygor_cit_x",
@@ -576,7 +583,7 @@ mod tests {
             "  Offers: 23 published by the venues; every redemption names one, half of them by countermark; €1,234.50 reimbursed to the venues.",
             "  Under-consumed: \"Place de théâtre\" (Théâtre municipal) reaches 2.0% of 15-24 year-olds against 9.1% of 65+ (GET /v1/dashboards/offers).",
             "  Tokens: 250,000 minted, 0 issued, 0 redeemed, 0 recovered from venues, 0 expired, 0 revoked, 0 gold tokens earned; treasury 0, envelopes 0, wallets 0, to settle 0.",
-            "To start: ygor serve --data-dir /data  then http://127.0.0.1:8080/docs",
+            "To start: ygor serve --data-dir /data  then http://127.0.0.1:8080/connexion (paste a token below) or http://127.0.0.1:8080/docs",
             "  Association \"Les Amis des Berges\" (asso-1): ygor_asso_x",
             "  Venue \"Médiathèque\" (venue-1): ygor_venue_x",
             "  Citizen of Les Rives, aged 67 — 1 action, 0 badges, 2 redemptions, balance 1,250 tokens: ygor_cit_x",

@@ -5,6 +5,7 @@ mod accepted;
 mod audit;
 mod batch;
 mod browser;
+mod citizen_pages;
 mod citizen_views;
 mod cli;
 mod demo;

@@ -60,9 +60,8 @@ async fn token_loop(width: u32) {
     let draw = json!({ "draw_id": uuid::Uuid::new_v4().to_string(), "prize": "Pass annuel de la piscine",
                        "closes_at": closes_at, "winners": 2 });
     app.post("/v1/draws", &app.admin_token, draw).await.expect(StatusCode::CREATED);
-    let balance_before = app.get("/v1/me/wallet", &citizen.token).await.expect(StatusCode::OK)["balance"]
-        .as_u64()
-        .expect("balance");
+    let balance_before =
+        app.get("/v1/me/wallet", &citizen.token).await.expect(StatusCode::OK)["balance"].as_u64().expect("balance");
     assert_eq!(balance_before, 20);
 
     // The citizen, on their own browser.
@@ -117,7 +116,10 @@ async fn token_loop(width: u32) {
         browser.click_button("Se connecter").await;
         browser.wait_until("the desk", "return location.pathname === '/guichet';").await;
         browser
-            .wait_until("the notice that this browser has no key", "return !document.getElementById('sans-cle').hidden;")
+            .wait_until(
+                "the notice that this browser has no key",
+                "return !document.getElementById('sans-cle').hidden;",
+            )
             .await;
         look_at(&browser, "guichet").await;
 
@@ -129,7 +131,10 @@ async fn token_loop(width: u32) {
         browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
         browser.click_button("Importer la clé").await;
         browser
-            .wait_until("the key imported", "return document.getElementById('cle-etat').textContent.includes('importée');")
+            .wait_until(
+                "the key imported",
+                "return document.getElementById('cle-etat').textContent.includes('importée');",
+            )
             .await;
 
         browser.goto("/guichet").await;
@@ -155,9 +160,8 @@ async fn token_loop(width: u32) {
         assert!(browser.text("main").await.contains(OFFER_TITLE));
     }
 
-    let balance_after = app.get("/v1/me/wallet", &citizen.token).await.expect(StatusCode::OK)["balance"]
-        .as_u64()
-        .expect("balance");
+    let balance_after =
+        app.get("/v1/me/wallet", &citizen.token).await.expect(StatusCode::OK)["balance"].as_u64().expect("balance");
     assert_eq!(balance_after, balance_before - PRICE);
 
     // The citizen again: the balance dropped and the history names the venue and the offer.

@@ -467,6 +467,8 @@ struct DrawsPage {
 #[derive(Deserialize)]
 struct DrawsPageQuery {
     inscrit: Option<u64>,
+    /// The error code of a refused entry, said above the draws.
+    refus: Option<String>,
 }
 
 /// Every draw, with the citizen's tickets and a form to enter the open ones with gold tokens.
@@ -520,10 +522,17 @@ async fn draws(
             }
         })
         .collect();
-    let notice = query.inscrit.map(|tickets| Notice {
-        kind: "ok",
-        text: format!("C'est noté : {} pour ce tirage.", format::count(tickets, "ticket joué", "tickets joués")),
-    });
+    let notice = match (query.inscrit, query.refus) {
+        (_, Some(code)) => Some(Notice {
+            kind: "alert",
+            text: format!("Participation refusée : {}", crate::web::messages::french_for_code(&code)),
+        }),
+        (Some(tickets), None) => Some(Notice {
+            kind: "ok",
+            text: format!("C'est noté : {} pour ce tirage.", format::count(tickets, "ticket joué", "tickets joués")),
+        }),
+        (None, None) => None,
+    };
     Ok(render(&DrawsPage {
         chrome: Chrome::new(&visitor, "Tirages au sort", "/tirages"),
         notice,
@@ -534,7 +543,8 @@ async fn draws(
 
 #[derive(Deserialize)]
 struct EntryForm {
-    tickets: u64,
+    /// Text, so that an empty or malformed number is said on the page rather than refused as a form.
+    tickets: String,
 }
 
 async fn enter_draw(
@@ -543,15 +553,24 @@ async fn enter_draw(
     form: Form<EntryForm>,
 ) -> Result<Response, PageError> {
     let Some(Caller::Citizen(citizen_id)) = form.visitor.caller else { return Err(PageError::Login) };
-    let request = routes::gold::EntryRequest { gold: form.value.tickets };
-    routes::gold::enter(
+    let Ok(tickets) = form.value.tickets.trim().parse::<u64>() else {
+        return Ok(Redirect::to("/tirages?refus=validation_failed").into_response());
+    };
+    let request = routes::gold::EntryRequest { gold: tickets };
+    let entered = routes::gold::enter(
         State(state),
         Citizen(citizen_id),
         crate::extract::ApiPath(draw_id),
         crate::extract::ApiJson(request),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/tirages?inscrit={}", form.value.tickets)).into_response())
+    .await;
+    Ok(match entered {
+        Ok(_) => Redirect::to(&format!("/tirages?inscrit={tickets}")).into_response(),
+        Err(error) if error.status.is_client_error() => {
+            Redirect::to(&format!("/tirages?refus={}", error.code)).into_response()
+        }
+        Err(error) => return Err(error.into()),
+    })
 }
 
 struct ProofLine {

@@ -5,7 +5,12 @@ use crate::error::ApiError;
 
 /// The French message of an API refusal.
 pub fn french(error: &ApiError) -> String {
-    let text = match error.code {
+    french_for_code(error.code)
+}
+
+/// The French message of an API error code (a generic one for a code it does not know).
+pub fn french_for_code(code: &str) -> String {
+    let text = match code {
         "insufficient_balance" => {
             "Votre solde ne suffit pas pour ce bon. Gagnez des jetons en agissant, ou choisissez une offre moins chère."
         }

@@ -15,9 +15,8 @@ use crate::extract::{ApiQuery, Consistent};
 use crate::routes;
 use crate::routes::history::HistoryItem;
 use crate::web::format;
-use crate::web::login::Notice;
 use crate::web::session::{CitizenPage, Form, Visitor};
-use crate::web::{Chrome, PageError, render};
+use crate::web::{Chrome, Notice, PageError, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -21,7 +21,7 @@ use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::web::session::{Form, Visitor, home_of, log_in, log_out};
-use crate::web::{Chrome, PageError, render};
+use crate::web::{Chrome, Notice, PageError, render};
 
 /// How long a link sent by email stays valid.
 pub const EMAIL_LINK_MINUTES: i64 = 15;
@@ -47,12 +47,6 @@ pub fn api_router() -> Router<AppState> {
 
 async fn root(visitor: Visitor) -> Redirect {
     Redirect::to(visitor.caller.map(home_of).unwrap_or("/offres"))
-}
-
-/// A message shown above the login forms.
-pub struct Notice {
-    pub kind: &'static str,
-    pub text: String,
 }
 
 #[derive(Template)]

@@ -70,6 +70,12 @@ async fn page_headers(mut response: Response) -> Response {
     response
 }
 
+/// A message shown above a page's content: `kind` is `ok`, `alert` or `info` (its CSS class).
+pub struct Notice {
+    pub kind: &'static str,
+    pub text: String,
+}
+
 /// A link of the navigation bar.
 pub struct NavLink {
     pub href: &'static str,

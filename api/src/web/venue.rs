@@ -27,6 +27,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent, parse_signed};
 use crate::routes;
 use crate::routes::offers::{CapacityBody, OfferRequest, OffersQuery};
 use crate::routes::venue::RedemptionRequest;
+use crate::web::Notice;
 use crate::web::citizen::caught_up;
 use crate::web::format;
 use crate::web::messages::french;
@@ -382,16 +383,11 @@ struct OfferDraft {
     capacity_error: Option<String>,
 }
 
-struct PageNotice {
-    kind: &'static str,
-    text: String,
-}
-
 #[derive(Template)]
 #[template(path = "guichet_offres.html")]
 struct OffersPage {
     chrome: Chrome,
-    notice: Option<PageNotice>,
+    notice: Option<Notice>,
     offers: Vec<OfferLine>,
     draft: OfferDraft,
 }
@@ -418,7 +414,7 @@ async fn offers_page(
     state: &AppState,
     visitor: &Visitor,
     venue_id: PartnerId,
-    notice: Option<PageNotice>,
+    notice: Option<Notice>,
     draft: OfferDraft,
 ) -> Result<Response, PageError> {
     caught_up(state).await;
@@ -491,9 +487,9 @@ async fn offers(
     Query(query): Query<OffersNotice>,
 ) -> Result<Response, PageError> {
     let notice = if query.publiee.is_some() {
-        Some(PageNotice { kind: "ok", text: "Offre publiée : les citoyens la voient dans le catalogue.".to_owned() })
+        Some(Notice { kind: "ok", text: "Offre publiée : les citoyens la voient dans le catalogue.".to_owned() })
     } else if query.cloturee.is_some() {
-        Some(PageNotice {
+        Some(Notice {
             kind: "ok",
             text: "Offre clôturée : plus aucun bon ne peut être pris ni validé pour elle.".to_owned(),
         })
@@ -605,16 +601,14 @@ async fn publish(State(state): State<AppState>, form: Form<OfferForm>) -> Result
     let venue_id = venue_of(&form.visitor)?;
     let (draft, request) = checked_offer(&form.value);
     let Some(request) = request else {
-        let notice = PageNotice {
-            kind: "alert",
-            text: "L'offre n'est pas publiée : corrigez les champs signalés.".to_owned(),
-        };
+        let notice =
+            Notice { kind: "alert", text: "L'offre n'est pas publiée : corrigez les champs signalés.".to_owned() };
         return offers_page(&state, &form.visitor, venue_id, Some(notice), draft).await;
     };
     match routes::offers::publish_offer(&state, venue_id, &request).await {
         Ok(_) => Ok(Redirect::to("/guichet/offres?publiee=1").into_response()),
         Err(error) => {
-            let notice = PageNotice { kind: "alert", text: format!("L'offre n'est pas publiée. {}", french(&error)) };
+            let notice = Notice { kind: "alert", text: format!("L'offre n'est pas publiée. {}", french(&error)) };
             let mut response = offers_page(&state, &form.visitor, venue_id, Some(notice), draft).await?;
             *response.status_mut() = error.status;
             Ok(response)
@@ -632,8 +626,7 @@ async fn close(
     match routes::offers::close(State(state.clone()), Venue(venue_id), ApiPath(offer_id), ApiJson(empty)).await {
         Ok(_) => Ok(Redirect::to("/guichet/offres?cloturee=1").into_response()),
         Err(error) => {
-            let notice =
-                PageNotice { kind: "alert", text: format!("L'offre n'est pas clôturée. {}", french(&error)) };
+            let notice = Notice { kind: "alert", text: format!("L'offre n'est pas clôturée. {}", french(&error)) };
             let mut response =
                 offers_page(&state, &form.visitor, venue_id, Some(notice), OfferDraft::default()).await?;
             *response.status_mut() = error.status;

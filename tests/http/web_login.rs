@@ -104,6 +104,16 @@ async fn pages_carry_a_content_security_policy_without_inline_scripts_and_never_
     assert_eq!(manifest.headers()["content-type"], "application/manifest+json");
     let manifest: serde_json::Value = manifest.json().await.expect("json");
     assert_eq!(manifest["lang"], "fr");
+
+    // A path that leads nowhere: a French page for a browser, problem+json for the API.
+    let lost = app.client.get(format!("{}/nulle-part", app.address)).header("accept", "text/html").send().await;
+    let lost = lost.expect("GET");
+    assert_eq!(lost.status(), StatusCode::NOT_FOUND);
+    assert!(lost.headers().contains_key("content-security-policy"));
+    assert!(lost.text().await.expect("html").contains("Page introuvable"));
+    let api = app.client.get(format!("{}/v1/nulle-part", app.address)).header("accept", "text/html").send().await;
+    let api = api.expect("GET");
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
 }
 
 #[tokio::test]

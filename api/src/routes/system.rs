@@ -105,8 +105,17 @@ pub async fn status(State(state): State<AppState>) -> Result<axum::Json<Status>,
     }))
 }
 
-pub async fn not_found() -> impl IntoResponse {
-    ApiError::not_found("no such endpoint; see /openapi.json or /docs")
+/// An unknown path: problem+json for the API, or a French page for a browser asking for HTML
+/// outside `/v1/`.
+pub async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html && !uri.path().starts_with("/v1/") {
+        return crate::web::not_found_page();
+    }
+    ApiError::not_found("no such endpoint; see /openapi.json or /docs").into_response()
 }
 
 /// The answer to a known path with a method it does not take; the router adds `Allow`.

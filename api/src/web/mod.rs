@@ -58,7 +58,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Security headers of every page.
-async fn page_headers(mut response: Response) -> Response {
+async fn page_headers(response: Response) -> Response {
+    page_headers_now(response)
+}
+
+fn page_headers_now(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -174,6 +178,17 @@ struct ErrorPage {
     chrome: Chrome,
     heading: String,
     message: String,
+}
+
+/// The French page of a path that leads nowhere.
+pub fn not_found_page() -> Response {
+    let visitor = Visitor { caller: None, csrf: String::new() };
+    let heading = "Page introuvable".to_owned();
+    let message = "Cette page n'existe pas. Vérifiez l'adresse, ou repartez de l'accueil.".to_owned();
+    let page = ErrorPage { chrome: Chrome::new(&visitor, heading.clone(), ""), heading, message };
+    let mut response = page_headers_now(render(&page));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 impl IntoResponse for PageError {

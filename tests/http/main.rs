@@ -20,6 +20,7 @@ mod outage;
 mod overload;
 mod pages_docs;
 mod pages_token_loop;
+mod pages_transparency;
 mod projections;
 mod races;
 mod refusals;

@@ -136,7 +136,7 @@ async fn offers(State(state): State<AppState>, visitor: Visitor) -> Result<Respo
 }
 
 /// The labels of the categories of the rules in force, by id.
-fn category_labels(state: &AppState) -> std::collections::HashMap<String, String> {
+pub(crate) fn category_labels(state: &AppState) -> std::collections::HashMap<String, String> {
     state.projections().read(|models| {
         models
             .rules

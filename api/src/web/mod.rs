@@ -7,11 +7,13 @@
 //! and form works without JavaScript, except the steps that sign with a partner's key, which
 //! happen in the browser so that the server never sees that key.
 
+pub mod chart;
 pub mod citizen;
 pub mod format;
 pub mod login;
 pub mod mail;
 pub mod session;
+pub mod transparency;
 pub mod venue;
 
 use askama::Template;
@@ -52,6 +54,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
         .merge(citizen::router())
+        .merge(transparency::router())
         .merge(venue::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
         .layer(axum::middleware::map_response(page_headers))
@@ -114,7 +117,7 @@ impl Chrome {
             Some(Caller::Venue(_)) => {
                 &[("/guichet", "Guichet"), ("/guichet/historique", "Historique"), ("/guichet/offres", "Mes offres")]
             }
-            _ => &[("/offres", "Offres"), ("/tirages", "Tirages")],
+            _ => &[("/offres", "Offres"), ("/tirages", "Tirages"), ("/transparence", "Transparence")],
         };
         let nav = links.iter().map(|&(href, label)| NavLink { href, label, current: href == path }).collect();
         Chrome {

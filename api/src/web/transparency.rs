@@ -1,0 +1,196 @@
+//! `/transparence`, the public transparency page (no login): the circulation of tokens with its
+//! conservation identity, participation by month and by category (small counts hidden), the gold
+//! periods with their commitments and revealed seeds, the closed draws, and the latest signed
+//! checkpoint, each with how to recompute it oneself.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use ygor_projections::participation::Dimension;
+
+use crate::AppState;
+use crate::extract::{ApiQuery, Consistent};
+use crate::routes;
+use crate::web::chart::{self, Bar};
+use crate::web::citizen::caught_up;
+use crate::web::format;
+use crate::web::session::Visitor;
+use crate::web::{Chrome, PageError, render};
+
+/// Counts under this are shown as « < 5 » on the public page.
+pub const PUBLIC_THRESHOLD: u64 = 5;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/transparence", get(transparency))
+}
+
+struct Figure {
+    label: &'static str,
+    value: String,
+}
+
+struct Row {
+    label: String,
+    actions: String,
+    citizens: String,
+    tokens: String,
+}
+
+struct Period {
+    period: u64,
+    dates: String,
+    commitment: String,
+    seed: Option<String>,
+}
+
+struct ClosedDraw {
+    draw_id: String,
+    prize: String,
+    closed: String,
+    winners: String,
+    tickets: String,
+}
+
+#[derive(Template)]
+#[template(path = "transparence.html")]
+struct TransparencyPage {
+    chrome: Chrome,
+    minted: String,
+    identity: String,
+    balanced: bool,
+    figures: Vec<Figure>,
+    months_chart: String,
+    months: Vec<Row>,
+    categories_chart: String,
+    categories: Vec<Row>,
+    periods: Vec<Period>,
+    draws: Vec<ClosedDraw>,
+    tree_size: String,
+    root_hash: String,
+    signed_at: String,
+    public_key: String,
+    threshold: u64,
+}
+
+/// « 2026-07 » as « juillet 2026 ».
+fn month_label(key: &str) -> String {
+    let parsed = chrono::NaiveDate::parse_from_str(&format!("{key}-15"), "%Y-%m-%d");
+    match parsed {
+        Ok(day) => {
+            let date = format::date(day.and_hms_opt(12, 0, 0).map(|at| at.and_utc()).unwrap_or_default());
+            date.split_once(' ').map(|(_, rest)| rest.to_owned()).unwrap_or(date)
+        }
+        Err(_) => key.to_owned(),
+    }
+}
+
+fn rows(rows: Vec<ygor_projections::participation::Row>, label: impl Fn(&str) -> String) -> (Vec<Bar>, Vec<Row>) {
+    let bars = rows
+        .iter()
+        .map(|row| Bar {
+            label: label(&row.key),
+            value: row.actions,
+            shown: chart::public_count(row.actions, PUBLIC_THRESHOLD),
+        })
+        .collect();
+    let table = rows
+        .into_iter()
+        .map(|row| Row {
+            label: label(&row.key),
+            actions: chart::public_count(row.actions, PUBLIC_THRESHOLD),
+            citizens: chart::public_count(row.citizens, PUBLIC_THRESHOLD),
+            tokens: format::number(row.tokens),
+        })
+        .collect();
+    (bars, table)
+}
+
+async fn transparency(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
+    caught_up(&state).await;
+    let labels = crate::web::citizen::category_labels(&state);
+    let (circulation, by_month, by_category) = state.projections().read(|models| {
+        (
+            models.circulation(),
+            models.participation(Dimension::Month, None, None),
+            models.participation(Dimension::Category, None, None),
+        )
+    });
+    let mut by_month = by_month;
+    by_month.sort_by(|a, b| a.key.cmp(&b.key));
+    let recent = by_month.len().saturating_sub(12);
+    let by_month: Vec<_> = by_month.into_iter().skip(recent).collect();
+    let (month_bars, months) = rows(by_month, month_label);
+    let (category_bars, categories) =
+        rows(by_category, |key| labels.get(key).cloned().unwrap_or_else(|| key.to_owned()));
+    let c = &circulation;
+    let held = c.treasury.value() + c.envelopes.value() + c.wallets.value() + c.redeemed_unsettled.value();
+    let figures = vec![
+        Figure { label: "En trésorerie de la collectivité", value: format::tokens(c.treasury.value()) },
+        Figure { label: "Dans les enveloppes des associations", value: format::tokens(c.envelopes.value()) },
+        Figure { label: "Dans les portefeuilles des citoyens", value: format::tokens(c.wallets.value()) },
+        Figure { label: "Dépensés, à rembourser aux lieux", value: format::tokens(c.redeemed_unsettled.value()) },
+        Figure { label: "Distribués depuis le début", value: format::tokens(c.issued.value()) },
+        Figure { label: "Dépensés dans les lieux partenaires", value: format::tokens(c.redeemed.value()) },
+        Figure { label: "Expirés et repris", value: format::tokens(c.expired.value()) },
+        Figure { label: "Jetons d'or gagnés", value: format::number(c.gold_issued) },
+    ];
+    let periods = routes::gold::periods(State(state.clone()))
+        .await
+        .0
+        .into_iter()
+        .rev()
+        .take(12)
+        .map(|period| Period {
+            period: period.period,
+            dates: format!("du {} au {}", format::date(period.starts_at), format::date(period.ends_at)),
+            commitment: period.commitment,
+            seed: period.seed,
+        })
+        .collect();
+    let query = routes::gold::DrawsQuery { after: None, limit: Some(100), min_position: None };
+    let draws = routes::gold::list(State(state.clone()), None, ApiQuery(query), Consistent)
+        .await?
+        .0
+        .draws
+        .into_iter()
+        .filter(|draw| draw.status == "closed")
+        .map(|draw| ClosedDraw {
+            closed: format::date(draw.closes_at),
+            winners: format::count(u64::from(draw.winners_count), "gagnant", "gagnants"),
+            tickets: format::count(draw.tickets, "ticket", "tickets"),
+            draw_id: draw.draw_id,
+            prize: draw.prize,
+        })
+        .collect();
+    let checkpoint = routes::audit::checkpoint(State(state.clone()), Consistent).await?.0;
+    let signed_at = chrono::DateTime::parse_from_rfc3339(&checkpoint.signed_at)
+        .map(|at| format::date_time(at.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| checkpoint.signed_at.clone());
+    Ok(render(&TransparencyPage {
+        chrome: Chrome::new(&visitor, "Transparence", "/transparence"),
+        minted: format::tokens(c.minted.value()),
+        identity: format!(
+            "{} = {} + {} + {} + {}",
+            format::number(c.minted.value()),
+            format::number(c.treasury.value()),
+            format::number(c.envelopes.value()),
+            format::number(c.wallets.value()),
+            format::number(c.redeemed_unsettled.value())
+        ),
+        balanced: held == c.minted.value(),
+        figures,
+        months_chart: chart::bars("Actions certifiées par mois", &month_bars),
+        months,
+        categories_chart: chart::bars("Actions certifiées par catégorie", &category_bars),
+        categories,
+        periods,
+        draws,
+        tree_size: format::count(checkpoint.tree_size, "événement", "événements"),
+        root_hash: checkpoint.root_hash,
+        signed_at,
+        public_key: checkpoint.public_key,
+        threshold: PUBLIC_THRESHOLD,
+    }))
+}

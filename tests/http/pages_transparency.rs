@@ -49,3 +49,50 @@ async fn la_page_de_transparence_montre_la_circulation_la_participation_et_le_re
         browser.screenshot("transparence").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn la_collectivite_voit_la_circulation_et_la_participation_et_les_telecharge() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (association, _venue, citizen) = app.territory(1_000).await;
+    app.certify(&association, &citizen, "ecologie", 1).await.expect(StatusCode::CREATED);
+    app.certify(&association, &citizen, "velo", 12).await.expect(StatusCode::CREATED);
+
+    for width in [PC, PHONE] {
+        let Some(browser) = Browser::open(&app, width).await else { return };
+        browser.goto("/connexion").await;
+        browser.fill("token", &app.admin_token).await;
+        browser.click_button("Se connecter").await;
+        browser.wait_until("the dashboard", "return location.pathname === '/collectivite';").await;
+        assert!(browser.text("[data-testid=identity]").await.starts_with("1\u{202F}000\u{202F}000 ="));
+        assert!(browser.text("[data-testid=participation]").await.contains("décembre 2026") || width == PHONE);
+        browser.assert_accessible("collectivite").await;
+        browser.assert_only_own_host().await;
+        browser.screenshot("collectivite").await;
+        browser.select("par", "Catégorie").await;
+        browser.click_button("Afficher").await;
+        browser.wait_until("by category", "return location.search.includes('par=category');").await;
+        let table = browser.text("[data-testid=participation]").await;
+        assert!(table.contains("Écologie") && table.contains("Vélo (par km)"), "{table}");
+        browser.assert_accessible("collectivite-categories").await;
+        browser.screenshot("collectivite-categories").await;
+    }
+
+    // The download links work with the session cookie alone; a bad period is said, not a 400.
+    let mut clerk = crate::web_client::WebClient::new(&app);
+    assert_eq!(clerk.log_in_with_token(&app.admin_token).await, "/collectivite");
+    let csv = clerk.get("/collectivite/participation.csv?par=category").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.html.starts_with("key,actions,citizens,tokens") && csv.html.contains("ecologie,1,1,10"),
+        "{}",
+        csv.html
+    );
+    let xlsx = clerk.get("/collectivite/participation.xlsx?par=month").await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    let wrong = clerk.get("/collectivite?par=month&du=2026-12-31&au=2026-01-01").await;
+    wrong.assert_page();
+    assert!(wrong.html.contains("id=\"periode-erreur\""));
+    let mut citizen_browser = crate::web_client::WebClient::new(&app);
+    citizen_browser.log_in_with_token(&citizen.token).await;
+    assert_eq!(citizen_browser.get("/collectivite").await.status, StatusCode::FORBIDDEN);
+}

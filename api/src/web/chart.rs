@@ -13,11 +13,11 @@ pub struct Bar {
     pub shown: String,
 }
 
-const WIDTH: u32 = 640;
-const BAR_HEIGHT: u32 = 26;
-const GAP: u32 = 10;
-const LABEL_WIDTH: u32 = 190;
-const VALUE_WIDTH: u32 = 70;
+const WIDTH: u32 = 420;
+const BAR_HEIGHT: u32 = 22;
+const GAP: u32 = 8;
+const LABEL_WIDTH: u32 = 150;
+const VALUE_WIDTH: u32 = 60;
 
 /// A horizontal bar chart: `title` is its accessible name, `bars` its rows in order.
 pub fn bars(title: &str, bars: &[Bar]) -> String {
@@ -41,7 +41,7 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
              <rect x=\"{LABEL_WIDTH}\" y=\"{y}\" width=\"{length}\" height=\"{BAR_HEIGHT}\" rx=\"4\" class=\"chart-bar\"/>\
              <text x=\"{}\" y=\"{middle}\" class=\"chart-value\">{}</text>",
             LABEL_WIDTH - 8,
-            escape(&shorten(&bar.label, 26)),
+            escape(&shorten(&bar.label, 20)),
             LABEL_WIDTH + length + 6,
             escape(&bar.shown),
         );
@@ -78,14 +78,14 @@ mod tests {
     fn a_chart_is_an_image_named_for_its_table_with_a_bar_per_row_scaled_to_the_largest() {
         let rows = [
             Bar { label: "Écologie".to_owned(), value: 40, shown: "40".to_owned() },
-            Bar { label: "Solidarité & <partage>".to_owned(), value: 10, shown: "10".to_owned() },
+            Bar { label: "Aide & <partage>".to_owned(), value: 10, shown: "10".to_owned() },
         ];
         let svg = bars("Actions par catégorie", &rows);
         assert!(svg.starts_with("<svg") && svg.contains("role=\"img\""));
         assert!(svg.contains("aria-label=\"Actions par catégorie (les valeurs sont dans le tableau qui suit)\""));
         assert_eq!(svg.matches("<rect").count(), 2);
-        assert!(svg.contains("width=\"380\"") && svg.contains("width=\"95\""), "{svg}");
-        assert!(svg.contains("Solidarité &amp; &lt;partage&gt;"));
+        assert!(svg.contains("width=\"210\"") && svg.contains("width=\"53\""), "{svg}");
+        assert!(svg.contains("Aide &amp; &lt;partage&gt;"));
     }
 
     #[test]

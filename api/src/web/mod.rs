@@ -9,6 +9,7 @@
 
 pub mod chart;
 pub mod citizen;
+pub mod collectivity;
 pub mod format;
 pub mod login;
 pub mod mail;
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .merge(login::router())
         .merge(citizen::router())
         .merge(transparency::router())
+        .merge(collectivity::router())
         .merge(venue::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
         .layer(axum::middleware::map_response(page_headers))
@@ -117,6 +119,7 @@ impl Chrome {
             Some(Caller::Venue(_)) => {
                 &[("/guichet", "Guichet"), ("/guichet/historique", "Historique"), ("/guichet/offres", "Mes offres")]
             }
+            Some(Caller::Admin) => &[("/collectivite", "Tableau de bord"), ("/transparence", "Transparence")],
             _ => &[("/offres", "Offres"), ("/tirages", "Tirages"), ("/transparence", "Transparence")],
         };
         let nav = links.iter().map(|&(href, label)| NavLink { href, label, current: href == path }).collect();

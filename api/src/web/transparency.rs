@@ -26,16 +26,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/transparence", get(transparency))
 }
 
-struct Figure {
-    label: &'static str,
-    value: String,
+/// A named figure of the circulation.
+pub(crate) struct Figure {
+    pub label: &'static str,
+    pub value: String,
 }
 
-struct Row {
-    label: String,
-    actions: String,
-    citizens: String,
-    tokens: String,
+/// A row of a participation table, as shown.
+pub(crate) struct Row {
+    pub label: String,
+    pub actions: String,
+    pub citizens: String,
+    pub tokens: String,
 }
 
 struct Period {
@@ -75,7 +77,7 @@ struct TransparencyPage {
 }
 
 /// « 2026-07 » as « juillet 2026 ».
-fn month_label(key: &str) -> String {
+pub(crate) fn month_label(key: &str) -> String {
     let parsed = chrono::NaiveDate::parse_from_str(&format!("{key}-15"), "%Y-%m-%d");
     match parsed {
         Ok(day) => {
@@ -86,21 +88,26 @@ fn month_label(key: &str) -> String {
     }
 }
 
-fn rows(rows: Vec<ygor_projections::participation::Row>, label: impl Fn(&str) -> String) -> (Vec<Bar>, Vec<Row>) {
+/// The bars of a chart and the rows of its table; counts under `threshold` hidden (1: none).
+pub(crate) fn rows(
+    rows: Vec<ygor_projections::participation::Row>,
+    label: impl Fn(&str) -> String,
+    threshold: u64,
+) -> (Vec<Bar>, Vec<Row>) {
     let bars = rows
         .iter()
         .map(|row| Bar {
             label: label(&row.key),
             value: row.actions,
-            shown: chart::public_count(row.actions, PUBLIC_THRESHOLD),
+            shown: chart::public_count(row.actions, threshold),
         })
         .collect();
     let table = rows
         .into_iter()
         .map(|row| Row {
             label: label(&row.key),
-            actions: chart::public_count(row.actions, PUBLIC_THRESHOLD),
-            citizens: chart::public_count(row.citizens, PUBLIC_THRESHOLD),
+            actions: chart::public_count(row.actions, threshold),
+            citizens: chart::public_count(row.citizens, threshold),
             tokens: format::number(row.tokens),
         })
         .collect();
@@ -121,21 +128,11 @@ async fn transparency(State(state): State<AppState>, visitor: Visitor) -> Result
     by_month.sort_by(|a, b| a.key.cmp(&b.key));
     let recent = by_month.len().saturating_sub(12);
     let by_month: Vec<_> = by_month.into_iter().skip(recent).collect();
-    let (month_bars, months) = rows(by_month, month_label);
+    let (month_bars, months) = rows(by_month, month_label, PUBLIC_THRESHOLD);
     let (category_bars, categories) =
-        rows(by_category, |key| labels.get(key).cloned().unwrap_or_else(|| key.to_owned()));
+        rows(by_category, |key| labels.get(key).cloned().unwrap_or_else(|| key.to_owned()), PUBLIC_THRESHOLD);
     let c = &circulation;
-    let held = c.treasury.value() + c.envelopes.value() + c.wallets.value() + c.redeemed_unsettled.value();
-    let figures = vec![
-        Figure { label: "En trésorerie de la collectivité", value: format::tokens(c.treasury.value()) },
-        Figure { label: "Dans les enveloppes des associations", value: format::tokens(c.envelopes.value()) },
-        Figure { label: "Dans les portefeuilles des citoyens", value: format::tokens(c.wallets.value()) },
-        Figure { label: "Dépensés, à rembourser aux lieux", value: format::tokens(c.redeemed_unsettled.value()) },
-        Figure { label: "Distribués depuis le début", value: format::tokens(c.issued.value()) },
-        Figure { label: "Dépensés dans les lieux partenaires", value: format::tokens(c.redeemed.value()) },
-        Figure { label: "Expirés et repris", value: format::tokens(c.expired.value()) },
-        Figure { label: "Jetons d'or gagnés", value: format::number(c.gold_issued) },
-    ];
+    let figures = circulation_figures(c);
     let periods = routes::gold::periods(State(state.clone()))
         .await
         .0
@@ -171,15 +168,8 @@ async fn transparency(State(state): State<AppState>, visitor: Visitor) -> Result
     Ok(render(&TransparencyPage {
         chrome: Chrome::new(&visitor, "Transparence", "/transparence"),
         minted: format::tokens(c.minted.value()),
-        identity: format!(
-            "{} = {} + {} + {} + {}",
-            format::number(c.minted.value()),
-            format::number(c.treasury.value()),
-            format::number(c.envelopes.value()),
-            format::number(c.wallets.value()),
-            format::number(c.redeemed_unsettled.value())
-        ),
-        balanced: held == c.minted.value(),
+        identity: identity(c),
+        balanced: balanced(c),
         figures,
         months_chart: chart::bars("Actions certifiées par mois", &month_bars),
         months,
@@ -193,4 +183,35 @@ async fn transparency(State(state): State<AppState>, visitor: Visitor) -> Result
         public_key: checkpoint.public_key,
         threshold: PUBLIC_THRESHOLD,
     }))
+}
+
+/// « 1 000 000 = 990 000 + 8 000 + 1 900 + 100 »: minted = treasury + envelopes + wallets + to settle.
+pub(crate) fn identity(c: &ygor_ledger::books::Circulation) -> String {
+    format!(
+        "{} = {} + {} + {} + {}",
+        format::number(c.minted.value()),
+        format::number(c.treasury.value()),
+        format::number(c.envelopes.value()),
+        format::number(c.wallets.value()),
+        format::number(c.redeemed_unsettled.value())
+    )
+}
+
+/// Whether the conservation identity holds.
+pub(crate) fn balanced(c: &ygor_ledger::books::Circulation) -> bool {
+    c.treasury.value() + c.envelopes.value() + c.wallets.value() + c.redeemed_unsettled.value() == c.minted.value()
+}
+
+/// The circulation's figures, in the order a reader follows a token.
+pub(crate) fn circulation_figures(c: &ygor_ledger::books::Circulation) -> Vec<Figure> {
+    vec![
+        Figure { label: "En trésorerie de la collectivité", value: format::tokens(c.treasury.value()) },
+        Figure { label: "Dans les enveloppes des associations", value: format::tokens(c.envelopes.value()) },
+        Figure { label: "Dans les portefeuilles des citoyens", value: format::tokens(c.wallets.value()) },
+        Figure { label: "Dépensés, à rembourser aux lieux", value: format::tokens(c.redeemed_unsettled.value()) },
+        Figure { label: "Distribués depuis le début", value: format::tokens(c.issued.value()) },
+        Figure { label: "Dépensés dans les lieux partenaires", value: format::tokens(c.redeemed.value()) },
+        Figure { label: "Expirés et repris", value: format::tokens(c.expired.value()) },
+        Figure { label: "Jetons d'or gagnés", value: format::number(c.gold_issued) },
+    ]
 }

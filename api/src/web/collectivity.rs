@@ -1,0 +1,181 @@
+//! The collectivity's pages (admin session): circulation at a glance with the conservation
+//! identity, and participation grouped as the clerk chooses over a period, drawn as an SVG chart
+//! beside its table, with the table as CSV or XLSX.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use ygor_projections::participation::Dimension;
+
+use crate::AppState;
+use crate::auth::Admin;
+use crate::extract::{ApiQuery, Consistent};
+use crate::routes;
+use crate::web::citizen::{category_labels, caught_up};
+use crate::web::session::CollectivityPage;
+use crate::web::transparency::{Figure, Row, balanced, circulation_figures, identity, month_label, rows};
+use crate::web::{Chrome, PageError, chart, format, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/collectivite", get(home))
+        .route("/collectivite/participation.csv", get(participation_csv))
+        .route("/collectivite/participation.xlsx", get(participation_xlsx))
+}
+
+/// The groupings offered: the API's `by` and its French name.
+const GROUPINGS: [(&str, &str); 5] = [
+    ("month", "Mois"),
+    ("category", "Catégorie"),
+    ("association", "Association"),
+    ("neighbourhood", "Quartier"),
+    ("age_band", "Tranche d'âge"),
+];
+
+#[derive(Deserialize, Default)]
+struct DashboardQuery {
+    par: Option<String>,
+    du: Option<String>,
+    au: Option<String>,
+}
+
+impl DashboardQuery {
+    /// The grouping asked for, or months.
+    fn by(&self) -> &'static str {
+        GROUPINGS.iter().map(|(by, _)| *by).find(|by| self.par.as_deref() == Some(*by)).unwrap_or("month")
+    }
+
+    /// `du` and `au` (dates, `AAAA-MM-JJ`) as the API's RFC 3339 bounds at midnight UTC.
+    fn period(&self) -> (Option<String>, Option<String>) {
+        let bound = |date: &Option<String>| {
+            date.as_deref().filter(|text| !text.is_empty()).map(|text| format!("{text}T00:00:00Z"))
+        };
+        (bound(&self.du), bound(&self.au))
+    }
+
+    /// This query as a URL query string, for the download links.
+    fn encoded(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("par", self.by());
+        for (name, value) in [("du", &self.du), ("au", &self.au)] {
+            if let Some(value) = value.as_deref().filter(|value| !value.is_empty()) {
+                query.append_pair(name, value);
+            }
+        }
+        query.finish()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "collectivite.html")]
+struct HomePage {
+    chrome: Chrome,
+    minted: String,
+    identity: String,
+    balanced: bool,
+    figures: Vec<Figure>,
+    groupings: Vec<(&'static str, &'static str)>,
+    by: &'static str,
+    from: String,
+    to: String,
+    period_error: Option<String>,
+    key_label: &'static str,
+    caption: String,
+    chart: String,
+    rows: Vec<Row>,
+    query: String,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    page: CollectivityPage,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    caught_up(&state).await;
+    let by = query.by();
+    let (from, to) = query.period();
+    let mut period_error = None;
+    let bounds = match routes::venue::parse_period(from.as_deref(), to.as_deref()) {
+        Ok(bounds) => bounds,
+        Err(_) => {
+            period_error = Some("Indiquez des dates valables, la première avant la seconde.".to_owned());
+            (None, None)
+        }
+    };
+    let dimension = Dimension::parse(by).unwrap_or(Dimension::Month);
+    let (circulation, mut found) =
+        state.projections().read(|models| (models.circulation(), models.participation(dimension, bounds.0, bounds.1)));
+    if by == "month" {
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    let labels = category_labels(&state);
+    let (bars, table) = rows(
+        found,
+        |key| match by {
+            "month" => month_label(key),
+            "category" => labels.get(key).cloned().unwrap_or_else(|| key.to_owned()),
+            _ => key.to_owned(),
+        },
+        1,
+    );
+    let key_label = GROUPINGS.iter().find(|(name, _)| *name == by).map(|(_, label)| *label).unwrap_or("Mois");
+    let caption = format!("Actions certifiées, citoyens distincts et jetons par {}", key_label.to_lowercase());
+    let c = &circulation;
+    let mut figures = circulation_figures(c);
+    figures
+        .push(Figure { label: "Jetons d'or détenus par les citoyens", value: format::number(c.gold_outstanding()) });
+    Ok(render(&HomePage {
+        chrome: Chrome::new(&page.visitor, "Tableau de bord", "/collectivite"),
+        minted: format::tokens(c.minted.value()),
+        identity: identity(c),
+        balanced: balanced(c),
+        figures,
+        groupings: GROUPINGS.to_vec(),
+        by,
+        from: query.du.clone().unwrap_or_default(),
+        to: query.au.clone().unwrap_or_default(),
+        period_error,
+        key_label,
+        chart: chart::bars(&caption, &bars),
+        caption,
+        rows: table,
+        query: query.encoded(),
+    }))
+}
+
+/// The participation table as a file, with the session alone: the API's own export.
+async fn participation_file(
+    state: AppState,
+    query: DashboardQuery,
+    format: &'static str,
+) -> Result<Response, PageError> {
+    caught_up(&state).await;
+    let (from, to) = query.period();
+    let api_query = routes::collectivity::ParticipationQuery {
+        by: query.by().to_owned(),
+        from,
+        to,
+        format: Some(format.to_owned()),
+        min_position: None,
+    };
+    Ok(routes::collectivity::participation(State(state), Admin, ApiQuery(api_query), Consistent).await?)
+}
+
+async fn participation_csv(
+    State(state): State<AppState>,
+    _page: CollectivityPage,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    participation_file(state, query, "csv").await
+}
+
+async fn participation_xlsx(
+    State(state): State<AppState>,
+    _page: CollectivityPage,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    participation_file(state, query, "xlsx").await
+}

@@ -75,6 +75,19 @@ async fn la_collectivite_voit_la_circulation_et_la_participation_et_les_telechar
         assert!(table.contains("Écologie") && table.contains("Vélo (par km)"), "{table}");
         browser.assert_accessible("collectivite-categories").await;
         browser.screenshot("collectivite-categories").await;
+
+        browser.goto("/collectivite/cartes").await;
+        browser.assert_accessible("cartes").await;
+        browser.screenshot("cartes").await;
+        browser.fill("birth_year", "1990").await;
+        browser.click_button("Inscrire et imprimer sa carte").await;
+        browser.wait_until("the card", "return !!document.querySelector('[data-testid=carte] svg');").await;
+        let code = browser.text("[data-testid=code]").await;
+        let found = app.get(&format!("/v1/citizens/lookup?code={code}"), &app.admin_token).await.expect(StatusCode::OK);
+        assert!(found["citizen_id"].is_string(), "the card's code is a registered citizen's");
+        browser.assert_accessible("carte").await;
+        browser.assert_only_own_host().await;
+        browser.screenshot("carte").await;
     }
 
     // The download links work with the session cookie alone; a bad period is said, not a 400.
@@ -92,6 +105,25 @@ async fn la_collectivite_voit_la_circulation_et_la_participation_et_les_telechar
     let wrong = clerk.get("/collectivite?par=month&du=2026-12-31&au=2026-01-01").await;
     wrong.assert_page();
     assert!(wrong.html.contains("id=\"periode-erreur\""));
+    let cards = clerk.get("/collectivite/cartes").await;
+    let profile = app.get("/v1/me/profile", &citizen.token).await.expect(StatusCode::OK);
+    let code = profile["citizen_code"].as_str().expect("code").to_owned();
+    let card = clerk.post("/collectivite/cartes", &[("csrf", &cards.csrf()), ("code", &code.to_lowercase())]).await;
+    card.assert_page();
+    assert!(card.html.contains(&code) && card.html.contains("<svg"), "a card for an existing citizen");
+    let unknown = clerk.post("/collectivite/cartes", &[("csrf", &cards.csrf()), ("code", "ZZZZZZZZ")]).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.html.contains("Aucun citoyen n'a ce code"));
+    let fields = [
+        ("csrf", cards.csrf()),
+        ("neighbourhood", String::new()),
+        ("birth_year", "vers 1990".to_owned()),
+        ("email", String::new()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let bad_year = clerk.post("/collectivite/citoyens", &fields).await;
+    assert_eq!(bad_year.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_year.html.contains("L'année de naissance s'écrit en chiffres"));
     let mut citizen_browser = crate::web_client::WebClient::new(&app);
     citizen_browser.log_in_with_token(&citizen.token).await;
     assert_eq!(citizen_browser.get("/collectivite").await.status, StatusCode::FORBIDDEN);

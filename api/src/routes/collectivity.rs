@@ -341,9 +341,19 @@ const INTERESTS_MAX: usize = 32;
     responses((status = 201, body = CitizenRegistered)), security(("bearer" = [])))]
 pub async fn register_citizen(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     ApiJson(request): ApiJson<CitizenRequest>,
 ) -> Result<Response, ApiError> {
+    let body = citizen_registered(&state, admin, request).await?;
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// Registers a citizen: the API's `POST /v1/citizens` and the collectivity's card page.
+pub async fn citizen_registered(
+    state: &AppState,
+    _admin: Admin,
+    request: CitizenRequest,
+) -> Result<CitizenRegistered, ApiError> {
     let at = now();
     let neighbourhood =
         request.neighbourhood.as_deref().map(|text| checked_text("neighbourhood", text, 100)).transpose()?;
@@ -385,13 +395,12 @@ pub async fn register_citizen(
             at,
         )
         .await?;
-    let body = CitizenRegistered {
+    Ok(CitizenRegistered {
         citizen_id: id.to_string(),
         token,
         citizen_code: committed.outcome,
         position: committed.position,
-    };
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    })
 }
 
 #[derive(Serialize, ToSchema)]

@@ -16,14 +16,17 @@ use crate::extract::{ApiQuery, Consistent};
 use crate::routes;
 use crate::web::citizen::{category_labels, caught_up};
 use crate::web::session::CollectivityPage;
+use crate::web::session::Form;
 use crate::web::transparency::{Figure, Row, balanced, circulation_figures, identity, month_label, rows};
-use crate::web::{Chrome, PageError, chart, format, render};
+use crate::web::{Chrome, Notice, PageError, chart, format, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/collectivite", get(home))
         .route("/collectivite/participation.csv", get(participation_csv))
         .route("/collectivite/participation.xlsx", get(participation_xlsx))
+        .route("/collectivite/cartes", get(cards).post(reprint_card))
+        .route("/collectivite/citoyens", axum::routing::post(register_citizen))
 }
 
 /// The groupings offered: the API's `by` and its French name.
@@ -178,4 +181,127 @@ async fn participation_xlsx(
     Query(query): Query<DashboardQuery>,
 ) -> Result<Response, PageError> {
     participation_file(state, query, "xlsx").await
+}
+
+/// How long the login link of a printed card stays valid.
+const CARD_LINK_DAYS: i64 = 31;
+
+#[derive(Template)]
+#[template(path = "cartes.html")]
+struct CardsPage {
+    chrome: Chrome,
+    notice: Option<Notice>,
+}
+
+#[derive(Template)]
+#[template(path = "carte.html")]
+struct CardPage {
+    chrome: Chrome,
+    code: String,
+    qr_svg: String,
+    expires: String,
+}
+
+async fn cards(page: CollectivityPage) -> Response {
+    render(&CardsPage { chrome: Chrome::new(&page.visitor, "Cartes citoyennes", "/collectivite/cartes"), notice: None })
+}
+
+/// The forms again, with what went wrong above them (`422`).
+fn refused(visitor: &crate::web::session::Visitor, text: String) -> Response {
+    let notice = Some(Notice { kind: "alert", text });
+    let mut response =
+        render(&CardsPage { chrome: Chrome::new(visitor, "Cartes citoyennes", "/collectivite/cartes"), notice });
+    *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    response
+}
+
+/// A card: the citizen's code and the QR code of a new one-time login link.
+async fn card(
+    state: &AppState,
+    visitor: &crate::web::session::Visitor,
+    headers: &axum::http::HeaderMap,
+    citizen_id: ygor_ledger::CitizenId,
+    code: String,
+) -> Result<Response, PageError> {
+    let now = chrono::Utc::now();
+    let validity = chrono::Duration::days(CARD_LINK_DAYS);
+    let (url, expires_at) =
+        crate::web::login::new_link(state, &citizen_id.to_string(), Some(headers), validity, now).await?;
+    Ok(render(&CardPage {
+        chrome: Chrome::new(visitor, "Carte citoyenne", "/collectivite/cartes"),
+        code,
+        qr_svg: routes::offers::qr_svg(&url)?,
+        expires: format::date(expires_at),
+    }))
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+async fn reprint_card(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: Form<CodeForm>,
+) -> Result<Response, PageError> {
+    let Some(crate::auth::Caller::Admin) = form.visitor.caller else {
+        return Err(PageError::WrongRole("agents de la collectivité"));
+    };
+    let Some(code) = ygor_crypto::read_short_code(&form.value.code) else {
+        return Ok(refused(
+            &form.visitor,
+            "Ce code citoyen n'a pas 8 caractères valables (par exemple 7K3F-Q9RD).".to_owned(),
+        ));
+    };
+    let Some(citizen) = state.log().citizen_with_code(&code).await.map_err(PageError::store)? else {
+        return Ok(refused(&form.visitor, "Aucun citoyen n'a ce code. Vérifiez-le avec la personne.".to_owned()));
+    };
+    let citizen_id =
+        ygor_ledger::CitizenId::parse(&citizen).map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
+    card(&state, &form.visitor, &headers, citizen_id, code).await
+}
+
+#[derive(Deserialize)]
+struct CitizenForm {
+    neighbourhood: String,
+    birth_year: String,
+    email: String,
+}
+
+async fn register_citizen(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: Form<CitizenForm>,
+) -> Result<Response, PageError> {
+    let Some(crate::auth::Caller::Admin) = form.visitor.caller else {
+        return Err(PageError::WrongRole("agents de la collectivité"));
+    };
+    let given = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
+    let birth_year = match given(&form.value.birth_year).map(|year| year.parse::<i32>()) {
+        None => None,
+        Some(Ok(year)) => Some(year),
+        Some(Err(_)) => {
+            return Ok(refused(&form.visitor, "L'année de naissance s'écrit en chiffres, par exemple 1987.".to_owned()));
+        }
+    };
+    let request = routes::collectivity::CitizenRequest {
+        neighbourhood: given(&form.value.neighbourhood),
+        birth_year,
+        interests: None,
+        email: given(&form.value.email),
+    };
+    let registered = match routes::collectivity::citizen_registered(&state, Admin, request).await {
+        Ok(registered) => registered,
+        Err(error) if error.status.is_client_error() => {
+            return Ok(refused(
+                &form.visitor,
+                format!("Inscription refusée : {}", crate::web::messages::french(&error)),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let citizen_id = ygor_ledger::CitizenId::parse(&registered.citizen_id)
+        .map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
+    card(&state, &form.visitor, &headers, citizen_id, registered.citizen_code).await
 }

@@ -210,7 +210,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, _form: Form<E
 struct Empty {}
 
 /// Makes a one-time login link for a citizen; answers its URL and expiry.
-async fn new_link(
+pub(crate) async fn new_link(
     state: &AppState,
     citizen: &str,
     headers: Option<&HeaderMap>,

@@ -119,7 +119,11 @@ impl Chrome {
             Some(Caller::Venue(_)) => {
                 &[("/guichet", "Guichet"), ("/guichet/historique", "Historique"), ("/guichet/offres", "Mes offres")]
             }
-            Some(Caller::Admin) => &[("/collectivite", "Tableau de bord"), ("/transparence", "Transparence")],
+            Some(Caller::Admin) => &[
+                ("/collectivite", "Tableau de bord"),
+                ("/collectivite/cartes", "Cartes citoyennes"),
+                ("/transparence", "Transparence"),
+            ],
             _ => &[("/offres", "Offres"), ("/tirages", "Tirages"), ("/transparence", "Transparence")],
         };
         let nav = links.iter().map(|&(href, label)| NavLink { href, label, current: href == path }).collect();

@@ -619,16 +619,30 @@ pub async fn dashboard(
     ApiQuery(query): ApiQuery<OfferDashboardQuery>,
     _consistent: Consistent,
 ) -> Result<Response, ApiError> {
-    use ygor_projections::offer_uses::{Grouping, rows};
     let grouping = match query.by.as_deref() {
-        None | Some("offer") => Grouping::Offer,
-        Some("venue") => Grouping::Venue,
+        None | Some("offer") => ygor_projections::offer_uses::Grouping::Offer,
+        Some("venue") => ygor_projections::offer_uses::Grouping::Venue,
         Some(_) => return Err(ApiError::validation("by must be offer or venue")),
     };
     let (from, to) = super::venue::parse_period(query.from.as_deref(), query.to.as_deref())?;
     let file = crate::export::file_format(query.format.as_deref())?;
+    let dashboard = offer_dashboard(&state, grouping, from, to);
+    match file {
+        None => Ok(axum::Json(dashboard).into_response()),
+        Some(file) => file.download(&dashboard_table(&dashboard), &format!("offres-{}", dashboard.by)),
+    }
+}
+
+/// The offers dashboard's rows, for the API and the collectivity's page.
+pub fn offer_dashboard(
+    state: &AppState,
+    grouping: ygor_projections::offer_uses::Grouping,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> OfferDashboard {
+    use ygor_projections::offer_uses::{Grouping, rows};
     let reference = now();
-    let dashboard = state.projections().read(|models| {
+    state.projections().read(|models| {
         let value = models.rules.as_ref().and_then(|rules| rules.settlement);
         let (rows, _) = rows(&models.venues, &models.offers, &models.wallets, grouping, from, to, reference);
         let mut rows: Vec<OfferUsesView> = rows
@@ -665,11 +679,7 @@ pub async fn dashboard(
             rows,
             position: models.position,
         }
-    });
-    match file {
-        None => Ok(axum::Json(dashboard).into_response()),
-        Some(file) => file.download(&dashboard_table(&dashboard), &format!("offres-{}", dashboard.by)),
-    }
+    })
 }
 
 /// The dashboard as one table: per row of the dashboard, a `total` line, then a line per age band

@@ -90,6 +90,54 @@ struct HomePage {
     chart: String,
     rows: Vec<Row>,
     query: String,
+    gaps: Vec<Gap>,
+    band_min: u64,
+}
+
+/// An offer whose reach differs between two age bands: the services some publics leave unused.
+struct Gap {
+    offer: String,
+    venue: String,
+    low: String,
+    high: String,
+    gap: String,
+}
+
+/// Age bands with fewer registered citizens than this are left out of the comparison.
+const BAND_MIN_REGISTERED: u64 = 5;
+
+/// The offers whose reach differs most between two age bands, widest gap first.
+fn gaps(
+    state: &AppState,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> Vec<Gap> {
+    let dashboard = routes::offers::offer_dashboard(state, ygor_projections::offer_uses::Grouping::Offer, from, to);
+    let mut found: Vec<(f64, Gap)> = dashboard
+        .rows
+        .into_iter()
+        .filter_map(|row| {
+            let bands: Vec<(&str, f64)> = row
+                .by_age_band
+                .iter()
+                .filter(|band| band.key != "inconnu" && band.registered >= BAND_MIN_REGISTERED)
+                .filter_map(|band| band.reach_percent.map(|percent| (band.key.as_str(), percent)))
+                .collect();
+            let low = bands.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+            let high = bands.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+            let percent = |value: f64| format!("{}\u{A0}%", format!("{value:.1}").replace('.', ","));
+            let gap = Gap {
+                offer: row.offer.clone().unwrap_or_default(),
+                venue: row.venue.clone(),
+                low: format!("{} ans : {}", low.0, percent(low.1)),
+                high: format!("{} ans : {}", high.0, percent(high.1)),
+                gap: format!("{} points", format!("{:.1}", high.1 - low.1).replace('.', ",")),
+            };
+            Some((high.1 - low.1, gap))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    found.into_iter().take(10).map(|(_, gap)| gap).collect()
 }
 
 async fn home(
@@ -146,6 +194,8 @@ async fn home(
         caption,
         rows: table,
         query: query.encoded(),
+        gaps: gaps(&state, bounds.0, bounds.1),
+        band_min: BAND_MIN_REGISTERED,
     }))
 }
 
@@ -282,7 +332,10 @@ async fn register_citizen(
         None => None,
         Some(Ok(year)) => Some(year),
         Some(Err(_)) => {
-            return Ok(refused(&form.visitor, "L'année de naissance s'écrit en chiffres, par exemple 1987.".to_owned()));
+            return Ok(refused(
+                &form.visitor,
+                "L'année de naissance s'écrit en chiffres, par exemple 1987.".to_owned(),
+            ));
         }
     };
     let request = routes::collectivity::CitizenRequest {

@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod accepted;
+mod association_pages;
 mod audit;
 mod batch;
 mod browser;

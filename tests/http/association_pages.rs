@@ -243,6 +243,9 @@ async fn the_association_publishes_and_closes_missions() {
     page.assert_page();
     assert!(page.html.contains("Mission publiée") && page.html.contains("Nettoyage des berges"));
     assert!(page.html.contains("Écologie, Culture"), "{}", page.html);
+    let last_day = (today + chrono::Duration::days(10)).and_hms_opt(12, 0, 0).expect("noon").and_utc();
+    let dates = format!("au {}", ygor_api::web::format::date(last_day));
+    assert!(page.html.contains(&dates), "the last day, not the day after: {dates} in {}", page.html);
     let close_path = format!("/association/missions/{mission_id}/cloturer");
     assert!(page.html.contains(&format!(r#"action="{close_path}""#)));
     let closed = browser.post(&close_path, &[("csrf", &csrf)]).await;

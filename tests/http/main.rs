@@ -19,6 +19,7 @@ mod lifecycle;
 mod offers;
 mod outage;
 mod overload;
+mod pages_association;
 mod pages_docs;
 mod pages_token_loop;
 mod projections;

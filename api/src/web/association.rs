@@ -480,7 +480,12 @@ async fn missions_page(
         .filter(|mission| mission.association_id == own)
         .map(|mission| MissionLine {
             categories: mission.categories.iter().map(|id| label(id)).collect::<Vec<_>>().join(", "),
-            dates: format!("du {} au {}", format::date(mission.starts_at), format::date(mission.ends_at)),
+            // A mission ends at the start of the day after its last day.
+            dates: format!(
+                "du {} au {}",
+                format::date(mission.starts_at),
+                format::date(mission.ends_at - chrono::Duration::seconds(1))
+            ),
             mission_id: mission.mission_id,
             title: mission.title,
             neighbourhood: mission.neighbourhood,

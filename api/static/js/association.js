@@ -70,9 +70,22 @@ function checked(quantityField, quantityError, dateField, dateError) {
   return { quantity, occurredAt: at };
 }
 
+/** Today in this browser's time zone, as a date field writes it (YYYY-MM-DD). */
+function localToday() {
+  const now = new Date();
+  const pad = (value) => String(value).padStart(2, '0');
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+}
+
 async function page(root) {
   const associationId = root.dataset.associationId;
   const csrf = root.dataset.csrf;
+  // The server's « today » is Paris's; a browser elsewhere may not have reached it yet.
+  const today = localToday();
+  for (const field of [document.getElementById('occurred'), document.getElementById('lot-occurred')]) {
+    if (field.value > today) field.value = today;
+    if (field.max > today) field.max = today;
+  }
   const noKey = document.getElementById('sans-cle');
   let key = await keyOf(associationId);
   if (!key) noKey.hidden = false;

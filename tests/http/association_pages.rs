@@ -147,6 +147,35 @@ async fn the_association_certifies_a_batch_after_an_event() {
     assert_eq!(balance(&app, &first).await, 12);
     assert_eq!(balance(&app, &second).await, 7);
 
+    // A batch larger than the pages' usual body limit, as after a big event.
+    let many: Vec<Value> = (0..300).map(|_| signed(&association, &first.id, "culture", 1)).collect();
+    let (status, answer) = browser.post_json("/association/lot", &csrf, &json!({ "certifications": many })).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["results"].as_array().map(Vec::len), Some(300));
+    // 8 tokens each from what is left of 1,000: the envelope runs out at the 123rd.
+    assert_eq!(answer["results"][121]["ok"], true);
+    assert_eq!(answer["results"][122]["code"], "envelope_exhausted");
+    assert!(answer["results"][299]["message"].as_str().expect("message").starts_with("L'enveloppe de l'association"));
+
+    // The unit the rules give a category is said where the quantity is typed.
+    let with_unit = crate::helpers::RULES.replace("tokens_per_unit = 1", "tokens_per_unit = 1\nunit = \"km\"");
+    app.put_rules(&with_unit).await.expect(StatusCode::OK);
+    let desk = browser.get("/association").await;
+    assert!(desk.html.contains(r#"<option value="velo">Vélo (par km) (quantité en km)</option>"#), "{}", desk.html);
+    // 124 certifications, 100 a page: the bike rides are on the last page, with their km.
+    let mut path = "/association/certifications".to_owned();
+    let mut pages = 0;
+    let last = loop {
+        let list = browser.get(&path).await;
+        list.assert_page();
+        pages += 1;
+        let Some(next) = list.html.split(r#"href="/association/certifications?apres="#).nth(1) else { break list };
+        path = format!("/association/certifications?apres={}", next.split('"').next().expect("a position"));
+        assert!(pages < 10, "the pages end");
+    };
+    assert_eq!(pages, 2);
+    assert!(last.html.contains("Vélo (par km) (12 km)"), "{}", last.html);
+
     let (status, answer) = browser.post_json("/association/lot", &csrf, &json!({ "certifications": [] })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["ok"], false);

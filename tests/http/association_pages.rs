@@ -162,6 +162,7 @@ async fn the_association_certifies_a_batch_after_an_event() {
     app.put_rules(&with_unit).await.expect(StatusCode::OK);
     let desk = browser.get("/association").await;
     assert!(desk.html.contains(r#"<option value="velo">Vélo (par km) (quantité en km)</option>"#), "{}", desk.html);
+    assert!(desk.html.contains("124 actions certifiées"), "this month's: {}", desk.html);
     // 124 certifications, 100 a page: the bike rides are on the last page, with their km.
     let mut path = "/association/certifications".to_owned();
     let mut pages = 0;

@@ -124,23 +124,32 @@ fn category_choices(state: &AppState) -> Vec<CategoryChoice> {
     })
 }
 
-/// The most certifications read back to sum this month's.
+/// Certifications read back per page to sum this month's.
 const MONTH_ROWS: usize = 1_000;
 
 async fn desk(State(state): State<AppState>, page: AssociationPage) -> Result<Response, PageError> {
     caught_up(&state).await;
     let association = Association(page.association_id);
     let envelope = routes::association::envelope(State(state.clone()), association, Consistent).await?.0;
-    let query = CertificationsQuery { after: None, limit: Some(MONTH_ROWS), min_position: None };
-    let list =
-        routes::association::certifications(State(state.clone()), association, ApiQuery(query), Consistent).await?.0;
     let now = routes::now();
     let month = start_of_month(now);
-    let (count, tokens) = list
-        .certifications
-        .iter()
-        .filter(|view| view.certified_at >= month && !view.revoked)
-        .fold((0u64, 0u64), |(count, tokens), view| (count + 1, tokens + view.tokens));
+    // Newest first, page by page, until a certification from before this month.
+    let (mut count, mut tokens, mut after) = (0u64, 0u64, None);
+    loop {
+        let query = CertificationsQuery { after, limit: Some(MONTH_ROWS), min_position: None };
+        let list = routes::association::certifications(State(state.clone()), association, ApiQuery(query), Consistent)
+            .await?
+            .0;
+        for view in list.certifications.iter().filter(|view| view.certified_at >= month && !view.revoked) {
+            count += 1;
+            tokens += view.tokens;
+        }
+        let older = list.certifications.last().is_none_or(|view| view.certified_at < month);
+        match list.next {
+            Some(next) if !older => after = Some(next),
+            _ => break,
+        }
+    }
     let today = now.with_timezone(&format::TIME_ZONE).date_naive().format("%Y-%m-%d").to_string();
     Ok(render(&DeskPage {
         chrome: Chrome::new(&page.visitor, "Certifier", "/association").with_script("association.js"),

@@ -41,7 +41,7 @@ pub const ASSOCIATION: KeyRole = KeyRole {
     of: "de l'association",
     to: "certifier les actions",
     path: "/association/cle",
-    back: ("/association", "Retour aux certifications"),
+    back: ("/association", "Retour à la certification des actions"),
 };
 
 #[derive(Template)]

@@ -58,7 +58,10 @@ pub const FILES: &[StaticFile] = &[
     own!("js/enhance.js", JAVASCRIPT),
     own!("js/ygor-crypto.js", JAVASCRIPT),
     own!("js/proofs.js", JAVASCRIPT),
+    own!("js/partner.js", JAVASCRIPT),
+    own!("js/cle.js", JAVASCRIPT),
     own!("js/guichet.js", JAVASCRIPT),
+    own!("js/association.js", JAVASCRIPT),
     own!("icon.svg", "image/svg+xml"),
     own!("manifest.webmanifest", "application/manifest+json"),
 ];

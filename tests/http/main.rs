@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod accepted;
+mod association_pages;
 mod audit;
 mod batch;
 mod browser;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod offers;
 mod outage;
 mod overload;
+mod pages_association;
 mod pages_docs;
 mod pages_token_loop;
 mod pages_transparency;

@@ -125,7 +125,7 @@ async fn the_desk_looks_a_voucher_up_and_redeems_it_signed_in_the_browser() {
     assert_eq!(xlsx.status, StatusCode::OK);
     assert_eq!(xlsx.headers["content-type"], ygor_api::export::XLSX_CONTENT_TYPE);
 
-    // The key page names the registered key for guichet.js to compare.
+    // The key page names the registered key for cle.js to compare.
     let key = browser.get("/guichet/cle").await;
     key.assert_page();
     assert!(key.html.contains(&format!(r#"data-public-key="{}""#, venue.key.public_key())));

@@ -142,8 +142,19 @@ pub async fn certify(
     Association(association_id): Association,
     signed: Signed<CertificationRequest>,
 ) -> Result<Response, ApiError> {
+    let (replayed, answer) = certify_signed(&state, association_id, signed).await?;
+    Ok(created_or_replayed(replayed, answer))
+}
+
+/// The certification of `POST /v1/certifications` by `association_id`, for the API and the
+/// association's page: whether it was an identical retry, and the answer.
+pub async fn certify_signed(
+    state: &AppState,
+    association_id: PartnerId,
+    signed: Signed<CertificationRequest>,
+) -> Result<(bool, CertificationAnswer), ApiError> {
     let checked = CheckedCertification::check(association_id, signed)?;
-    let partner = active_partner(&state, association_id).await?;
+    let partner = active_partner(state, association_id).await?;
     let fingerprint = verify_partner_signature(SignedKind::Certification, &checked.object, &partner)?;
     let committed = state.engine().certify(checked.into_command(association_id, fingerprint, now())).await?;
     let answer = CertificationAnswer {
@@ -151,7 +162,7 @@ pub async fn certify(
         certified: Certified::of(&committed.outcome),
         position: committed.position,
     };
-    Ok(created_or_replayed(committed.replayed, answer))
+    Ok((committed.replayed, answer))
 }
 
 /// A certification request whose fields are checked, its signature not yet.

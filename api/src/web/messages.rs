@@ -31,6 +31,14 @@ pub fn french_for_code(code: &str) -> String {
         "invalid_signature" => {
             "La signature ne correspond pas à la clé enregistrée pour ce partenaire. Importez le bon fichier de clé."
         }
+        "envelope_exhausted" => {
+            "L'enveloppe de l'association ne suffit plus pour cette action. Demandez à la collectivité de la réalimenter."
+        }
+        "unknown_citizen" => "Aucun citoyen n'a ce code. Vérifiez les 8 caractères avec le citoyen.",
+        "occurred_in_future" => "La date de l'action est dans le futur : indiquez le jour où elle a eu lieu.",
+        "occurred_too_long_ago" => "Cette action est trop ancienne pour être certifiée selon les règles du territoire.",
+        "id_conflict" => "Cet identifiant a déjà servi pour autre chose. Rechargez la page et recommencez.",
+        "unknown_neighbourhood" => "Ce quartier n'existe pas dans les règles du territoire.",
         "unknown_category" => "Cette catégorie d'action n'existe pas dans les règles en vigueur.",
         "not_found" => "Cette page ou cet élément n'existe pas.",
         "forbidden" => "Vous n'avez pas accès à cet élément.",

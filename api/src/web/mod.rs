@@ -7,10 +7,12 @@
 //! and form works without JavaScript, except the steps that sign with a partner's key, which
 //! happen in the browser so that the server never sees that key.
 
+pub mod association;
 pub mod chart;
 pub mod citizen;
 pub mod collectivity;
 pub mod format;
+pub mod key;
 pub mod login;
 pub mod mail;
 pub mod session;
@@ -18,14 +20,16 @@ pub mod transparency;
 pub mod venue;
 
 use askama::Template;
+use axum::Json;
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::web::session::Visitor;
+use ygor_ledger::PartnerId;
 
 /// What the pages need to know about where they are served: the public URL for links sent by
 /// email, and the SMTP transport that sends them.
@@ -58,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(transparency::router())
         .merge(collectivity::router())
         .merge(venue::router())
+        .merge(association::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
         .layer(axum::middleware::map_response(page_headers))
 }
@@ -124,6 +129,11 @@ impl Chrome {
                 ("/collectivite/cartes", "Cartes citoyennes"),
                 ("/transparence", "Transparence"),
             ],
+            Some(Caller::Association(_)) => &[
+                ("/association", "Certifier"),
+                ("/association/certifications", "Certifications"),
+                ("/association/missions", "Missions"),
+            ],
             _ => &[("/offres", "Offres"), ("/tirages", "Tirages"), ("/transparence", "Transparence")],
         };
         let nav = links.iter().map(|&(href, label)| NavLink { href, label, current: href == path }).collect();
@@ -140,6 +150,58 @@ impl Chrome {
         self.scripts.push(script);
         self
     }
+}
+
+/// A JSON answer to a page's script: `ok`, the stable `code`, and the French `message` it shows.
+pub fn script_answer(status: StatusCode, ok: bool, code: &str, message: String) -> Response {
+    (status, Json(serde_json::json!({ "ok": ok, "code": code, "message": message }))).into_response()
+}
+
+/// The JSON answer to a page's script of an API refusal, said in French.
+pub fn script_refusal(error: &ApiError) -> Response {
+    script_answer(error.status, false, error.code, messages::french(error))
+}
+
+/// Why a page's script may not write: said to it as [`script_answer`] JSON.
+#[derive(Debug)]
+pub struct ScriptRefusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ScriptRefusal {
+    fn into_response(self) -> Response {
+        script_answer(self.status, false, self.code, self.message)
+    }
+}
+
+/// The partner a page's script writes for: the request comes from this site
+/// (`Sec-Fetch-Site` is not `cross-site`), carries the page's CSRF value in its `x-csrf` header,
+/// and its session is a partner's that `role` accepts (`who`: « d'un lieu partenaire »).
+pub fn script_partner(
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    role: fn(Caller) -> Option<PartnerId>,
+    who: &str,
+) -> Result<PartnerId, ScriptRefusal> {
+    let forbidden =
+        |message: &str| ScriptRefusal { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.to_owned() };
+    if headers.get("sec-fetch-site").is_some_and(|site| site == "cross-site") {
+        return Err(forbidden("Cette demande ne vient pas de ce site."));
+    }
+    let Some(partner_id) = visitor.caller.and_then(role) else {
+        return Err(ScriptRefusal {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: format!("Votre session a expiré ou n'est pas celle {who}. Connectez-vous à nouveau."),
+        });
+    };
+    let sent = headers.get("x-csrf").and_then(|value| value.to_str().ok());
+    if sent != Some(visitor.csrf.as_str()) {
+        return Err(forbidden("Cette page a expiré ou ne vient pas de ce site. Rechargez-la et recommencez."));
+    }
+    Ok(partner_id)
 }
 
 /// Renders a template as a page.

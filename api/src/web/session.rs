@@ -144,6 +144,7 @@ macro_rules! page_role {
 
 page_role!(CitizenPage, citizen_id: CitizenId, Caller::Citizen(id) => id, "citoyens");
 page_role!(VenuePage, venue_id: PartnerId, Caller::Venue(id) => id, "lieux partenaires");
+page_role!(AssociationPage, association_id: PartnerId, Caller::Association(id) => id, "associations");
 page_role!(CollectivityPage, admin: crate::auth::Admin, Caller::Admin => crate::auth::Admin, "agents de la collectivité");
 
 /// A form posted by a page, checked for its CSRF field before it is parsed into `T`.

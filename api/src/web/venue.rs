@@ -32,7 +32,7 @@ use crate::web::citizen::caught_up;
 use crate::web::format;
 use crate::web::messages::french;
 use crate::web::session::{Form, VenuePage, Visitor};
-use crate::web::{Chrome, PageError, render};
+use crate::web::{Chrome, PageError, key, render, script_partner, script_refusal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -188,38 +188,21 @@ async fn look_up(State(state): State<AppState>, form: Form<LookUpForm>) -> Resul
     Ok(response)
 }
 
-/// A JSON answer of `/guichet/valider`: `ok`, and the French sentence the desk shows.
-fn validation_answer(status: StatusCode, ok: bool, code: &str, message: String) -> Response {
-    (status, Json(json!({ "ok": ok, "code": code, "message": message }))).into_response()
-}
-
-fn refused(error: &ApiError) -> Response {
-    validation_answer(error.status, false, error.code, french(error))
-}
-
 /// Redeems a voucher with a redemption the browser signed with the venue's key: the same checks
 /// and command as `POST /v1/redemptions`, with the session instead of the bearer token and the
 /// page's CSRF value in the `x-csrf` header. Answers JSON for the desk's script.
 async fn validate(State(state): State<AppState>, visitor: Visitor, headers: HeaderMap, body: Bytes) -> Response {
-    let forbidden = |message: &str| validation_answer(StatusCode::FORBIDDEN, false, "forbidden", message.to_owned());
-    if headers.get("sec-fetch-site").is_some_and(|site| site == "cross-site") {
-        return forbidden("Cette demande ne vient pas de ce site.");
-    }
-    let Some(Caller::Venue(venue_id)) = visitor.caller else {
-        return validation_answer(
-            StatusCode::UNAUTHORIZED,
-            false,
-            "unauthorized",
-            "Votre session a expiré ou n'est pas celle d'un lieu partenaire. Connectez-vous à nouveau.".to_owned(),
-        );
+    let role = |caller| match caller {
+        Caller::Venue(id) => Some(id),
+        _ => None,
     };
-    let sent = headers.get("x-csrf").and_then(|value| value.to_str().ok());
-    if sent != Some(visitor.csrf.as_str()) {
-        return forbidden("Cette page a expiré ou ne vient pas de ce site. Rechargez-la et recommencez.");
-    }
+    let venue_id = match script_partner(&visitor, &headers, role, "d'un lieu partenaire") {
+        Ok(venue_id) => venue_id,
+        Err(refusal) => return refusal.into_response(),
+    };
     let signed = match parse_signed::<RedemptionRequest>(&body) {
         Ok(signed) => signed,
-        Err(error) => return refused(&error),
+        Err(error) => return script_refusal(&error),
     };
     match routes::venue::redeem_signed(&state, venue_id, signed).await {
         Ok((_, answer)) => {
@@ -231,29 +214,15 @@ async fn validate(State(state): State<AppState>, visitor: Visitor, headers: Head
             )
                 .into_response()
         }
-        Err(error) => refused(&error),
+        Err(error) => script_refusal(&error),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The venue's key, imported into this browser
 
-#[derive(Template)]
-#[template(path = "guichet_cle.html")]
-struct KeyPage {
-    chrome: Chrome,
-    venue_id: String,
-    public_key: String,
-}
-
 async fn key_page(State(state): State<AppState>, page: VenuePage) -> Result<Response, PageError> {
-    let info = state.engine().partner_info(page.venue_id).await.map_err(ApiError::from)?;
-    let public_key = info.map(|info| info.public_key.clone()).unwrap_or_default();
-    Ok(render(&KeyPage {
-        chrome: Chrome::new(&page.visitor, "Clé du lieu", "/guichet/cle").with_script("guichet.js"),
-        venue_id: page.venue_id.to_string(),
-        public_key,
-    }))
+    key::page(&state, &page.visitor, page.venue_id, &key::VENUE).await
 }
 
 // ---------------------------------------------------------------------------------------------

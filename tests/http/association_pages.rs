@@ -10,19 +10,6 @@ use ygor_crypto::SignedKind;
 use crate::helpers::{Backend, Citizen, Partner, TestApp, spawn_app};
 use crate::web_client::WebClient;
 
-/// A citizen's code, as they read it in their profile.
-async fn code_of(app: &TestApp, citizen: &Citizen) -> String {
-    let position = app.latest().await;
-    let profile =
-        app.get(&format!("/v1/me/profile?min_position={position}"), &citizen.token).await.expect(StatusCode::OK);
-    profile["citizen_code"].as_str().expect("a citizen code").to_owned()
-}
-
-async fn balance(app: &TestApp, citizen: &Citizen) -> u64 {
-    let latest = app.latest().await;
-    app.wallet(citizen, latest).await["balance"].as_u64().expect("balance")
-}
-
 /// What `association.js` signs for a citizen the page's look-up found.
 fn signed(association: &Partner, citizen_id: &str, category: &str, quantity: u64) -> Value {
     let body = json!({
@@ -48,7 +35,7 @@ async fn association_browser(app: &TestApp) -> (Partner, Citizen, WebClient) {
 async fn the_association_certifies_an_action_signed_in_the_browser() {
     let app = spawn_app(Backend::Sqlite).await;
     let (association, citizen, mut browser) = association_browser(&app).await;
-    let code = code_of(&app, &citizen).await;
+    let code = app.citizen_code(&citizen).await;
 
     let desk = browser.get("/association").await;
     desk.assert_page();
@@ -73,7 +60,7 @@ async fn the_association_certifies_an_action_signed_in_the_browser() {
     let certification = signed(&association, &citizen.id, "ecologie", 1);
     let (status, answer) = browser.post_json("/association/certifier", "not-the-csrf", &certification).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
-    assert_eq!(balance(&app, &citizen).await, 0);
+    assert_eq!(app.balance(&citizen).await, 0);
 
     let (status, answer) = browser.post_json("/association/certifier", &csrf, &certification).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -82,12 +69,12 @@ async fn the_association_certifies_an_action_signed_in_the_browser() {
     let message = answer["message"].as_str().expect("message");
     assert!(message.starts_with("Action certifiée : 10 jetons"), "{message}");
     assert_eq!(message.contains("jeton d'or"), answer["gold"] == true);
-    assert_eq!(balance(&app, &citizen).await, 10);
+    assert_eq!(app.balance(&citizen).await, 10);
 
     // The same certification again is an identical retry: no more tokens.
     let (status, answer) = browser.post_json("/association/certifier", &csrf, &certification).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(balance(&app, &citizen).await, 10);
+    assert_eq!(app.balance(&citizen).await, 10);
 
     // Refusals in French.
     let unknown = signed(&association, &citizen.id, "peche", 1);
@@ -101,7 +88,7 @@ async fn the_association_certifies_an_action_signed_in_the_browser() {
     let (status, answer) = browser.post_json("/association/certifier", &csrf, &forged).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["code"], "invalid_signature");
-    assert_eq!(balance(&app, &citizen).await, 10);
+    assert_eq!(app.balance(&citizen).await, 10);
 
     // The desk now counts what was given this month.
     let desk = browser.get("/association").await;
@@ -144,8 +131,8 @@ async fn the_association_certifies_a_batch_after_an_event() {
     assert_eq!(results[2]["code"], "unknown_category");
     assert_eq!(results[2]["message"], "Cette catégorie d'action n'existe pas dans les règles en vigueur.");
     assert_eq!(answer["message"], "2 actions certifiées sur 3.");
-    assert_eq!(balance(&app, &first).await, 12);
-    assert_eq!(balance(&app, &second).await, 7);
+    assert_eq!(app.balance(&first).await, 12);
+    assert_eq!(app.balance(&second).await, 7);
 
     // A batch larger than the pages' usual body limit, as after a big event.
     let many: Vec<Value> = (0..300).map(|_| signed(&association, &first.id, "culture", 1)).collect();
@@ -207,7 +194,7 @@ async fn the_association_lists_and_revokes_its_certifications() {
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.html);
     assert!(refused.html.contains("Indiquez le motif de la révocation."));
     assert!(refused.html.contains(&format!(r#"aria-invalid="true" aria-describedby="motif-{action_id}-erreur""#)));
-    assert_eq!(balance(&app, &citizen).await, 15);
+    assert_eq!(app.balance(&citizen).await, 15);
 
     let stale = browser.post(&path, &[("csrf", "0000"), ("reason", "Erreur de saisie")]).await;
     assert_eq!(stale.status, StatusCode::FORBIDDEN);
@@ -215,7 +202,7 @@ async fn the_association_lists_and_revokes_its_certifications() {
     let revoked = browser.post(&path, &[("csrf", &csrf), ("reason", "Erreur de saisie")]).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.html);
     assert_eq!(revoked.location(), "/association/certifications?revoquee=1");
-    assert_eq!(balance(&app, &citizen).await, 5);
+    assert_eq!(app.balance(&citizen).await, 5);
     let list = browser.get("/association/certifications?revoquee=1").await;
     list.assert_page();
     assert!(list.html.contains("Certification révoquée"));

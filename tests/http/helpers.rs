@@ -324,6 +324,20 @@ impl TestApp {
     }
 
     /// The latest committed position: reads at it see every write made so far.
+    /// The citizen's balance once the read models include every write so far.
+    pub async fn balance(&self, citizen: &Citizen) -> u64 {
+        let latest = self.latest().await;
+        self.wallet(citizen, latest).await["balance"].as_u64().expect("balance")
+    }
+
+    /// The citizen's code, as they read it in their profile.
+    pub async fn citizen_code(&self, citizen: &Citizen) -> String {
+        let position = self.latest().await;
+        let profile =
+            self.get(&format!("/v1/me/profile?min_position={position}"), &citizen.token).await.expect(StatusCode::OK);
+        profile["citizen_code"].as_str().expect("a citizen code").to_owned()
+    }
+
     pub async fn latest(&self) -> i64 {
         let status = self.get("/v1/status", &self.admin_token).await.expect(StatusCode::OK);
         status["log_position"].as_i64().expect("log_position")

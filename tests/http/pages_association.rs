@@ -5,10 +5,8 @@
 //! publishes a mission with the pages' forms. axe-core checks every page on the way (0
 //! violations), and each page is kept as a screenshot in `target/browser-artifacts/`.
 
-use reqwest::StatusCode;
-
 use crate::browser::{Browser, PC, PHONE};
-use crate::helpers::{Citizen, TestApp, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l_association_certifie_des_actions_sur_un_pc() {
@@ -27,23 +25,11 @@ async fn look_at(browser: &Browser, name: &str) {
     browser.screenshot(name).await;
 }
 
-async fn code_of(app: &TestApp, citizen: &Citizen) -> String {
-    let position = app.latest().await;
-    let profile =
-        app.get(&format!("/v1/me/profile?min_position={position}"), &citizen.token).await.expect(StatusCode::OK);
-    profile["citizen_code"].as_str().expect("a citizen code").to_owned()
-}
-
-async fn balance(app: &TestApp, citizen: &Citizen) -> u64 {
-    let latest = app.latest().await;
-    app.wallet(citizen, latest).await["balance"].as_u64().expect("balance")
-}
-
 async fn association_journey(width: u32) {
     let app = spawn_app(crate::helpers::Backend::Sqlite).await;
     let (association, _, citizen) = app.territory(1_000).await;
     let others = [app.register_citizen().await, app.register_citizen().await];
-    let code = code_of(&app, &citizen).await;
+    let code = app.citizen_code(&citizen).await;
 
     let Some(browser) = Browser::open(&app, width).await else { return };
     browser.goto("/connexion").await;
@@ -96,12 +82,12 @@ async fn association_journey(width: u32) {
     assert!(browser.text("[data-testid=resultat]").await.contains("12 jetons"));
     assert!(browser.execute("return document.getElementById('code').getAttribute('aria-invalid');").await.is_null());
     look_at(&browser, "association-certifiee").await;
-    assert_eq!(balance(&app, &citizen).await, 12, "the API shows the tokens");
+    assert_eq!(app.balance(&citizen).await, 12, "the API shows the tokens");
 
     // A batch after an event: 3 codes, one per line or separated by spaces.
     let mut codes = vec![code.clone()];
     for other in &others {
-        codes.push(code_of(&app, other).await);
+        codes.push(app.citizen_code(other).await);
     }
     browser.fill("codes", &format!("{}\n{} {}", codes[0], codes[1], codes[2])).await;
     browser.select("lot-category", "Écologie").await;
@@ -116,9 +102,9 @@ async fn association_journey(width: u32) {
     let table = browser.text("[data-testid=lot-lignes]").await;
     assert_eq!(table.matches("Certifiée").count(), 3, "{table}");
     look_at(&browser, "association-lot").await;
-    assert_eq!(balance(&app, &citizen).await, 22);
+    assert_eq!(app.balance(&citizen).await, 22);
     for other in &others {
-        assert_eq!(balance(&app, other).await, 10);
+        assert_eq!(app.balance(other).await, 10);
     }
 
     // The certifications, newest first; a revocation needs its reason.

@@ -26,16 +26,11 @@ async fn desk_with_voucher(app: &TestApp) -> (Partner, crate::helpers::Citizen, 
     (venue, citizen, offer_id, voucher, browser)
 }
 
-async fn balance(app: &TestApp, citizen: &crate::helpers::Citizen) -> u64 {
-    let latest = app.latest().await;
-    app.wallet(citizen, latest).await["balance"].as_u64().expect("balance")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_looks_a_voucher_up_and_redeems_it_signed_in_the_browser() {
     let app = spawn_app(Backend::Sqlite).await;
     let (venue, citizen, offer_id, voucher, mut browser) = desk_with_voucher(&app).await;
-    assert_eq!(balance(&app, &citizen).await, 20);
+    assert_eq!(app.balance(&citizen).await, 20);
 
     let desk = browser.get("/guichet").await;
     desk.assert_page();
@@ -85,13 +80,13 @@ async fn the_desk_looks_a_voucher_up_and_redeems_it_signed_in_the_browser() {
     let (status, answer) = browser.post_json("/guichet/valider", "not-the-csrf", &signed).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     assert_eq!(answer["ok"], false);
-    assert_eq!(balance(&app, &citizen).await, 20);
+    assert_eq!(app.balance(&citizen).await, 20);
 
     let (status, answer) = browser.post_json("/guichet/valider", &csrf, &signed).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["ok"], true);
     assert_eq!(answer["message"], "Bon validé : 12 jetons");
-    assert_eq!(balance(&app, &citizen).await, 8);
+    assert_eq!(app.balance(&citizen).await, 8);
 
     // Once more with another redemption id: the voucher is used.
     let again = TestApp::sign(SignedKind::Redemption, redemption(uuid::Uuid::new_v4().to_string()), &venue.key);
@@ -108,7 +103,7 @@ async fn the_desk_looks_a_voucher_up_and_redeems_it_signed_in_the_browser() {
         browser.post_json("/guichet/valider", &csrf, &TestApp::sign(SignedKind::Redemption, body, &other)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["code"], "invalid_signature");
-    assert_eq!(balance(&app, &citizen).await, 8);
+    assert_eq!(app.balance(&citizen).await, 8);
 
     // The history and the statement files, with the session cookie alone.
     let history = browser.get("/guichet/historique").await;

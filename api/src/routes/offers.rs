@@ -92,9 +92,10 @@ pub struct OfferAnswer {
     pub position: i64,
 }
 
-/// Waits (briefly) until the read models include every write this server committed before the
-/// request: a voucher asked for right after an offer was published or used sees it.
-async fn caught_up(state: &AppState) {
+/// Waits (at most 2 s) until the read models include every write this server committed before
+/// the request: a voucher asked for right after an offer was published or used sees it, and a page
+/// shown after a form sees what the form did.
+pub(crate) async fn caught_up(state: &AppState) {
     let committed = *state.engine().committed().borrow();
     let _ = state.projections().wait_for(committed, std::time::Duration::from_secs(2)).await;
 }

@@ -32,12 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/tirages/{draw_id}", post(enter_draw))
 }
 
-/// Waits (at most 2 s) until the read models include every write this server committed, so that
-/// a page shown after a form sees what the form did.
-pub async fn caught_up(state: &AppState) {
-    let committed = *state.engine().committed().borrow();
-    let _ = state.projections().wait_for(committed, std::time::Duration::from_secs(2)).await;
-}
+/// The pages wait for the read models as the API's vouchers do.
+pub(crate) use crate::routes::offers::caught_up;
 
 struct LotLine {
     remaining: String,

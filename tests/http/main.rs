@@ -20,6 +20,7 @@ mod offers;
 mod outage;
 mod overload;
 mod pages_association;
+mod pages_collectivity;
 mod pages_demo;
 mod pages_docs;
 mod pages_token_loop;

@@ -1,0 +1,181 @@
+//! The issue's journey across the collectivity's and the association's pages, in a real browser
+//! (headless Chromium), once on a PC and once on a phone: the clerk publishes the rules from a
+//! file, registers an association with its public key and allocates its envelope, registers
+//! citizens and prints their cards; the association logs in with the token the page showed once,
+//! imports its key, certifies an action for a citizen by code, then a batch of 3; the clerk's
+//! dashboard then shows the new actions, the audit page proves the last one, and the public
+//! transparency page shows the checkpoint that covers them. axe-core checks every page (0
+//! violations), and each page is kept as a screenshot in `target/browser-artifacts/`.
+
+use reqwest::StatusCode;
+
+use crate::browser::{Browser, PC, PHONE};
+use crate::helpers::{RULES, TestApp, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn la_collectivite_et_une_association_sur_un_pc() {
+    journey(PC).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn la_collectivite_et_une_association_sur_un_telephone() {
+    journey(PHONE).await;
+}
+
+/// Checks the page fits the screen, passes axe-core, loaded nothing from another host, and keeps
+/// its picture.
+async fn look_at(browser: &Browser, name: &str) {
+    let overflow =
+        browser.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
+    assert_eq!(overflow.as_i64(), Some(0), "{name} is wider than the {} px screen", browser.width());
+    browser.assert_accessible(name).await;
+    browser.assert_only_own_host().await;
+    browser.screenshot(name).await;
+}
+
+async fn log_in(browser: &Browser, token: &str, home: &str) {
+    browser.goto("/connexion").await;
+    browser.fill("token", token).await;
+    browser.click_button("Se connecter").await;
+    browser.wait_until(home, &format!("return location.pathname === {home:?};")).await;
+}
+
+/// The number of events the checkpoint signed now covers.
+async fn tree_size(app: &TestApp) -> u64 {
+    let latest = app.latest().await;
+    let checkpoint = app.get(&format!("/v1/audit/checkpoint?min_position={latest}"), &app.admin_token).await;
+    checkpoint.expect(StatusCode::OK)["tree_size"].as_u64().expect("tree_size")
+}
+
+async fn journey(width: u32) {
+    let app = spawn_app(crate::helpers::Backend::Sqlite).await;
+    app.mint(100_000).await.expect(StatusCode::OK);
+    let files = tempfile::tempdir().expect("temp dir");
+    let Some(browser) = Browser::open(&app, width).await else { return };
+    log_in(&browser, &app.admin_token, "/collectivite").await;
+
+    // The rules, from the file the clerk wrote.
+    let rules_file = files.path().join("regles.toml");
+    std::fs::write(&rules_file, format!("{RULES}\n[settlement]\ntoken_value_cents = 50\n")).expect("rules file");
+    browser.goto("/collectivite/regles").await;
+    look_at(&browser, "regles-vide").await;
+    browser.field("fichier").await.send_keys(rules_file.to_str().expect("utf-8 path")).await.expect("choose file");
+    browser.click_button("Publier ces règles").await;
+    browser.wait_until("the rules published", "return location.search === '?publiee=1';").await;
+    assert!(browser.text("[data-testid=categories]").await.contains("Écologie"));
+    look_at(&browser, "regles").await;
+
+    // The association, registered with its public key; its token is shown once.
+    let key = ygor_crypto::SecretKey::generate();
+    let key_file = files.path().join("association.json");
+    ygor_crypto::write_key_file(&key_file, &key).expect("key file");
+    browser.goto("/collectivite/partenaires").await;
+    browser.fill("name", "Les Jardins partagés").await;
+    browser.fill("public_key", &key.public_key().to_string()).await;
+    browser.click_button("Inscrire le partenaire").await;
+    browser.wait_until("the token", "return !!document.querySelector('[data-testid=jeton]');").await;
+    let token = browser.text("[data-testid=jeton]").await;
+    look_at(&browser, "partenaire-inscrit").await;
+
+    // Its envelope: 500 tokens.
+    browser.goto("/collectivite/partenaires").await;
+    let id = browser
+        .execute("return document.querySelector('[data-testid=associations] tr[data-partner-id]').dataset.partnerId;")
+        .await
+        .as_str()
+        .expect("the association's row")
+        .to_owned();
+    let row = format!("tr[data-partner-id='{id}']");
+    browser.find(&format!("{row} details > summary")).await.click().await.expect("open the allocation form");
+    browser.fill(&format!("montant-{id}"), "500").await;
+    browser.find(&format!("{row} [data-testid=allouer]")).await.click().await.expect("click « Allouer »");
+    browser.wait_until("the allocation", "return document.body.innerText.includes('500 jetons alloués');").await;
+    look_at(&browser, "partenaires").await;
+
+    // Three citizens, on one sheet of cards.
+    browser.goto("/collectivite/cartes").await;
+    look_at(&browser, "cartes").await;
+    browser.fill("count", "3").await;
+    browser.click_button("Inscrire et imprimer la planche").await;
+    browser.wait_until("the sheet", "return document.querySelectorAll('[data-testid=carte] svg').length === 3;").await;
+    let codes: Vec<String> = browser
+        .execute("return [...document.querySelectorAll('[data-testid=code]')].map((code) => code.textContent);")
+        .await
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|code| code.as_str().expect("a code").to_owned())
+        .collect();
+    assert_eq!(codes.len(), 3);
+    look_at(&browser, "planche").await;
+    let before = tree_size(&app).await;
+
+    // The association: logged in with the token the page showed, its key imported.
+    log_in(&browser, &token, "/association").await;
+    browser.goto("/association/cle").await;
+    browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
+    browser.click_button("Importer la clé").await;
+    browser
+        .wait_until("the key imported", "return document.getElementById('cle-etat').textContent.includes('importée');")
+        .await;
+    browser.goto("/association").await;
+    browser.wait_until("the key found", "return document.getElementById('sans-cle').hidden;").await;
+    assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "500 jetons");
+    browser.fill("code", &codes[0]).await;
+    browser.select("category", "Écologie").await;
+    browser.click_button("Certifier").await;
+    browser
+        .wait_until(
+            "the certification",
+            "return document.querySelector('[data-testid=resultat]').textContent.includes('Action certifiée');",
+        )
+        .await;
+    assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "490 jetons");
+    browser.fill("codes", &codes.join("\n")).await;
+    browser.select("lot-category", "Écologie").await;
+    browser.click_button("Certifier le lot").await;
+    browser
+        .wait_until(
+            "the batch",
+            "return document.querySelector('[data-testid=lot-resultat]').textContent.includes('sur 3');",
+        )
+        .await;
+    assert_eq!(browser.text("[data-testid=lot-resultat]").await, "3 actions certifiées sur 3.");
+    assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "460 jetons");
+    assert_eq!(browser.text("[data-testid=certifiees-ce-mois]").await, "4 actions certifiées");
+    look_at(&browser, "association-lot").await;
+    browser.goto("/association/certifications").await;
+    assert!(browser.text("[data-testid=certifications]").await.contains(&codes[0]), "the list names codes");
+    look_at(&browser, "association-certifications-codes").await;
+
+    // The clerk's dashboard shows the 4 actions of 3 citizens.
+    log_in(&browser, &app.admin_token, "/collectivite").await;
+    browser.goto("/collectivite?par=category").await;
+    let rows = browser
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=participation] tbody tr')]\
+             .map((row) => [...row.children].map((cell) => cell.textContent.trim()).join('|'));",
+        )
+        .await;
+    let rows: Vec<&str> = rows.as_array().expect("rows").iter().filter_map(|row| row.as_str()).collect();
+    assert!(rows.iter().any(|row| row.starts_with("Écologie|4|3|40")), "4 actions by 3 citizens: {rows:?}");
+    look_at(&browser, "collectivite-apres").await;
+    let after = tree_size(&app).await;
+    assert!(after >= before + 4, "the log grew by the certifications: {before} → {after}");
+    browser.goto(&format!("/collectivite/audit?position={after}")).await;
+    assert!(browser.text("[data-testid=preuve]").await.contains("Preuve valable"));
+    look_at(&browser, "audit-preuve").await;
+
+    // The public page shows the checkpoint that covers them.
+    browser.goto("/transparence").await;
+    let checkpoint = browser.text("[data-testid=checkpoint]").await;
+    let shown: u64 = checkpoint
+        .split("compte ")
+        .nth(1)
+        .and_then(|rest| rest.split(" événement").next())
+        .map(|number| number.replace(['\u{202f}', ' '], ""))
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("a size in {checkpoint}"));
+    assert!(shown >= after, "the transparency page's checkpoint covers the new actions: {shown} < {after}");
+    look_at(&browser, "transparence-apres").await;
+}

@@ -9,6 +9,7 @@ mod browser;
 mod citizen_pages;
 mod citizen_views;
 mod cli;
+mod collectivity_pages;
 mod demo;
 mod discovery;
 mod errors;

@@ -11,10 +11,12 @@ pub mod association;
 pub mod chart;
 pub mod citizen;
 pub mod collectivity;
+pub mod draws_admin;
 pub mod format;
 pub mod key;
 pub mod login;
 pub mod mail;
+pub mod partners;
 pub mod session;
 pub mod transparency;
 pub mod venue;
@@ -61,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .merge(citizen::router())
         .merge(transparency::router())
         .merge(collectivity::router())
+        .merge(partners::router())
+        .merge(draws_admin::router())
         .merge(venue::router())
         .merge(association::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
@@ -126,7 +130,10 @@ impl Chrome {
             }
             Some(Caller::Admin) => &[
                 ("/collectivite", "Tableau de bord"),
+                ("/collectivite/partenaires", "Partenaires"),
                 ("/collectivite/cartes", "Cartes citoyennes"),
+                ("/collectivite/remboursements", "Remboursements"),
+                ("/collectivite/tirages", "Tirages"),
                 ("/transparence", "Transparence"),
             ],
             Some(Caller::Association(_)) => &[

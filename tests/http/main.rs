@@ -21,6 +21,7 @@ mod offers;
 mod outage;
 mod overload;
 mod pages_association;
+mod pages_collectivity_partners;
 mod pages_docs;
 mod pages_token_loop;
 mod pages_transparency;

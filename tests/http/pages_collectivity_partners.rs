@@ -22,8 +22,13 @@ async fn la_collectivite_inscrit_et_gere_un_partenaire_sur_un_telephone() {
     partners_journey(PHONE).await;
 }
 
-/// Checks the page with axe-core, that it loaded nothing from another host, and keeps a picture.
+/// Checks that the page fits the screen's width, that axe-core finds nothing, that it loaded
+/// nothing from another host, and keeps a picture.
 async fn look_at(browser: &Browser, name: &str) {
+    // Wide tables scroll inside their own region: the page itself never scrolls sideways.
+    let overflow =
+        browser.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
+    assert_eq!(overflow.as_i64(), Some(0), "{name} is wider than the {} px screen", browser.width());
     browser.assert_accessible(name).await;
     browser.assert_only_own_host().await;
     browser.screenshot(name).await;

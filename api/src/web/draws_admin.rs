@@ -14,12 +14,13 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{Admin, Caller};
+use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent};
 use crate::routes;
 use crate::routes::gold::{CloseRequest, DrawRequest, DrawsQuery, WINNERS_MAX};
 use crate::web::citizen::caught_up;
 use crate::web::messages::french;
+use crate::web::partners::admin_of;
 use crate::web::session::{CollectivityPage, Form, Visitor};
 use crate::web::{Chrome, Notice, PageError, format, render};
 
@@ -33,6 +34,8 @@ pub fn router() -> Router<AppState> {
 const PRIZE_MAX: usize = 200;
 /// Draws shown on one page.
 const PAGE_LEN: usize = 50;
+/// Winners named on the page for one draw; the public JSON names them all.
+const WINNERS_SHOWN: usize = 100;
 
 /// A draw as the table shows it.
 struct DrawLine {
@@ -53,8 +56,11 @@ struct DrawLine {
 struct DrawResult {
     draw_id: String,
     prize: String,
-    /// Each winner's citizen code, or their id when they have no code.
+    /// Each winner's citizen code, or their id when they have no code (the first
+    /// [`WINNERS_SHOWN`]).
     winners: Vec<String>,
+    /// Winners left out of `winners`.
+    more_winners: usize,
     seed: String,
     commitment: String,
     entries_root: String,
@@ -121,8 +127,10 @@ async fn draws_page(
         };
         if draw.status == "closed" {
             let shown = routes::gold::show(State(state.clone()), ApiPath(draw.draw_id.clone()), Consistent).await?.0;
+            let all = shown.winners.unwrap_or_default();
+            let more_winners = all.len().saturating_sub(WINNERS_SHOWN);
             let mut winners = Vec::new();
-            for winner in shown.winners.unwrap_or_default() {
+            for winner in all.into_iter().take(WINNERS_SHOWN) {
                 let code = state.log().citizen_code(&winner).await.map_err(PageError::store)?;
                 winners.push(code.unwrap_or(winner));
             }
@@ -130,6 +138,7 @@ async fn draws_page(
                 draw_id: draw.draw_id.clone(),
                 prize: draw.prize.clone(),
                 winners,
+                more_winners,
                 seed: shown.seed.unwrap_or_default(),
                 commitment: shown.commitment,
                 entries_root: shown.entries_root.unwrap_or_default(),
@@ -200,15 +209,6 @@ async fn draws(
         None
     };
     draws_page(&state, &page.visitor, query.apres, notice, DrawDraft::new()).await
-}
-
-/// The admin behind a form, or the refusal page.
-fn admin_of(visitor: &Visitor) -> Result<Admin, PageError> {
-    match visitor.caller {
-        Some(Caller::Admin) => Ok(Admin),
-        Some(_) => Err(PageError::WrongRole("agents de la collectivité")),
-        None => Err(PageError::Login),
-    }
 }
 
 #[derive(Deserialize)]

@@ -146,22 +146,27 @@ async fn partners(
             models.partner_list().into_iter().find(|entry| entry.partner_id == id).map(|entry| entry.name.to_owned())
         })
     };
-    let notice = if let (Some(amount), Some(name)) = (query.alloue, query.a.as_deref().and_then(name_of)) {
+    let allocated = query.alloue.zip(query.a.as_deref().and_then(name_of)).map(|(amount, name)| {
         let verb = if amount > 1 { "alloués" } else { "alloué" };
-        Some(format!("{} {verb} à {name}.", format::tokens(amount)))
-    } else if let Some(name) = query.suspendu.as_deref().and_then(name_of) {
-        Some(format!("{name} : partenaire suspendu, ses opérations sont refusées jusqu'à sa réactivation."))
-    } else if let Some(name) = query.reactive.as_deref().and_then(name_of) {
-        Some(format!("{name} : partenaire réactivé, ses opérations sont de nouveau acceptées."))
-    } else {
-        None
-    };
+        format!("{} {verb} à {name}.", format::tokens(amount))
+    });
+    let suspended = query
+        .suspendu
+        .as_deref()
+        .and_then(name_of)
+        .map(|name| format!("{name} : partenaire suspendu, ses opérations sont refusées jusqu'à sa réactivation."));
+    let reinstated = query
+        .reactive
+        .as_deref()
+        .and_then(name_of)
+        .map(|name| format!("{name} : partenaire réactivé, ses opérations sont de nouveau acceptées."));
+    let notice = allocated.or(suspended).or(reinstated);
     let notice = notice.map(|text| Notice { kind: "ok", text });
     partners_page(&state, &page.visitor, notice, PartnerDraft::default(), None).await
 }
 
-/// The admin behind a form, or the refusal page.
-fn admin_of(visitor: &Visitor) -> Result<Admin, PageError> {
+/// The admin behind a form, or the refusal page (the forms of these pages and of the draws').
+pub(crate) fn admin_of(visitor: &Visitor) -> Result<Admin, PageError> {
     match visitor.caller {
         Some(Caller::Admin) => Ok(Admin),
         Some(_) => Err(PageError::WrongRole("agents de la collectivité")),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use ygor_ledger::books::{Account, AnyEvent, ledger_entry};
 use ygor_ledger::draw::DrawEvent;
 use ygor_ledger::partner::PartnerEvent;
-use ygor_ledger::territory::TerritoryEvent;
+use ygor_ledger::territory::{SignedCheckpointRecord, TerritoryEvent};
 use ygor_ledger::{DrawId, PartnerId, PartnerKind, Tokens};
 
 use crate::ReadModels;
@@ -61,7 +61,15 @@ pub struct Directory {
     pub partners: BTreeMap<PartnerId, PartnerState>,
     /// Every draw, in the order it was created, with when.
     pub draws: Vec<(DrawId, DateTime<Utc>)>,
+    /// The latest [`RECENT_CHECKPOINTS`] checkpoints recorded in the log, oldest first (the
+    /// others are in the log).
+    pub checkpoints: Vec<SignedCheckpointRecord>,
+    /// How many checkpoints the log records.
+    pub checkpoints_recorded: u64,
 }
+
+/// How many recorded checkpoints the directory keeps for the pages.
+pub const RECENT_CHECKPOINTS: usize = 20;
 
 impl Directory {
     /// Applies one event; returns the association whose envelope it moved, if any, so that the
@@ -82,6 +90,13 @@ impl Directory {
                 self.partners.entry(*id).or_default().suspended = false;
             }
             AnyEvent::Draw(id, DrawEvent::DrawCreated { created_at, .. }) => self.draws.push((*id, *created_at)),
+            AnyEvent::Territory(TerritoryEvent::CheckpointRecorded { checkpoint }) => {
+                if self.checkpoints.len() == RECENT_CHECKPOINTS {
+                    self.checkpoints.remove(0);
+                }
+                self.checkpoints.push(checkpoint.clone());
+                self.checkpoints_recorded += 1;
+            }
             _ => {}
         }
         // The envelope's flows are read from the ledger entries, the one definition of what
@@ -139,5 +154,24 @@ mod tests {
         assert_eq!(flows.balance(), Some(Tokens::new(75)));
         let overdrawn = EnvelopeFlows { allocated: Tokens::new(10), issued: Tokens::new(30), returned: Tokens::ZERO };
         assert_eq!(overdrawn.balance(), None);
+    }
+
+    #[test]
+    fn the_directory_keeps_the_latest_checkpoints_and_counts_them_all() {
+        let mut directory = Directory::default();
+        let total = RECENT_CHECKPOINTS as u64 + 3;
+        for tree_size in 1..=total {
+            let checkpoint = SignedCheckpointRecord {
+                tree_size,
+                root_hash: format!("{tree_size:064x}"),
+                signed_at: "2026-12-07T10:00:00Z".to_owned(),
+                signature: "signature".to_owned(),
+                public_key: "key".to_owned(),
+            };
+            directory.apply(&AnyEvent::Territory(TerritoryEvent::CheckpointRecorded { checkpoint }));
+        }
+        assert_eq!(directory.checkpoints_recorded, total);
+        let sizes: Vec<u64> = directory.checkpoints.iter().map(|checkpoint| checkpoint.tree_size).collect();
+        assert_eq!(sizes, (4..=total).collect::<Vec<_>>(), "the latest, oldest first");
     }
 }

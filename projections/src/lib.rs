@@ -273,7 +273,7 @@ impl Projections {
 /// The name of the read models' snapshot, and the shape of its body: bump the format whenever
 /// `ReadModels` changes shape, so that an old snapshot is ignored rather than misread.
 pub const SNAPSHOT_NAME: &str = "read_models";
-pub const SNAPSHOT_FORMAT: i32 = 14;
+pub const SNAPSHOT_FORMAT: i32 = 15;
 
 /// How the runner follows the log.
 #[derive(Debug, Clone, Copy)]

@@ -39,8 +39,16 @@ async fn the_association_certifies_an_action_signed_in_the_browser() {
 
     let desk = browser.get("/association").await;
     desk.assert_page();
-    assert!(desk.html.contains("data-testid=\"solde-enveloppe\">1\u{202f}000 jetons"), "{}", desk.html);
-    assert!(desk.html.contains(r#"data-testid="emis-ce-mois">0 jeton"#), "{}", desk.html);
+    assert!(
+        desk.html.contains("data-testid=\"solde-enveloppe\" data-figure=\"balance\">1\u{202f}000 jetons"),
+        "{}",
+        desk.html
+    );
+    assert!(
+        desk.html.contains(r#"data-testid="emis-ce-mois" data-figure="issued_this_month">0 jeton"#),
+        "{}",
+        desk.html
+    );
     assert!(desk.html.contains(r#"<option value="velo">Vélo (par km)</option>"#) || desk.html.contains("velo"));
     assert!(desk.html.contains(r#"src="/static/js/association.js" type="module""#));
     assert!(desk.html.contains(r#"href="/association/certifications""#), "the association's navigation");
@@ -92,8 +100,12 @@ async fn the_association_certifies_an_action_signed_in_the_browser() {
 
     // The desk now counts what was given this month.
     let desk = browser.get("/association").await;
-    assert!(desk.html.contains(r#"data-testid="solde-enveloppe">990 jetons"#), "{}", desk.html);
-    assert!(desk.html.contains(r#"data-testid="emis-ce-mois">10 jetons"#), "{}", desk.html);
+    assert!(desk.html.contains(r#"data-testid="solde-enveloppe" data-figure="balance">990 jetons"#), "{}", desk.html);
+    assert!(
+        desk.html.contains(r#"data-testid="emis-ce-mois" data-figure="issued_this_month">10 jetons"#),
+        "{}",
+        desk.html
+    );
     assert!(desk.html.contains("1 action certifiée"));
 
     // The key page names the registered key for cle.js to compare, and never posts the file.
@@ -184,7 +196,9 @@ async fn the_association_lists_and_revokes_its_certifications() {
     let velo = list.html.find("Vélo").expect("velo");
     let ecologie = list.html.find("Écologie").expect("ecologie");
     assert!(velo < ecologie, "newest first");
-    assert!(list.html.contains(&citizen.id));
+    let code = app.citizen_code(&citizen).await;
+    assert!(list.html.contains(&format!(r#"<code data-testid="code-citoyen">{code}</code>"#)), "the citizen's code");
+    assert!(!list.html.contains(&citizen.id), "not their id");
     let csrf = list.csrf();
     let path = format!("/association/certifications/{action_id}/revoquer");
     assert!(list.html.contains(&format!(r#"action="{path}""#)));

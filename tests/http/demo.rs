@@ -57,9 +57,9 @@ async fn every_example_the_demo_prints_works_when_pasted() {
 }
 
 /// The examples of the English half of what `ygor demo` prints.
-struct Examples {
+pub(crate) struct Examples {
     /// `export NAME='value' …`
-    variables: HashMap<String, String>,
+    pub(crate) variables: HashMap<String, String>,
     /// `curl -s [-H "Authorization: Bearer $NAME"] URL`: the variable (none for a read open to
     /// anyone) and the URL.
     reads: Vec<(Option<String>, String)>,
@@ -75,7 +75,7 @@ struct Certification {
 }
 
 impl Examples {
-    fn read(printed: &str) -> Self {
+    pub(crate) fn read(printed: &str) -> Self {
         let (_, english) = printed.split_once("\nExamples:\n").expect("the English examples");
         let mut examples = Examples { variables: HashMap::new(), reads: Vec::new(), certification: None };
         let mut lines = english.lines().map(str::trim);

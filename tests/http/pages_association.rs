@@ -83,6 +83,10 @@ async fn association_journey(width: u32) {
     assert!(browser.execute("return document.getElementById('code').getAttribute('aria-invalid');").await.is_null());
     look_at(&browser, "association-certifiee").await;
     assert_eq!(app.balance(&citizen).await, 12, "the API shows the tokens");
+    // The envelope's figures follow without a reload.
+    assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "988 jetons");
+    assert_eq!(browser.text("[data-testid=emis-ce-mois]").await, "12 jetons");
+    assert_eq!(browser.text("[data-testid=certifiees-ce-mois]").await, "1 action certifiée");
 
     // A batch after an event: 3 codes, one per line or separated by spaces.
     let mut codes = vec![code.clone()];
@@ -103,6 +107,7 @@ async fn association_journey(width: u32) {
     assert_eq!(table.matches("Certifiée").count(), 3, "{table}");
     look_at(&browser, "association-lot").await;
     assert_eq!(app.balance(&citizen).await, 22);
+    assert_eq!(browser.text("[data-testid=certifiees-ce-mois]").await, "4 actions certifiées");
     for other in &others {
         assert_eq!(app.balance(other).await, 10);
     }

@@ -108,10 +108,10 @@ async fn la_collectivite_voit_la_circulation_et_la_participation_et_les_telechar
     let cards = clerk.get("/collectivite/cartes").await;
     let profile = app.get("/v1/me/profile", &citizen.token).await.expect(StatusCode::OK);
     let code = profile["citizen_code"].as_str().expect("code").to_owned();
-    let card = clerk.post("/collectivite/cartes", &[("csrf", &cards.csrf()), ("code", &code.to_lowercase())]).await;
+    let card = clerk.post("/collectivite/cartes", &[("csrf", &cards.csrf()), ("codes", &code.to_lowercase())]).await;
     card.assert_page();
     assert!(card.html.contains(&code) && card.html.contains("<svg"), "a card for an existing citizen");
-    let unknown = clerk.post("/collectivite/cartes", &[("csrf", &cards.csrf()), ("code", "ZZZZZZZZ")]).await;
+    let unknown = clerk.post("/collectivite/cartes", &[("csrf", &cards.csrf()), ("codes", "ZZZZZZZZ")]).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown.html.contains("Aucun citoyen n'a ce code"));
     let fields = [

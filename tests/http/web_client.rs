@@ -106,6 +106,39 @@ impl WebClient {
         self.read(response).await
     }
 
+    /// Posts a `multipart/form-data` form, as a browser sends one with a file field: `fields` as
+    /// text parts, and `file` as (field name, file name, content).
+    pub async fn post_multipart(&mut self, path: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> WebPage {
+        const BOUNDARY: &str = "----ygor-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (name, file_name, content) = file;
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.read(response).await
+    }
+
     /// Logs in on `/connexion` with a pasted token; answers where the server sent the browser.
     pub async fn log_in_with_token(&mut self, token: &str) -> String {
         let csrf = self.get("/connexion").await.csrf();

@@ -77,9 +77,14 @@ pub async fn publish_rules(
     })?;
     let rules = Rules::parse(source)
         .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rules", error.to_string()))?;
+    Ok(axum::Json(publish_parsed(&state, rules, source).await?))
+}
+
+/// Publishes rules already parsed from `source` (the text kept as published).
+pub(crate) async fn publish_parsed(state: &AppState, rules: Rules, source: &str) -> Result<RulesPublished, ApiError> {
     let committed = state.engine().publish_rules(rules, source.to_owned(), now()).await?;
     let (version, published) = committed.outcome;
-    Ok(axum::Json(RulesPublished { version, published, position: committed.position }))
+    Ok(RulesPublished { version, published, position: committed.position })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -183,27 +183,34 @@ pub async fn redemptions(
 ) -> Result<axum::Json<RedemptionList>, ApiError> {
     let venue_id = PartnerId::parse(&venue_id).map_err(|_| ApiError::not_found("no venue has this id"))?;
     ensure_venue_reader(&state, caller, venue_id).await?;
-    let redemptions = state.projections().read(|models| {
-        models
-            .venues
-            .venues
-            .get(&venue_id)
-            .map(|book| {
-                book.redemptions
-                    .iter()
-                    .rev()
-                    .map(|view| RedemptionItem {
-                        redemption_id: view.redemption_id.to_string(),
-                        citizen_id: view.citizen_id.to_string(),
-                        amount: view.amount.value(),
-                        redeemed_at: view.redeemed_at,
-                        settled: view.settlement_id.is_some(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    let redemptions = redemptions_of(&state, venue_id).into_iter().map(|(item, _)| item).collect();
     Ok(axum::Json(RedemptionList { redemptions }))
+}
+
+/// A venue's redemptions, newest first, each with the title of the offer its voucher was for (none
+/// for a redemption without an offer).
+pub(crate) fn redemptions_of(state: &AppState, venue_id: PartnerId) -> Vec<(RedemptionItem, Option<String>)> {
+    state.projections().read(|models| {
+        let Some(book) = models.venues.venues.get(&venue_id) else { return Vec::new() };
+        book.redemptions
+            .iter()
+            .rev()
+            .map(|view| {
+                let offer = view
+                    .offer_id
+                    .and_then(|offer_id| models.offers.offers.get(&offer_id))
+                    .map(|offer| offer.terms.title.clone());
+                let item = RedemptionItem {
+                    redemption_id: view.redemption_id.to_string(),
+                    citizen_id: view.citizen_id.to_string(),
+                    amount: view.amount.value(),
+                    redeemed_at: view.redeemed_at,
+                    settled: view.settlement_id.is_some(),
+                };
+                (item, offer)
+            })
+            .collect()
+    })
 }
 
 /// A venue's own figures are read by the venue itself or by the collectivity.

@@ -97,9 +97,7 @@ struct CategoryChoice {
 struct DeskPage {
     chrome: Chrome,
     association_id: String,
-    balance: String,
-    issued_this_month: String,
-    certified_this_month: String,
+    figures: Figures,
     categories: Vec<CategoryChoice>,
     today: String,
 }
@@ -127,12 +125,21 @@ fn category_choices(state: &AppState) -> Vec<CategoryChoice> {
 /// Certifications read back per page to sum this month's.
 const MONTH_ROWS: usize = 1_000;
 
-async fn desk(State(state): State<AppState>, page: AssociationPage) -> Result<Response, PageError> {
-    caught_up(&state).await;
-    let association = Association(page.association_id);
+/// The envelope's figures the desk shows, and sends again to its script after each write so that
+/// they stay true without a reload.
+#[derive(serde::Serialize)]
+struct Figures {
+    balance: String,
+    issued_this_month: String,
+    certified_this_month: String,
+}
+
+/// The association's envelope balance and what it certified this month (revocations left out).
+async fn figures(state: &AppState, association_id: PartnerId) -> Result<Figures, ApiError> {
+    caught_up(state).await;
+    let association = Association(association_id);
     let envelope = routes::association::envelope(State(state.clone()), association, Consistent).await?.0;
-    let now = routes::now();
-    let month = start_of_month(now);
+    let month = start_of_month(routes::now());
     // Newest first, page by page, until a certification from before this month.
     let (mut count, mut tokens, mut after) = (0u64, 0u64, None);
     loop {
@@ -150,13 +157,26 @@ async fn desk(State(state): State<AppState>, page: AssociationPage) -> Result<Re
             _ => break,
         }
     }
-    let today = now.with_timezone(&format::TIME_ZONE).date_naive().format("%Y-%m-%d").to_string();
-    Ok(render(&DeskPage {
-        chrome: Chrome::new(&page.visitor, "Certifier", "/association").with_script("association.js"),
-        association_id: page.association_id.to_string(),
+    Ok(Figures {
         balance: format::tokens(envelope.balance),
         issued_this_month: format::tokens(tokens),
         certified_this_month: format::count(count, "action certifiée", "actions certifiées"),
+    })
+}
+
+/// [`figures`] as the `figures` member of a script's answer (`null` if they could not be read:
+/// the write itself succeeded, and the page shows them again on reload).
+async fn figures_json(state: &AppState, association_id: PartnerId) -> serde_json::Value {
+    figures(state, association_id).await.ok().map_or(serde_json::Value::Null, |figures| json!(figures))
+}
+
+async fn desk(State(state): State<AppState>, page: AssociationPage) -> Result<Response, PageError> {
+    let figures = figures(&state, page.association_id).await?;
+    let today = routes::now().with_timezone(&format::TIME_ZONE).date_naive().format("%Y-%m-%d").to_string();
+    Ok(render(&DeskPage {
+        chrome: Chrome::new(&page.visitor, "Certifier", "/association").with_script("association.js"),
+        association_id: page.association_id.to_string(),
+        figures,
         categories: category_choices(&state),
         today,
     }))
@@ -223,10 +243,11 @@ async fn certify(State(state): State<AppState>, visitor: Visitor, headers: Heade
         Ok((_, answer)) => {
             let certified = &answer.certified;
             let message = format!("Action certifiée : {} pour ce citoyen.", earned(certified.tokens, certified.gold));
+            let figures = figures_json(&state, association_id).await;
             (
                 StatusCode::OK,
                 Json(json!({ "ok": true, "code": "certified", "message": message, "action_id": answer.action_id,
-                    "tokens": certified.tokens, "gold": certified.gold })),
+                    "tokens": certified.tokens, "gold": certified.gold, "figures": figures })),
             )
                 .into_response()
         }
@@ -246,7 +267,8 @@ async fn certify_batch(State(state): State<AppState>, visitor: Visitor, headers:
         Err(error) => return script_refusal(&ApiError::validation(format!("invalid JSON body: {error}"))),
     };
     let answer =
-        routes::association::certify_batch(State(state), Association(association_id), ApiJsonItems(request)).await;
+        routes::association::certify_batch(State(state.clone()), Association(association_id), ApiJsonItems(request))
+            .await;
     match answer {
         Ok(answer) => {
             let results: Vec<_> = answer
@@ -269,7 +291,13 @@ async fn certify_batch(State(state): State<AppState>, visitor: Visitor, headers:
                 format::count(certified, "action certifiée", "actions certifiées"),
                 results.len()
             );
-            (StatusCode::OK, Json(json!({ "ok": true, "code": "batch", "message": message, "results": results })))
+            let figures = figures_json(&state, association_id).await;
+            (
+                StatusCode::OK,
+                Json(
+                    json!({ "ok": true, "code": "batch", "message": message, "results": results, "figures": figures }),
+                ),
+            )
                 .into_response()
         }
         Err(error) => script_refusal(&error),
@@ -285,7 +313,8 @@ async fn key_page(State(state): State<AppState>, page: AssociationPage) -> Resul
 
 struct CertificationLine {
     action_id: String,
-    citizen_id: String,
+    /// The citizen's code (their id when they have none).
+    citizen: String,
     category: String,
     occurred: String,
     certified: String,
@@ -308,7 +337,6 @@ struct CertificationsListPage {
 #[derive(Deserialize)]
 struct ListQuery {
     apres: Option<usize>,
-    revoquee: Option<String>,
 }
 
 /// Certifications shown per page.
@@ -333,10 +361,15 @@ async fn certifications_page(
     .await?
     .0;
     let labels = state.projections().read(|models| models.rules.clone());
+    let mut codes = Vec::with_capacity(list.certifications.len());
+    for view in &list.certifications {
+        codes.push(state.log().citizen_code(&view.citizen_id).await.map_err(PageError::store)?);
+    }
     let lines = list
         .certifications
         .into_iter()
-        .map(|view| {
+        .zip(codes)
+        .map(|(view, code)| {
             let label = labels
                 .as_ref()
                 .and_then(|rules| rules.category(&view.category))
@@ -348,7 +381,7 @@ async fn certifications_page(
             CertificationLine {
                 error: error.as_ref().filter(|(id, _)| *id == view.action_id).map(|(_, message)| message.clone()),
                 action_id: view.action_id,
-                citizen_id: view.citizen_id,
+                citizen: code.unwrap_or(view.citizen_id),
                 category: label,
                 occurred: format::date(view.occurred_at),
                 certified: format::date_time(view.certified_at),
@@ -376,11 +409,12 @@ async fn certifications(
     State(state): State<AppState>,
     page: AssociationPage,
     Query(query): Query<ListQuery>,
+    Query(flags): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let notice = query.revoquee.map(|_| Notice {
-        kind: "ok",
-        text: "Certification révoquée : les jetons non dépensés sont revenus dans l'enveloppe.".to_owned(),
-    });
+    let notice = Notice::of_flags(
+        &flags,
+        &[("revoquee", "Certification révoquée : les jetons non dépensés sont revenus dans l'enveloppe.")],
+    );
     certifications_page(&state, &page.visitor, page.association_id, query.apres, notice, None).await
 }
 
@@ -548,24 +582,18 @@ async fn missions_page(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct MissionsNotice {
-    publiee: Option<String>,
-    cloturee: Option<String>,
-}
-
 async fn missions(
     State(state): State<AppState>,
     page: AssociationPage,
-    Query(query): Query<MissionsNotice>,
+    Query(flags): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let notice = if query.publiee.is_some() {
-        Some(Notice { kind: "ok", text: "Mission publiée : les citoyens intéressés la voient.".to_owned() })
-    } else if query.cloturee.is_some() {
-        Some(Notice { kind: "ok", text: "Mission clôturée : elle n'est plus proposée aux citoyens.".to_owned() })
-    } else {
-        None
-    };
+    let notice = Notice::of_flags(
+        &flags,
+        &[
+            ("publiee", "Mission publiée : les citoyens intéressés la voient."),
+            ("cloturee", "Mission clôturée : elle n'est plus proposée aux citoyens."),
+        ],
+    );
     missions_page(&state, &page.visitor, page.association_id, notice, MissionDraft::default()).await
 }
 

@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/collectivite/participation.xlsx", get(participation_xlsx))
         .route("/collectivite/cartes", get(cards).post(reprint_card))
         .route("/collectivite/citoyens", axum::routing::post(register_citizen))
+        .route("/collectivite/cartes/planche", axum::routing::post(new_sheet))
 }
 
 /// The groupings offered: the API's `by` and its French name.
@@ -235,81 +236,145 @@ async fn participation_xlsx(
 
 /// How long the login link of a printed card stays valid.
 const CARD_LINK_DAYS: i64 = 31;
+/// Cards on one printed A4 sheet (2 columns of 5 credit-card-sized cards).
+const SHEET_CARDS: usize = 10;
 
 #[derive(Template)]
 #[template(path = "cartes.html")]
 struct CardsPage {
     chrome: Chrome,
     notice: Option<Notice>,
+    sheet_cards: usize,
+}
+
+/// One card: a citizen's code and the QR code of their login link.
+struct CardView {
+    code: String,
+    qr_svg: String,
 }
 
 #[derive(Template)]
 #[template(path = "carte.html")]
 struct CardPage {
     chrome: Chrome,
-    code: String,
-    qr_svg: String,
+    cards: Vec<CardView>,
     expires: String,
 }
 
 async fn cards(page: CollectivityPage) -> Response {
-    render(&CardsPage { chrome: Chrome::new(&page.visitor, "Cartes citoyennes", "/collectivite/cartes"), notice: None })
+    render(&CardsPage {
+        chrome: Chrome::new(&page.visitor, "Cartes citoyennes", "/collectivite/cartes"),
+        notice: None,
+        sheet_cards: SHEET_CARDS,
+    })
 }
 
 /// The forms again, with what went wrong above them (`422`).
 fn refused(visitor: &crate::web::session::Visitor, text: String) -> Response {
     let notice = Some(Notice { kind: "alert", text });
-    let mut response =
-        render(&CardsPage { chrome: Chrome::new(visitor, "Cartes citoyennes", "/collectivite/cartes"), notice });
+    let mut response = render(&CardsPage {
+        chrome: Chrome::new(visitor, "Cartes citoyennes", "/collectivite/cartes"),
+        notice,
+        sheet_cards: SHEET_CARDS,
+    });
     *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     response
 }
 
-/// A card: the citizen's code and the QR code of a new one-time login link.
-async fn card(
+/// The cards of `citizens` (id and code), each with a new one-time login link, on one page that
+/// prints as an A4 sheet.
+async fn print_cards(
     state: &AppState,
     visitor: &crate::web::session::Visitor,
     headers: &axum::http::HeaderMap,
-    citizen_id: ygor_ledger::CitizenId,
-    code: String,
+    citizens: Vec<(ygor_ledger::CitizenId, String)>,
 ) -> Result<Response, PageError> {
     let now = chrono::Utc::now();
     let validity = chrono::Duration::days(CARD_LINK_DAYS);
-    let (url, expires_at) =
-        crate::web::login::new_link(state, &citizen_id.to_string(), Some(headers), validity, now).await?;
+    let mut cards = Vec::with_capacity(citizens.len());
+    let mut expires = now + validity;
+    for (citizen_id, code) in citizens {
+        let (url, expires_at) =
+            crate::web::login::new_link(state, &citizen_id.to_string(), Some(headers), validity, now).await?;
+        expires = expires_at;
+        cards.push(CardView { code, qr_svg: routes::offers::qr_svg(&url)? });
+    }
+    let title = if cards.len() == 1 { "Carte citoyenne" } else { "Planche de cartes citoyennes" };
     Ok(render(&CardPage {
-        chrome: Chrome::new(visitor, "Carte citoyenne", "/collectivite/cartes"),
-        code,
-        qr_svg: routes::offers::qr_svg(&url)?,
-        expires: format::date(expires_at),
+        chrome: Chrome::new(visitor, title, "/collectivite/cartes"),
+        cards,
+        expires: format::date(expires),
     }))
 }
 
-#[derive(Deserialize)]
-struct CodeForm {
-    code: String,
+/// The admin behind a form, or the refusal page.
+fn admin_of(visitor: &crate::web::session::Visitor) -> Result<(), PageError> {
+    match visitor.caller {
+        Some(crate::auth::Caller::Admin) => Ok(()),
+        _ => Err(PageError::WrongRole("agents de la collectivité")),
+    }
 }
 
+#[derive(Deserialize)]
+struct CodesForm {
+    #[serde(default)]
+    codes: String,
+}
+
+/// New cards for citizens already registered: one to ten codes, separated by spaces, commas or
+/// lines; every code is checked before any card is printed.
 async fn reprint_card(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    form: Form<CodeForm>,
+    form: Form<CodesForm>,
 ) -> Result<Response, PageError> {
-    let Some(crate::auth::Caller::Admin) = form.visitor.caller else {
-        return Err(PageError::WrongRole("agents de la collectivité"));
-    };
-    let Some(code) = ygor_crypto::read_short_code(&form.value.code) else {
+    admin_of(&form.visitor)?;
+    let typed: Vec<&str> = form
+        .value
+        .codes
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|code| !code.is_empty())
+        .collect();
+    if typed.is_empty() || typed.len() > SHEET_CARDS {
+        return Ok(refused(&form.visitor, format!("Saisissez de 1 à {SHEET_CARDS} codes citoyens, un par ligne.")));
+    }
+    let mut citizens: Vec<(ygor_ledger::CitizenId, String)> = Vec::with_capacity(typed.len());
+    let (mut malformed, mut unknown) = (Vec::new(), Vec::new());
+    for text in typed {
+        let Some(code) = ygor_crypto::read_short_code(text) else {
+            malformed.push(text.to_owned());
+            continue;
+        };
+        match state.log().citizen_with_code(&code).await.map_err(PageError::store)? {
+            Some(citizen) => {
+                let citizen_id = ygor_ledger::CitizenId::parse(&citizen)
+                    .map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
+                if !citizens.iter().any(|(id, _)| *id == citizen_id) {
+                    citizens.push((citizen_id, code));
+                }
+            }
+            None => unknown.push(text.to_owned()),
+        }
+    }
+    if !malformed.is_empty() {
         return Ok(refused(
             &form.visitor,
-            "Ce code citoyen n'a pas 8 caractères valables (par exemple 7K3F-Q9RD).".to_owned(),
+            format!(
+                "Ces codes n'ont pas 8 caractères valables (par exemple 7K3F-Q9RD) : {}. Aucune carte n'a été imprimée.",
+                malformed.join(", ")
+            ),
         ));
-    };
-    let Some(citizen) = state.log().citizen_with_code(&code).await.map_err(PageError::store)? else {
-        return Ok(refused(&form.visitor, "Aucun citoyen n'a ce code. Vérifiez-le avec la personne.".to_owned()));
-    };
-    let citizen_id =
-        ygor_ledger::CitizenId::parse(&citizen).map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
-    card(&state, &form.visitor, &headers, citizen_id, code).await
+    }
+    if !unknown.is_empty() {
+        return Ok(refused(
+            &form.visitor,
+            format!(
+                "Aucun citoyen n'a ce code : {}. Vérifiez-le avec la personne ; aucune carte n'a été imprimée.",
+                unknown.join(", ")
+            ),
+        ));
+    }
+    print_cards(&state, &form.visitor, &headers, citizens).await
 }
 
 #[derive(Deserialize)]
@@ -324,9 +389,7 @@ async fn register_citizen(
     headers: axum::http::HeaderMap,
     form: Form<CitizenForm>,
 ) -> Result<Response, PageError> {
-    let Some(crate::auth::Caller::Admin) = form.visitor.caller else {
-        return Err(PageError::WrongRole("agents de la collectivité"));
-    };
+    admin_of(&form.visitor)?;
     let given = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
     let birth_year = match given(&form.value.birth_year).map(|year| year.parse::<i32>()) {
         None => None,
@@ -356,5 +419,56 @@ async fn register_citizen(
     };
     let citizen_id = ygor_ledger::CitizenId::parse(&registered.citizen_id)
         .map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
-    card(&state, &form.visitor, &headers, citizen_id, registered.citizen_code).await
+    print_cards(&state, &form.visitor, &headers, vec![(citizen_id, registered.citizen_code)]).await
+}
+
+#[derive(Deserialize)]
+struct SheetForm {
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    neighbourhood: String,
+}
+
+/// A sheet of cards for new citizens registered now, without any detail: cards handed out at an
+/// event or a front desk, each the only key to its wallet.
+async fn new_sheet(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: Form<SheetForm>,
+) -> Result<Response, PageError> {
+    admin_of(&form.visitor)?;
+    let count = match form.value.count.trim().parse::<usize>() {
+        Ok(count) if (1..=SHEET_CARDS).contains(&count) => count,
+        _ => {
+            return Ok(refused(
+                &form.visitor,
+                format!("Indiquez un nombre de cartes de 1 à {SHEET_CARDS} (une planche A4)."),
+            ));
+        }
+    };
+    let neighbourhood = Some(form.value.neighbourhood.trim().to_owned()).filter(|text| !text.is_empty());
+    let mut citizens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let request = routes::collectivity::CitizenRequest {
+            neighbourhood: neighbourhood.clone(),
+            birth_year: None,
+            interests: None,
+            email: None,
+        };
+        let registered = match routes::collectivity::citizen_registered(&state, Admin, request).await {
+            Ok(registered) => registered,
+            Err(error) if error.status.is_client_error() && citizens.is_empty() => {
+                return Ok(refused(
+                    &form.visitor,
+                    format!("Inscription refusée : {}", crate::web::messages::french(&error)),
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let citizen_id = ygor_ledger::CitizenId::parse(&registered.citizen_id)
+            .map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
+        citizens.push((citizen_id, registered.citizen_code));
+    }
+    print_cards(&state, &form.visitor, &headers, citizens).await
 }

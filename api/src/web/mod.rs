@@ -8,6 +8,7 @@
 //! happen in the browser so that the server never sees that key.
 
 pub mod association;
+pub mod audit;
 pub mod chart;
 pub mod citizen;
 pub mod collectivity;
@@ -17,6 +18,7 @@ pub mod key;
 pub mod login;
 pub mod mail;
 pub mod partners;
+pub mod rules;
 pub mod session;
 pub mod transparency;
 pub mod venue;
@@ -67,6 +69,8 @@ pub fn router() -> Router<AppState> {
         .merge(draws_admin::router())
         .merge(venue::router())
         .merge(association::router())
+        .merge(rules::router())
+        .merge(audit::router())
         .layer(axum::middleware::from_fn(session::ensure_csrf_cookie))
         .layer(axum::middleware::map_response(page_headers))
 }
@@ -92,6 +96,16 @@ fn page_headers_now(mut response: Response) -> Response {
 pub struct Notice {
     pub kind: &'static str,
     pub text: String,
+}
+
+impl Notice {
+    /// The notice a page shows after a redirect that says what was done with a query flag
+    /// (`?publiee=1`): the text of the first flag of `said` the query carries.
+    pub fn of_flags(query: &std::collections::HashMap<String, String>, said: &[(&str, &str)]) -> Option<Notice> {
+        said.iter()
+            .find(|(flag, _)| query.contains_key(*flag))
+            .map(|(_, text)| Notice { kind: "ok", text: (*text).to_owned() })
+    }
 }
 
 /// A link of the navigation bar.
@@ -134,6 +148,8 @@ impl Chrome {
                 ("/collectivite/cartes", "Cartes citoyennes"),
                 ("/collectivite/remboursements", "Remboursements"),
                 ("/collectivite/tirages", "Tirages"),
+                ("/collectivite/regles", "Règles"),
+                ("/collectivite/audit", "Audit"),
                 ("/transparence", "Transparence"),
             ],
             Some(Caller::Association(_)) => &[
@@ -194,7 +210,7 @@ pub fn script_partner(
 ) -> Result<PartnerId, ScriptRefusal> {
     let forbidden =
         |message: &str| ScriptRefusal { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.to_owned() };
-    if headers.get("sec-fetch-site").is_some_and(|site| site == "cross-site") {
+    if session::refuse_cross_site(headers).is_err() {
         return Err(forbidden("Cette demande ne vient pas de ce site."));
     }
     let Some(partner_id) = visitor.caller.and_then(role) else {

@@ -158,19 +158,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
-        if parts.headers.get("sec-fetch-site").is_some_and(|site| site == "cross-site") {
-            return Err(PageError::Csrf);
-        }
+        refuse_cross_site(&parts.headers)?;
         let visitor = Visitor::from_request_parts(&mut parts, state).await?;
         let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| PageError::TooLarge)?;
         let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
         let sent = fields.iter().find(|(key, _)| key == "csrf").map(|(_, value)| value.as_str());
-        if sent != Some(visitor.csrf.as_str()) {
-            return Err(PageError::Csrf);
-        }
+        check_csrf(&visitor, sent)?;
         let value = serde_urlencoded::from_bytes(&bytes).map_err(|error| PageError::BadForm(error.to_string()))?;
         Ok(Form { visitor, value })
     }
+}
+
+/// Refuses a form another site says it started (`Sec-Fetch-Site: cross-site`).
+pub fn refuse_cross_site(headers: &HeaderMap) -> Result<(), PageError> {
+    match headers.get("sec-fetch-site") {
+        Some(site) if site == "cross-site" => Err(PageError::Csrf),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a form whose `csrf` field is not the visitor's.
+pub fn check_csrf(visitor: &Visitor, sent: Option<&str>) -> Result<(), PageError> {
+    if sent == Some(visitor.csrf.as_str()) { Ok(()) } else { Err(PageError::Csrf) }
 }
 
 /// The `Set-Cookie` that opens a session.

@@ -259,34 +259,18 @@ async fn history(State(state): State<AppState>, page: VenuePage) -> Result<Respo
     caught_up(&state).await;
     let venue_id = page.venue_id;
     let start_of_today = Some(format::start_of_today(Utc::now()));
-    let lines: Vec<(DateTime<Utc>, RedemptionLine)> = state.projections().read(|models| {
-        models
-            .venues
-            .venues
-            .get(&venue_id)
-            .map(|book| {
-                book.redemptions
-                    .iter()
-                    .rev()
-                    .map(|view| {
-                        let offer = view
-                            .offer_id
-                            .and_then(|offer_id| models.offers.offers.get(&offer_id))
-                            .map(|offer| offer.terms.title.clone());
-                        (
-                            view.redeemed_at,
-                            RedemptionLine {
-                                at: format::date_time(view.redeemed_at),
-                                amount: format::tokens(view.amount.value()),
-                                offer,
-                                settled: view.settlement_id.is_some(),
-                            },
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    let lines: Vec<(DateTime<Utc>, RedemptionLine)> = routes::venue::redemptions_of(&state, venue_id)
+        .into_iter()
+        .map(|(item, offer)| {
+            let line = RedemptionLine {
+                at: format::date_time(item.redeemed_at),
+                amount: format::tokens(item.amount),
+                offer,
+                settled: item.settled,
+            };
+            (item.redeemed_at, line)
+        })
+        .collect();
     let (today, earlier): (Vec<_>, Vec<_>) =
         lines.into_iter().partition(|(at, _)| start_of_today.is_some_and(|start| *at >= start));
     let earlier_left_out = earlier.len().saturating_sub(HISTORY_ROWS);
@@ -444,27 +428,18 @@ async fn offers_page(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct OffersNotice {
-    publiee: Option<String>,
-    cloturee: Option<String>,
-}
-
 async fn offers(
     State(state): State<AppState>,
     page: VenuePage,
-    Query(query): Query<OffersNotice>,
+    Query(flags): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let notice = if query.publiee.is_some() {
-        Some(Notice { kind: "ok", text: "Offre publiée : les citoyens la voient dans le catalogue.".to_owned() })
-    } else if query.cloturee.is_some() {
-        Some(Notice {
-            kind: "ok",
-            text: "Offre clôturée : plus aucun bon ne peut être pris ni validé pour elle.".to_owned(),
-        })
-    } else {
-        None
-    };
+    let notice = Notice::of_flags(
+        &flags,
+        &[
+            ("publiee", "Offre publiée : les citoyens la voient dans le catalogue."),
+            ("cloturee", "Offre clôturée : plus aucun bon ne peut être pris ni validé pour elle."),
+        ],
+    );
     offers_page(&state, &page.visitor, page.venue_id, notice, OfferDraft::default()).await
 }
 

@@ -14,6 +14,15 @@ const UNEXPECTED =
   'Réponse inattendue du serveur. Rechargez la page des certifications pour vérifier ce qui a été certifié avant de recommencer.';
 const CODES_MAX = 1000;
 
+/** Shows the envelope's figures an answer carries, so that they stay true without a reload. */
+function showFigures(figures) {
+  if (!figures || typeof figures !== 'object') return;
+  for (const element of document.querySelectorAll('[data-figure]')) {
+    const value = figures[element.dataset.figure];
+    if (typeof value === 'string') element.textContent = value;
+  }
+}
+
 /** Marks `field` invalid with `message` shown in `error`, or clears it when `message` is empty. */
 function mark(field, error, message) {
   if (message) {
@@ -155,6 +164,7 @@ async function page(root) {
       const answer = await postJson('/association/certifier', csrf, signed);
       if (answer?.ok) {
         pending = null;
+        showFigures(answer.figures);
         say(result, 'ok', answer.message);
         code.value = '';
         code.focus();
@@ -216,6 +226,7 @@ async function page(root) {
           say(batchResult, 'alert', typeof answer?.message === 'string' ? answer.message : UNEXPECTED);
           return;
         }
+        showFigures(answer.figures);
         answer.results.forEach((line, position) => {
           const target = lines[sent[position].index];
           target.ok = line.ok;

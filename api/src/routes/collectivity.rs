@@ -135,9 +135,19 @@ pub struct PartnerRegistered {
     responses((status = 201, body = PartnerRegistered)), security(("bearer" = [])))]
 pub async fn register_partner(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     ApiJson(request): ApiJson<PartnerRequest>,
 ) -> Result<Response, ApiError> {
+    let body = partner_registered(&state, admin, request).await?;
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// Registers a partner: the API's `POST /v1/partners` and the collectivity's partners page.
+pub(crate) async fn partner_registered(
+    state: &AppState,
+    _admin: Admin,
+    request: PartnerRequest,
+) -> Result<PartnerRegistered, ApiError> {
     let kind = match request.kind.as_str() {
         "association" => PartnerKind::Association,
         "venue" => PartnerKind::Venue,
@@ -156,8 +166,7 @@ pub async fn register_partner(
         .engine()
         .register_partner(id, kind, name, public_key.to_string(), ygor_crypto::hash_token(&token), now())
         .await?;
-    let body = PartnerRegistered { partner_id: id.to_string(), token, position: committed.position };
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    Ok(PartnerRegistered { partner_id: id.to_string(), token, position: committed.position })
 }
 
 #[derive(Serialize, ToSchema)]

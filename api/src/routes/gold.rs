@@ -87,9 +87,20 @@ pub struct DrawCreated {
     responses((status = 201, body = DrawCreated), (status = 200, description = "identical retry", body = DrawCreated)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     ApiJson(request): ApiJson<DrawRequest>,
 ) -> Result<Response, ApiError> {
+    let (body, replayed) = draw_created(&state, admin, request).await?;
+    Ok(created_or_replayed(replayed, body))
+}
+
+/// Creates a draw: the API's `POST /v1/draws` and the collectivity's draws page. The flag is true
+/// when the same draw had already been created (an identical retry).
+pub(crate) async fn draw_created(
+    state: &AppState,
+    _admin: Admin,
+    request: DrawRequest,
+) -> Result<(DrawCreated, bool), ApiError> {
     let id = DrawId::parse(&request.draw_id).map_err(|error| ApiError::validation(error.to_string()))?;
     let prize = checked_text("prize", &request.prize, 200)?;
     if request.winners == 0 || request.winners > WINNERS_MAX {
@@ -98,7 +109,7 @@ pub async fn create(
     let committed = state.engine().create_draw(id, prize, request.closes_at, request.winners, now()).await?;
     let body =
         DrawCreated { draw_id: id.to_string(), commitment: committed.outcome.commitment, position: committed.position };
-    Ok(created_or_replayed(committed.replayed, body))
+    Ok((body, committed.replayed))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -34,6 +34,10 @@ pub fn french_for_code(code: &str) -> String {
         "envelope_exhausted" => {
             "L'enveloppe de l'association ne suffit plus pour cette action. Demandez à la collectivité de la réalimenter."
         }
+        "treasury_exhausted" => {
+            "La réserve de la collectivité ne suffit pas pour cette allocation : émettez des jetons ou allouez moins."
+        }
+        "unknown_partner" => "Ce partenaire n'existe pas, ou n'est pas du bon type (association ou lieu).",
         "unknown_citizen" => "Aucun citoyen n'a ce code. Vérifiez les 8 caractères avec le citoyen.",
         "occurred_in_future" => "La date de l'action est dans le futur : indiquez le jour où elle a eu lieu.",
         "occurred_too_long_ago" => "Cette action est trop ancienne pour être certifiée selon les règles du territoire.",

@@ -12,10 +12,12 @@ pub mod audit;
 pub mod chart;
 pub mod citizen;
 pub mod collectivity;
+pub mod draws_admin;
 pub mod format;
 pub mod key;
 pub mod login;
 pub mod mail;
+pub mod partners;
 pub mod rules;
 pub mod session;
 pub mod transparency;
@@ -63,6 +65,8 @@ pub fn router() -> Router<AppState> {
         .merge(citizen::router())
         .merge(transparency::router())
         .merge(collectivity::router())
+        .merge(partners::router())
+        .merge(draws_admin::router())
         .merge(venue::router())
         .merge(association::router())
         .merge(rules::router())
@@ -140,7 +144,10 @@ impl Chrome {
             }
             Some(Caller::Admin) => &[
                 ("/collectivite", "Tableau de bord"),
+                ("/collectivite/partenaires", "Partenaires"),
                 ("/collectivite/cartes", "Cartes citoyennes"),
+                ("/collectivite/remboursements", "Remboursements"),
+                ("/collectivite/tirages", "Tirages"),
                 ("/collectivite/regles", "Règles"),
                 ("/collectivite/audit", "Audit"),
                 ("/transparence", "Transparence"),

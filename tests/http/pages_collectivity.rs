@@ -1,7 +1,7 @@
 //! The journey across the collectivity's and the association's pages, in a real browser
 //! (headless Chromium), once on a PC and once on a phone: the clerk publishes the rules from a
 //! file, registers an association with its public key and allocates its envelope, registers
-//! citizens and prints their cards; the association logs in with the token the page showed once,
+//! ten citizens and prints their cards on one A4 sheet; the association logs in with the token the page showed once,
 //! imports its key, certifies an action for a citizen by code, then a batch of 3; the clerk's
 //! dashboard then shows the new actions, the audit page proves the last one, and the public
 //! transparency page shows the checkpoint that covers them. axe-core checks every page (0
@@ -95,10 +95,10 @@ async fn journey(width: u32) {
     // Three citizens, on one sheet of cards.
     browser.goto("/collectivite/cartes").await;
     look_at(&browser, "cartes").await;
-    browser.fill("count", "3").await;
+    browser.fill("count", "10").await;
     browser.click_button("Inscrire et imprimer la planche").await;
-    browser.wait_until("the sheet", "return document.querySelectorAll('[data-testid=carte] svg').length === 3;").await;
-    let codes: Vec<String> = browser
+    browser.wait_until("the sheet", "return document.querySelectorAll('[data-testid=carte] svg').length === 10;").await;
+    let mut codes: Vec<String> = browser
         .execute("return [...document.querySelectorAll('[data-testid=code]')].map((code) => code.textContent);")
         .await
         .as_array()
@@ -106,8 +106,19 @@ async fn journey(width: u32) {
         .iter()
         .map(|code| code.as_str().expect("a code").to_owned())
         .collect();
-    assert_eq!(codes.len(), 3);
+    assert_eq!(codes.len(), 10);
     look_at(&browser, "planche").await;
+    if width == PC {
+        // Printed on A4 at 100 %, the 10 cards fit one sheet.
+        let config = fantoccini::wd::PrintConfiguration::builder().shrink_to_fit(false).build().expect("A4");
+        let pdf = browser.client().print(config).await.expect("print the sheet");
+        let pages = pdf.windows(11).filter(|bytes| bytes == b"/Type /Page").count()
+            - pdf.windows(12).filter(|bytes| bytes == b"/Type /Pages").count();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts/planche.pdf");
+        std::fs::write(&path, &pdf).expect("keep the PDF");
+        assert_eq!(pages, 1, "one A4 sheet: {}", path.display());
+    }
+    codes.truncate(3);
     let before = tree_size(&app).await;
 
     // The association: logged in with the token the page showed, its key imported.

@@ -486,6 +486,26 @@ impl Browser {
         panic!("{report}");
     }
 
+    /// Looks at the page as the journeys do: it fits the screen's width (wide tables scroll in
+    /// their own region), axe-core finds nothing, it loaded nothing from another host; and keeps
+    /// its picture as `name`.
+    pub async fn look_at(&self, name: &str) {
+        let overflow =
+            self.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
+        assert_eq!(overflow.as_i64(), Some(0), "{name} is wider than the {} px screen", self.width);
+        self.assert_accessible(name).await;
+        self.assert_only_own_host().await;
+        self.screenshot(name).await;
+    }
+
+    /// Logs in on `/connexion` with a pasted token and waits for the role's `home` page.
+    pub async fn log_in(&self, token: &str, home: &str) {
+        self.goto("/connexion").await;
+        self.fill("token", token).await;
+        self.click_button("Se connecter").await;
+        self.wait_until(home, &format!("return location.pathname === {home:?};")).await;
+    }
+
     /// Saves a PNG of the whole page (the viewport's width, the page's height up to 4,000 px) to
     /// `target/browser-artifacts/<name>-<width>.png` and gives its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {

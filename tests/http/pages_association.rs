@@ -18,13 +18,6 @@ async fn l_association_certifie_des_actions_sur_un_telephone() {
     association_journey(PHONE).await;
 }
 
-/// Checks the page with axe-core, that it loaded nothing from another host, and keeps a picture.
-async fn look_at(browser: &Browser, name: &str) {
-    browser.assert_accessible(name).await;
-    browser.assert_only_own_host().await;
-    browser.screenshot(name).await;
-}
-
 async fn association_journey(width: u32) {
     let app = spawn_app(crate::helpers::Backend::Sqlite).await;
     let (association, _, citizen) = app.territory(1_000).await;
@@ -32,15 +25,12 @@ async fn association_journey(width: u32) {
     let code = app.citizen_code(&citizen).await;
 
     let Some(browser) = Browser::open(&app, width).await else { return };
-    browser.goto("/connexion").await;
-    browser.fill("token", &association.token).await;
-    browser.click_button("Se connecter").await;
-    browser.wait_until("the association's page", "return location.pathname === '/association';").await;
+    browser.log_in(&association.token, "/association").await;
     browser
         .wait_until("the notice that this browser has no key", "return !document.getElementById('sans-cle').hidden;")
         .await;
     assert!(browser.text("[data-testid=solde-enveloppe]").await.ends_with("jetons"));
-    look_at(&browser, "association").await;
+    browser.look_at("association").await;
 
     // The key file, read by this browser and kept in it.
     let key_dir = tempfile::tempdir().expect("temp dir");
@@ -48,7 +38,9 @@ async fn association_journey(width: u32) {
     ygor_crypto::write_key_file(&key_file, &association.key).expect("key file");
     browser.goto("/association/cle").await;
     assert_eq!(browser.text("h1").await, "Clé de l'association");
-    look_at(&browser, "association-cle").await;
+    browser.look_at("association-cle").await;
+    // The page's script has read what this browser keeps before the file is chosen.
+    browser.wait_until("the key page ready", "return document.getElementById('cle-etat').textContent !== '';").await;
     browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
     browser.click_button("Importer la clé").await;
     browser
@@ -68,7 +60,7 @@ async fn association_journey(width: u32) {
         )
         .await;
     assert!(browser.text("#code-erreur").await.contains("Aucun citoyen n'a ce code"));
-    look_at(&browser, "association-code-inconnu").await;
+    browser.look_at("association-code-inconnu").await;
     browser.fill("code", &code.to_lowercase()).await;
     browser.select("category", "Vélo (par km)").await;
     browser.fill("quantity", "12").await;
@@ -81,7 +73,7 @@ async fn association_journey(width: u32) {
         .await;
     assert!(browser.text("[data-testid=resultat]").await.contains("12 jetons"));
     assert!(browser.execute("return document.getElementById('code').getAttribute('aria-invalid');").await.is_null());
-    look_at(&browser, "association-certifiee").await;
+    browser.look_at("association-certifiee").await;
     assert_eq!(app.balance(&citizen).await, 12, "the API shows the tokens");
     // The envelope's figures follow without a reload.
     assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "988 jetons");
@@ -105,7 +97,7 @@ async fn association_journey(width: u32) {
     assert_eq!(browser.text("[data-testid=lot-resultat]").await, "3 actions certifiées sur 3.");
     let table = browser.text("[data-testid=lot-lignes]").await;
     assert_eq!(table.matches("Certifiée").count(), 3, "{table}");
-    look_at(&browser, "association-lot").await;
+    browser.look_at("association-lot").await;
     assert_eq!(app.balance(&citizen).await, 22);
     assert_eq!(browser.text("[data-testid=certifiees-ce-mois]").await, "4 actions certifiées");
     for other in &others {
@@ -115,11 +107,11 @@ async fn association_journey(width: u32) {
     // The certifications, newest first; a revocation needs its reason.
     browser.goto("/association/certifications").await;
     assert_eq!(browser.execute("return document.querySelectorAll('[data-testid=certification]').length;").await, 4);
-    look_at(&browser, "association-certifications").await;
+    browser.look_at("association-certifications").await;
     browser.find("details.revoke > summary").await.click().await.expect("open the revocation form");
     browser.find("[data-testid=revoquer]").await.click().await.expect("click « Révoquer »");
     browser.wait_until("the reason asked", "return document.body.innerText.includes('Indiquez le motif');").await;
-    look_at(&browser, "association-motif-manquant").await;
+    browser.look_at("association-motif-manquant").await;
     let field = browser
         .execute("return document.querySelector('input[aria-invalid=true][name=reason]').id;")
         .await
@@ -129,11 +121,11 @@ async fn association_journey(width: u32) {
     browser.fill(&field, "Erreur de saisie").await;
     browser.execute(&format!("document.getElementById('{field}').form.requestSubmit(); return null;")).await;
     browser.wait_until("the revocation", "return document.body.innerText.includes('Certification révoquée');").await;
-    look_at(&browser, "association-revoquee").await;
+    browser.look_at("association-revoquee").await;
 
     // A mission, published with the form.
     browser.goto("/association/missions").await;
-    look_at(&browser, "association-missions").await;
+    browser.look_at("association-missions").await;
     browser.fill("title", "Nettoyage des berges").await;
     browser.execute("document.querySelector('input[name=categories][value=ecologie]').click(); return null;").await;
     let today = chrono::Utc::now().date_naive();
@@ -148,5 +140,5 @@ async fn association_journey(width: u32) {
     browser.click_button("Publier la mission").await;
     browser.wait_until("the mission published", "return document.body.innerText.includes('Mission publiée');").await;
     assert!(browser.text("[data-testid=missions]").await.contains("Nettoyage des berges"));
-    look_at(&browser, "association-missions-publiee").await;
+    browser.look_at("association-missions-publiee").await;
 }

@@ -22,24 +22,6 @@ async fn la_collectivite_et_une_association_sur_un_telephone() {
     journey(PHONE).await;
 }
 
-/// Checks the page fits the screen, passes axe-core, loaded nothing from another host, and keeps
-/// its picture.
-async fn look_at(browser: &Browser, name: &str) {
-    let overflow =
-        browser.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
-    assert_eq!(overflow.as_i64(), Some(0), "{name} is wider than the {} px screen", browser.width());
-    browser.assert_accessible(name).await;
-    browser.assert_only_own_host().await;
-    browser.screenshot(name).await;
-}
-
-async fn log_in(browser: &Browser, token: &str, home: &str) {
-    browser.goto("/connexion").await;
-    browser.fill("token", token).await;
-    browser.click_button("Se connecter").await;
-    browser.wait_until(home, &format!("return location.pathname === {home:?};")).await;
-}
-
 /// The number of events the checkpoint signed now covers.
 async fn tree_size(app: &TestApp) -> u64 {
     let latest = app.latest().await;
@@ -52,18 +34,18 @@ async fn journey(width: u32) {
     app.mint(100_000).await.expect(StatusCode::OK);
     let files = tempfile::tempdir().expect("temp dir");
     let Some(browser) = Browser::open(&app, width).await else { return };
-    log_in(&browser, &app.admin_token, "/collectivite").await;
+    browser.log_in(&app.admin_token, "/collectivite").await;
 
     // The rules, from the file the clerk wrote.
     let rules_file = files.path().join("regles.toml");
     std::fs::write(&rules_file, format!("{RULES}\n[settlement]\ntoken_value_cents = 50\n")).expect("rules file");
     browser.goto("/collectivite/regles").await;
-    look_at(&browser, "regles-vide").await;
+    browser.look_at("regles-vide").await;
     browser.field("fichier").await.send_keys(rules_file.to_str().expect("utf-8 path")).await.expect("choose file");
     browser.click_button("Publier ces règles").await;
     browser.wait_until("the rules published", "return location.search === '?publiee=1';").await;
     assert!(browser.text("[data-testid=categories]").await.contains("Écologie"));
-    look_at(&browser, "regles").await;
+    browser.look_at("regles").await;
 
     // The association, registered with its public key; its token is shown once.
     let key = ygor_crypto::SecretKey::generate();
@@ -75,7 +57,7 @@ async fn journey(width: u32) {
     browser.click_button("Inscrire le partenaire").await;
     browser.wait_until("the token", "return !!document.querySelector('[data-testid=jeton]');").await;
     let token = browser.text("[data-testid=jeton]").await;
-    look_at(&browser, "partenaire-inscrit").await;
+    browser.look_at("partenaire-inscrit").await;
 
     // Its envelope: 500 tokens.
     browser.goto("/collectivite/partenaires").await;
@@ -90,11 +72,11 @@ async fn journey(width: u32) {
     browser.fill(&format!("montant-{id}"), "500").await;
     browser.find(&format!("{row} [data-testid=allouer]")).await.click().await.expect("click « Allouer »");
     browser.wait_until("the allocation", "return document.body.innerText.includes('500 jetons alloués');").await;
-    look_at(&browser, "partenaires").await;
+    browser.look_at("partenaires").await;
 
     // Three citizens, on one sheet of cards.
     browser.goto("/collectivite/cartes").await;
-    look_at(&browser, "cartes").await;
+    browser.look_at("cartes").await;
     browser.fill("count", "10").await;
     browser.click_button("Inscrire et imprimer la planche").await;
     browser.wait_until("the sheet", "return document.querySelectorAll('[data-testid=carte] svg').length === 10;").await;
@@ -107,7 +89,7 @@ async fn journey(width: u32) {
         .map(|code| code.as_str().expect("a code").to_owned())
         .collect();
     assert_eq!(codes.len(), 10);
-    look_at(&browser, "planche").await;
+    browser.look_at("planche").await;
     if width == PC {
         // Printed on A4 at 100 %, the 10 cards fit one sheet.
         let config = fantoccini::wd::PrintConfiguration::builder().shrink_to_fit(false).build().expect("A4");
@@ -122,8 +104,10 @@ async fn journey(width: u32) {
     let before = tree_size(&app).await;
 
     // The association: logged in with the token the page showed, its key imported.
-    log_in(&browser, &token, "/association").await;
+    browser.log_in(&token, "/association").await;
     browser.goto("/association/cle").await;
+    // The page's script has read what this browser keeps before the file is chosen.
+    browser.wait_until("the key page ready", "return document.getElementById('cle-etat').textContent !== '';").await;
     browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
     browser.click_button("Importer la clé").await;
     browser
@@ -154,13 +138,13 @@ async fn journey(width: u32) {
     assert_eq!(browser.text("[data-testid=lot-resultat]").await, "3 actions certifiées sur 3.");
     assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "460 jetons");
     assert_eq!(browser.text("[data-testid=certifiees-ce-mois]").await, "4 actions certifiées");
-    look_at(&browser, "association-lot").await;
+    browser.look_at("association-lot").await;
     browser.goto("/association/certifications").await;
     assert!(browser.text("[data-testid=certifications]").await.contains(&codes[0]), "the list names codes");
-    look_at(&browser, "association-certifications-codes").await;
+    browser.look_at("association-certifications-codes").await;
 
     // The clerk's dashboard shows the 4 actions of 3 citizens.
-    log_in(&browser, &app.admin_token, "/collectivite").await;
+    browser.log_in(&app.admin_token, "/collectivite").await;
     browser.goto("/collectivite?par=category").await;
     let rows = browser
         .execute(
@@ -170,12 +154,12 @@ async fn journey(width: u32) {
         .await;
     let rows: Vec<&str> = rows.as_array().expect("rows").iter().filter_map(|row| row.as_str()).collect();
     assert!(rows.iter().any(|row| row.starts_with("Écologie|4|3|40")), "4 actions by 3 citizens: {rows:?}");
-    look_at(&browser, "collectivite-apres").await;
+    browser.look_at("collectivite-apres").await;
     let after = tree_size(&app).await;
     assert!(after >= before + 4, "the log grew by the certifications: {before} → {after}");
     browser.goto(&format!("/collectivite/audit?position={after}")).await;
     assert!(browser.text("[data-testid=preuve]").await.contains("Preuve valable"));
-    look_at(&browser, "audit-preuve").await;
+    browser.look_at("audit-preuve").await;
 
     // The public page shows the checkpoint that covers them.
     browser.goto("/transparence").await;
@@ -188,5 +172,5 @@ async fn journey(width: u32) {
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("a size in {checkpoint}"));
     assert!(shown >= after, "the transparency page's checkpoint covers the new actions: {shown} < {after}");
-    look_at(&browser, "transparence-apres").await;
+    browser.look_at("transparence-apres").await;
 }

@@ -22,18 +22,6 @@ async fn la_collectivite_inscrit_et_gere_un_partenaire_sur_un_telephone() {
     partners_journey(PHONE).await;
 }
 
-/// Checks that the page fits the screen's width, that axe-core finds nothing, that it loaded
-/// nothing from another host, and keeps a picture.
-async fn look_at(browser: &Browser, name: &str) {
-    // Wide tables scroll inside their own region: the page itself never scrolls sideways.
-    let overflow =
-        browser.execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
-    assert_eq!(overflow.as_i64(), Some(0), "{name} is wider than the {} px screen", browser.width());
-    browser.assert_accessible(name).await;
-    browser.assert_only_own_host().await;
-    browser.screenshot(name).await;
-}
-
 /// The partner named `name` as the API lists it.
 async fn listed(app: &TestApp, name: &str) -> serde_json::Value {
     let latest = app.latest().await;
@@ -54,15 +42,12 @@ async fn partners_journey(width: u32) {
     app.post("/v1/draws", &app.admin_token, draw).await.expect(StatusCode::CREATED);
 
     let Some(browser) = Browser::open(&app, width).await else { return };
-    browser.goto("/connexion").await;
-    browser.fill("token", &app.admin_token).await;
-    browser.click_button("Se connecter").await;
-    browser.wait_until("the collectivity's page", "return location.pathname === '/collectivite';").await;
+    browser.log_in(&app.admin_token, "/collectivite").await;
 
     browser.goto("/collectivite/partenaires").await;
     assert_eq!(browser.text("h1").await, "Partenaires");
     assert_eq!(browser.text("[data-testid=reserve]").await, "999\u{202f}000 jetons");
-    look_at(&browser, "collectivite-partenaires").await;
+    browser.look_at("collectivite-partenaires").await;
 
     // A public key that is not one: said next to the field, nothing registered.
     let name = "Les Jardins partagés";
@@ -76,7 +61,7 @@ async fn partners_journey(width: u32) {
         )
         .await;
     assert!(browser.text("#public_key-erreur").await.contains("Cette clé publique n'est pas valable"));
-    look_at(&browser, "collectivite-partenaire-refuse").await;
+    browser.look_at("collectivite-partenaire-refuse").await;
 
     // The right key: the token, shown once.
     let key = ygor_crypto::SecretKey::generate();
@@ -90,7 +75,7 @@ async fn partners_journey(width: u32) {
         .await;
     let token = browser.text("[data-testid=jeton]").await;
     assert!(token.starts_with("ygor_asso_"), "{token}");
-    look_at(&browser, "collectivite-partenaire-inscrit").await;
+    browser.look_at("collectivite-partenaire-inscrit").await;
     let mut partner_browser = WebClient::new(&app);
     assert_eq!(partner_browser.log_in_with_token(&token).await, "/association", "the token logs the association in");
     let id = listed(&app, name).await["partner_id"].as_str().expect("id").to_owned();
@@ -108,13 +93,13 @@ async fn partners_journey(width: u32) {
         )
         .await;
     assert_eq!(browser.text(&format!("{row} [data-testid=enveloppe]")).await, "500 jetons");
-    look_at(&browser, "collectivite-partenaire-alloue").await;
+    browser.look_at("collectivite-partenaire-alloue").await;
     assert_eq!(listed(&app, name).await["envelope"], 500, "the API shows the envelope");
 
     // Suspended, then reinstated.
     browser.find(&format!("{row} [data-testid=suspendre]")).await.click().await.expect("click « Suspendre »");
     browser.wait_until("the suspension", "return document.body.innerText.includes('partenaire suspendu');").await;
-    look_at(&browser, "collectivite-partenaire-suspendu").await;
+    browser.look_at("collectivite-partenaire-suspendu").await;
     assert_eq!(listed(&app, name).await["status"], "suspended");
     browser.find(&format!("{row} [data-testid=reactiver]")).await.click().await.expect("click « Réactiver »");
     browser.wait_until("the reinstatement", "return document.body.innerText.includes('partenaire réactivé');").await;
@@ -123,7 +108,7 @@ async fn partners_journey(width: u32) {
     // The settlements and the draws.
     browser.goto("/collectivite/remboursements").await;
     assert_eq!(browser.text("[data-testid=a-rembourser]").await, "8 jetons");
-    look_at(&browser, "collectivite-remboursements").await;
+    browser.look_at("collectivite-remboursements").await;
     browser.find("[data-testid=rembourser]").await.click().await.expect("click « Rembourser »");
     browser
         .wait_until(
@@ -131,8 +116,8 @@ async fn partners_journey(width: u32) {
             "return document.body.innerText.includes('Remboursement de venue de test : 8 jetons');",
         )
         .await;
-    look_at(&browser, "collectivite-rembourse").await;
+    browser.look_at("collectivite-rembourse").await;
     browser.goto("/collectivite/tirages").await;
     assert_eq!(browser.text("[data-testid=statut]").await, "ouvert");
-    look_at(&browser, "collectivite-tirages").await;
+    browser.look_at("collectivite-tirages").await;
 }

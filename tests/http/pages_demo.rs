@@ -27,14 +27,11 @@ async fn the_demo_town_is_alive_on_every_page_on_a_pc_and_a_phone() {
     }
 }
 
-/// Opens `path`, checks it with axe-core and for other hosts, keeps its picture as
-/// `demo-<name>`, and answers the text of the page's `main`.
+/// Opens `path`, looks at it ([`Browser::look_at`], as `demo-<name>`), and answers the text of
+/// the page's `main`.
 async fn look_at(browser: &Browser, path: &str, name: &str) -> String {
     browser.goto(path).await;
-    let name = format!("demo-{name}");
-    browser.assert_accessible(&name).await;
-    browser.assert_only_own_host().await;
-    browser.screenshot(&name).await;
+    browser.look_at(&format!("demo-{name}")).await;
     browser.text("main").await
 }
 
@@ -42,14 +39,6 @@ async fn look_at(browser: &Browser, path: &str, name: &str) -> String {
 async fn count(browser: &Browser, selector: &str) -> u64 {
     let script = format!("return document.querySelectorAll({selector:?}).length;");
     browser.execute(&script).await.as_u64().expect("a count")
-}
-
-/// Logs in with a token on `/connexion` and waits for the role's home page.
-async fn log_in(browser: &Browser, token: &str, home: &str) {
-    browser.goto("/connexion").await;
-    browser.fill("token", token).await;
-    browser.click_button("Se connecter").await;
-    browser.wait_until(home, &format!("return location.pathname === {home:?};")).await;
 }
 
 async fn tour(app: &TestApp, browser: &Browser, tokens: &std::collections::HashMap<String, String>) {
@@ -64,7 +53,7 @@ async fn tour(app: &TestApp, browser: &Browser, tokens: &std::collections::HashM
     assert!(count(browser, "main ul.list > li").await >= 2, "the two draws");
 
     // The collectivity.
-    log_in(browser, &tokens["ADMIN"], "/collectivite").await;
+    browser.log_in(&tokens["ADMIN"], "/collectivite").await;
     look_at(browser, "/collectivite", "collectivite").await;
     assert!(count(browser, "[data-testid=participation] tbody tr").await >= 10);
     assert!(count(browser, "[data-testid=sous-consommes] tbody tr").await >= 1, "the under-consumed services");
@@ -85,7 +74,7 @@ async fn tour(app: &TestApp, browser: &Browser, tokens: &std::collections::HashM
     assert!(text.contains("Preuve valable"), "{text}");
 
     // An association.
-    log_in(browser, &tokens["ASSO"], "/association").await;
+    browser.log_in(&tokens["ASSO"], "/association").await;
     look_at(browser, "/association", "association").await;
     look_at(browser, "/association/certifications", "association-certifications").await;
     assert!(count(browser, "[data-testid=certification]").await >= 10, "a year of certifications");
@@ -93,14 +82,14 @@ async fn tour(app: &TestApp, browser: &Browser, tokens: &std::collections::HashM
     look_at(browser, "/association/cle", "association-cle").await;
 
     // A venue.
-    log_in(browser, &tokens["VENUE"], "/guichet").await;
+    browser.log_in(&tokens["VENUE"], "/guichet").await;
     look_at(browser, "/guichet", "guichet").await;
     look_at(browser, "/guichet/historique", "guichet-historique").await;
     assert!(count(browser, "[data-testid=plus-tot] tbody tr").await >= 5, "a year of redemptions");
     look_at(browser, "/guichet/offres", "guichet-offres").await;
 
     // A citizen.
-    log_in(browser, &tokens["CITIZEN"], "/moi").await;
+    browser.log_in(&tokens["CITIZEN"], "/moi").await;
     look_at(browser, "/moi", "moi").await;
     let text = look_at(browser, "/moi/profil", "profil").await;
     assert!(text.contains("Mes badges") && !text.contains("Pas encore de badge"), "the most decorated citizen: {text}");

@@ -38,13 +38,6 @@ async fn log_in_by_link(app: &TestApp, browser: &Browser, citizen: &Citizen, che
     browser.wait_until("the wallet", "return location.pathname === '/moi';").await;
 }
 
-/// Checks the page with axe-core, that it loaded nothing from another host, and keeps a picture.
-async fn look_at(browser: &Browser, name: &str) {
-    browser.assert_accessible(name).await;
-    browser.assert_only_own_host().await;
-    browser.screenshot(name).await;
-}
-
 async fn token_loop(width: u32) {
     let app = spawn_app(Backend::Sqlite).await;
     let (association, venue, citizen) = app.territory(1_000).await;
@@ -68,12 +61,12 @@ async fn token_loop(width: u32) {
     let countermark = {
         let Some(browser) = Browser::open(&app, width).await else { return };
         browser.goto("/connexion").await;
-        look_at(&browser, "connexion").await;
+        browser.look_at("connexion").await;
         log_in_by_link(&app, &browser, &citizen, true).await;
         let shown = browser.text("[data-testid=balance]").await;
         assert_eq!(shown, format!("{balance_before} jetons"), "the page shows the API's balance");
         assert!(browser.text("main").await.contains("expirent le"), "the next expiry is said");
-        look_at(&browser, "moi").await;
+        browser.look_at("moi").await;
 
         for (path, name, heading) in [
             ("/moi/profil", "profil", "Mon profil"),
@@ -82,7 +75,7 @@ async fn token_loop(width: u32) {
         ] {
             browser.goto(path).await;
             assert_eq!(browser.text("h1").await, heading);
-            look_at(&browser, name).await;
+            browser.look_at(name).await;
         }
 
         app.post("/v1/audit/checkpoints", &app.admin_token, json!({})).await.expect(StatusCode::CREATED);
@@ -95,15 +88,15 @@ async fn token_loop(width: u32) {
             )
             .await;
         assert!(browser.text("main").await.contains("est bien inscrite au registre public"));
-        look_at(&browser, "preuves").await;
+        browser.look_at("preuves").await;
 
         browser.goto("/offres").await;
         assert!(browser.text("main").await.contains(OFFER_TITLE));
-        look_at(&browser, "offres").await;
+        browser.look_at("offres").await;
         browser.find(&format!("[data-testid='obtenir-{offer_id}']")).await.click().await.expect("click");
         browser.wait_until("the voucher", "return !!document.querySelector('[data-testid=countermark]');").await;
         browser.wait_until("the countdown", "return document.body.innerText.includes('Valable encore');").await;
-        look_at(&browser, "bon").await;
+        browser.look_at("bon").await;
         browser.text("[data-testid=countermark]").await
     };
     assert_eq!(countermark.len(), 8, "{countermark}");
@@ -111,23 +104,24 @@ async fn token_loop(width: u32) {
     // The venue, at its desk.
     {
         let Some(browser) = Browser::open(&app, width).await else { return };
-        browser.goto("/connexion").await;
-        browser.fill("token", &venue.token).await;
-        browser.click_button("Se connecter").await;
-        browser.wait_until("the desk", "return location.pathname === '/guichet';").await;
+        browser.log_in(&venue.token, "/guichet").await;
         browser
             .wait_until(
                 "the notice that this browser has no key",
                 "return !document.getElementById('sans-cle').hidden;",
             )
             .await;
-        look_at(&browser, "guichet").await;
+        browser.look_at("guichet").await;
 
         let key_dir = tempfile::tempdir().expect("temp dir");
         let key_file = key_dir.path().join("lieu.json");
         ygor_crypto::write_key_file(&key_file, &venue.key).expect("key file");
         browser.goto("/guichet/cle").await;
-        look_at(&browser, "guichet-cle").await;
+        browser.look_at("guichet-cle").await;
+        // The page's script has read what this browser keeps before the file is chosen.
+        browser
+            .wait_until("the key page ready", "return document.getElementById('cle-etat').textContent !== '';")
+            .await;
         browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
         browser.click_button("Importer la clé").await;
         browser
@@ -143,7 +137,7 @@ async fn token_loop(width: u32) {
         browser.wait_until("the voucher found", "return !!document.querySelector('[data-testid=valider]');").await;
         assert_eq!(browser.text("[data-testid=bon-offre]").await, OFFER_TITLE);
         assert_eq!(browser.text("[data-testid=bon-montant]").await, format!("{PRICE} jetons"));
-        look_at(&browser, "guichet-bon").await;
+        browser.look_at("guichet-bon").await;
         browser.click_button("Valider").await;
         browser
             .wait_until(
@@ -151,11 +145,11 @@ async fn token_loop(width: u32) {
                 "return document.querySelector('[data-testid=resultat]').textContent.includes('Bon validé');",
             )
             .await;
-        look_at(&browser, "guichet-valide").await;
+        browser.look_at("guichet-valide").await;
 
         for (path, name) in [("/guichet/historique", "guichet-historique"), ("/guichet/offres", "guichet-offres")] {
             browser.goto(path).await;
-            look_at(&browser, name).await;
+            browser.look_at(name).await;
         }
         assert!(browser.text("main").await.contains(OFFER_TITLE));
     }
@@ -171,6 +165,6 @@ async fn token_loop(width: u32) {
     browser.goto("/moi/historique").await;
     let history = browser.text("[data-testid=history]").await;
     assert!(history.contains("venue de test") && history.contains(OFFER_TITLE), "{history}");
-    look_at(&browser, "historique").await;
+    browser.look_at("historique").await;
     assert!(app.audit_verify().0 == 0, "the audit holds after a redemption by countermark in the browser");
 }

@@ -44,9 +44,7 @@ async fn la_page_de_transparence_montre_la_circulation_la_participation_et_le_re
         assert!(browser.text("main").await.contains("Places au stade"), "the closed draw");
         let shown = browser.text("[data-testid=checkpoint]").await;
         assert!(shown.contains(checkpoint["public_key"].as_str().expect("key")), "{shown}");
-        browser.assert_accessible("transparence").await;
-        browser.assert_only_own_host().await;
-        browser.screenshot("transparence").await;
+        browser.look_at("transparence").await;
     }
 }
 
@@ -59,15 +57,10 @@ async fn la_collectivite_voit_la_circulation_et_la_participation_et_les_telechar
 
     for width in [PC, PHONE] {
         let Some(browser) = Browser::open(&app, width).await else { return };
-        browser.goto("/connexion").await;
-        browser.fill("token", &app.admin_token).await;
-        browser.click_button("Se connecter").await;
-        browser.wait_until("the dashboard", "return location.pathname === '/collectivite';").await;
+        browser.log_in(&app.admin_token, "/collectivite").await;
         assert!(browser.text("[data-testid=identity]").await.starts_with("1\u{202F}000\u{202F}000 ="));
         assert!(browser.text("[data-testid=participation]").await.contains("décembre 2026") || width == PHONE);
-        browser.assert_accessible("collectivite").await;
-        browser.assert_only_own_host().await;
-        browser.screenshot("collectivite").await;
+        browser.look_at("collectivite").await;
         browser.select("par", "Catégorie").await;
         browser.click_button("Afficher").await;
         browser.wait_until("by category", "return location.search.includes('par=category');").await;
@@ -85,9 +78,7 @@ async fn la_collectivite_voit_la_circulation_et_la_participation_et_les_telechar
         let code = browser.text("[data-testid=code]").await;
         let found = app.get(&format!("/v1/citizens/lookup?code={code}"), &app.admin_token).await.expect(StatusCode::OK);
         assert!(found["citizen_id"].is_string(), "the card's code is a registered citizen's");
-        browser.assert_accessible("carte").await;
-        browser.assert_only_own_host().await;
-        browser.screenshot("carte").await;
+        browser.look_at("carte").await;
     }
 
     // The download links work with the session cookie alone; a bad period is said, not a 400.

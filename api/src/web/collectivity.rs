@@ -16,7 +16,7 @@ use crate::extract::{ApiQuery, Consistent};
 use crate::routes;
 use crate::web::citizen::{category_labels, caught_up};
 use crate::web::session::CollectivityPage;
-use crate::web::session::Form;
+use crate::web::session::{Form, admin_of};
 use crate::web::transparency::{Figure, Row, balanced, circulation_figures, identity, month_label, rows};
 use crate::web::{Chrome, Notice, PageError, chart, format, render};
 
@@ -305,14 +305,6 @@ async fn print_cards(
         cards,
         expires: format::date(expires),
     }))
-}
-
-/// The admin behind a form, or the refusal page.
-fn admin_of(visitor: &crate::web::session::Visitor) -> Result<(), PageError> {
-    match visitor.caller {
-        Some(crate::auth::Caller::Admin) => Ok(()),
-        _ => Err(PageError::WrongRole("agents de la collectivité")),
-    }
 }
 
 #[derive(Deserialize)]

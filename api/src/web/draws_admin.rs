@@ -20,7 +20,7 @@ use crate::routes;
 use crate::routes::gold::{CloseRequest, DrawRequest, DrawsQuery, WINNERS_MAX};
 use crate::web::citizen::caught_up;
 use crate::web::messages::french;
-use crate::web::partners::admin_of;
+use crate::web::session::admin_of;
 use crate::web::session::{CollectivityPage, Form, Visitor};
 use crate::web::{Chrome, Notice, PageError, format, render};
 

@@ -15,13 +15,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{Admin, Caller};
+use crate::auth::Admin;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Consistent};
 use crate::routes;
 use crate::routes::collectivity::{AmountRequest, Empty, PartnerRequest, PartnersQuery, SettlementRequest};
 use crate::web::citizen::caught_up;
 use crate::web::messages::french;
-use crate::web::session::{CollectivityPage, Form, Visitor};
+use crate::web::session::{CollectivityPage, Form, Visitor, admin_of};
 use crate::web::{Chrome, Notice, PageError, format, render};
 
 pub fn router() -> Router<AppState> {
@@ -163,15 +163,6 @@ async fn partners(
     let notice = allocated.or(suspended).or(reinstated);
     let notice = notice.map(|text| Notice { kind: "ok", text });
     partners_page(&state, &page.visitor, notice, PartnerDraft::default(), None).await
-}
-
-/// The admin behind a form, or the refusal page (the forms of these pages and of the draws').
-pub(crate) fn admin_of(visitor: &Visitor) -> Result<Admin, PageError> {
-    match visitor.caller {
-        Some(Caller::Admin) => Ok(Admin),
-        Some(_) => Err(PageError::WrongRole("agents de la collectivité")),
-        None => Err(PageError::Login),
-    }
 }
 
 /// The form again with `notice` above it, as a `422`.

@@ -13,7 +13,7 @@ use ygor_rules::{IsoDuration, MAX_SOURCE_BYTES, Rules};
 
 use crate::AppState;
 use crate::web::citizen::caught_up;
-use crate::web::session::{CollectivityPage, Visitor, check_csrf, refuse_cross_site};
+use crate::web::session::{CollectivityPage, Visitor, admin_of, check_csrf, refuse_cross_site};
 use crate::web::{Chrome, Notice, PageError, format, messages, render};
 
 /// Largest request the upload form may send: the file and the pasted text, each at most a rules
@@ -303,9 +303,7 @@ async fn upload(
     refuse_cross_site(&headers)?;
     let upload = read_upload(multipart).await?;
     check_csrf(&visitor, upload.csrf.as_deref())?;
-    let Some(crate::auth::Caller::Admin) = visitor.caller else {
-        return Err(PageError::WrongRole("agents de la collectivité"));
-    };
+    admin_of(&visitor)?;
     caught_up(&state).await;
     let alert = |text: String| Some(Notice { kind: "alert", text });
     let source = match upload.file.filter(|file| !file.is_empty()) {

@@ -169,6 +169,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
     }
 }
 
+/// The collectivity's agent behind a form: another role's session gets the refusal page, no
+/// session the login page.
+pub fn admin_of(visitor: &Visitor) -> Result<crate::auth::Admin, PageError> {
+    match visitor.caller {
+        Some(Caller::Admin) => Ok(crate::auth::Admin),
+        Some(_) => Err(PageError::WrongRole("agents de la collectivité")),
+        None => Err(PageError::Login),
+    }
+}
+
 /// Refuses a form another site says it started (`Sec-Fetch-Site: cross-site`).
 pub fn refuse_cross_site(headers: &HeaderMap) -> Result<(), PageError> {
     match headers.get("sec-fetch-site") {

@@ -79,7 +79,9 @@ async fn journey(width: u32) {
     browser.look_at("cartes").await;
     browser.fill("count", "10").await;
     browser.click_button("Inscrire et imprimer la planche").await;
-    browser.wait_until("the sheet", "return document.querySelectorAll('[data-testid=carte] svg').length === 10;").await;
+    browser
+        .wait_until("the sheet", "return document.querySelectorAll('[data-testid=carte] .qr-login svg').length === 10;")
+        .await;
     let mut codes: Vec<String> = browser
         .execute("return [...document.querySelectorAll('[data-testid=code]')].map((code) => code.textContent);")
         .await
@@ -116,6 +118,16 @@ async fn journey(width: u32) {
     browser.goto("/association").await;
     browser.wait_until("the key found", "return document.getElementById('sans-cle').hidden;").await;
     assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "500 jetons");
+    // The card's login QR code scanned by mistake: a link, refused here and never sent.
+    browser.fill("code", &format!("{}/connexion/lien/ygor_lien_secret", browser.base())).await;
+    browser.click_button("Certifier").await;
+    browser
+        .wait_until(
+            "the link refused",
+            "return document.getElementById('code-erreur').textContent.includes('sert au citoyen à se connecter');",
+        )
+        .await;
+    assert_eq!(browser.execute("return document.getElementById('code').value;").await, "");
     browser.fill("code", &codes[0]).await;
     browser.select("category", "Écologie").await;
     browser.click_button("Certifier").await;

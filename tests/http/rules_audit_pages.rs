@@ -166,6 +166,7 @@ async fn sheets_of_cards_are_printed_for_new_citizens_and_for_codes() {
         clerk.post("/collectivite/cartes/planche", &[("csrf", &csrf), ("count", "3"), ("neighbourhood", "")]).await;
     sheet.assert_page();
     assert_eq!(sheet.html.matches("data-testid=\"carte\"").count(), 3);
+    assert_eq!(sheet.html.matches("data-testid=\"qr-code-citoyen\"").count(), 3, "each card has its code's QR code");
     let codes: Vec<String> = sheet
         .html
         .split("data-testid=\"code\">")

@@ -247,10 +247,12 @@ struct CardsPage {
     sheet_cards: usize,
 }
 
-/// One card: a citizen's code and the QR code of their login link.
+/// One card: a citizen's code, the QR code of their login link, and a smaller QR code of the
+/// code itself for the partners' scanners.
 struct CardView {
     code: String,
     qr_svg: String,
+    code_qr_svg: String,
 }
 
 #[derive(Template)]
@@ -297,7 +299,8 @@ async fn print_cards(
         let (url, expires_at) =
             crate::web::login::new_link(state, &citizen_id.to_string(), Some(headers), validity, now).await?;
         expires = expires_at;
-        cards.push(CardView { code, qr_svg: routes::offers::qr_svg(&url)? });
+        let code_qr_svg = routes::offers::qr_svg(&code)?;
+        cards.push(CardView { code, qr_svg: routes::offers::qr_svg(&url)?, code_qr_svg });
     }
     let title = if cards.len() == 1 { "Carte citoyenne" } else { "Planche de cartes citoyennes" };
     Ok(render(&CardPage {

@@ -6,7 +6,7 @@
 // French sentences are shown in the live regions #resultat and #lot-resultat.
 
 import { signObject } from './ygor-crypto.js';
-import { keyOf, postJson, say } from './partner.js';
+import { camera, keyOf, postJson, say } from './partner.js';
 
 const NO_KEY = "Ce navigateur n'a pas la clé de l'association : il ne peut pas certifier d'action.";
 const KEY_LINK = { href: '/association/cle', text: "Importer le fichier de clé de l'association." };
@@ -22,6 +22,11 @@ function showFigures(figures) {
     if (typeof value === 'string') element.textContent = value;
   }
 }
+
+/** What a scan of the card's login QR code gives: a link, never a citizen's code. */
+const LOGIN_LINK = /^\s*https?:\/\//i;
+const NOT_THE_CODE =
+  "Ce QR code sert au citoyen à se connecter : il n'est pas envoyé. Scannez le petit QR code « Code citoyen » de sa carte, ou saisissez le code.";
 
 /** Marks `field` invalid with `message` shown in `error`, or clears it when `message` is empty. */
 function mark(field, error, message) {
@@ -133,6 +138,12 @@ async function page(root) {
       document.getElementById('occurred'),
       document.getElementById('occurred-erreur'),
     );
+    if (LOGIN_LINK.test(code.value)) {
+      code.value = '';
+      mark(code, codeError, NOT_THE_CODE);
+      code.focus();
+      return;
+    }
     mark(code, codeError, code.value.trim() ? '' : 'Saisissez le code de 8 caractères du citoyen.');
     if (!code.value.trim()) code.focus();
     if (!values || !code.value.trim()) return;
@@ -194,9 +205,13 @@ async function page(root) {
       document.getElementById('lot-occurred'),
       document.getElementById('lot-occurred-erreur'),
     );
-    const typed = codes.value.split(/[\s,;]+/).filter((text) => text.length > 0);
+    let typed = codes.value.split(/[\s,;]+/).filter((text) => text.length > 0);
     let codesMessage = '';
-    if (typed.length === 0) codesMessage = 'Saisissez au moins un code de citoyen.';
+    if (typed.some((text) => LOGIN_LINK.test(text))) {
+      typed = typed.filter((text) => !LOGIN_LINK.test(text));
+      codes.value = typed.join('\n');
+      codesMessage = NOT_THE_CODE;
+    } else if (typed.length === 0) codesMessage = 'Saisissez au moins un code de citoyen.';
     else if (typed.length > CODES_MAX) codesMessage = `Un lot compte ${CODES_MAX.toLocaleString('fr-FR')} codes au plus.`;
     mark(codes, codesError, codesMessage);
     if (codesMessage) codes.focus();
@@ -287,3 +302,14 @@ function resultTable(lines) {
 
 const root = document.getElementById('association');
 if (root) page(root);
+
+camera(
+  document.getElementById('camera'),
+  document.getElementById('camera-video'),
+  document.getElementById('code'),
+  'Caméra indisponible : saisissez le code',
+  (field) => {
+    field.value = field.value.trim();
+    document.getElementById('category').focus();
+  },
+);

@@ -4,7 +4,7 @@
 // French sentence is shown in the live region #resultat.
 
 import { signObject } from './ygor-crypto.js';
-import { keyOf, postJson, say } from './partner.js';
+import { camera, keyOf, postJson, say } from './partner.js';
 
 const NO_KEY = "Ce navigateur n'a pas la clé du lieu : il ne peut pas valider de bon.";
 const UNEXPECTED =
@@ -64,56 +64,10 @@ async function desk(root) {
 const deskRoot = document.getElementById('guichet');
 if (deskRoot) desk(deskRoot);
 
-// The camera, where the browser can read QR codes itself (BarcodeDetector, on phones and tablets):
-// the code read fills the field and the form is sent, as a handheld scanner would. Elsewhere the
-// button stays hidden and the field takes what is typed or scanned.
-async function camera() {
-  const button = document.getElementById('camera');
-  const video = document.getElementById('camera-video');
-  const field = document.getElementById('code');
-  if (!button || !video || !field || !('BarcodeDetector' in window) || !navigator.mediaDevices) return;
-  let formats = [];
-  try {
-    formats = await window.BarcodeDetector.getSupportedFormats();
-  } catch {
-    return;
-  }
-  if (!formats.includes('qr_code')) return;
-  const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
-  button.hidden = false;
-  button.addEventListener('click', async () => {
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
-    } catch {
-      button.textContent = 'Caméra indisponible : saisissez la contremarque';
-      button.disabled = true;
-      return;
-    }
-    video.srcObject = stream;
-    video.hidden = false;
-    await video.play();
-    const stop = () => {
-      stream.getTracks().forEach((track) => track.stop());
-      video.hidden = true;
-    };
-    const look = async () => {
-      if (video.hidden) return;
-      try {
-        const [code] = await detector.detect(video);
-        if (code && code.rawValue) {
-          stop();
-          field.value = code.rawValue;
-          field.form.requestSubmit();
-          return;
-        }
-      } catch {
-        // A frame that cannot be read: try the next one.
-      }
-      requestAnimationFrame(look);
-    };
-    look();
-  });
-}
-
-camera();
+camera(
+  document.getElementById('camera'),
+  document.getElementById('camera-video'),
+  document.getElementById('code'),
+  'Caméra indisponible : saisissez la contremarque',
+  (field) => field.form.requestSubmit(),
+);

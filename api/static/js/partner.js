@@ -38,3 +38,53 @@ export async function postJson(path, csrf, body) {
   });
   return response.json().catch(() => null);
 }
+
+// The camera, where the browser can read QR codes itself (BarcodeDetector, on phones and tablets):
+// `button` shows the camera in `video`, and the first QR code read fills `field`, then `read(field)`
+// runs, as a handheld scanner would type and send it. Elsewhere the button stays hidden and the
+// field takes what is typed or scanned; `unavailable` is said on the button if the camera is refused.
+export async function camera(button, video, field, unavailable, read) {
+  if (!button || !video || !field || !('BarcodeDetector' in window) || !navigator.mediaDevices) return;
+  let formats = [];
+  try {
+    formats = await window.BarcodeDetector.getSupportedFormats();
+  } catch {
+    return;
+  }
+  if (!formats.includes('qr_code')) return;
+  const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+  button.hidden = false;
+  button.addEventListener('click', async () => {
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+    } catch {
+      button.textContent = unavailable;
+      button.disabled = true;
+      return;
+    }
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play();
+    const stop = () => {
+      stream.getTracks().forEach((track) => track.stop());
+      video.hidden = true;
+    };
+    const look = async () => {
+      if (video.hidden) return;
+      try {
+        const [code] = await detector.detect(video);
+        if (code && code.rawValue) {
+          stop();
+          field.value = code.rawValue;
+          read(field);
+          return;
+        }
+      } catch {
+        // A frame that cannot be read: try the next one.
+      }
+      requestAnimationFrame(look);
+    };
+    look();
+  });
+}

@@ -93,6 +93,13 @@ async fn la_collectivite_voit_la_circulation_et_la_participation_et_les_telechar
     );
     let xlsx = clerk.get("/collectivite/participation.xlsx?par=month").await;
     assert_eq!(xlsx.status, StatusCode::OK);
+    // The offers' reach behind the under-consumed services, as files too.
+    let offers = clerk.get("/collectivite/offres.csv?du=2020-01-01").await;
+    assert_eq!(offers.status, StatusCode::OK);
+    assert!(offers.html.starts_with("venue_id,venue,offer_id,offer,public,key,uses,tokens"), "{}", offers.html);
+    let offers = clerk.get("/collectivite/offres.xlsx").await;
+    assert_eq!(offers.status, StatusCode::OK);
+    assert!(offers.headers["content-type"].to_str().unwrap_or_default().contains("spreadsheetml"));
     let wrong = clerk.get("/collectivite?par=month&du=2026-12-31&au=2026-01-01").await;
     wrong.assert_page();
     assert!(wrong.html.contains("id=\"periode-erreur\""));

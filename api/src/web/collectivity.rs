@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/collectivite", get(home))
         .route("/collectivite/participation.csv", get(participation_csv))
         .route("/collectivite/participation.xlsx", get(participation_xlsx))
+        .route("/collectivite/offres.csv", get(offers_csv))
+        .route("/collectivite/offres.xlsx", get(offers_xlsx))
         .route("/collectivite/cartes", get(cards).post(reprint_card))
         .route("/collectivite/citoyens", axum::routing::post(register_citizen))
         .route("/collectivite/cartes/planche", axum::routing::post(new_sheet))
@@ -216,6 +218,32 @@ async fn participation_file(
         min_position: None,
     };
     Ok(routes::collectivity::participation(State(state), Admin, ApiQuery(api_query), Consistent).await?)
+}
+
+/// The offers dashboard behind the under-consumed services (each offer's reach by age band and
+/// by neighbourhood) as a file, with the session alone: the API's own export.
+async fn offers_file(state: AppState, query: DashboardQuery, format: &'static str) -> Result<Response, PageError> {
+    caught_up(&state).await;
+    let (from, to) = query.period();
+    let api_query =
+        routes::offers::OfferDashboardQuery { by: None, from, to, format: Some(format.to_owned()), min_position: None };
+    Ok(routes::offers::dashboard(State(state), Admin, ApiQuery(api_query), Consistent).await?)
+}
+
+async fn offers_csv(
+    State(state): State<AppState>,
+    _page: CollectivityPage,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    offers_file(state, query, "csv").await
+}
+
+async fn offers_xlsx(
+    State(state): State<AppState>,
+    _page: CollectivityPage,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Response, PageError> {
+    offers_file(state, query, "xlsx").await
 }
 
 async fn participation_csv(

@@ -41,6 +41,15 @@ async fn journey(width: u32) {
     std::fs::write(&rules_file, format!("{RULES}\n[settlement]\ntoken_value_cents = 50\n")).expect("rules file");
     browser.goto("/collectivite/regles").await;
     browser.look_at("regles-vide").await;
+    // A typo first: refused, said at its line.
+    let typo_file = files.path().join("regles-faute.toml");
+    std::fs::write(&typo_file, RULES.replace("tokens_per_action = 10", "tokens_per_acton = 10")).expect("rules file");
+    browser.field("fichier").await.send_keys(typo_file.to_str().expect("utf-8 path")).await.expect("choose file");
+    browser.click_button("Publier ces règles").await;
+    browser.wait_until("the refusal", "return !!document.querySelector('[data-testid=erreur-regles]');").await;
+    assert!(browser.text("[data-testid=erreur-regles]").await.contains("tokens_per_acton"));
+    browser.look_at("regles-erreur").await;
+    browser.goto("/collectivite/regles").await;
     browser.field("fichier").await.send_keys(rules_file.to_str().expect("utf-8 path")).await.expect("choose file");
     browser.click_button("Publier ces règles").await;
     browser.wait_until("the rules published", "return location.search === '?publiee=1';").await;

@@ -506,6 +506,21 @@ impl Browser {
         self.wait_until(home, &format!("return location.pathname === {home:?};")).await;
     }
 
+    /// On a partner's key page (`/guichet/cle`, `/association/cle`) already open: chooses the key
+    /// file through the file field once the page's script has read what this browser keeps,
+    /// imports it, and waits until the page says so.
+    pub async fn import_key_file(&self, key_file: &Path) {
+        self.wait_until("the key page ready", "return document.getElementById('cle-etat').textContent !== '';").await;
+        let path = key_file.to_str().expect("a UTF-8 path");
+        self.field("fichier").await.send_keys(path).await.expect("choose the key file");
+        self.click_button("Importer la clé").await;
+        self.wait_until(
+            "the key imported",
+            "return document.getElementById('cle-etat').textContent.includes('importée');",
+        )
+        .await;
+    }
+
     /// Saves a PNG of the whole page (the viewport's width, the page's height up to 4,000 px) to
     /// `target/browser-artifacts/<name>-<width>.png` and gives its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {

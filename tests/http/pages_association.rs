@@ -39,13 +39,7 @@ async fn association_journey(width: u32) {
     browser.goto("/association/cle").await;
     assert_eq!(browser.text("h1").await, "Clé de l'association");
     browser.look_at("association-cle").await;
-    // The page's script has read what this browser keeps before the file is chosen.
-    browser.wait_until("the key page ready", "return document.getElementById('cle-etat').textContent !== '';").await;
-    browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
-    browser.click_button("Importer la clé").await;
-    browser
-        .wait_until("the key imported", "return document.getElementById('cle-etat').textContent.includes('importée');")
-        .await;
+    browser.import_key_file(&key_file).await;
 
     // One action: 12 km by bike for the citizen whose code is typed in lower case.
     browser.goto("/association").await;

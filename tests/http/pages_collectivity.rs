@@ -117,13 +117,7 @@ async fn journey(width: u32) {
     // The association: logged in with the token the page showed, its key imported.
     browser.log_in(&token, "/association").await;
     browser.goto("/association/cle").await;
-    // The page's script has read what this browser keeps before the file is chosen.
-    browser.wait_until("the key page ready", "return document.getElementById('cle-etat').textContent !== '';").await;
-    browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
-    browser.click_button("Importer la clé").await;
-    browser
-        .wait_until("the key imported", "return document.getElementById('cle-etat').textContent.includes('importée');")
-        .await;
+    browser.import_key_file(&key_file).await;
     browser.goto("/association").await;
     browser.wait_until("the key found", "return document.getElementById('sans-cle').hidden;").await;
     assert_eq!(browser.text("[data-testid=solde-enveloppe]").await, "500 jetons");

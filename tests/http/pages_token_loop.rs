@@ -118,18 +118,7 @@ async fn token_loop(width: u32) {
         ygor_crypto::write_key_file(&key_file, &venue.key).expect("key file");
         browser.goto("/guichet/cle").await;
         browser.look_at("guichet-cle").await;
-        // The page's script has read what this browser keeps before the file is chosen.
-        browser
-            .wait_until("the key page ready", "return document.getElementById('cle-etat').textContent !== '';")
-            .await;
-        browser.field("fichier").await.send_keys(key_file.to_str().expect("utf-8 path")).await.expect("choose file");
-        browser.click_button("Importer la clé").await;
-        browser
-            .wait_until(
-                "the key imported",
-                "return document.getElementById('cle-etat').textContent.includes('importée');",
-            )
-            .await;
+        browser.import_key_file(&key_file).await;
 
         browser.goto("/guichet").await;
         browser.fill("code", &countermark.to_lowercase()).await;

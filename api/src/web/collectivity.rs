@@ -23,10 +23,10 @@ use crate::web::{Chrome, Notice, PageError, chart, format, render};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/collectivite", get(home))
-        .route("/collectivite/participation.csv", get(participation_csv))
-        .route("/collectivite/participation.xlsx", get(participation_xlsx))
-        .route("/collectivite/offres.csv", get(offers_csv))
-        .route("/collectivite/offres.xlsx", get(offers_xlsx))
+        .route("/collectivite/participation.csv", table_file(DashboardTable::Participation, "csv"))
+        .route("/collectivite/participation.xlsx", table_file(DashboardTable::Participation, "xlsx"))
+        .route("/collectivite/offres.csv", table_file(DashboardTable::Offers, "csv"))
+        .route("/collectivite/offres.xlsx", table_file(DashboardTable::Offers, "xlsx"))
         .route("/collectivite/cartes", get(cards).post(reprint_card))
         .route("/collectivite/citoyens", axum::routing::post(register_citizen))
         .route("/collectivite/cartes/planche", axum::routing::post(new_sheet))
@@ -202,64 +202,36 @@ async fn home(
     }))
 }
 
-/// The participation table as a file, with the session alone: the API's own export.
-async fn participation_file(
-    state: AppState,
-    query: DashboardQuery,
-    format: &'static str,
-) -> Result<Response, PageError> {
-    caught_up(&state).await;
-    let (from, to) = query.period();
-    let api_query = routes::collectivity::ParticipationQuery {
-        by: query.by().to_owned(),
-        from,
-        to,
-        format: Some(format.to_owned()),
-        min_position: None,
-    };
-    Ok(routes::collectivity::participation(State(state), Admin, ApiQuery(api_query), Consistent).await?)
+/// The dashboard's tables offered as files.
+#[derive(Clone, Copy)]
+enum DashboardTable {
+    /// Participation, grouped as the page is.
+    Participation,
+    /// The offers dashboard behind the under-consumed services: each offer's reach by age band
+    /// and by neighbourhood.
+    Offers,
 }
 
-/// The offers dashboard behind the under-consumed services (each offer's reach by age band and
-/// by neighbourhood) as a file, with the session alone: the API's own export.
-async fn offers_file(state: AppState, query: DashboardQuery, format: &'static str) -> Result<Response, PageError> {
-    caught_up(&state).await;
-    let (from, to) = query.period();
-    let api_query =
-        routes::offers::OfferDashboardQuery { by: None, from, to, format: Some(format.to_owned()), min_position: None };
-    Ok(routes::offers::dashboard(State(state), Admin, ApiQuery(api_query), Consistent).await?)
-}
-
-async fn offers_csv(
-    State(state): State<AppState>,
-    _page: CollectivityPage,
-    Query(query): Query<DashboardQuery>,
-) -> Result<Response, PageError> {
-    offers_file(state, query, "csv").await
-}
-
-async fn offers_xlsx(
-    State(state): State<AppState>,
-    _page: CollectivityPage,
-    Query(query): Query<DashboardQuery>,
-) -> Result<Response, PageError> {
-    offers_file(state, query, "xlsx").await
-}
-
-async fn participation_csv(
-    State(state): State<AppState>,
-    _page: CollectivityPage,
-    Query(query): Query<DashboardQuery>,
-) -> Result<Response, PageError> {
-    participation_file(state, query, "csv").await
-}
-
-async fn participation_xlsx(
-    State(state): State<AppState>,
-    _page: CollectivityPage,
-    Query(query): Query<DashboardQuery>,
-) -> Result<Response, PageError> {
-    participation_file(state, query, "xlsx").await
+/// The route of one table as a file (`csv` or `xlsx`) over the page's period, with the session
+/// alone: the API's own export.
+fn table_file(table: DashboardTable, format: &'static str) -> axum::routing::MethodRouter<AppState> {
+    get(move |State(state): State<AppState>, _page: CollectivityPage, Query(query): Query<DashboardQuery>| async move {
+        caught_up(&state).await;
+        let (from, to) = query.period();
+        let format = Some(format.to_owned());
+        let answer = match table {
+            DashboardTable::Participation => {
+                let by = query.by().to_owned();
+                let api_query = routes::collectivity::ParticipationQuery { by, from, to, format, min_position: None };
+                routes::collectivity::participation(State(state), Admin, ApiQuery(api_query), Consistent).await
+            }
+            DashboardTable::Offers => {
+                let api_query = routes::offers::OfferDashboardQuery { by: None, from, to, format, min_position: None };
+                routes::offers::dashboard(State(state), Admin, ApiQuery(api_query), Consistent).await
+            }
+        };
+        answer.map_err(PageError::from)
+    })
 }
 
 /// How long the login link of a printed card stays valid.
@@ -430,19 +402,32 @@ async fn register_citizen(
         interests: None,
         email: given(&form.value.email),
     };
-    let registered = match routes::collectivity::citizen_registered(&state, Admin, request).await {
-        Ok(registered) => registered,
-        Err(error) if error.status.is_client_error() => {
-            return Ok(refused(
-                &form.visitor,
-                format!("Inscription refusée : {}", crate::web::messages::french(&error)),
-            ));
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let citizen_id = ygor_ledger::CitizenId::parse(&registered.citizen_id)
-        .map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
-    print_cards(&state, &form.visitor, &headers, vec![(citizen_id, registered.citizen_code)]).await
+    register_and_print(&state, &form.visitor, &headers, vec![request]).await
+}
+
+/// Registers a citizen for each request, one after the other, and prints their cards. A refusal
+/// of the first (a neighbourhood the rules do not know…) is said on the cards page: nothing was
+/// written, and the others would be refused alike.
+async fn register_and_print(
+    state: &AppState,
+    visitor: &crate::web::session::Visitor,
+    headers: &axum::http::HeaderMap,
+    requests: Vec<routes::collectivity::CitizenRequest>,
+) -> Result<Response, PageError> {
+    let mut citizens = Vec::with_capacity(requests.len());
+    for request in requests {
+        let registered = match routes::collectivity::citizen_registered(state, Admin, request).await {
+            Ok(registered) => registered,
+            Err(error) if error.status.is_client_error() && citizens.is_empty() => {
+                return Ok(refused(visitor, format!("Inscription refusée : {}", crate::web::messages::french(&error))));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let citizen_id = ygor_ledger::CitizenId::parse(&registered.citizen_id)
+            .map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
+        citizens.push((citizen_id, registered.citizen_code));
+    }
+    print_cards(state, visitor, headers, citizens).await
 }
 
 #[derive(Deserialize)]
@@ -471,27 +456,13 @@ async fn new_sheet(
         }
     };
     let neighbourhood = Some(form.value.neighbourhood.trim().to_owned()).filter(|text| !text.is_empty());
-    let mut citizens = Vec::with_capacity(count);
-    for _ in 0..count {
-        let request = routes::collectivity::CitizenRequest {
+    let requests = (0..count)
+        .map(|_| routes::collectivity::CitizenRequest {
             neighbourhood: neighbourhood.clone(),
             birth_year: None,
             interests: None,
             email: None,
-        };
-        let registered = match routes::collectivity::citizen_registered(&state, Admin, request).await {
-            Ok(registered) => registered,
-            Err(error) if error.status.is_client_error() && citizens.is_empty() => {
-                return Ok(refused(
-                    &form.visitor,
-                    format!("Inscription refusée : {}", crate::web::messages::french(&error)),
-                ));
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let citizen_id = ygor_ledger::CitizenId::parse(&registered.citizen_id)
-            .map_err(|_| PageError::Api(crate::error::ApiError::internal()))?;
-        citizens.push((citizen_id, registered.citizen_code));
-    }
-    print_cards(&state, &form.visitor, &headers, citizens).await
+        })
+        .collect();
+    register_and_print(&state, &form.visitor, &headers, requests).await
 }

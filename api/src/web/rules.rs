@@ -46,6 +46,18 @@ pub(crate) fn duration(value: &IsoDuration) -> String {
     }
 }
 
+/// The gold rules in French: « 2 % des actions certifiées, tirées par période de 1 mois ».
+fn gold(rules: Option<&ygor_rules::GoldRules>) -> String {
+    match rules {
+        Some(gold) if gold.probability > 0.0 => {
+            let percent = format!("{:.4}", gold.probability * 100.0);
+            let percent = percent.trim_end_matches('0').trim_end_matches('.').replace('.', ",");
+            format!("{percent} % des actions certifiées, tirées par période de {}", duration(&gold.period))
+        }
+        _ => "aucun : aucune action n'en fait gagner".to_owned(),
+    }
+}
+
 /// A category as the page shows it.
 struct CategoryLine {
     label: String,
@@ -78,18 +90,7 @@ fn readable(rules: &Rules, version: u32, published_at: chrono::DateTime<chrono::
         ("Durée de vie des jetons", duration(&rules.lifetime)),
         ("Délai pour certifier une action passée", duration(&rules.backdate_max)),
     ];
-    facts.push(match &rules.gold {
-        Some(gold) => (
-            "Jetons d'or",
-            format!(
-                "une chance sur {} par action certifiée ({} %), tirée par période de {}",
-                format::number((1.0 / gold.probability).round() as u64),
-                format!("{}", gold.probability * 100.0).replace('.', ","),
-                duration(&gold.period)
-            ),
-        ),
-        None => ("Jetons d'or", "aucun".to_owned()),
-    });
+    facts.push(("Jetons d'or", gold(rules.gold.as_ref())));
     facts.push(match rules.settlement {
         Some(settlement) => {
             ("Valeur d'un jeton pour rembourser les lieux", format::euros(settlement.token_value_cents))
@@ -365,6 +366,18 @@ mod tests {
         assert_eq!(duration(&parse("P2WT3H")), "2 semaines et 3 heures");
         assert_eq!(duration(&parse("P1Y2M10D")), "1 an, 2 mois et 10 jours");
         assert_eq!(duration(&parse("P30D")), "30 jours");
+    }
+
+    #[test]
+    fn the_gold_chance_is_said_as_a_percentage_and_none_when_zero() {
+        let period = IsoDuration::parse("P1M").expect("a duration");
+        let at = |probability: f64| gold(Some(&ygor_rules::GoldRules { probability, period }));
+        assert_eq!(at(0.02), "2 % des actions certifiées, tirées par période de 1 mois");
+        assert_eq!(at(0.07), "7 % des actions certifiées, tirées par période de 1 mois");
+        assert_eq!(at(0.125), "12,5 % des actions certifiées, tirées par période de 1 mois");
+        assert_eq!(at(1.0), "100 % des actions certifiées, tirées par période de 1 mois");
+        assert_eq!(at(0.0), "aucun : aucune action n'en fait gagner");
+        assert_eq!(gold(None), "aucun : aucune action n'en fait gagner");
     }
 
     #[test]

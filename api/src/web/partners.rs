@@ -142,9 +142,7 @@ async fn partners(
     caught_up(&state).await;
     let name_of = |id: &str| {
         let id = routes::collectivity::partner_id(id).ok()?;
-        state.projections().read(|models| {
-            models.partner_list().into_iter().find(|entry| entry.partner_id == id).map(|entry| entry.name.to_owned())
-        })
+        Some(state.projections().read(|models| models.partner_name(&id))).filter(|name| !name.is_empty())
     };
     let allocated = query.alloue.zip(query.a.as_deref().and_then(name_of)).map(|(amount, name)| {
         let verb = if amount > 1 { "alloués" } else { "alloué" };

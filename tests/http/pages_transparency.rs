@@ -41,6 +41,13 @@ async fn la_page_de_transparence_montre_la_circulation_la_participation_et_le_re
         let categories = browser.text("[data-testid=par-categorie]").await;
         assert!(categories.contains("Écologie") && categories.contains("5"), "{categories}");
         assert!(categories.contains("< 5"), "the single bike action is hidden: {categories}");
+        let bike = browser
+            .execute("return [...document.querySelectorAll('[data-testid=par-categorie] tbody tr')].map((row) => row.textContent).find((text) => text.includes('Vélo'));")
+            .await;
+        assert!(
+            bike.as_str().is_some_and(|row| row.contains("masqué")),
+            "its tokens would give the count back: {bike}"
+        );
         assert!(browser.text("main").await.contains("Places au stade"), "the closed draw");
         let shown = browser.text("[data-testid=checkpoint]").await;
         assert!(shown.contains(checkpoint["public_key"].as_str().expect("key")), "{shown}");

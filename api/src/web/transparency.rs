@@ -88,29 +88,31 @@ pub(crate) fn month_label(key: &str) -> String {
     }
 }
 
-/// The bars of a chart and the rows of its table; counts under `threshold` hidden (1: none).
+/// The bars of a chart and the rows of its table; counts under `threshold` hidden (1: none). A
+/// row whose actions or citizens are hidden hides its tokens too, and its bar is not drawn, since
+/// either would give the hidden count back.
 pub(crate) fn rows(
     rows: Vec<ygor_projections::participation::Row>,
     label: impl Fn(&str) -> String,
     threshold: u64,
 ) -> (Vec<Bar>, Vec<Row>) {
-    let bars = rows
-        .iter()
-        .map(|row| Bar {
+    let hidden = |count: u64| count > 0 && count < threshold;
+    let mut bars = Vec::with_capacity(rows.len());
+    let mut table = Vec::with_capacity(rows.len());
+    for row in rows {
+        let masked = hidden(row.actions) || hidden(row.citizens);
+        bars.push(Bar {
             label: label(&row.key),
-            value: row.actions,
+            value: if masked { 0 } else { row.actions },
             shown: chart::public_count(row.actions, threshold),
-        })
-        .collect();
-    let table = rows
-        .into_iter()
-        .map(|row| Row {
+        });
+        table.push(Row {
             label: label(&row.key),
             actions: chart::public_count(row.actions, threshold),
             citizens: chart::public_count(row.citizens, threshold),
-            tokens: format::number(row.tokens),
-        })
-        .collect();
+            tokens: if masked { "masqué".to_owned() } else { format::number(row.tokens) },
+        });
+    }
     (bars, table)
 }
 
